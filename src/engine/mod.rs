@@ -1,0 +1,1 @@
+//! The hook engine (placeholder until the engine lands).

@@ -1,0 +1,1 @@
+//! Hook discovery and the extensibility points (placeholder).
