@@ -1,3 +1,11 @@
 //! hookgate: run Auth0 Hooks unmodified in front of the identity server you already have.
+//!
+//! Layout: `config` (the TOML file and its validated model), `proxy` (pingora phases, the
+//! exchange path, answers of our own), `admin` (health and readiness), `server` (assembly and
+//! shutdown), `engine` (the QuickJS hook engine), `hooks` (hook discovery and the points).
+pub mod admin;
+pub mod config;
 pub mod engine;
 pub mod hooks;
+pub mod proxy;
+pub mod server;

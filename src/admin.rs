@@ -1,0 +1,77 @@
+//! The admin listener: `/healthz` and `/readyz`, on their own address (127.0.0.1 by default) so
+//! that probes never share a port with traffic from the outside.
+//!
+//! Must not: proxy anything, or expose configuration secrets.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use http::Response;
+use pingora::apps::http_app::ServeHttp;
+use pingora::protocols::http::ServerSession;
+use serde_json::json;
+
+use crate::config::Config;
+
+pub struct Admin {
+    pub config: Arc<Config>,
+}
+
+impl Admin {
+    /// Ready means: the configuration is loaded (it is, or this would not run) and the upstream
+    /// accepts a TCP connection now.
+    async fn readiness(&self) -> (u16, serde_json::Value) {
+        let up = &self.config.upstream;
+        let probe = tokio::time::timeout(
+            up.connect_timeout.min(Duration::from_secs(2)),
+            tokio::net::TcpStream::connect(up.socket_addr),
+        )
+        .await;
+        let (ready, upstream) = match probe {
+            Ok(Ok(_)) => (true, json!({ "address": up.address, "reachable": true })),
+            Ok(Err(e)) => (
+                false,
+                json!({ "address": up.address, "reachable": false, "error": e.to_string() }),
+            ),
+            Err(_) => (
+                false,
+                json!({ "address": up.address, "reachable": false, "error": "connect timed out" }),
+            ),
+        };
+        let body = json!({
+            "status": if ready { "ready" } else { "not ready" },
+            "config": { "file": self.config.path.display().to_string(), "loaded": true },
+            "upstream": upstream,
+        });
+        (if ready { 200 } else { 503 }, body)
+    }
+}
+
+#[async_trait]
+impl ServeHttp for Admin {
+    async fn response(&self, session: &mut ServerSession) -> Response<Vec<u8>> {
+        let (status, body) = match session.req_header().uri.path() {
+            "/healthz" => (200, json!({ "status": "ok" })),
+            "/readyz" => self.readiness().await,
+            _ => (
+                404,
+                json!({ "error": "not_found", "error_description": "admin endpoints: /healthz, /readyz" }),
+            ),
+        };
+        let body = body.to_string().into_bytes();
+        Response::builder()
+            .status(status)
+            .header("content-type", "application/json")
+            .header("content-length", body.len())
+            .header("cache-control", "no-store")
+            .body(body)
+            .expect("static response parts are valid")
+    }
+}
+
+/// Is something answering `/healthz` at this admin address? Used by tests and scripts.
+pub fn is_listening(addr: SocketAddr) -> bool {
+    std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok()
+}

@@ -1,0 +1,723 @@
+//! The configuration file (`hookgate.toml`) and the validated model the rest of hookgate uses.
+//!
+//! Owns: parsing TOML into [`Config`], rejecting unknown keys, environment overrides for the
+//! addresses, and semantic validation. Every error names the file, the line and the key, so a
+//! user can go straight to the mistake. Nothing outside this module reads the raw TOML.
+//!
+//! Must not: start anything, touch the network, or read hook files.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+use toml::Spanned;
+
+/// Environment variables that override the file, so one file serves in containers.
+pub const ENV_UPSTREAM: &str = "HOOKGATE_UPSTREAM";
+pub const ENV_LISTEN: &str = "HOOKGATE_LISTEN";
+pub const ENV_ADMIN_LISTEN: &str = "HOOKGATE_ADMIN_LISTEN";
+
+/// A configuration problem, located in the file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    pub file: PathBuf,
+    /// 1-based; 0 when the problem has no place in the file (e.g. an environment override).
+    pub line: usize,
+    pub column: usize,
+    /// Dotted path of the key, e.g. `route[2].point`.
+    pub key: String,
+    pub message: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.line > 0 {
+            write!(
+                f,
+                "{}:{}:{}: {}: {}",
+                self.file.display(),
+                self.line,
+                self.column,
+                self.key,
+                self.message
+            )
+        } else {
+            write!(f, "{}: {}: {}", self.file.display(), self.key, self.message)
+        }
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// Every problem found in one configuration file.
+#[derive(Debug, Clone)]
+pub struct ConfigErrors(pub Vec<ConfigError>);
+
+impl fmt::Display for ConfigErrors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, e) in self.0.iter().enumerate() {
+            if i > 0 {
+                writeln!(f)?;
+            }
+            write!(f, "{e}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for ConfigErrors {}
+
+// ---------------------------------------------------------------------------------------------
+// The file's format. Private: the rest of hookgate sees only the validated model below.
+// ---------------------------------------------------------------------------------------------
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    #[serde(default)]
+    server: RawServer,
+    upstream: Option<Spanned<RawUpstream>>,
+    #[serde(default)]
+    route: Vec<Spanned<RawRoute>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawServer {
+    #[serde(default = "default_listen")]
+    listen: Vec<Spanned<String>>,
+    #[serde(default = "default_admin_listen")]
+    admin_listen: Spanned<String>,
+    threads: Option<usize>,
+    #[serde(default = "default_max_body")]
+    max_body_bytes: usize,
+    #[serde(default = "default_body_timeout")]
+    body_read_timeout_ms: u64,
+    #[serde(default = "default_grace")]
+    grace_period_secs: u64,
+    #[serde(default)]
+    log_format: LogFormat,
+    #[serde(default)]
+    access_log: bool,
+}
+
+impl Default for RawServer {
+    fn default() -> Self {
+        RawServer {
+            listen: default_listen(),
+            admin_listen: default_admin_listen(),
+            threads: None,
+            max_body_bytes: default_max_body(),
+            body_read_timeout_ms: default_body_timeout(),
+            grace_period_secs: default_grace(),
+            log_format: LogFormat::default(),
+            access_log: false,
+        }
+    }
+}
+
+fn default_listen() -> Vec<Spanned<String>> {
+    vec![Spanned::new(0..0, "0.0.0.0:8080".to_string())]
+}
+fn default_admin_listen() -> Spanned<String> {
+    Spanned::new(0..0, "127.0.0.1:9901".to_string())
+}
+fn default_max_body() -> usize {
+    64 * 1024
+}
+fn default_body_timeout() -> u64 {
+    10_000
+}
+fn default_grace() -> u64 {
+    10
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawUpstream {
+    address: Spanned<String>,
+    #[serde(default = "default_connect_timeout")]
+    connect_timeout_ms: u64,
+    #[serde(default = "default_read_timeout")]
+    read_timeout_ms: u64,
+    #[serde(default = "default_read_timeout")]
+    write_timeout_ms: u64,
+    #[serde(default = "default_idle_timeout")]
+    keepalive_idle_secs: u64,
+    #[serde(default = "default_pool")]
+    keepalive_pool_size: usize,
+}
+
+fn default_connect_timeout() -> u64 {
+    2_000
+}
+fn default_read_timeout() -> u64 {
+    15_000
+}
+fn default_idle_timeout() -> u64 {
+    60
+}
+fn default_pool() -> usize {
+    128
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRoute {
+    name: Option<String>,
+    #[serde(default = "default_methods")]
+    methods: Vec<Spanned<String>>,
+    path: Spanned<String>,
+    #[serde(default, rename = "match")]
+    match_kind: PathMatch,
+    point: Option<Spanned<String>>,
+    upstream_path: Option<Spanned<String>>,
+}
+
+fn default_methods() -> Vec<Spanned<String>> {
+    Vec::new()
+}
+
+// ---------------------------------------------------------------------------------------------
+// The validated model.
+// ---------------------------------------------------------------------------------------------
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PathMatch {
+    #[default]
+    Exact,
+    Prefix,
+}
+
+/// The extensibility points a route can trigger (Auth0's trigger ids).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Point {
+    CredentialsExchange,
+    PreUserRegistration,
+    PostChangePassword,
+    SendPhoneMessage,
+}
+
+impl Point {
+    pub const ALL: [Point; 4] = [
+        Point::CredentialsExchange,
+        Point::PreUserRegistration,
+        Point::PostChangePassword,
+        Point::SendPhoneMessage,
+    ];
+
+    /// The id used in the configuration: the trigger id of the point the route starts.
+    /// A signup route is named after its blocking hook; post-user-registration runs after it.
+    pub fn id(self) -> &'static str {
+        match self {
+            Point::CredentialsExchange => "credentials-exchange",
+            Point::PreUserRegistration => "pre-user-registration",
+            Point::PostChangePassword => "post-change-password",
+            Point::SendPhoneMessage => "send-phone-message",
+        }
+    }
+
+    fn parse(s: &str) -> Option<Point> {
+        Point::ALL.into_iter().find(|p| p.id() == s)
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The file this came from; relative paths in it are relative to its folder.
+    pub path: PathBuf,
+    pub server: ServerConfig,
+    pub upstream: UpstreamConfig,
+    pub routes: Vec<Route>,
+}
+
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    pub listen: Vec<SocketAddr>,
+    pub admin_listen: SocketAddr,
+    pub threads: usize,
+    pub max_body_bytes: usize,
+    pub body_read_timeout: Duration,
+    pub grace_period: Duration,
+    pub log_format: LogFormat,
+    /// One log line per request (off by default: a sidecar usually sits behind something that
+    /// already logs every request, and the line costs throughput).
+    pub access_log: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct UpstreamConfig {
+    /// `host:port` as written; resolved when the proxy starts.
+    pub address: String,
+    pub socket_addr: SocketAddr,
+    pub connect_timeout: Duration,
+    pub read_timeout: Duration,
+    pub write_timeout: Duration,
+    pub keepalive_idle: Duration,
+    pub keepalive_pool_size: usize,
+}
+
+#[derive(Debug, Clone)]
+pub struct Route {
+    pub name: String,
+    /// Upper-case method names; empty means any method.
+    pub methods: Vec<String>,
+    pub path: String,
+    pub match_kind: PathMatch,
+    /// `None` for passthrough.
+    pub point: Option<Point>,
+    pub upstream_path: Option<String>,
+}
+
+impl Route {
+    pub fn matches(&self, method: &str, path: &str) -> bool {
+        let path_ok = match self.match_kind {
+            PathMatch::Exact => path == self.path,
+            PathMatch::Prefix => path.starts_with(&self.path),
+        };
+        path_ok && (self.methods.is_empty() || self.methods.iter().any(|m| m == method))
+    }
+
+    /// The path (and query) to send upstream for a request that matched this route.
+    pub fn upstream_path_and_query(&self, path: &str, query: Option<&str>) -> String {
+        let path = match (&self.upstream_path, self.match_kind) {
+            (None, _) => path.to_string(),
+            (Some(to), PathMatch::Exact) => to.clone(),
+            (Some(to), PathMatch::Prefix) => format!("{to}{}", &path[self.path.len()..]),
+        };
+        match query {
+            Some(q) => format!("{path}?{q}"),
+            None => path,
+        }
+    }
+}
+
+impl Config {
+    /// The first route matching the request, in file order.
+    pub fn route_for(&self, method: &str, path: &str) -> Option<&Route> {
+        self.routes.iter().find(|r| r.matches(method, path))
+    }
+
+    /// Read, parse and validate a configuration file, applying environment overrides.
+    pub fn load(path: &Path) -> Result<Config, ConfigErrors> {
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            ConfigErrors(vec![ConfigError {
+                file: path.to_path_buf(),
+                line: 0,
+                column: 0,
+                key: "(file)".into(),
+                message: format!("cannot read the configuration: {e}"),
+            }])
+        })?;
+        Config::parse(path, &text, &|k| std::env::var(k).ok())
+    }
+
+    /// Parse and validate configuration text; `env` answers environment look-ups (a parameter so
+    /// tests need not touch the process environment).
+    pub fn parse(
+        path: &Path,
+        text: &str,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Config, ConfigErrors> {
+        let raw: RawConfig = toml::from_str(text).map_err(|e| {
+            let (line, column) = e.span().map(|s| line_col(text, s.start)).unwrap_or((0, 0));
+            ConfigErrors(vec![ConfigError {
+                file: path.to_path_buf(),
+                line,
+                column,
+                key: key_at(text, e.span().map(|s| s.start).unwrap_or(0)),
+                message: e.message().trim().to_string(),
+            }])
+        })?;
+        Validator {
+            path,
+            text,
+            errors: Vec::new(),
+        }
+        .validate(raw, env)
+    }
+}
+
+/// 1-based line and column of a byte offset.
+fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let offset = offset.min(text.len());
+    let before = &text[..offset];
+    let line = before.matches('\n').count() + 1;
+    let column = before.rfind('\n').map_or(offset, |nl| offset - nl - 1) + 1;
+    (line, column)
+}
+
+/// The key at (or whose line contains) an offset, with its table: `server.listen`, `route.point`.
+fn key_at(text: &str, offset: usize) -> String {
+    let offset = offset.min(text.len());
+    let line_start = text[..offset].rfind('\n').map_or(0, |i| i + 1);
+    let line = text[line_start..].lines().next().unwrap_or("").trim();
+    let table = text[..line_start]
+        .lines()
+        .rev()
+        .map(str::trim)
+        .find(|l| l.starts_with('['))
+        .map(|l| l.trim_matches(|c| c == '[' || c == ']').trim().to_string());
+    let key = if line.starts_with('[') {
+        None
+    } else {
+        line.split('=').next().map(|k| k.trim().to_string())
+    };
+    match (table, key) {
+        (Some(t), Some(k)) if !k.is_empty() => format!("{t}.{k}"),
+        (Some(t), _) => t,
+        (None, Some(k)) if !k.is_empty() => k,
+        _ => "(document)".into(),
+    }
+}
+
+struct Validator<'a> {
+    path: &'a Path,
+    text: &'a str,
+    errors: Vec<ConfigError>,
+}
+
+impl Validator<'_> {
+    fn error(
+        &mut self,
+        span: std::ops::Range<usize>,
+        key: impl Into<String>,
+        msg: impl Into<String>,
+    ) {
+        let (line, column) = if span.is_empty() && span.start == 0 {
+            (0, 0)
+        } else {
+            line_col(self.text, span.start)
+        };
+        self.errors.push(ConfigError {
+            file: self.path.to_path_buf(),
+            line,
+            column,
+            key: key.into(),
+            message: msg.into(),
+        });
+    }
+
+    fn socket_addr(
+        &mut self,
+        value: &Spanned<String>,
+        key: &str,
+        env_override: Option<(&str, String)>,
+    ) -> Option<SocketAddr> {
+        let (text, span, key) = match &env_override {
+            Some((var, v)) => (v.as_str(), 0..0, format!("{key} (from ${var})")),
+            None => (value.get_ref().as_str(), value.span(), key.to_string()),
+        };
+        match resolve(text) {
+            Ok(a) => Some(a),
+            Err(msg) => {
+                self.error(span, key, msg);
+                None
+            }
+        }
+    }
+
+    fn validate(
+        mut self,
+        raw: RawConfig,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Config, ConfigErrors> {
+        let s = raw.server;
+        let listen: Vec<SocketAddr> = match env(ENV_LISTEN) {
+            Some(v) => v
+                .split(',')
+                .map(str::trim)
+                .filter(|a| !a.is_empty())
+                .filter_map(|a| {
+                    self.socket_addr(
+                        &Spanned::new(0..0, String::new()),
+                        "server.listen",
+                        Some((ENV_LISTEN, a.to_string())),
+                    )
+                })
+                .collect(),
+            None => s
+                .listen
+                .iter()
+                .filter_map(|a| self.socket_addr(a, "server.listen", None))
+                .collect(),
+        };
+        if listen.is_empty() && self.errors.is_empty() {
+            self.error(
+                0..0,
+                "server.listen",
+                "at least one listen address is required",
+            );
+        }
+        let admin_listen = self.socket_addr(
+            &s.admin_listen,
+            "server.admin_listen",
+            env(ENV_ADMIN_LISTEN).map(|v| (ENV_ADMIN_LISTEN, v)),
+        );
+        if s.max_body_bytes == 0 {
+            self.error(0..0, "server.max_body_bytes", "must be greater than 0");
+        }
+        let threads = s.threads.unwrap_or_else(|| {
+            std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(1)
+        });
+
+        let upstream = match raw.upstream {
+            None => {
+                self.error(
+                    0..0,
+                    "upstream",
+                    "the [upstream] table is required: add `[upstream]` with `address = \"host:port\"` of your identity server",
+                );
+                None
+            }
+            Some(u) => {
+                let u = u.into_inner();
+                let env_addr = env(ENV_UPSTREAM);
+                let address = env_addr
+                    .clone()
+                    .unwrap_or_else(|| u.address.get_ref().clone());
+                self.socket_addr(
+                    &u.address,
+                    "upstream.address",
+                    env_addr.map(|v| (ENV_UPSTREAM, v)),
+                )
+                .map(|socket_addr| UpstreamConfig {
+                    address,
+                    socket_addr,
+                    connect_timeout: Duration::from_millis(u.connect_timeout_ms),
+                    read_timeout: Duration::from_millis(u.read_timeout_ms),
+                    write_timeout: Duration::from_millis(u.write_timeout_ms),
+                    keepalive_idle: Duration::from_secs(u.keepalive_idle_secs),
+                    keepalive_pool_size: u.keepalive_pool_size,
+                })
+            }
+        };
+
+        let mut routes = Vec::new();
+        for (i, r) in raw.route.into_iter().enumerate() {
+            let span = r.span();
+            let r = r.into_inner();
+            let key = |k: &str| format!("route[{i}].{k}");
+            if !r.path.get_ref().starts_with('/') {
+                self.error(r.path.span(), key("path"), "must start with `/`");
+            }
+            let point = match &r.point {
+                None => None,
+                Some(p) => match Point::parse(p.get_ref()) {
+                    Some(point) => Some(point),
+                    None => {
+                        let known: Vec<_> = Point::ALL.iter().map(|p| p.id()).collect();
+                        self.error(
+                            p.span(),
+                            key("point"),
+                            format!(
+                                "unknown extensibility point `{}`; expected one of: {} (post-user-registration runs after a pre-user-registration route)",
+                                p.get_ref(),
+                                known.join(", ")
+                            ),
+                        );
+                        None
+                    }
+                },
+            };
+            let mut methods = Vec::new();
+            for m in &r.methods {
+                let up = m.get_ref().to_ascii_uppercase();
+                if up.is_empty() || !up.bytes().all(|b| b.is_ascii_alphabetic()) {
+                    self.error(
+                        m.span(),
+                        key("methods"),
+                        format!("`{}` is not an HTTP method", m.get_ref()),
+                    );
+                }
+                methods.push(up);
+            }
+            if point.is_some() && methods.is_empty() {
+                methods.push("POST".to_string());
+            }
+            if let Some(up) = &r.upstream_path {
+                if !up.get_ref().starts_with('/') {
+                    self.error(up.span(), key("upstream_path"), "must start with `/`");
+                }
+            }
+            let name = r.name.unwrap_or_else(|| format!("route{i}"));
+            if routes.iter().any(|x: &Route| x.name == name) {
+                self.error(
+                    span,
+                    key("name"),
+                    format!("the route name `{name}` is used twice"),
+                );
+            }
+            routes.push(Route {
+                name,
+                methods,
+                path: r.path.into_inner(),
+                match_kind: r.match_kind,
+                point,
+                upstream_path: r.upstream_path.map(Spanned::into_inner),
+            });
+        }
+
+        if !self.errors.is_empty() {
+            return Err(ConfigErrors(self.errors));
+        }
+        Ok(Config {
+            path: self.path.to_path_buf(),
+            server: ServerConfig {
+                listen,
+                admin_listen: admin_listen.expect("validated above"),
+                threads,
+                max_body_bytes: s.max_body_bytes,
+                body_read_timeout: Duration::from_millis(s.body_read_timeout_ms),
+                grace_period: Duration::from_secs(s.grace_period_secs),
+                log_format: s.log_format,
+                access_log: s.access_log,
+            },
+            upstream: upstream.expect("validated above"),
+            routes,
+        })
+    }
+}
+
+/// `host:port` to a socket address; names are resolved once, at load time.
+fn resolve(text: &str) -> Result<SocketAddr, String> {
+    use std::net::ToSocketAddrs;
+    if let Ok(a) = text.parse::<SocketAddr>() {
+        return Ok(a);
+    }
+    if !text.contains(':') {
+        return Err(format!("`{text}` has no port: write it as host:port"));
+    }
+    text.to_socket_addrs()
+        .map_err(|e| format!("cannot resolve `{text}`: {e}"))?
+        .next()
+        .ok_or_else(|| format!("`{text}` resolves to no address"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Config, ConfigErrors> {
+        Config::parse(Path::new("test.toml"), text, &|_| None)
+    }
+
+    const MINIMAL: &str = "[upstream]\naddress = \"127.0.0.1:3000\"\n";
+
+    #[test]
+    fn minimal_config_gets_defaults() {
+        let c = parse(MINIMAL).unwrap();
+        assert_eq!(c.server.listen, vec!["0.0.0.0:8080".parse().unwrap()]);
+        assert_eq!(c.server.admin_listen, "127.0.0.1:9901".parse().unwrap());
+        assert_eq!(c.server.grace_period, Duration::from_secs(10));
+        assert_eq!(c.server.max_body_bytes, 65536);
+        assert!(c.routes.is_empty());
+    }
+
+    #[test]
+    fn unknown_key_names_file_line_and_key() {
+        let err =
+            parse("[upstream]\naddress = \"127.0.0.1:3000\"\nconect_timeout_ms = 5\n").unwrap_err();
+        let e = &err.0[0];
+        assert_eq!(e.line, 3);
+        assert_eq!(e.key, "upstream.conect_timeout_ms");
+        assert!(
+            e.message.contains("unknown field `conect_timeout_ms`"),
+            "{}",
+            e.message
+        );
+        assert!(err.to_string().starts_with("test.toml:3:"), "{err}");
+    }
+
+    #[test]
+    fn unknown_point_is_reported_at_its_line() {
+        let text = format!(
+            "{MINIMAL}\n[[route]]\npath = \"/oauth/token\"\npoint = \"credential-exchange\"\n"
+        );
+        let err = parse(&text).unwrap_err();
+        assert_eq!(err.0.len(), 1);
+        assert_eq!(err.0[0].line, 6);
+        assert_eq!(err.0[0].key, "route[0].point");
+        assert!(err.0[0].message.contains("credentials-exchange"));
+    }
+
+    #[test]
+    fn all_semantic_errors_are_reported_together() {
+        let text = "[server]\nlisten = [\"nowhere\"]\n[upstream]\naddress = \"127.0.0.1\"\n[[route]]\npath = \"relative\"\n";
+        let err = parse(text).unwrap_err();
+        let keys: Vec<_> = err.0.iter().map(|e| (e.key.as_str(), e.line)).collect();
+        assert_eq!(
+            keys,
+            vec![
+                ("server.listen", 2),
+                ("upstream.address", 4),
+                ("route[0].path", 6)
+            ]
+        );
+    }
+
+    #[test]
+    fn missing_upstream_says_what_to_add() {
+        let err = parse("").unwrap_err();
+        assert!(err.to_string().contains("[upstream]"));
+    }
+
+    #[test]
+    fn environment_overrides_addresses() {
+        let env = |k: &str| match k {
+            ENV_UPSTREAM => Some("127.0.0.1:4000".to_string()),
+            ENV_LISTEN => Some("127.0.0.1:1, 127.0.0.1:2".to_string()),
+            ENV_ADMIN_LISTEN => Some("127.0.0.1:3".to_string()),
+            _ => None,
+        };
+        let c = Config::parse(Path::new("t.toml"), MINIMAL, &env).unwrap();
+        assert_eq!(c.upstream.socket_addr, "127.0.0.1:4000".parse().unwrap());
+        assert_eq!(c.server.listen.len(), 2);
+        assert_eq!(c.server.admin_listen.port(), 3);
+    }
+
+    #[test]
+    fn bad_environment_override_names_the_variable() {
+        let env = |k: &str| (k == ENV_UPSTREAM).then(|| "nope".to_string());
+        let err = Config::parse(Path::new("t.toml"), MINIMAL, &env).unwrap_err();
+        assert!(err.to_string().contains("$HOOKGATE_UPSTREAM"), "{err}");
+    }
+
+    #[test]
+    fn routes_match_by_method_and_path() {
+        let text = format!(
+            "{MINIMAL}[[route]]\npath = \"/oauth/token\"\npoint = \"credentials-exchange\"\nupstream_path = \"/token\"\n\
+             [[route]]\npath = \"/api/\"\nmatch = \"prefix\"\nmethods = [\"get\"]\nupstream_path = \"/v2/\"\n"
+        );
+        let c = parse(&text).unwrap();
+        let token = c.route_for("POST", "/oauth/token").unwrap();
+        assert_eq!(token.point, Some(Point::CredentialsExchange));
+        assert!(
+            c.route_for("GET", "/oauth/token").is_none(),
+            "point routes default to POST"
+        );
+        assert!(c.route_for("POST", "/oauth/token/x").is_none());
+        let api = c.route_for("GET", "/api/users").unwrap();
+        assert_eq!(
+            api.upstream_path_and_query("/api/users", Some("a=1")),
+            "/v2/users?a=1"
+        );
+        assert_eq!(
+            token.upstream_path_and_query("/oauth/token", None),
+            "/token"
+        );
+    }
+}

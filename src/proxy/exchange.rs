@@ -1,0 +1,135 @@
+//! Exchange routes: hookgate owns the whole exchange instead of letting pingora stream it.
+//!
+//! The body is read whole (bounded by `server.max_body_bytes`, and by a read timeout so a
+//! slow-drip client cannot hold a request open forever), the request goes upstream through
+//! [`super::upstream::Upstream`], and the answer is written back with an exact
+//! `Content-Length`. The extensibility points plug in between those steps.
+//!
+//! Must not: know the hook contract of any point.
+
+use bytes::{Bytes, BytesMut};
+use pingora::http::{RequestHeader, ResponseHeader};
+use pingora::prelude::*;
+use pingora::proxy::Session;
+
+use super::respond::OAuthError;
+use super::upstream::UpstreamResponse;
+use super::{Proxy, RequestCtx};
+
+/// Hop-by-hop headers (RFC 9110 §7.6.1) never cross the proxy on the exchange path: hookgate
+/// frames both sides itself.
+const HOP_BY_HOP: [&str; 8] = [
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "transfer-encoding",
+    "te",
+    "trailer",
+    "upgrade",
+    "content-length",
+];
+
+/// Handle an exchange route completely; the response has been written when this returns Ok.
+pub async fn handle(proxy: &Proxy, session: &mut Session, ctx: &mut RequestCtx) -> Result<()> {
+    let route = ctx
+        .route(&proxy.config)
+        .expect("exchange::handle is only called for a matched route");
+    let body = match read_body(proxy, session).await {
+        Ok(body) => body,
+        Err(err) => {
+            // The rest of the body is unread: this connection cannot carry another request.
+            session.set_keepalive(None);
+            return err.write(session).await;
+        }
+    };
+    let mut req = session.req_header().clone();
+    let target = route.upstream_path_and_query(req.uri.path(), req.uri.query());
+    req.set_uri(
+        target
+            .parse()
+            .or_err(ErrorType::InvalidHTTPHeader, "rewritten upstream path")?,
+    );
+    strip_hop_by_hop_request(&mut req);
+    match proxy.upstream.send(req, body).await {
+        Ok(resp) => write_upstream_response(session, resp).await,
+        Err(err) => {
+            tracing::warn!(request_id = %ctx.request_id, route = %route.name, error = %err, "upstream failed");
+            err.write(session).await
+        }
+    }
+}
+
+/// Read the whole request body, refusing more than the limit and a client that sends too slowly.
+pub async fn read_body(
+    proxy: &Proxy,
+    session: &mut Session,
+) -> std::result::Result<Bytes, OAuthError> {
+    let limit = proxy.config.server.max_body_bytes;
+    let too_large = || {
+        OAuthError::new(
+            413,
+            "invalid_request",
+            format!("the request body is larger than {limit} bytes"),
+        )
+    };
+    let declared = session
+        .req_header()
+        .headers
+        .get("content-length")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit as u64) {
+        return Err(too_large());
+    }
+    let timeout = proxy.config.server.body_read_timeout;
+    let mut buf = BytesMut::new();
+    loop {
+        let chunk = match tokio::time::timeout(timeout, session.read_request_body()).await {
+            Err(_) => {
+                return Err(OAuthError::new(
+                    408,
+                    "invalid_request",
+                    format!(
+                        "the request body did not arrive within {} ms",
+                        timeout.as_millis()
+                    ),
+                ))
+            }
+            Ok(Err(e)) => {
+                return Err(OAuthError::invalid_request(format!(
+                    "cannot read the request body: {}",
+                    e.etype().as_str()
+                )))
+            }
+            Ok(Ok(None)) => break,
+            Ok(Ok(Some(chunk))) => chunk,
+        };
+        if buf.len() + chunk.len() > limit {
+            return Err(too_large());
+        }
+        buf.extend_from_slice(&chunk);
+    }
+    Ok(buf.freeze())
+}
+
+fn strip_hop_by_hop_request(req: &mut RequestHeader) {
+    for h in HOP_BY_HOP {
+        req.remove_header(h);
+    }
+}
+
+/// Write an upstream (or rewritten) answer downstream with exact framing.
+pub async fn write_upstream_response(session: &mut Session, resp: UpstreamResponse) -> Result<()> {
+    let mut header =
+        ResponseHeader::build(resp.header.status, Some(resp.header.headers.len() + 1))?;
+    for (name, value) in resp.header.headers.iter() {
+        if !HOP_BY_HOP.contains(&name.as_str()) {
+            header.append_header(name.clone(), value.clone())?;
+        }
+    }
+    header.insert_header("content-length", resp.body.len().to_string())?;
+    session
+        .write_response_header(Box::new(header), false)
+        .await?;
+    session.write_response_body(Some(resp.body), true).await
+}

@@ -1,0 +1,216 @@
+//! The proxy: pingora's `ProxyHttp` for hookgate's listeners.
+//!
+//! A request travels through these phases, in this order:
+//!
+//! ```text
+//! new_ctx ─▶ request_filter ─┬─ route has a point (exchange) ─▶ exchange::handle ─▶ done (Ok(true))
+//!                            │     read body (bounded) → point's hooks → upstream via connector
+//!                            │     → point's hooks → write the answer with exact framing
+//!                            └─ passthrough ─▶ upstream_peer ─▶ upstream_request_filter (path rewrite)
+//!                                              ─▶ pingora streams request and response untouched
+//! any failure to reach the upstream ─▶ fail_to_proxy (OAuth-shaped JSON 502/504)
+//! logging (always last) ─▶ access log; the in-flight guard in the ctx drops here
+//! ```
+//!
+//! Owns: routing, the passthrough path and the framing of exchange routes. Must not: know what
+//! any particular extensibility point does with a request — that lives in `crate::hooks`.
+
+pub mod exchange;
+pub mod respond;
+pub mod upstream;
+
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+use async_trait::async_trait;
+use pingora::http::RequestHeader;
+use pingora::prelude::*;
+use pingora::proxy::{FailToProxy, ProxyHttp, Session};
+
+use crate::config::{Config, Route};
+use respond::OAuthError;
+use upstream::Upstream;
+
+/// Shared state of the running proxy.
+pub struct Proxy {
+    pub config: Arc<Config>,
+    pub upstream: Upstream,
+    pub inflight: Arc<AtomicUsize>,
+    next_request: AtomicU64,
+}
+
+impl Proxy {
+    pub fn new(config: Arc<Config>, inflight: Arc<AtomicUsize>) -> Self {
+        Proxy {
+            upstream: Upstream::new(config.upstream.clone()),
+            config,
+            inflight,
+            next_request: AtomicU64::new(1),
+        }
+    }
+}
+
+/// Counts a request as in flight for as long as it lives, so shutdown can wait for it.
+pub struct InflightGuard(Arc<AtomicUsize>);
+
+impl InflightGuard {
+    fn new(counter: &Arc<AtomicUsize>) -> Self {
+        counter.fetch_add(1, Ordering::AcqRel);
+        InflightGuard(counter.clone())
+    }
+}
+
+impl Drop for InflightGuard {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// Per-request state.
+pub struct RequestCtx {
+    pub request_id: String,
+    pub route: Option<usize>,
+    pub started: Instant,
+    _inflight: InflightGuard,
+}
+
+impl RequestCtx {
+    pub fn route<'c>(&self, config: &'c Config) -> Option<&'c Route> {
+        self.route.map(|i| &config.routes[i])
+    }
+}
+
+#[async_trait]
+impl ProxyHttp for Proxy {
+    type CTX = RequestCtx;
+
+    fn new_ctx(&self) -> RequestCtx {
+        let n = self.next_request.fetch_add(1, Ordering::Relaxed);
+        RequestCtx {
+            request_id: format!("{:08x}{n:08x}", std::process::id()),
+            route: None,
+            started: Instant::now(),
+            _inflight: InflightGuard::new(&self.inflight),
+        }
+    }
+
+    async fn request_filter(&self, session: &mut Session, ctx: &mut RequestCtx) -> Result<bool> {
+        if let Some(id) = session
+            .req_header()
+            .headers
+            .get("x-request-id")
+            .and_then(|v| v.to_str().ok())
+            .filter(|v| !v.is_empty() && v.len() <= 128)
+        {
+            ctx.request_id = id.to_string();
+        }
+        let req = session.req_header();
+        ctx.route = self
+            .config
+            .routes
+            .iter()
+            .position(|r| r.matches(req.method.as_str(), req.uri.path()));
+        let Some(route) = ctx.route(&self.config) else {
+            return Ok(false);
+        };
+        if route.point.is_none() {
+            return Ok(false);
+        }
+        exchange::handle(self, session, ctx).await?;
+        Ok(true)
+    }
+
+    async fn upstream_peer(
+        &self,
+        _session: &mut Session,
+        _ctx: &mut RequestCtx,
+    ) -> Result<Box<HttpPeer>> {
+        Ok(Box::new(self.upstream.peer()))
+    }
+
+    async fn upstream_request_filter(
+        &self,
+        _session: &mut Session,
+        upstream_request: &mut RequestHeader,
+        ctx: &mut RequestCtx,
+    ) -> Result<()> {
+        if let Some(route) = ctx.route(&self.config) {
+            if route.upstream_path.is_some() {
+                let uri = &upstream_request.uri;
+                let target = route.upstream_path_and_query(uri.path(), uri.query());
+                let uri = target
+                    .parse()
+                    .or_err(ErrorType::InvalidHTTPHeader, "rewritten upstream path")?;
+                upstream_request.set_uri(uri);
+            }
+        }
+        Ok(())
+    }
+
+    async fn fail_to_proxy(
+        &self,
+        session: &mut Session,
+        e: &Error,
+        _ctx: &mut RequestCtx,
+    ) -> FailToProxy {
+        let err = match e.esource() {
+            ErrorSource::Upstream => upstream::upstream_error(
+                &self.config.upstream.address,
+                e,
+                self.config.upstream.read_timeout,
+            ),
+            ErrorSource::Downstream => match e.etype() {
+                ErrorType::ReadTimedout => OAuthError::new(
+                    408,
+                    "invalid_request",
+                    "the request body arrived too slowly",
+                ),
+                ErrorType::WriteError | ErrorType::ReadError | ErrorType::ConnectionClosed => {
+                    // The client is gone: there is nobody to answer.
+                    return FailToProxy {
+                        error_code: 0,
+                        can_reuse_downstream: false,
+                    };
+                }
+                _ => OAuthError::invalid_request(format!(
+                    "malformed request: {}",
+                    e.etype().as_str()
+                )),
+            },
+            _ => OAuthError::server_error("internal error in hookgate"),
+        };
+        tracing::warn!(error = %e, status = err.status, "request failed");
+        // Once part of the answer is on the wire, another header would corrupt it: close instead.
+        if session.response_written().is_none() {
+            if let Err(write_err) = err.write(session).await {
+                tracing::debug!(error = %write_err, "could not send the error response");
+            }
+        }
+        FailToProxy {
+            error_code: err.status,
+            can_reuse_downstream: false,
+        }
+    }
+
+    async fn logging(&self, session: &mut Session, e: Option<&Error>, ctx: &mut RequestCtx) {
+        if !self.config.server.access_log {
+            return;
+        }
+        let req = session.req_header();
+        let status = session
+            .response_written()
+            .map(|r| r.status.as_u16())
+            .unwrap_or(0);
+        tracing::info!(
+            target: "hookgate::access",
+            request_id = %ctx.request_id,
+            method = %req.method,
+            path = %req.uri.path(),
+            route = ctx.route(&self.config).map(|r| r.name.as_str()).unwrap_or("-"),
+            status,
+            duration_us = ctx.started.elapsed().as_micros() as u64,
+            error = e.map(|e| e.etype().as_str()),
+        );
+    }
+}

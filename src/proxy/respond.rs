@@ -1,0 +1,67 @@
+//! The one place that writes hookgate's own answers to the client: OAuth-shaped JSON errors and
+//! locally built JSON responses, always with an exact `Content-Length`.
+//!
+//! Must not: decide *which* error a situation deserves — callers do; this only writes it.
+
+use bytes::Bytes;
+use pingora::http::ResponseHeader;
+use pingora::prelude::*;
+use pingora::proxy::Session;
+use serde_json::json;
+
+/// An error answered in the OAuth shape `{"error","error_description"}` (RFC 6749 §5.2).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OAuthError {
+    pub status: u16,
+    pub error: &'static str,
+    pub description: String,
+}
+
+impl OAuthError {
+    pub fn new(status: u16, error: &'static str, description: impl Into<String>) -> Self {
+        OAuthError {
+            status,
+            error,
+            description: description.into(),
+        }
+    }
+
+    pub fn invalid_request(description: impl Into<String>) -> Self {
+        Self::new(400, "invalid_request", description)
+    }
+
+    pub fn server_error(description: impl Into<String>) -> Self {
+        Self::new(500, "server_error", description)
+    }
+
+    pub fn body(&self) -> Bytes {
+        Bytes::from(
+            json!({ "error": self.error, "error_description": self.description }).to_string(),
+        )
+    }
+
+    /// Write this error as the whole response.
+    pub async fn write(&self, session: &mut Session) -> Result<()> {
+        write_json(session, self.status, self.body()).await
+    }
+}
+
+impl std::fmt::Display for OAuthError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {}: {}", self.status, self.error, self.description)
+    }
+}
+
+/// Write a complete JSON response. Token-endpoint answers must not be cached (RFC 6749 §5.1),
+/// and nothing hookgate answers itself is worth caching, so every one says so.
+pub async fn write_json(session: &mut Session, status: u16, body: Bytes) -> Result<()> {
+    let mut header = ResponseHeader::build(status, Some(4))?;
+    header.insert_header("content-type", "application/json")?;
+    header.insert_header("content-length", body.len().to_string())?;
+    header.insert_header("cache-control", "no-store")?;
+    header.insert_header("pragma", "no-cache")?;
+    session
+        .write_response_header(Box::new(header), false)
+        .await?;
+    session.write_response_body(Some(body), true).await
+}

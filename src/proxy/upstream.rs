@@ -1,0 +1,187 @@
+//! hookgate's own client to the identity server, for the routes whose exchange it owns.
+//!
+//! Passthrough requests never come here: pingora proxies them itself. Exchange routes must read,
+//! parse and possibly rewrite the whole body, which pingora's in-flight rewriting cannot do past
+//! its 64 KiB retry buffer, so they send the upstream a complete request through pingora's pooled
+//! connector and read back a complete (bounded) response.
+//!
+//! Owns: connection reuse, timeouts, framing of the upstream request, and mapping transport
+//! failures to 502/504. Must not: know about hooks or extensibility points.
+
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use pingora::connectors::http::Connector;
+use pingora::http::{RequestHeader, ResponseHeader};
+use pingora::prelude::*;
+use pingora::upstreams::peer::HttpPeer;
+
+use super::respond::OAuthError;
+use crate::config::UpstreamConfig;
+
+/// Largest upstream answer an exchange route accepts. Token and signup answers are small; a
+/// larger one means something is wrong upstream, and holding it whole in memory is not wise.
+const MAX_RESPONSE_BYTES: usize = 1024 * 1024;
+
+/// A complete upstream answer.
+#[derive(Debug)]
+pub struct UpstreamResponse {
+    pub header: ResponseHeader,
+    pub body: Bytes,
+}
+
+pub struct Upstream {
+    connector: Connector,
+    config: UpstreamConfig,
+}
+
+impl Upstream {
+    pub fn new(config: UpstreamConfig) -> Self {
+        Upstream {
+            connector: Connector::new(None),
+            config,
+        }
+    }
+
+    pub fn config(&self) -> &UpstreamConfig {
+        &self.config
+    }
+
+    /// The peer pingora connects to, with the configured timeouts. Shared by the passthrough
+    /// path and the exchange path so both behave alike.
+    pub fn peer(&self) -> HttpPeer {
+        let mut peer = HttpPeer::new(self.config.socket_addr, false, String::new());
+        peer.options.connection_timeout = Some(self.config.connect_timeout);
+        peer.options.total_connection_timeout = Some(self.config.connect_timeout);
+        peer.options.read_timeout = Some(self.config.read_timeout);
+        peer.options.write_timeout = Some(self.config.write_timeout);
+        peer.options.idle_timeout = Some(self.config.keepalive_idle);
+        peer
+    }
+
+    /// Send a complete request and read the complete answer.
+    pub async fn send(
+        &self,
+        mut req: RequestHeader,
+        body: Bytes,
+    ) -> std::result::Result<UpstreamResponse, OAuthError> {
+        // Exact framing: the body is whole, so it goes with a Content-Length, never chunked.
+        req.remove_header("transfer-encoding");
+        req.remove_header("content-length");
+        if !body.is_empty() || req.method != http::Method::GET {
+            req.insert_header("content-length", body.len().to_string())
+                .map_err(|e| {
+                    OAuthError::server_error(format!("cannot build the upstream request: {e}"))
+                })?;
+        }
+        let peer = self.peer();
+        // A pooled connection may have been closed by the server while idle; that shows up as
+        // an error before any byte of the answer. One retry on a fresh connection covers it.
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let (mut session, reused) = self
+                .connector
+                .get_http_session(&peer)
+                .await
+                .map_err(|e| self.transport_error(&e))?;
+            match exchange(&mut session, req.clone(), body.clone()).await {
+                Ok(resp) => {
+                    if keepalive_ok(&resp.header) {
+                        self.connector
+                            .release_http_session(session, &peer, Some(self.config.keepalive_idle))
+                            .await;
+                    }
+                    return Ok(resp);
+                }
+                Err(e) if reused && attempt == 1 && is_stale_connection(&e) => continue,
+                Err(e) => return Err(self.transport_error(&e)),
+            }
+        }
+    }
+
+    fn transport_error(&self, e: &Error) -> OAuthError {
+        upstream_error(&self.config.address, e, self.config.read_timeout)
+    }
+}
+
+async fn exchange(
+    session: &mut pingora::protocols::http::client::HttpSession,
+    req: RequestHeader,
+    body: Bytes,
+) -> Result<UpstreamResponse> {
+    session.write_request_header(Box::new(req)).await?;
+    if !body.is_empty() {
+        session.write_request_body(body, true).await?;
+    }
+    session.finish_request_body().await?;
+    session.read_response_header().await?;
+    let mut buf = BytesMut::new();
+    while let Some(chunk) = session.read_response_body().await? {
+        if buf.len() + chunk.len() > MAX_RESPONSE_BYTES {
+            return Error::e_explain(
+                ErrorType::InvalidHTTPHeader,
+                format!("the upstream answer exceeds {MAX_RESPONSE_BYTES} bytes"),
+            );
+        }
+        buf.extend_from_slice(&chunk);
+    }
+    let header = session
+        .response_header()
+        .cloned()
+        .ok_or_else(|| Error::explain(ErrorType::InvalidHTTPHeader, "no response header"))?;
+    Ok(UpstreamResponse {
+        header,
+        body: buf.freeze(),
+    })
+}
+
+fn keepalive_ok(header: &ResponseHeader) -> bool {
+    !header
+        .headers
+        .get("connection")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.eq_ignore_ascii_case("close"))
+}
+
+fn is_stale_connection(e: &Error) -> bool {
+    matches!(
+        e.etype(),
+        ErrorType::ConnectionClosed | ErrorType::ReadError | ErrorType::WriteError
+    )
+}
+
+/// The one mapping from a failure to reach the upstream to what the client sees:
+/// timeouts are 504, everything else 502, both in the OAuth error shape.
+pub fn upstream_error(address: &str, e: &Error, read_timeout: Duration) -> OAuthError {
+    match e.etype() {
+        ErrorType::ConnectTimedout => OAuthError::new(
+            504,
+            "temporarily_unavailable",
+            format!("the identity server at {address} did not accept a connection in time"),
+        ),
+        ErrorType::ReadTimedout | ErrorType::WriteTimedout => OAuthError::new(
+            504,
+            "temporarily_unavailable",
+            format!(
+                "the identity server at {address} did not answer within {} ms",
+                read_timeout.as_millis()
+            ),
+        ),
+        ErrorType::ConnectRefused | ErrorType::ConnectNoRoute | ErrorType::ConnectError => {
+            OAuthError::new(
+                502,
+                "temporarily_unavailable",
+                format!("the identity server at {address} is unreachable"),
+            )
+        }
+        _ => OAuthError::new(
+            502,
+            "server_error",
+            format!(
+                "bad answer from the identity server at {address}: {}",
+                e.etype().as_str()
+            ),
+        ),
+    }
+}

@@ -1,0 +1,119 @@
+//! Assembling and running the pingora server from a validated [`Config`], and shutting it down.
+//!
+//! Shutdown: pingora, on SIGTERM, stops accepting and then sleeps its whole grace period before
+//! it stops the runtimes, however idle it is. hookgate counts the requests in flight instead: it
+//! exits as soon as they are all answered, and at the latest when the configured grace period
+//! ends (pingora's own 300 s default is far too long for a sidecar that a deploy restarts).
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use pingora::apps::http_app::HttpServer;
+use pingora::server::configuration::ServerConf;
+use pingora::server::{RunArgs, Server, ShutdownSignal, ShutdownSignalWatch};
+use pingora::services::listening::Service;
+
+use crate::admin::Admin;
+use crate::config::Config;
+use crate::proxy::Proxy;
+
+pub fn run(config: Config) -> anyhow::Result<()> {
+    let config = Arc::new(config);
+    let grace = config.server.grace_period;
+    let conf = ServerConf {
+        threads: config.server.threads,
+        // Pingora sleeps this long unconditionally after SIGTERM; the drain watcher below ends
+        // the process earlier when nothing is in flight. One second is left for the runtimes.
+        grace_period_seconds: Some(grace.as_secs().saturating_sub(1)),
+        graceful_shutdown_timeout_seconds: Some(1),
+        upstream_keepalive_pool_size: config.upstream.keepalive_pool_size,
+        ..ServerConf::default()
+    };
+    let mut server = Server::new_with_opt_and_conf(None, conf);
+    server.bootstrap();
+
+    let inflight = Arc::new(AtomicUsize::new(0));
+    let proxy = Proxy::new(config.clone(), inflight.clone());
+    let mut proxy_service =
+        pingora::proxy::http_proxy_service_with_name(&server.configuration, proxy, "hookgate");
+    for addr in &config.server.listen {
+        proxy_service.add_tcp(&addr.to_string());
+    }
+    server.add_service(proxy_service);
+
+    let mut admin = Service::new(
+        "hookgate admin".to_string(),
+        HttpServer::new_app(Admin {
+            config: config.clone(),
+        }),
+    );
+    admin.add_tcp(&config.server.admin_listen.to_string());
+    admin.threads = Some(1);
+    server.add_service(admin);
+
+    tracing::info!(
+        listen = ?config.server.listen,
+        admin = %config.server.admin_listen,
+        upstream = %config.upstream.address,
+        routes = config.routes.len(),
+        "hookgate starting"
+    );
+    server.run(RunArgs {
+        shutdown_signal: Box::new(DrainOnTerm { inflight, grace }),
+    });
+    Ok(())
+}
+
+/// SIGTERM: graceful, bounded by the grace period. SIGINT: immediate. SIGQUIT: pingora's
+/// graceful upgrade is not supported by hookgate, so it is treated as SIGTERM.
+struct DrainOnTerm {
+    inflight: Arc<AtomicUsize>,
+    grace: Duration,
+}
+
+#[async_trait]
+impl ShutdownSignalWatch for DrainOnTerm {
+    async fn recv(&self) -> ShutdownSignal {
+        use tokio::signal::unix::{signal, SignalKind};
+        let mut term = signal(SignalKind::terminate()).expect("install SIGTERM handler");
+        let mut int = signal(SignalKind::interrupt()).expect("install SIGINT handler");
+        let mut quit = signal(SignalKind::quit()).expect("install SIGQUIT handler");
+        tokio::select! {
+            _ = int.recv() => return ShutdownSignal::FastShutdown,
+            _ = term.recv() => {},
+            _ = quit.recv() => {},
+        }
+        tracing::info!(
+            grace_secs = self.grace.as_secs(),
+            "SIGTERM: draining in-flight requests"
+        );
+        let inflight = self.inflight.clone();
+        let grace = self.grace;
+        std::thread::spawn(move || drain_then_exit(&inflight, grace));
+        ShutdownSignal::GracefulTerminate
+    }
+}
+
+fn drain_then_exit(inflight: &AtomicUsize, grace: Duration) {
+    let start = Instant::now();
+    // Give the listeners a moment to stop accepting, so a connection accepted just before the
+    // signal is counted before we look.
+    std::thread::sleep(Duration::from_millis(100));
+    while start.elapsed() < grace {
+        if inflight.load(Ordering::Acquire) == 0 {
+            tracing::info!(
+                elapsed_ms = start.elapsed().as_millis() as u64,
+                "drained; exiting"
+            );
+            std::process::exit(0);
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    tracing::warn!(
+        still_in_flight = inflight.load(Ordering::Acquire),
+        "grace period over; exiting"
+    );
+    std::process::exit(0);
+}
