@@ -81,10 +81,13 @@ pub async fn read_body(
     if declared.is_some_and(|n| n > limit as u64) {
         return Err(too_large());
     }
+    // One deadline for the whole body, not per chunk: a client dripping a byte at a time must
+    // not hold the request open for longer than the timeout.
     let timeout = proxy.config.server.body_read_timeout;
+    let deadline = tokio::time::Instant::now() + timeout;
     let mut buf = BytesMut::new();
     loop {
-        let chunk = match tokio::time::timeout(timeout, session.read_request_body()).await {
+        let chunk = match tokio::time::timeout_at(deadline, session.read_request_body()).await {
             Err(_) => {
                 return Err(OAuthError::new(
                     408,

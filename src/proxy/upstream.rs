@@ -85,6 +85,8 @@ impl Upstream {
                 .get_http_session(&peer)
                 .await
                 .map_err(|e| self.transport_error(&e))?;
+            session.set_read_timeout(Some(self.config.read_timeout));
+            session.set_write_timeout(Some(self.config.write_timeout));
             match exchange(&mut session, req.clone(), body.clone()).await {
                 Ok(resp) => {
                     if keepalive_ok(&resp.header) {

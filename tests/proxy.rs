@@ -1,0 +1,319 @@
+//! The proxy's protocol behaviour, against a Rust upstream that reports exactly what it received.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::time::Duration;
+
+use common::hookgate::{run_cli, Hookgate};
+use common::upstream::{pattern, sha256_hex, Upstream};
+use serde_json::Value;
+
+const EXCHANGE_ROUTE: &str =
+    "[[route]]\nname = \"token\"\npath = \"/oauth/token\"\npoint = \"credentials-exchange\"\nupstream_path = \"/token\"\n";
+
+fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .unwrap()
+}
+
+fn header<'a>(echo: &'a Value, name: &str) -> Vec<&'a str> {
+    echo["headers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|h| h[0].as_str().unwrap().eq_ignore_ascii_case(name))
+        .map(|h| h[1].as_str().unwrap())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn passthrough_keeps_method_path_query_headers_body_and_status() {
+    let up = Upstream::start();
+    let hg = Hookgate::start(&up.address(), "", "", EXCHANGE_ROUTE);
+    let c = client();
+    for (method, status) in [("GET", 200), ("PUT", 201), ("DELETE", 404), ("PATCH", 418), ("POST", 500)] {
+        let body = format!("{method} body \u{e9}\u{0}binary");
+        let resp = c
+            .request(method.parse().unwrap(), hg.url("/api/v1/users?b=2&a=1&a=%20x"))
+            .header("x-want-status", status.to_string())
+            .header("x-custom", "one")
+            .header("x-custom", "two")
+            .header("authorization", "Bearer abc.def")
+            .body(body.clone())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status().as_u16(), status, "{method}");
+        assert_eq!(resp.headers()["x-upstream"], "echo");
+        let echo: Value = resp.json().await.unwrap();
+        assert_eq!(echo["method"], method);
+        assert_eq!(echo["target"], "/api/v1/users?b=2&a=1&a=%20x");
+        assert_eq!(header(&echo, "x-custom"), ["one", "two"]);
+        assert_eq!(header(&echo, "authorization"), ["Bearer abc.def"]);
+        assert_eq!(echo["body_sha256"], sha256_hex(body.as_bytes()));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn passthrough_streams_large_bodies_both_ways() {
+    let up = Upstream::start();
+    let hg = Hookgate::start(&up.address(), "", "", "");
+    // 8 MiB upload: far beyond any buffer, so it must stream.
+    let data = pattern(8 * 1024 * 1024);
+    let echo: Value = client()
+        .post(hg.url("/upload"))
+        .body(data.clone())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(echo["body_len"], data.len());
+    assert_eq!(echo["body_sha256"], sha256_hex(&data));
+    // 8 MiB chunked download.
+    let resp = client().get(hg.url("/stream/8388608")).send().await.unwrap();
+    let want = resp.headers()["x-stream-sha256"].to_str().unwrap().to_string();
+    let got = resp.bytes().await.unwrap();
+    assert_eq!(got.len(), 8 * 1024 * 1024);
+    assert_eq!(sha256_hex(&got), want);
+}
+
+#[test]
+fn passthrough_streams_a_chunked_upload() {
+    let up = Upstream::start();
+    let hg = Hookgate::start(&up.address(), "", "", "");
+    let mut s = TcpStream::connect(hg.addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    write!(s, "POST /chunked HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n").unwrap();
+    let data = pattern(3 * 1024 * 1024);
+    for c in data.chunks(100_000) {
+        write!(s, "{:x}\r\n", c.len()).unwrap();
+        s.write_all(c).unwrap();
+        s.write_all(b"\r\n").unwrap();
+    }
+    s.write_all(b"0\r\n\r\n").unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    assert!(out.starts_with("HTTP/1.1 200"), "{out}");
+    assert!(out.contains(&sha256_hex(&data)), "{out}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn exchange_route_forwards_with_rewrite_and_exact_framing() {
+    let up = Upstream::start();
+    let hg = Hookgate::start(&up.address(), "", "", EXCHANGE_ROUTE);
+    let resp = client()
+        .post(hg.url("/oauth/token?x=1"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .header("x-want-status", "401")
+        .body("grant_type=client_credentials&client_id=a")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 401, "upstream status passes through");
+    assert!(resp.headers().get("transfer-encoding").is_none());
+    let len: usize = resp.headers()["content-length"].to_str().unwrap().parse().unwrap();
+    let echo: Value = serde_json::from_slice(&resp.bytes().await.unwrap()[..len]).unwrap();
+    assert_eq!(echo["method"], "POST");
+    assert_eq!(echo["target"], "/token?x=1");
+    assert_eq!(echo["body"], "grant_type=client_credentials&client_id=a");
+    assert_eq!(header(&echo, "content-length"), ["41"]);
+    assert_eq!(header(&echo, "content-type"), ["application/x-www-form-urlencoded"]);
+}
+
+#[test]
+fn exchange_route_reframes_a_chunked_request() {
+    let up = Upstream::start();
+    let hg = Hookgate::start(&up.address(), "", "", EXCHANGE_ROUTE);
+    let mut s = TcpStream::connect(hg.addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    s.write_all(b"POST /oauth/token HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n").unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    assert!(out.starts_with("HTTP/1.1 200"), "{out}");
+    let body: Value = serde_json::from_str(out.split("\r\n\r\n").nth(1).unwrap()).unwrap();
+    assert_eq!(body["body"], "hello world");
+    assert_eq!(header(&body, "content-length"), ["11"]);
+    assert!(header(&body, "transfer-encoding").is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn oversized_exchange_body_gets_json_413() {
+    let up = Upstream::start();
+    let hg = Hookgate::start(&up.address(), "max_body_bytes = 1024", "", EXCHANGE_ROUTE);
+    let resp = client()
+        .post(hg.url("/oauth/token"))
+        .body(vec![b'a'; 1025])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 413);
+    let err: Value = resp.json().await.unwrap();
+    assert_eq!(err["error"], "invalid_request");
+    assert!(err["error_description"].as_str().unwrap().contains("1024"));
+
+    // Without a Content-Length the limit holds while reading.
+    let mut s = TcpStream::connect(hg.addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    s.write_all(b"POST /oauth/token HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n").unwrap();
+    for _ in 0..3 {
+        s.write_all(b"200\r\n").unwrap();
+        s.write_all(&[b'a'; 0x200]).unwrap();
+        s.write_all(b"\r\n").unwrap();
+    }
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    assert!(out.starts_with("HTTP/1.1 413"), "{out}");
+    assert!(out.contains("\"error\":\"invalid_request\""), "{out}");
+    assert!(up.seen.lock().unwrap().is_empty(), "nothing oversized reached the upstream");
+}
+
+#[test]
+fn malformed_request_gets_400() {
+    let up = Upstream::start();
+    let hg = Hookgate::start(&up.address(), "", "", EXCHANGE_ROUTE);
+    let mut s = TcpStream::connect(hg.addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    s.write_all(b"THIS IS NOT HTTP\r\n\r\n").unwrap();
+    let mut out = Vec::new();
+    let _ = s.read_to_end(&mut out);
+    let out = String::from_utf8_lossy(&out);
+    assert!(out.starts_with("HTTP/1.1 400"), "{out}");
+    assert!(up.seen.lock().unwrap().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn slow_drip_body_times_out_without_holding_up_others() {
+    let up = Upstream::start();
+    let hg = Hookgate::start(&up.address(), "body_read_timeout_ms = 1500", "", EXCHANGE_ROUTE);
+    let addr = hg.addr;
+    let drip = std::thread::spawn(move || {
+        let mut s = TcpStream::connect(addr).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+        s.write_all(b"POST /oauth/token HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n").unwrap();
+        // One byte every 200 ms: the body would take 20 s.
+        let mut out = Vec::new();
+        for _ in 0..100 {
+            if s.write_all(b"a").is_err() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(200));
+            let mut buf = [0u8; 4096];
+            s.set_nonblocking(true).unwrap();
+            if let Ok(n) = s.read(&mut buf) {
+                out.extend_from_slice(&buf[..n]);
+                if n > 0 {
+                    break;
+                }
+            }
+            s.set_nonblocking(false).unwrap();
+        }
+        String::from_utf8_lossy(&out).into_owned()
+    });
+    // While the drip is pending, other requests are served.
+    for _ in 0..20 {
+        let r = client().post(hg.url("/oauth/token")).body("x=1").send().await.unwrap();
+        assert_eq!(r.status(), 200);
+    }
+    assert!(!drip.is_finished(), "other requests finished before the drip gave up");
+    let out = drip.join().unwrap();
+    assert!(out.starts_with("HTTP/1.1 408"), "{out}");
+    assert!(out.contains("\"error\":\"invalid_request\""), "{out}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn unreachable_upstream_gets_json_502() {
+    let dead = common::hookgate::free_port();
+    let hg = Hookgate::start(&format!("127.0.0.1:{dead}"), "", "", EXCHANGE_ROUTE);
+    for path in ["/passthrough", "/oauth/token"] {
+        let resp = client().post(hg.url(path)).body("a=b").send().await.unwrap();
+        assert_eq!(resp.status(), 502, "{path}");
+        let err: Value = resp.json().await.unwrap();
+        assert!(err["error_description"].as_str().unwrap().contains("unreachable"), "{err}");
+    }
+    let ready = client().get(hg.admin_url("/readyz")).send().await.unwrap();
+    assert_eq!(ready.status(), 503);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn slow_upstream_gets_json_504() {
+    let up = Upstream::start();
+    let slow_route = "[[route]]\nname = \"slow\"\npath = \"/slowtoken\"\npoint = \"credentials-exchange\"\nupstream_path = \"/slow/5000\"\n";
+    let hg = Hookgate::start(&up.address(), "", "read_timeout_ms = 500", slow_route);
+    for path in ["/slow/5000", "/slowtoken"] {
+        let resp = client().post(hg.url(path)).body("a=b").send().await.unwrap();
+        assert_eq!(resp.status(), 504, "{path}");
+        let err: Value = resp.json().await.unwrap();
+        assert_eq!(err["error"], "temporarily_unavailable");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn health_and_readiness_on_the_admin_listener() {
+    let up = Upstream::start();
+    let hg = Hookgate::start(&up.address(), "", "", "");
+    let h = client().get(hg.admin_url("/healthz")).send().await.unwrap();
+    assert_eq!(h.status(), 200);
+    let r: Value = client().get(hg.admin_url("/readyz")).send().await.unwrap().json().await.unwrap();
+    assert_eq!(r["status"], "ready");
+    assert_eq!(r["upstream"]["reachable"], true);
+    // The admin endpoints are not on the public listener: there they are proxied.
+    let _ = client().get(hg.url("/healthz")).send().await.unwrap();
+    assert_eq!(up.seen.lock().unwrap().last().unwrap(), "GET /healthz");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sigterm_lets_in_flight_requests_finish_then_exits() {
+    let up = Upstream::start();
+    let mut hg = Hookgate::start(&up.address(), "grace_period_secs = 5", "", "");
+    let url = hg.url("/slow/1000");
+    let inflight = tokio::spawn(async move { client().get(url).send().await });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    hg.signal("TERM");
+    let resp = inflight.await.unwrap().expect("the in-flight request is answered");
+    assert_eq!(resp.status(), 200);
+    let status = hg.wait_exit(Duration::from_secs(5)).expect("hookgate exits after draining");
+    assert!(status.success(), "{status}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sigterm_exits_within_the_grace_period_even_if_a_request_hangs() {
+    let up = Upstream::start();
+    let mut hg = Hookgate::start(&up.address(), "grace_period_secs = 2", "read_timeout_ms = 60000", "");
+    let url = hg.url("/slow/60000");
+    let _hanging = tokio::spawn(async move { client().get(url).send().await });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    hg.signal("TERM");
+    // Generous bound: the point is that it ends on its own, not how fast.
+    assert!(hg.wait_exit(Duration::from_secs(8)).is_some(), "hookgate must not wait for the hanging request");
+}
+
+#[test]
+fn check_reports_file_line_and_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("broken.toml");
+    std::fs::write(&path, "[upstream]\naddress = \"127.0.0.1:1\"\n\n[[route]]\npath = \"/t\"\npiont = \"credentials-exchange\"\n").unwrap();
+    let (code, _out, err) = run_cli(&["check", "--config", path.to_str().unwrap()], dir.path());
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("broken.toml:6:1: route.piont: unknown field `piont`"), "{err}");
+
+    std::fs::write(&path, "[upstream]\naddress = \"127.0.0.1:1\"\n").unwrap();
+    let (code, out, err) = run_cli(&["check", "--config", path.to_str().unwrap()], dir.path());
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("ok"), "{out}");
+}
+
+#[test]
+fn serve_refuses_a_broken_config_without_starting() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("h.toml");
+    std::fs::write(&path, "[upstream]\naddress = \"nowhere\"\n").unwrap();
+    let (code, _, err) = run_cli(&["serve", "--config", path.to_str().unwrap()], dir.path());
+    assert_eq!(code, 2);
+    assert!(err.contains("h.toml:2:11: upstream.address: `nowhere` has no port"), "{err}");
+}
