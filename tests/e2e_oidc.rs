@@ -12,7 +12,12 @@ const TOKEN_ROUTE: &str =
 fn claims(jwt: &str) -> Value {
     use base64::Engine;
     let payload = jwt.split('.').nth(1).expect("a JWT has three parts");
-    serde_json::from_slice(&base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap()
+    serde_json::from_slice(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(payload)
+            .unwrap(),
+    )
+    .unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -45,7 +50,10 @@ async fn client_credentials_through_hookgate_reach_the_real_server() {
     let resp = c
         .post(hg.url("/oauth/token"))
         .basic_auth(oidc::BASIC_CLIENT_ID, Some(oidc::BASIC_CLIENT_SECRET))
-        .form(&[("grant_type", "client_credentials"), ("resource", oidc::AUDIENCE)])
+        .form(&[
+            ("grant_type", "client_credentials"),
+            ("resource", oidc::AUDIENCE),
+        ])
         .send()
         .await
         .unwrap();

@@ -35,10 +35,19 @@ async fn passthrough_keeps_method_path_query_headers_body_and_status() {
     let up = Upstream::start();
     let hg = Hookgate::start(&up.address(), "", "", EXCHANGE_ROUTE);
     let c = client();
-    for (method, status) in [("GET", 200), ("PUT", 201), ("DELETE", 404), ("PATCH", 418), ("POST", 500)] {
+    for (method, status) in [
+        ("GET", 200),
+        ("PUT", 201),
+        ("DELETE", 404),
+        ("PATCH", 418),
+        ("POST", 500),
+    ] {
         let body = format!("{method} body \u{e9}\u{0}binary");
         let resp = c
-            .request(method.parse().unwrap(), hg.url("/api/v1/users?b=2&a=1&a=%20x"))
+            .request(
+                method.parse().unwrap(),
+                hg.url("/api/v1/users?b=2&a=1&a=%20x"),
+            )
             .header("x-want-status", status.to_string())
             .header("x-custom", "one")
             .header("x-custom", "two")
@@ -76,8 +85,15 @@ async fn passthrough_streams_large_bodies_both_ways() {
     assert_eq!(echo["body_len"], data.len());
     assert_eq!(echo["body_sha256"], sha256_hex(&data));
     // 8 MiB chunked download.
-    let resp = client().get(hg.url("/stream/8388608")).send().await.unwrap();
-    let want = resp.headers()["x-stream-sha256"].to_str().unwrap().to_string();
+    let resp = client()
+        .get(hg.url("/stream/8388608"))
+        .send()
+        .await
+        .unwrap();
+    let want = resp.headers()["x-stream-sha256"]
+        .to_str()
+        .unwrap()
+        .to_string();
     let got = resp.bytes().await.unwrap();
     assert_eq!(got.len(), 8 * 1024 * 1024);
     assert_eq!(sha256_hex(&got), want);
@@ -117,13 +133,20 @@ async fn exchange_route_forwards_with_rewrite_and_exact_framing() {
         .unwrap();
     assert_eq!(resp.status(), 401, "upstream status passes through");
     assert!(resp.headers().get("transfer-encoding").is_none());
-    let len: usize = resp.headers()["content-length"].to_str().unwrap().parse().unwrap();
+    let len: usize = resp.headers()["content-length"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
     let echo: Value = serde_json::from_slice(&resp.bytes().await.unwrap()[..len]).unwrap();
     assert_eq!(echo["method"], "POST");
     assert_eq!(echo["target"], "/token?x=1");
     assert_eq!(echo["body"], "grant_type=client_credentials&client_id=a");
     assert_eq!(header(&echo, "content-length"), ["41"]);
-    assert_eq!(header(&echo, "content-type"), ["application/x-www-form-urlencoded"]);
+    assert_eq!(
+        header(&echo, "content-type"),
+        ["application/x-www-form-urlencoded"]
+    );
 }
 
 #[test]
@@ -160,7 +183,8 @@ async fn oversized_exchange_body_gets_json_413() {
     // Without a Content-Length the limit holds while reading.
     let mut s = TcpStream::connect(hg.addr).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
-    s.write_all(b"POST /oauth/token HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n").unwrap();
+    s.write_all(b"POST /oauth/token HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n")
+        .unwrap();
     for _ in 0..3 {
         s.write_all(b"200\r\n").unwrap();
         s.write_all(&[b'a'; 0x200]).unwrap();
@@ -170,7 +194,10 @@ async fn oversized_exchange_body_gets_json_413() {
     s.read_to_string(&mut out).unwrap();
     assert!(out.starts_with("HTTP/1.1 413"), "{out}");
     assert!(out.contains("\"error\":\"invalid_request\""), "{out}");
-    assert!(up.seen.lock().unwrap().is_empty(), "nothing oversized reached the upstream");
+    assert!(
+        up.seen.lock().unwrap().is_empty(),
+        "nothing oversized reached the upstream"
+    );
 }
 
 #[test]
@@ -190,12 +217,18 @@ fn malformed_request_gets_400() {
 #[tokio::test(flavor = "multi_thread")]
 async fn slow_drip_body_times_out_without_holding_up_others() {
     let up = Upstream::start();
-    let hg = Hookgate::start(&up.address(), "body_read_timeout_ms = 1500", "", EXCHANGE_ROUTE);
+    let hg = Hookgate::start(
+        &up.address(),
+        "body_read_timeout_ms = 1500",
+        "",
+        EXCHANGE_ROUTE,
+    );
     let addr = hg.addr;
     let drip = std::thread::spawn(move || {
         let mut s = TcpStream::connect(addr).unwrap();
         s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
-        s.write_all(b"POST /oauth/token HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n").unwrap();
+        s.write_all(b"POST /oauth/token HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n")
+            .unwrap();
         // One byte every 200 ms: the body would take 20 s.
         let mut out = Vec::new();
         for _ in 0..100 {
@@ -217,10 +250,18 @@ async fn slow_drip_body_times_out_without_holding_up_others() {
     });
     // While the drip is pending, other requests are served.
     for _ in 0..20 {
-        let r = client().post(hg.url("/oauth/token")).body("x=1").send().await.unwrap();
+        let r = client()
+            .post(hg.url("/oauth/token"))
+            .body("x=1")
+            .send()
+            .await
+            .unwrap();
         assert_eq!(r.status(), 200);
     }
-    assert!(!drip.is_finished(), "other requests finished before the drip gave up");
+    assert!(
+        !drip.is_finished(),
+        "other requests finished before the drip gave up"
+    );
     let out = drip.join().unwrap();
     assert!(out.starts_with("HTTP/1.1 408"), "{out}");
     assert!(out.contains("\"error\":\"invalid_request\""), "{out}");
@@ -231,10 +272,21 @@ async fn unreachable_upstream_gets_json_502() {
     let dead = common::hookgate::free_port();
     let hg = Hookgate::start(&format!("127.0.0.1:{dead}"), "", "", EXCHANGE_ROUTE);
     for path in ["/passthrough", "/oauth/token"] {
-        let resp = client().post(hg.url(path)).body("a=b").send().await.unwrap();
+        let resp = client()
+            .post(hg.url(path))
+            .body("a=b")
+            .send()
+            .await
+            .unwrap();
         assert_eq!(resp.status(), 502, "{path}");
         let err: Value = resp.json().await.unwrap();
-        assert!(err["error_description"].as_str().unwrap().contains("unreachable"), "{err}");
+        assert!(
+            err["error_description"]
+                .as_str()
+                .unwrap()
+                .contains("unreachable"),
+            "{err}"
+        );
     }
     let ready = client().get(hg.admin_url("/readyz")).send().await.unwrap();
     assert_eq!(ready.status(), 503);
@@ -246,7 +298,12 @@ async fn slow_upstream_gets_json_504() {
     let slow_route = "[[route]]\nname = \"slow\"\npath = \"/slowtoken\"\npoint = \"credentials-exchange\"\nupstream_path = \"/slow/5000\"\n";
     let hg = Hookgate::start(&up.address(), "", "read_timeout_ms = 500", slow_route);
     for path in ["/slow/5000", "/slowtoken"] {
-        let resp = client().post(hg.url(path)).body("a=b").send().await.unwrap();
+        let resp = client()
+            .post(hg.url(path))
+            .body("a=b")
+            .send()
+            .await
+            .unwrap();
         assert_eq!(resp.status(), 504, "{path}");
         let err: Value = resp.json().await.unwrap();
         assert_eq!(err["error"], "temporarily_unavailable");
@@ -259,7 +316,14 @@ async fn health_and_readiness_on_the_admin_listener() {
     let hg = Hookgate::start(&up.address(), "", "", "");
     let h = client().get(hg.admin_url("/healthz")).send().await.unwrap();
     assert_eq!(h.status(), 200);
-    let r: Value = client().get(hg.admin_url("/readyz")).send().await.unwrap().json().await.unwrap();
+    let r: Value = client()
+        .get(hg.admin_url("/readyz"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(r["status"], "ready");
     assert_eq!(r["upstream"]["reachable"], true);
     // The admin endpoints are not on the public listener: there they are proxied.
@@ -275,22 +339,35 @@ async fn sigterm_lets_in_flight_requests_finish_then_exits() {
     let inflight = tokio::spawn(async move { client().get(url).send().await });
     tokio::time::sleep(Duration::from_millis(300)).await;
     hg.signal("TERM");
-    let resp = inflight.await.unwrap().expect("the in-flight request is answered");
+    let resp = inflight
+        .await
+        .unwrap()
+        .expect("the in-flight request is answered");
     assert_eq!(resp.status(), 200);
-    let status = hg.wait_exit(Duration::from_secs(5)).expect("hookgate exits after draining");
+    let status = hg
+        .wait_exit(Duration::from_secs(5))
+        .expect("hookgate exits after draining");
     assert!(status.success(), "{status}");
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn sigterm_exits_within_the_grace_period_even_if_a_request_hangs() {
     let up = Upstream::start();
-    let mut hg = Hookgate::start(&up.address(), "grace_period_secs = 2", "read_timeout_ms = 60000", "");
+    let mut hg = Hookgate::start(
+        &up.address(),
+        "grace_period_secs = 2",
+        "read_timeout_ms = 60000",
+        "",
+    );
     let url = hg.url("/slow/60000");
     let _hanging = tokio::spawn(async move { client().get(url).send().await });
     tokio::time::sleep(Duration::from_millis(300)).await;
     hg.signal("TERM");
     // Generous bound: the point is that it ends on its own, not how fast.
-    assert!(hg.wait_exit(Duration::from_secs(8)).is_some(), "hookgate must not wait for the hanging request");
+    assert!(
+        hg.wait_exit(Duration::from_secs(8)).is_some(),
+        "hookgate must not wait for the hanging request"
+    );
 }
 
 #[test]
@@ -300,7 +377,10 @@ fn check_reports_file_line_and_key() {
     std::fs::write(&path, "[upstream]\naddress = \"127.0.0.1:1\"\n\n[[route]]\npath = \"/t\"\npiont = \"credentials-exchange\"\n").unwrap();
     let (code, _out, err) = run_cli(&["check", "--config", path.to_str().unwrap()], dir.path());
     assert_eq!(code, 2, "{err}");
-    assert!(err.contains("broken.toml:6:1: route.piont: unknown field `piont`"), "{err}");
+    assert!(
+        err.contains("broken.toml:6:1: route.piont: unknown field `piont`"),
+        "{err}"
+    );
 
     std::fs::write(&path, "[upstream]\naddress = \"127.0.0.1:1\"\n").unwrap();
     let (code, out, err) = run_cli(&["check", "--config", path.to_str().unwrap()], dir.path());
@@ -315,5 +395,8 @@ fn serve_refuses_a_broken_config_without_starting() {
     std::fs::write(&path, "[upstream]\naddress = \"nowhere\"\n").unwrap();
     let (code, _, err) = run_cli(&["serve", "--config", path.to_str().unwrap()], dir.path());
     assert_eq!(code, 2);
-    assert!(err.contains("h.toml:2:11: upstream.address: `nowhere` has no port"), "{err}");
+    assert!(
+        err.contains("h.toml:2:11: upstream.address: `nowhere` has no port"),
+        "{err}"
+    );
 }

@@ -25,7 +25,12 @@ pub struct Hookgate {
 impl Hookgate {
     /// Start hookgate in front of `upstream`. `extra` is appended to the generated config: routes,
     /// hook settings, and `[server]`/`[upstream]` keys through `server_extra`/`upstream_extra`.
-    pub fn start(upstream: &str, server_extra: &str, upstream_extra: &str, extra: &str) -> Hookgate {
+    pub fn start(
+        upstream: &str,
+        server_extra: &str,
+        upstream_extra: &str,
+        extra: &str,
+    ) -> Hookgate {
         let dir = tempfile::tempdir().unwrap();
         Self::start_in(dir, upstream, server_extra, upstream_extra, extra)
     }
@@ -50,7 +55,9 @@ impl Hookgate {
             .arg(&path)
             .env("RUST_LOG", "info")
             .stdout(Stdio::null())
-            .stderr(Stdio::from(std::fs::File::create(dir.path().join("hookgate.log")).unwrap()))
+            .stderr(Stdio::from(
+                std::fs::File::create(dir.path().join("hookgate.log")).unwrap(),
+            ))
             .spawn()
             .expect("start hookgate");
         let mut hg = Hookgate {

@@ -29,15 +29,27 @@ pub fn pattern(len: usize) -> Vec<u8> {
 }
 
 pub fn sha256_hex(data: &[u8]) -> String {
-    Sha256::digest(data).iter().map(|b| format!("{b:02x}")).collect()
+    Sha256::digest(data)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 type Body = http_body_util::combinators::BoxBody<Bytes, Infallible>;
 
-async fn handle(req: Request<Incoming>, seen: Arc<Mutex<Vec<String>>>) -> Result<Response<Body>, Infallible> {
+async fn handle(
+    req: Request<Incoming>,
+    seen: Arc<Mutex<Vec<String>>>,
+) -> Result<Response<Body>, Infallible> {
     let path = req.uri().path().to_string();
-    let target = req.uri().path_and_query().map(|p| p.to_string()).unwrap_or_default();
-    seen.lock().unwrap().push(format!("{} {target}", req.method()));
+    let target = req
+        .uri()
+        .path_and_query()
+        .map(|p| p.to_string())
+        .unwrap_or_default();
+    seen.lock()
+        .unwrap()
+        .push(format!("{} {target}", req.method()));
     if let Some(n) = path.strip_prefix("/stream/") {
         let n: usize = n.parse().unwrap();
         let data = pattern(n);
@@ -64,7 +76,12 @@ async fn handle(req: Request<Incoming>, seen: Arc<Mutex<Vec<String>>>) -> Result
     let headers: Vec<(String, String)> = req
         .headers()
         .iter()
-        .map(|(k, v)| (k.to_string(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
+        .map(|(k, v)| {
+            (
+                k.to_string(),
+                String::from_utf8_lossy(v.as_bytes()).into_owned(),
+            )
+        })
         .collect();
     let body = req.into_body().collect().await.unwrap().to_bytes();
     let echo = serde_json::json!({
@@ -118,10 +135,13 @@ impl Upstream {
                 addr_tx.send(listener.local_addr().unwrap()).unwrap();
                 let accept = async {
                     loop {
-                        let Ok((stream, _)) = listener.accept().await else { continue };
+                        let Ok((stream, _)) = listener.accept().await else {
+                            continue;
+                        };
                         let seen = seen2.clone();
                         tokio::spawn(async move {
-                            let svc = hyper::service::service_fn(move |req| handle(req, seen.clone()));
+                            let svc =
+                                hyper::service::service_fn(move |req| handle(req, seen.clone()));
                             let _ = hyper::server::conn::http1::Builder::new()
                                 .serve_connection(TokioIo::new(stream), svc)
                                 .await;
