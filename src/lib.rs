@@ -9,3 +9,4 @@ pub mod engine;
 pub mod hooks;
 pub mod proxy;
 pub mod server;
+pub mod token;
