@@ -15,6 +15,7 @@
 //! Owns: routing, the passthrough path and the framing of exchange routes. Must not: know what
 //! any particular extensibility point does with a request — that lives in `crate::hooks`.
 
+pub mod body;
 pub mod exchange;
 pub mod respond;
 pub mod upstream;
