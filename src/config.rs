@@ -11,8 +11,12 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use std::collections::BTreeMap;
+
 use serde::Deserialize;
 use toml::Spanned;
+
+use crate::proxy::body::BodyFormat;
 
 /// Environment variables that override the file, so one file serves in containers.
 pub const ENV_UPSTREAM: &str = "HOOKGATE_UPSTREAM";
@@ -81,6 +85,34 @@ struct RawConfig {
     upstream: Option<Spanned<RawUpstream>>,
     #[serde(default)]
     route: Vec<Spanned<RawRoute>>,
+    #[serde(default)]
+    tenant: TenantConfig,
+    #[serde(default)]
+    clients: BTreeMap<String, ClientConfig>,
+    token: Option<Spanned<RawToken>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawToken {
+    signing_key: Option<Spanned<PathBuf>>,
+    #[serde(default)]
+    previous_keys: Vec<Spanned<PathBuf>>,
+    #[serde(default = "default_jwks_path")]
+    jwks_path: String,
+    #[serde(default = "default_discovery_path")]
+    discovery_path: String,
+    upstream_jwks_url: Option<String>,
+    public_url: Option<String>,
+    #[serde(default)]
+    opaque_tokens: OpaqueTokens,
+}
+
+fn default_jwks_path() -> String {
+    "/.well-known/jwks.json".into()
+}
+fn default_discovery_path() -> String {
+    "/.well-known/openid-configuration".into()
 }
 
 #[derive(Deserialize)]
@@ -174,6 +206,8 @@ struct RawRoute {
     match_kind: PathMatch,
     point: Option<Spanned<String>>,
     upstream_path: Option<Spanned<String>>,
+    upstream_body: Option<Spanned<UpstreamBody>>,
+    audience_param: Option<Spanned<String>>,
 }
 
 fn default_methods() -> Vec<Spanned<String>> {
@@ -233,6 +267,91 @@ impl Point {
     }
 }
 
+/// `[tenant]`: what Auth0 called the tenant, passed to hooks as `client.tenant`, `user.tenant`...
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TenantConfig {
+    pub name: String,
+}
+
+impl Default for TenantConfig {
+    fn default() -> Self {
+        TenantConfig {
+            name: "hookgate".into(),
+        }
+    }
+}
+
+/// `[clients.<client_id>]`: the client registry hooks see as `client` (name and metadata).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClientConfig {
+    pub name: Option<String>,
+    /// Auth0 client metadata is a flat object of strings.
+    #[serde(default)]
+    pub metadata: BTreeMap<String, String>,
+}
+
+/// What to do with an opaque (non-JWT) upstream token when hooks would change it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OpaqueTokens {
+    /// Answer 500 `server_error`: the hooks' changes cannot be applied to an opaque token.
+    #[default]
+    Deny,
+    /// Pass the upstream's answer through unchanged (with a log line).
+    Pass,
+}
+
+/// How a token route sends the client's parameters upstream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum UpstreamBody {
+    /// In the shape the client sent.
+    Same,
+    Form,
+    Json,
+}
+
+impl UpstreamBody {
+    pub fn format(self, incoming: BodyFormat) -> BodyFormat {
+        match self {
+            UpstreamBody::Same => incoming,
+            UpstreamBody::Form => BodyFormat::Form,
+            UpstreamBody::Json => BodyFormat::Json,
+        }
+    }
+}
+
+/// `[token]`: hookgate's signing keys and where the upstream's are.
+#[derive(Debug, Clone)]
+pub struct TokenConfig {
+    pub signing_key: Option<PathBuf>,
+    pub previous_keys: Vec<PathBuf>,
+    pub jwks_path: String,
+    pub discovery_path: String,
+    /// Default: the `jwks_uri` of the upstream's discovery document.
+    pub upstream_jwks_url: Option<String>,
+    /// hookgate's public base URL, for the rewritten `jwks_uri`. Default: from the request's
+    /// `X-Forwarded-Proto`/`X-Forwarded-Host` or `Host`.
+    pub public_url: Option<String>,
+    pub opaque_tokens: OpaqueTokens,
+}
+
+impl Default for TokenConfig {
+    fn default() -> Self {
+        TokenConfig {
+            signing_key: None,
+            previous_keys: Vec::new(),
+            jwks_path: default_jwks_path(),
+            discovery_path: default_discovery_path(),
+            upstream_jwks_url: None,
+            public_url: None,
+            opaque_tokens: OpaqueTokens::Deny,
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Config {
     /// The file this came from; relative paths in it are relative to its folder.
@@ -240,6 +359,9 @@ pub struct Config {
     pub server: ServerConfig,
     pub upstream: UpstreamConfig,
     pub routes: Vec<Route>,
+    pub tenant: TenantConfig,
+    pub clients: BTreeMap<String, ClientConfig>,
+    pub token: TokenConfig,
 }
 
 #[derive(Debug, Clone)]
@@ -278,6 +400,10 @@ pub struct Route {
     /// `None` for passthrough.
     pub point: Option<Point>,
     pub upstream_path: Option<String>,
+    /// Token routes: the body shape the upstream wants (default: form, as RFC 6749 says).
+    pub upstream_body: UpstreamBody,
+    /// Token routes: the upstream's name for Auth0's `audience` (e.g. RFC 8707 `resource`).
+    pub audience_param: String,
 }
 
 impl Route {
@@ -553,6 +679,22 @@ impl Validator<'_> {
                     self.error(up.span(), key("upstream_path"), "must start with `/`");
                 }
             }
+            if point != Some(Point::CredentialsExchange) {
+                if let Some(b) = &r.upstream_body {
+                    self.error(
+                        b.span(),
+                        key("upstream_body"),
+                        "only credentials-exchange routes rewrite the body",
+                    );
+                }
+                if let Some(a) = &r.audience_param {
+                    self.error(
+                        a.span(),
+                        key("audience_param"),
+                        "only credentials-exchange routes map the audience",
+                    );
+                }
+            }
             let name = r.name.unwrap_or_else(|| format!("route{i}"));
             if routes.iter().any(|x: &Route| x.name == name) {
                 self.error(
@@ -568,7 +710,53 @@ impl Validator<'_> {
                 match_kind: r.match_kind,
                 point,
                 upstream_path: r.upstream_path.map(Spanned::into_inner),
+                upstream_body: r
+                    .upstream_body
+                    .map(Spanned::into_inner)
+                    .unwrap_or(UpstreamBody::Form),
+                audience_param: r
+                    .audience_param
+                    .map(Spanned::into_inner)
+                    .unwrap_or_else(|| "audience".into()),
             });
+        }
+
+        let base = self.path.parent().unwrap_or(Path::new("."));
+        let token = match raw.token {
+            None => TokenConfig::default(),
+            Some(t) => {
+                let t = t.into_inner();
+                for p in [&t.jwks_path, &t.discovery_path] {
+                    if !p.starts_with('/') {
+                        self.error(0..0, "token", format!("`{p}` must start with `/`"));
+                    }
+                }
+                TokenConfig {
+                    signing_key: t.signing_key.map(|p| base.join(p.into_inner())),
+                    previous_keys: t
+                        .previous_keys
+                        .into_iter()
+                        .map(|p| base.join(p.into_inner()))
+                        .collect(),
+                    jwks_path: t.jwks_path,
+                    discovery_path: t.discovery_path,
+                    upstream_jwks_url: t.upstream_jwks_url,
+                    public_url: t.public_url.map(|u| u.trim_end_matches('/').to_string()),
+                    opaque_tokens: t.opaque_tokens,
+                }
+            }
+        };
+        if token.signing_key.is_none()
+            && routes
+                .iter()
+                .any(|r| r.point == Some(Point::CredentialsExchange))
+        {
+            self.error(
+                0..0,
+                "token.signing_key",
+                "a credentials-exchange route re-signs tokens: add `[token]` with `signing_key = \"keys/hookgate.pem\"` \
+                 (create one with `hookgate keys generate --out keys/hookgate.pem`)",
+            );
         }
 
         if !self.errors.is_empty() {
@@ -588,6 +776,9 @@ impl Validator<'_> {
             },
             upstream: upstream.expect("validated above"),
             routes,
+            tenant: raw.tenant,
+            clients: raw.clients,
+            token,
         })
     }
 }
@@ -676,6 +867,39 @@ mod tests {
     }
 
     #[test]
+    fn token_routes_need_a_signing_key_and_options_stay_on_token_routes() {
+        let text = format!(
+            "{MINIMAL}[[route]]\npath = \"/oauth/token\"\npoint = \"credentials-exchange\"\n\
+             [[route]]\npath = \"/signup\"\npoint = \"pre-user-registration\"\naudience_param = \"resource\"\n"
+        );
+        let err = parse(&text).unwrap_err().to_string();
+        assert!(err.contains("route[1].audience_param"), "{err}");
+        assert!(err.contains("token.signing_key"), "{err}");
+        assert!(err.contains("hookgate keys generate"), "{err}");
+    }
+
+    #[test]
+    fn token_options_and_client_registry() {
+        let text = format!(
+            "{MINIMAL}[[route]]\npath = \"/oauth/token\"\npoint = \"credentials-exchange\"\n\
+             upstream_body = \"json\"\naudience_param = \"resource\"\n\
+             [token]\nsigning_key = \"k.pem\"\nopaque_tokens = \"pass\"\n\
+             [clients.m2m]\nname = \"Billing\"\nmetadata = {{ tier = \"gold\" }}\n[tenant]\nname = \"acme\"\n"
+        );
+        let c = Config::parse(Path::new("/etc/hg/h.toml"), &text, &|_| None).unwrap();
+        let r = &c.routes[0];
+        assert_eq!(r.upstream_body, UpstreamBody::Json);
+        assert_eq!(r.audience_param, "resource");
+        assert_eq!(
+            c.token.signing_key.as_deref(),
+            Some(Path::new("/etc/hg/k.pem"))
+        );
+        assert_eq!(c.token.opaque_tokens, OpaqueTokens::Pass);
+        assert_eq!(c.clients["m2m"].metadata["tier"], "gold");
+        assert_eq!(c.tenant.name, "acme");
+    }
+
+    #[test]
     fn environment_overrides_addresses() {
         let env = |k: &str| match k {
             ENV_UPSTREAM => Some("127.0.0.1:4000".to_string()),
@@ -700,7 +924,8 @@ mod tests {
     fn routes_match_by_method_and_path() {
         let text = format!(
             "{MINIMAL}[[route]]\npath = \"/oauth/token\"\npoint = \"credentials-exchange\"\nupstream_path = \"/token\"\n\
-             [[route]]\npath = \"/api/\"\nmatch = \"prefix\"\nmethods = [\"get\"]\nupstream_path = \"/v2/\"\n"
+             [[route]]\npath = \"/api/\"\nmatch = \"prefix\"\nmethods = [\"get\"]\nupstream_path = \"/v2/\"\n\
+             [token]\nsigning_key = \"keys/k.pem\"\n"
         );
         let c = parse(&text).unwrap();
         let token = c.route_for("POST", "/oauth/token").unwrap();

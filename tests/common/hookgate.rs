@@ -48,6 +48,17 @@ impl Hookgate {
             "[server]\nlisten = [\"127.0.0.1:{port}\"]\nadmin_listen = \"127.0.0.1:{admin_port}\"\nthreads = 2\n{server_extra}\n\
              [upstream]\naddress = \"{upstream}\"\n{upstream_extra}\n{extra}\n"
         );
+        // Token routes re-sign with hookgate's key: every instance gets one of its own.
+        let key = dir.path().join("hookgate.pem");
+        if !key.exists() {
+            let pem = hookgate::token::keys::generate_pem(hookgate::token::Alg::ES256).unwrap();
+            std::fs::write(&key, pem).unwrap();
+        }
+        let config = if extra.contains("[token]") {
+            config
+        } else {
+            format!("{config}\n[token]\nsigning_key = \"hookgate.pem\"\n")
+        };
         let path = dir.path().join("hookgate.toml");
         std::fs::write(&path, config).unwrap();
         let child = Command::new(env!("CARGO_BIN_EXE_hookgate"))
