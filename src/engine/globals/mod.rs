@@ -9,7 +9,6 @@
 
 use std::time::{Duration, Instant};
 
-use rquickjs::prelude::Opt;
 use rquickjs::{Ctx, Function, Object, Persistent, Value};
 
 use super::compile::load_commonjs;
@@ -108,7 +107,7 @@ fn install_natives<'js>(
         "fetchStart",
         Function::new(
             ctx.clone(),
-            move |id: f64, url: String, method: String, headers: String, body: Opt<String>| {
+            move |id: f64, url: String, method: String, headers: String, body: Option<String>| {
                 let headers: Vec<(String, String)> =
                     serde_json::from_str(&headers).unwrap_or_default();
                 s.start_fetch(
@@ -117,7 +116,7 @@ fn install_natives<'js>(
                         url,
                         method,
                         headers,
-                        body: body.0,
+                        body,
                     },
                 );
             },
