@@ -47,16 +47,30 @@ pub fn compile_commonjs(file_name: &str, source: &str) -> Result<Vec<u8>, Syntax
         None => source.to_owned(),
     };
     let wrapped = format!("{WRAP_HEAD}{body}{WRAP_TAIL}");
-    COMPILER.with(|cell| {
-        let mut slot = cell.borrow_mut();
-        if slot.is_none() {
-            let rt = Runtime::new().map_err(|e| internal(file_name, e))?;
-            let ctx = Context::full(&rt).map_err(|e| internal(file_name, e))?;
-            *slot = Some((rt, ctx));
-        }
-        let (_, ctx) = slot.as_ref().expect("compiler set above");
-        ctx.with(|ctx| compile_in(&ctx, file_name, &wrapped))
-    })
+    COMPILER
+        .with(|cell| {
+            let mut slot = cell.borrow_mut();
+            if slot.is_none() {
+                let rt = Runtime::new().map_err(|e| internal(file_name, e))?;
+                let ctx = Context::full(&rt).map_err(|e| internal(file_name, e))?;
+                *slot = Some((rt, ctx));
+            }
+            let (_, ctx) = slot.as_ref().expect("compiler set above");
+            ctx.with(|ctx| compile_in(&ctx, file_name, &wrapped))
+        })
+        .map_err(|mut e| {
+            // "Unexpected end of input" points into the wrapper's closing line: report the file's end.
+            let lines = body.split('\n').count() as u32;
+            if e.line > lines {
+                e.line = lines;
+                e.column = body
+                    .rsplit('\n')
+                    .next()
+                    .map_or(0, |l| l.chars().count() as u32)
+                    + 1;
+            }
+            e
+        })
 }
 
 fn internal(file: &str, e: impl std::fmt::Display) -> SyntaxError {

@@ -94,7 +94,11 @@ impl Generation {
     /// Scan `<dir>/<trigger-id>/*.js`, apply the settings, compile every enabled hook to bytecode
     /// and resolve every `require('...')` literal now. `base_dir` is the configuration file's folder.
     pub fn load(cfg: &HooksConfig, base_dir: &Path) -> Result<Generation, LoadError> {
-        let dir = base_dir.join(&cfg.dir);
+        let dir: PathBuf = base_dir
+            .join(&cfg.dir)
+            .components()
+            .filter(|c| !matches!(c, std::path::Component::CurDir))
+            .collect();
         let mut problems = Vec::new();
         if !dir.is_dir() {
             return Err(LoadError {
