@@ -1,1 +1,216 @@
-//! The hook engine (placeholder until the engine lands).
+//! The hook engine: runs Auth0 hook files, unmodified, in a fixed pool of warm, sandboxed
+//! QuickJS workers.
+//!
+//! Owns: the worker pool, the sandbox (CPU deadline, memory and stack limits), the cb contract,
+//! the per-call event loop, the globals (`console`, timers, `fetch`, `require`, the error classes)
+//! and outbound HTTP. Must not touch: requests, responses or any point's semantics — the point code
+//! builds the arguments and interprets the result; discovery and settings live in [`crate::hooks`].
+//!
+//! # How a call runs
+//! [`Engine::call`] puts the call on one queue shared by N worker threads (N = `[hooks] workers`,
+//! default: cores) and awaits a oneshot answer, so the async caller never blocks. A worker owns
+//! one QuickJS runtime for its whole life (never one per request); hooks are compiled to bytecode
+//! once, at load ([`crate::hooks::Generation::load`]). The worker evaluates the hook's arguments
+//! from JSON (fresh objects every call), calls `module.exports(...args, cb)`, answers the caller
+//! the moment `cb` settles, and then keeps running the call's event loop — microtasks, timers,
+//! fetch completions — until nothing is pending or the hook's timeout passes (Auth0's "the request
+//! continues on the sandbox" behaviour, which post-user-registration hooks rely on). An error
+//! after `cb` is logged and changes nothing.
+//!
+//! # State between requests: one context per (worker, hook)
+//! Each worker keeps one QuickJS *context* per hook it has run. A context has its own global
+//! object and its own built-ins, so a hook never sees another hook's globals or prototype
+//! changes. Within one hook, module-scope variables and globals persist between the requests that
+//! worker serves, exactly like Auth0's warm webtask containers: real hooks cache access tokens
+//! and HTTP clients in module scope and depend on it. Request data reaches a hook only through its
+//! arguments, parsed fresh per call, so nothing of one request is visible to the next unless the
+//! hook itself stores it in module scope (a hook bug under Auth0 too).
+//! Built-ins are deliberately *not* frozen: freezing `Object.prototype`/`Error.prototype` breaks
+//! ordinary code through the "override mistake" (`err.name = 'X'` silently fails or throws), and
+//! such hooks ran fine under Auth0. After a timeout or a crash the whole runtime, with every
+//! context, is thrown away and rebuilt, so a hook left half-way never serves another request.
+//! Tests: `tests/engine_isolation.rs`.
+//!
+//! # Sandbox
+//! * CPU: the interrupt handler compares the clock with the call's deadline; past it, QuickJS
+//!   raises an uncatchable error, the caller gets [`HookError::Timeout`], the worker is recycled.
+//! * Memory: `[hooks] memory_limit_mb` per runtime (generous: QuickJS misbehaves under tight
+//!   limits); exhaustion -> [`HookError::Crashed`], worker recycled. Results over
+//!   `max_response_bytes` and console output over `max_log_bytes` are refused/dropped.
+//! * Stack: `[hooks] stack_limit_kb`; overflow -> [`HookError::Crashed`], worker recycled. Worker
+//!   threads get that stack plus 16 MiB of headroom.
+//! * No filesystem, process or environment access: QuickJS without quickjs-libc has none, and no
+//!   global here adds any. `require` only reaches modules resolved at load time.
+//! * A panic inside a worker is caught, the caller gets `Crashed`, the runtime is replaced.
+//!   A fault inside QuickJS's C code (it has no other isolation) would still take the process down.
+//!
+//! A hook that returns without calling `cb` and has nothing pending (no timer, no fetch) could
+//! never call it any more; it gets the [`HookError::Timeout`] it would get at its deadline, at once.
+
+pub mod builtins;
+pub(crate) mod compile;
+mod fetch;
+mod globals;
+pub mod program;
+mod worker;
+
+use std::sync::Arc;
+
+use crossbeam_channel::Sender;
+
+use crate::hooks::{Hook, HooksConfig};
+
+pub use compile::SyntaxError;
+
+/// What a failing call produced.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum HookError {
+    /// `cb(err)`, `cb('string')`, a rejected promise, or a synchronous throw.
+    #[error("the hook failed: {0}")]
+    Failed(HookFailure),
+    /// The deadline passed before cb was called (cb never called, infinite loop, ...).
+    #[error("the hook did not call cb before its timeout")]
+    Timeout,
+    /// Out of memory, stack overflow, an oversized result, or the worker died. The worker is recycled.
+    #[error("the hook crashed: {0}")]
+    Crashed(String),
+}
+
+/// An error a hook passed to cb (or threw).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{class}: {message}")]
+pub struct HookFailure {
+    /// The error's `name` (`InvalidScopeError`, `InvalidRequestError`, `ServerError`,
+    /// `PreUserRegistrationError`, `Error`, `TypeError`, ...), or `"string"` for `cb('text')`.
+    pub class: String,
+    pub message: String,
+    /// `PreUserRegistrationError(logMessage, userMessage)`'s `userMessage`.
+    pub user_message: Option<String>,
+}
+
+/// The worker pool. Cheap to clone; the pool stops when the last clone is dropped.
+#[derive(Clone)]
+pub struct Engine {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    jobs: Option<Sender<worker::Job>>,
+    fetch_runtime: Option<tokio::runtime::Runtime>,
+    workers: usize,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        // Closing the queue ends the workers once they finish their call.
+        self.jobs.take();
+        if let Some(rt) = self.fetch_runtime.take() {
+            // Dropping a runtime from inside another one panics; this never blocks.
+            rt.shutdown_background();
+        }
+    }
+}
+
+impl Engine {
+    /// Start the worker pool and the runtime that carries outbound `fetch`.
+    pub fn start(cfg: &HooksConfig) -> anyhow::Result<Engine> {
+        let workers = cfg
+            .workers
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+            .max(1);
+        let fetch_runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name("hookgate-fetch")
+            .enable_all()
+            .build()?;
+        let client = reqwest::Client::builder()
+            .user_agent(concat!("hookgate/", env!("CARGO_PKG_VERSION")))
+            .build()?;
+        let fetch = fetch::FetchEnv {
+            client,
+            handle: fetch_runtime.handle().clone(),
+            allow_hosts: cfg.fetch.allow_hosts.clone(),
+            max_body_bytes: cfg.fetch.max_body_bytes,
+        };
+        let limits = worker::Limits {
+            memory_bytes: cfg.memory_limit_mb.max(8) << 20,
+            stack_bytes: cfg.stack_limit_kb.max(64) << 10,
+            max_response_bytes: cfg.max_response_bytes,
+            max_log_bytes: cfg.max_log_bytes,
+        };
+        let (tx, rx) = crossbeam_channel::unbounded();
+        for i in 0..workers {
+            worker::spawn(i, rx.clone(), limits.clone(), fetch.clone())?;
+        }
+        Ok(Engine {
+            inner: Arc::new(Inner {
+                jobs: Some(tx),
+                fetch_runtime: Some(fetch_runtime),
+                workers,
+            }),
+        })
+    }
+
+    /// Number of worker threads.
+    pub fn workers(&self) -> usize {
+        self.inner.workers
+    }
+
+    /// Call `module.exports(...args, cb)`. `args` are the arguments before cb; a top-level
+    /// `null` is passed as `undefined` (e.g. credentials-exchange's absent `scope`).
+    /// Never blocks the caller's thread: the call runs on a worker and is awaited.
+    pub async fn call(
+        &self,
+        hook: &Arc<Hook>,
+        args: Vec<serde_json::Value>,
+        request_id: &str,
+    ) -> Result<serde_json::Value, HookError> {
+        let rx = self.submit(hook, args, request_id)?;
+        rx.await.unwrap_or_else(|_| {
+            Err(HookError::Crashed(
+                "the worker running the hook died".into(),
+            ))
+        })
+    }
+
+    /// [`Engine::call`] for threads outside any async runtime (the CLI, tests, background threads).
+    pub fn call_blocking(
+        &self,
+        hook: &Arc<Hook>,
+        args: Vec<serde_json::Value>,
+        request_id: &str,
+    ) -> Result<serde_json::Value, HookError> {
+        let rx = self.submit(hook, args, request_id)?;
+        rx.blocking_recv().unwrap_or_else(|_| {
+            Err(HookError::Crashed(
+                "the worker running the hook died".into(),
+            ))
+        })
+    }
+
+    fn submit(
+        &self,
+        hook: &Arc<Hook>,
+        args: Vec<serde_json::Value>,
+        request_id: &str,
+    ) -> Result<tokio::sync::oneshot::Receiver<Result<serde_json::Value, HookError>>, HookError>
+    {
+        let args_json = serde_json::to_string(&args)
+            .map_err(|e| HookError::Crashed(format!("arguments: {e}")))?;
+        let (reply, rx) = tokio::sync::oneshot::channel();
+        let job = worker::Job {
+            hook: hook.clone(),
+            args_json,
+            request_id: request_id.to_owned(),
+            reply,
+        };
+        let jobs = self
+            .inner
+            .jobs
+            .as_ref()
+            .ok_or_else(|| HookError::Crashed("the engine has stopped".into()))?;
+        jobs.send(job)
+            .map_err(|_| HookError::Crashed("the engine has stopped".into()))?;
+        Ok(rx)
+    }
+}

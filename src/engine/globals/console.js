@@ -1,0 +1,33 @@
+// console.log/info/debug/warn/error, captured into `tracing` by the host with hook name and request id.
+(function (native, g) {
+  'use strict';
+  function show(v, depth) {
+    if (typeof v === 'string') return v;
+    if (v instanceof Error) return (v.stack ? String(v.name) + ': ' + v.message + '\n' + v.stack : String(v));
+    if (typeof v === 'function') return '[Function' + (v.name ? ': ' + v.name : '') + ']';
+    if (typeof v === 'symbol' || typeof v === 'bigint') return String(v);
+    if (v === undefined) return 'undefined';
+    try {
+      const s = JSON.stringify(v);
+      return s === undefined ? String(v) : s;
+    } catch (e) {
+      return String(v);
+    }
+  }
+  function format(args) {
+    let out = '';
+    for (let i = 0; i < args.length; i++) {
+      if (i) out += ' ';
+      out += show(args[i]);
+    }
+    return out;
+  }
+  const log = native.log;
+  const make = (level) => function () { log(level, format(arguments)); };
+  const console = {
+    debug: make(0), log: make(1), info: make(1), warn: make(2), error: make(3),
+    trace: make(0), dir: make(1),
+  };
+  Object.defineProperty(g, 'console', { value: console, writable: true, configurable: true });
+  return { format };
+})

@@ -1,0 +1,273 @@
+//! The globals a hook sees, each a small module: `errors` (InvalidScopeError, ...), `console`,
+//! `timers`, `fetch`, `require`, and `invoke` (the cb contract). Each is a JS file evaluated once
+//! per context as `(function (native, globalThis) { ... })`, returning its host-facing functions;
+//! `native` holds the Rust functions installed here.
+//!
+//! Owns: what exists in a hook's global scope. QuickJS without quickjs-libc has no `std`/`os`
+//! modules, so JS gets no filesystem, process or environment access; nothing here adds any.
+//! Must not touch: the event loop (worker.rs drives timers and fetch completions).
+
+use std::time::{Duration, Instant};
+
+use rquickjs::{Ctx, Function, Object, Persistent, Value};
+
+use super::compile::load_commonjs;
+use super::fetch::FetchRequest;
+use super::program::ModuleCode;
+use super::worker::{Settled, Shared};
+use super::{HookError, HookFailure};
+
+/// The JS parts, in evaluation order. Adding a global = one JS file + one line here.
+const PARTS: &[(&str, &str)] = &[
+    ("errors", include_str!("errors.js")),
+    ("console", include_str!("console.js")),
+    ("timers", include_str!("timers.js")),
+    ("fetch", include_str!("fetch.js")),
+    ("require", include_str!("require.js")),
+    ("invoke", include_str!("invoke.js")),
+];
+
+/// Host-facing functions of one context.
+pub(crate) struct Api {
+    pub invoke: Persistent<Function<'static>>,
+    pub require_main: Persistent<Function<'static>>,
+    pub fire_timer: Persistent<Function<'static>>,
+    pub fetch_done: Persistent<Function<'static>>,
+    pub reset_timers: Persistent<Function<'static>>,
+    pub reset_fetch: Persistent<Function<'static>>,
+}
+
+/// Install the globals in `ctx`.
+pub(crate) fn install<'js>(ctx: &Ctx<'js>, shared: &Shared) -> rquickjs::Result<Api> {
+    let native = Object::new(ctx.clone())?;
+    install_natives(ctx, &native, shared)?;
+    let g = ctx.globals();
+    g.set("global", g.clone())?;
+    let mut parts = std::collections::HashMap::new();
+    for (name, src) in PARTS {
+        let f: Function = ctx.eval(*src)?;
+        let out: Value = f.call((native.clone(), g.clone()))?;
+        parts.insert(*name, out);
+    }
+    let get = |part: &str, f: &str| -> rquickjs::Result<Persistent<Function<'static>>> {
+        let obj = parts[part]
+            .as_object()
+            .cloned()
+            .ok_or_else(|| rquickjs::Error::new_from_js("undefined", "object"))?;
+        let func: Function = obj.get(f)?;
+        Ok(Persistent::save(ctx, func))
+    };
+    Ok(Api {
+        invoke: get("invoke", "invoke")?,
+        require_main: get("require", "main")?,
+        fire_timer: get("timers", "fire")?,
+        fetch_done: get("fetch", "done")?,
+        reset_timers: get("timers", "reset")?,
+        reset_fetch: get("fetch", "reset")?,
+    })
+}
+
+fn install_natives<'js>(
+    ctx: &Ctx<'js>,
+    native: &Object<'js>,
+    shared: &Shared,
+) -> rquickjs::Result<()> {
+    let s = shared.clone();
+    native.set(
+        "log",
+        Function::new(ctx.clone(), move |level: i32, msg: String| {
+            s.log(level, msg)
+        })?,
+    )?;
+
+    let s = shared.clone();
+    native.set(
+        "timerAdd",
+        Function::new(ctx.clone(), move |id: f64, delay: f64| {
+            s.with_call(|c| c.add_timer(id as u64, Duration::from_millis(delay.max(0.0) as u64)));
+        })?,
+    )?;
+    let s = shared.clone();
+    native.set(
+        "timerClear",
+        Function::new(ctx.clone(), move |id: f64| {
+            s.with_call(|c| c.clear_timer(id as u64))
+        })?,
+    )?;
+    let s = shared.clone();
+    native.set(
+        "timerRef",
+        Function::new(ctx.clone(), move |id: f64, keep: bool| {
+            s.with_call(|c| c.ref_timer(id as u64, keep))
+        })?,
+    )?;
+
+    let s = shared.clone();
+    native.set(
+        "fetchStart",
+        Function::new(
+            ctx.clone(),
+            move |id: f64, url: String, method: String, headers: String, body: Option<String>| {
+                let headers: Vec<(String, String)> =
+                    serde_json::from_str(&headers).unwrap_or_default();
+                s.start_fetch(
+                    id as u64,
+                    FetchRequest {
+                        url,
+                        method,
+                        headers,
+                        body,
+                    },
+                );
+            },
+        )?,
+    )?;
+
+    let s = shared.clone();
+    native.set(
+        "settle",
+        Function::new(
+            ctx.clone(),
+            move |ctx: Ctx<'js>, ok: bool, value: Value<'js>| -> rquickjs::Result<()> {
+                let settled = if ok {
+                    success(&ctx, value, s.max_response_bytes())
+                } else {
+                    failure(&value)
+                };
+                s.settle(settled);
+                Ok(())
+            },
+        )?,
+    )?;
+
+    let s = shared.clone();
+    native.set(
+        "moduleInfo",
+        Function::new(
+            ctx.clone(),
+            move |ctx: Ctx<'js>, key: String| -> rquickjs::Result<Vec<Value<'js>>> {
+                let module = s
+                    .module(&key)
+                    .ok_or_else(|| rquickjs::Error::new_from_js("string", "module"))?;
+                let dir = std::path::Path::new(&module.filename)
+                    .parent()
+                    .map(|p| p.to_string_lossy().into_owned())
+                    .unwrap_or_default();
+                let (kind, payload) = match &module.code {
+                    ModuleCode::Script(_) => ("script", Value::new_undefined(ctx.clone())),
+                    ModuleCode::Json(text) => (
+                        "json",
+                        rquickjs::String::from_str(ctx.clone(), text)?.into_value(),
+                    ),
+                };
+                Ok(vec![
+                    rquickjs::String::from_str(ctx.clone(), kind)?.into_value(),
+                    rquickjs::String::from_str(ctx.clone(), &module.filename)?.into_value(),
+                    rquickjs::String::from_str(ctx.clone(), &dir)?.into_value(),
+                    payload,
+                ])
+            },
+        )?,
+    )?;
+    let s = shared.clone();
+    native.set(
+        "moduleLoad",
+        Function::new(
+            ctx.clone(),
+            move |ctx: Ctx<'js>, key: String| -> rquickjs::Result<Value<'js>> {
+                let module = s
+                    .module(&key)
+                    .ok_or_else(|| rquickjs::Error::new_from_js("string", "module"))?;
+                match &module.code {
+                    ModuleCode::Script(code) => load_commonjs(&ctx, code),
+                    ModuleCode::Json(_) => Err(rquickjs::Error::new_from_js("json", "script")),
+                }
+            },
+        )?,
+    )?;
+    let s = shared.clone();
+    native.set(
+        "moduleResolve",
+        Function::new(ctx.clone(), move |from: String, spec: String| {
+            s.module(&from).and_then(|m| m.requires.get(&spec).cloned())
+        })?,
+    )?;
+    Ok(())
+}
+
+/// `cb(null, value)`: the value as JSON (`undefined` -> null), refused past the size limit.
+fn success<'js>(ctx: &Ctx<'js>, value: Value<'js>, max: usize) -> Settled {
+    let json = match ctx.json_stringify(value) {
+        Ok(Some(s)) => match s.to_string() {
+            Ok(s) => s,
+            Err(e) => {
+                return Err(HookError::Crashed(format!(
+                    "the hook's result could not be read: {e}"
+                )))
+            }
+        },
+        Ok(None) => return Ok(serde_json::Value::Null),
+        Err(_) => {
+            let exc = ctx.catch();
+            let message = exc
+                .as_exception()
+                .and_then(|e| e.message())
+                .unwrap_or_else(|| "not serializable".into());
+            if let Some(kind) = crash_kind(&message) {
+                return Err(HookError::Crashed(kind));
+            }
+            return Err(HookError::Failed(HookFailure {
+                class: "TypeError".into(),
+                message: format!("the value passed to cb cannot be turned into JSON: {message}"),
+                user_message: None,
+            }));
+        }
+    };
+    if json.len() > max {
+        return Err(HookError::Crashed(format!(
+            "the hook's result is {} bytes of JSON, over the {max}-byte limit ([hooks] max_response_bytes)",
+            json.len()
+        )));
+    }
+    serde_json::from_str(&json)
+        .map_err(|e| HookError::Crashed(format!("the hook's result is not valid JSON: {e}")))
+}
+
+/// `cb(err)`: `{ class, message, user_message }` built by invoke.js's `describe`.
+fn failure(value: &Value<'_>) -> Settled {
+    let Some(obj) = value.as_object() else {
+        return Err(HookError::Failed(HookFailure {
+            class: "Error".into(),
+            message: "unknown error".into(),
+            user_message: None,
+        }));
+    };
+    let class: String = obj.get("class").unwrap_or_else(|_| "Error".into());
+    let message: String = obj.get("message").unwrap_or_default();
+    let user_message: Option<String> = obj.get("user_message").unwrap_or(None);
+    if let Some(kind) = crash_kind(&message) {
+        return Err(HookError::Crashed(kind));
+    }
+    Err(HookError::Failed(HookFailure {
+        class,
+        message,
+        user_message,
+    }))
+}
+
+/// QuickJS reports resource exhaustion as ordinary (catchable) errors; the engine treats them as
+/// crashes so the worker is recycled.
+pub(crate) fn crash_kind(message: &str) -> Option<String> {
+    if message.contains("out of memory") {
+        Some("out of memory ([hooks] memory_limit_mb)".into())
+    } else if message.contains("stack overflow") || message.contains("call stack size exceeded") {
+        Some("stack overflow ([hooks] stack_limit_kb)".into())
+    } else {
+        None
+    }
+}
+
+/// The time left before `deadline`, for outbound requests.
+pub(crate) fn remaining(deadline: Instant) -> Duration {
+    deadline.saturating_duration_since(Instant::now())
+}

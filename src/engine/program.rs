@@ -1,0 +1,557 @@
+//! A hook's program: its own file and every module it can `require`, compiled and resolved at load.
+//!
+//! Owns: Node-style resolution (`name`, `name@version`, `@scope/name`, relative paths,
+//! `package.json` `main`, directory `index.js`, `.json` files) inside the hooks folder, the static
+//! scan for `require('...')` literals, and the module graph handed to the workers.
+//! Must not touch: any JS runtime but the compiler's. Workers never read files: a module that was
+//! not resolved here does not exist for the hook.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Component, Path, PathBuf};
+use std::sync::Arc;
+
+use super::builtins;
+use super::compile::{compile_commonjs, SyntaxError};
+
+/// What a module key stands for.
+#[derive(Debug)]
+pub enum ModuleCode {
+    /// CommonJS bytecode; evaluates to the module wrapper function.
+    Script(Vec<u8>),
+    /// The text of a `.json` module, parsed in the hook's context when required.
+    Json(String),
+}
+
+/// One module of the graph, with the answer to every `require` literal found in it.
+#[derive(Debug)]
+pub struct Module {
+    /// The key other modules use for it: an absolute path, or `builtin:<name>`.
+    pub key: String,
+    /// `__filename`; for a builtin, its name.
+    pub filename: String,
+    pub code: ModuleCode,
+    /// `require` specifier (as written) -> module key.
+    pub requires: HashMap<String, String>,
+}
+
+/// Everything a hook can run, keyed by module key. Built once per generation, shared by workers.
+#[derive(Debug)]
+pub struct Program {
+    pub main: String,
+    pub modules: HashMap<String, Arc<Module>>,
+}
+
+/// A problem found while building programs. `Display` is the line shown to the operator.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ProgramError {
+    Syntax(SyntaxError),
+    Unresolved {
+        file: String,
+        module: String,
+        line: u32,
+    },
+    Unreadable {
+        file: String,
+        error: String,
+    },
+}
+
+impl std::fmt::Display for ProgramError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ProgramError::Syntax(e) => e.fmt(f),
+            ProgramError::Unresolved { file, module, line } => write!(
+                f,
+                "{file}:{line}: require('{module}') cannot be satisfied: no built-in module and no package under node_modules has that name (install it with `npm install` in the hooks folder)"
+            ),
+            ProgramError::Unreadable { file, error } => write!(f, "{file}: cannot read: {error}"),
+        }
+    }
+}
+
+/// Builds programs for one generation; modules shared by several hooks are compiled once.
+pub struct ProgramBuilder {
+    root: PathBuf,
+    cache: HashMap<String, Arc<Module>>,
+    /// Modules whose transitive requires failed; reported as warnings, once.
+    pub warnings: Vec<String>,
+}
+
+impl ProgramBuilder {
+    /// `root` is the hooks folder: `node_modules` lookups never climb above it.
+    pub fn new(root: &Path) -> ProgramBuilder {
+        let root = root.canonicalize().unwrap_or_else(|_| root.to_path_buf());
+        ProgramBuilder {
+            root,
+            cache: HashMap::new(),
+            warnings: Vec::new(),
+        }
+    }
+
+    /// Compile `file` and everything it requires. Problems in the hook file itself (syntax,
+    /// unresolvable `require`) are errors; a package's own unresolvable requires are warnings,
+    /// because packages often `require` optional dependencies inside `try`.
+    pub fn build(&mut self, file: &Path) -> Result<Program, Vec<ProgramError>> {
+        let file = file.canonicalize().unwrap_or_else(|_| file.to_path_buf());
+        let mut errors = Vec::new();
+        let mut modules = HashMap::new();
+        let main = match self.module_for_file(&file, true, &mut errors) {
+            Some(m) => m,
+            None => return Err(errors),
+        };
+        if !errors.is_empty() {
+            return Err(errors);
+        }
+        self.collect(&main, &mut modules);
+        Ok(Program {
+            main: main.key.clone(),
+            modules,
+        })
+    }
+
+    fn collect(&self, module: &Arc<Module>, out: &mut HashMap<String, Arc<Module>>) {
+        if out.insert(module.key.clone(), module.clone()).is_some() {
+            return;
+        }
+        for key in module.requires.values() {
+            if let Some(m) = self.cache.get(key) {
+                self.collect(m, out);
+            }
+        }
+    }
+
+    fn module_for_file(
+        &mut self,
+        file: &Path,
+        is_hook: bool,
+        errors: &mut Vec<ProgramError>,
+    ) -> Option<Arc<Module>> {
+        let key = file.to_string_lossy().into_owned();
+        if let Some(m) = self.cache.get(&key) {
+            return Some(m.clone());
+        }
+        let source = match std::fs::read_to_string(file) {
+            Ok(s) => s,
+            Err(e) => {
+                errors.push(ProgramError::Unreadable {
+                    file: key,
+                    error: e.to_string(),
+                });
+                return None;
+            }
+        };
+        if file.extension().is_some_and(|e| e == "json") {
+            if let Err(e) = serde_json::from_str::<serde_json::Value>(&source) {
+                errors.push(ProgramError::Unreadable {
+                    file: key,
+                    error: format!("invalid JSON: {e}"),
+                });
+                return None;
+            }
+            let m = Arc::new(Module {
+                key: key.clone(),
+                filename: key.clone(),
+                code: ModuleCode::Json(source),
+                requires: HashMap::new(),
+            });
+            self.cache.insert(key, m.clone());
+            return Some(m);
+        }
+        let bytecode = match compile_commonjs(&key, &source) {
+            Ok(b) => b,
+            Err(e) => {
+                errors.push(ProgramError::Syntax(e));
+                return None;
+            }
+        };
+        let mut module = Module {
+            key: key.clone(),
+            filename: key.clone(),
+            code: ModuleCode::Script(bytecode),
+            requires: HashMap::new(),
+        };
+        // Insert a placeholder first so require cycles terminate.
+        self.cache.insert(
+            key.clone(),
+            Arc::new(Module {
+                key: key.clone(),
+                filename: key.clone(),
+                code: ModuleCode::Json("null".into()),
+                requires: HashMap::new(),
+            }),
+        );
+        let dir = file.parent().unwrap_or(&self.root).to_path_buf();
+        for (spec, line) in scan_requires(&source) {
+            if module.requires.contains_key(&spec) {
+                continue;
+            }
+            let mut sub_errors = Vec::new();
+            match self.resolve(&dir, &spec, &mut sub_errors) {
+                Some(target) => {
+                    module.requires.insert(spec, target);
+                }
+                None => {
+                    let e = ProgramError::Unresolved {
+                        file: key.clone(),
+                        module: spec,
+                        line,
+                    };
+                    if is_hook {
+                        errors.push(e);
+                    } else {
+                        self.warnings.push(e.to_string());
+                    }
+                }
+            }
+            // Errors inside a required package (syntax, unreadable) block the hook only when the
+            // hook requires it directly; deeper ones were already recorded as warnings.
+            if is_hook {
+                errors.extend(sub_errors);
+            } else {
+                self.warnings
+                    .extend(sub_errors.iter().map(|e| e.to_string()));
+            }
+        }
+        let module = Arc::new(module);
+        self.cache.insert(key, module.clone());
+        Some(module)
+    }
+
+    /// Resolve `spec` as written in a file of `dir`; returns the module key.
+    fn resolve(
+        &mut self,
+        dir: &Path,
+        spec: &str,
+        errors: &mut Vec<ProgramError>,
+    ) -> Option<String> {
+        if spec.starts_with("./") || spec.starts_with("../") || spec == "." || spec == ".." {
+            let file = self.resolve_path(&dir.join(spec))?;
+            return self
+                .module_for_file(&file, false, errors)
+                .map(|m| m.key.clone());
+        }
+        if spec.starts_with('/') {
+            return None; // absolute paths would reach outside the hooks folder
+        }
+        let (name, version, subpath) = split_package_spec(spec);
+        if let Some(v) = version {
+            tracing::info!(module = %spec, package = %name, version = %v, "require: the version suffix is ignored; the installed package is used");
+        }
+        let bare = name.strip_prefix("node:").unwrap_or(name);
+        if subpath.is_none() {
+            if let Some(builtin) = builtins::find(bare) {
+                return Some(self.builtin_module(builtin, errors)?.key.clone());
+            }
+        }
+        // node_modules lookup from `dir` up to the hooks root, like Node, never above it.
+        let mut cur = Some(dir.to_path_buf());
+        while let Some(d) = cur {
+            let candidate = d.join("node_modules").join(name);
+            let target = match subpath {
+                Some(sub) => candidate.join(sub),
+                None => candidate,
+            };
+            if let Some(file) = self.resolve_path(&target) {
+                return self
+                    .module_for_file(&file, false, errors)
+                    .map(|m| m.key.clone());
+            }
+            if d == self.root || !d.starts_with(&self.root) {
+                break;
+            }
+            cur = d.parent().map(Path::to_path_buf);
+        }
+        None
+    }
+
+    fn builtin_module(
+        &mut self,
+        b: &'static builtins::Builtin,
+        errors: &mut Vec<ProgramError>,
+    ) -> Option<Arc<Module>> {
+        let key = format!("builtin:{}", b.name);
+        if let Some(m) = self.cache.get(&key) {
+            return Some(m.clone());
+        }
+        let bytecode = match compile_commonjs(&key, b.source) {
+            Ok(b) => b,
+            Err(e) => {
+                errors.push(ProgramError::Syntax(e));
+                return None;
+            }
+        };
+        let m = Arc::new(Module {
+            key: key.clone(),
+            filename: b.name.to_owned(),
+            code: ModuleCode::Script(bytecode),
+            requires: HashMap::new(),
+        });
+        self.cache.insert(key, m.clone());
+        Some(m)
+    }
+
+    /// LOAD_AS_FILE then LOAD_AS_DIRECTORY, as Node does.
+    fn resolve_path(&self, p: &Path) -> Option<PathBuf> {
+        let p = normalize(p);
+        if p.is_file() {
+            return Some(canon(&p));
+        }
+        for ext in ["js", "json", "cjs"] {
+            let mut with = p.clone().into_os_string();
+            with.push(".");
+            with.push(ext);
+            let with = PathBuf::from(with);
+            if with.is_file() {
+                return Some(canon(&with));
+            }
+        }
+        if p.is_dir() {
+            if let Ok(text) = std::fs::read_to_string(p.join("package.json")) {
+                if let Ok(pkg) = serde_json::from_str::<serde_json::Value>(&text) {
+                    if let Some(main) = pkg.get("main").and_then(|m| m.as_str()) {
+                        let main = p.join(main);
+                        if let Some(f) = self.resolve_file_or_index(&main) {
+                            return Some(f);
+                        }
+                    }
+                }
+            }
+            for index in ["index.js", "index.json"] {
+                if p.join(index).is_file() {
+                    return Some(canon(&p.join(index)));
+                }
+            }
+        }
+        None
+    }
+
+    fn resolve_file_or_index(&self, p: &Path) -> Option<PathBuf> {
+        let p = normalize(p);
+        if p.is_file() {
+            return Some(canon(&p));
+        }
+        for ext in ["js", "json"] {
+            let mut with = p.clone().into_os_string();
+            with.push(".");
+            with.push(ext);
+            if Path::new(&with).is_file() {
+                return Some(canon(Path::new(&with)));
+            }
+        }
+        for index in ["index.js", "index.json"] {
+            if p.join(index).is_file() {
+                return Some(canon(&p.join(index)));
+            }
+        }
+        None
+    }
+}
+
+fn canon(p: &Path) -> PathBuf {
+    p.canonicalize().unwrap_or_else(|_| p.to_path_buf())
+}
+
+fn normalize(p: &Path) -> PathBuf {
+    let mut out = PathBuf::new();
+    for c in p.components() {
+        match c {
+            Component::ParentDir => {
+                out.pop();
+            }
+            Component::CurDir => {}
+            other => out.push(other.as_os_str()),
+        }
+    }
+    out
+}
+
+/// `axios@0.19.2` -> (`axios`, Some(`0.19.2`), None); `@scope/pkg@1/lib/x` -> (`@scope/pkg`, Some(`1`), Some(`lib/x`)).
+pub fn split_package_spec(spec: &str) -> (&str, Option<&str>, Option<&str>) {
+    let name_end = if spec.starts_with('@') {
+        match spec.find('/') {
+            Some(slash) => spec[slash + 1..]
+                .find('/')
+                .map(|i| slash + 1 + i)
+                .unwrap_or(spec.len()),
+            None => spec.len(),
+        }
+    } else {
+        spec.find('/').unwrap_or(spec.len())
+    };
+    let (full, rest) = spec.split_at(name_end);
+    let subpath = rest.strip_prefix('/').filter(|s| !s.is_empty());
+    let search_from = usize::from(full.starts_with('@'));
+    match full[search_from..].find('@') {
+        Some(at) => {
+            let at = at + search_from;
+            (&full[..at], Some(&full[at + 1..]), subpath)
+        }
+        None => (full, None, subpath),
+    }
+}
+
+/// Find `require('literal')` calls, skipping comments, strings, template text and regex literals.
+/// Returns each specifier with its 1-based line.
+pub fn scan_requires(src: &str) -> Vec<(String, u32)> {
+    let b = src.as_bytes();
+    let mut out = Vec::new();
+    let mut i = 0;
+    let mut line = 1u32;
+    // The last significant byte, to tell a regex literal from a division.
+    let mut prev: u8 = b';';
+    while i < b.len() {
+        let c = b[i];
+        match c {
+            b'\n' => {
+                line += 1;
+                i += 1;
+            }
+            b' ' | b'\t' | b'\r' => i += 1,
+            b'/' if b.get(i + 1) == Some(&b'/') => {
+                while i < b.len() && b[i] != b'\n' {
+                    i += 1;
+                }
+            }
+            b'/' if b.get(i + 1) == Some(&b'*') => {
+                i += 2;
+                while i < b.len() && !(b[i] == b'*' && b.get(i + 1) == Some(&b'/')) {
+                    if b[i] == b'\n' {
+                        line += 1;
+                    }
+                    i += 1;
+                }
+                i += 2;
+            }
+            b'\'' | b'"' | b'`' => {
+                i = skip_string(b, i, &mut line);
+                prev = b'"';
+            }
+            b'/' if b"(,=:[!&|?{};+-*%<>~^".contains(&prev) => {
+                // regex literal
+                i += 1;
+                let mut in_class = false;
+                while i < b.len() && b[i] != b'\n' {
+                    match b[i] {
+                        b'\\' => i += 1,
+                        b'[' => in_class = true,
+                        b']' => in_class = false,
+                        b'/' if !in_class => break,
+                        _ => {}
+                    }
+                    i += 1;
+                }
+                i += 1;
+                prev = b'"';
+            }
+            _ if c.is_ascii_alphabetic() || c == b'_' || c == b'$' => {
+                let start = i;
+                while i < b.len() && (b[i].is_ascii_alphanumeric() || b[i] == b'_' || b[i] == b'$')
+                {
+                    i += 1;
+                }
+                let word = &src[start..i];
+                let before = src[..start].trim_end().as_bytes().last().copied();
+                if word == "require" && before != Some(b'.') {
+                    if let Some(spec) = literal_call(b, i) {
+                        out.push((spec, line));
+                    }
+                }
+                prev = b'a';
+            }
+            _ => {
+                prev = c;
+                i += 1;
+            }
+        }
+    }
+    out
+}
+
+fn skip_string(b: &[u8], start: usize, line: &mut u32) -> usize {
+    let q = b[start];
+    let mut i = start + 1;
+    while i < b.len() {
+        match b[i] {
+            b'\\' => i += 1,
+            b'\n' => *line += 1,
+            c if c == q => return i + 1,
+            _ => {}
+        }
+        i += 1;
+    }
+    i
+}
+
+/// After `require`: `( 'x' )` -> Some("x").
+fn literal_call(b: &[u8], mut i: usize) -> Option<String> {
+    let ws = |i: &mut usize| {
+        while *i < b.len() && b[*i].is_ascii_whitespace() {
+            *i += 1;
+        }
+    };
+    ws(&mut i);
+    if b.get(i) != Some(&b'(') {
+        return None;
+    }
+    i += 1;
+    ws(&mut i);
+    let q = *b.get(i)?;
+    if q != b'\'' && q != b'"' {
+        return None;
+    }
+    let start = i + 1;
+    let end = start
+        + b[start..]
+            .iter()
+            .position(|&c| c == q || c == b'\\' || c == b'\n')?;
+    if b[end] != q {
+        return None;
+    }
+    let mut j = end + 1;
+    ws(&mut j);
+    if b.get(j) != Some(&b')') {
+        return None;
+    }
+    String::from_utf8(b[start..end].to_vec()).ok()
+}
+
+/// The module keys of a program, sorted; for diagnostics.
+pub fn module_keys(p: &Program) -> BTreeMap<&str, &str> {
+    p.modules
+        .iter()
+        .map(|(k, m)| (k.as_str(), m.filename.as_str()))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scan_finds_literal_requires_but_not_comments_or_strings() {
+        let src = "var a = require('axios@0.19.2');\n// require('commented')\n/* require('block') */\nvar s = \"require('in-string')\";\nvar r = /require\\('x'\\)/;\nconst b = require(\"./lib\");\nobj.require('method');\nrequire(name);\n";
+        let found: Vec<_> = scan_requires(src).into_iter().map(|(s, _)| s).collect();
+        assert_eq!(found, vec!["axios@0.19.2", "./lib"]);
+    }
+
+    #[test]
+    fn split_spec_handles_versions_and_scopes() {
+        assert_eq!(
+            split_package_spec("axios@0.19.2"),
+            ("axios", Some("0.19.2"), None)
+        );
+        assert_eq!(split_package_spec("request"), ("request", None, None));
+        assert_eq!(
+            split_package_spec("@scope/pkg@1.0.0"),
+            ("@scope/pkg", Some("1.0.0"), None)
+        );
+        assert_eq!(
+            split_package_spec("@scope/pkg/lib/x"),
+            ("@scope/pkg", None, Some("lib/x"))
+        );
+        assert_eq!(
+            split_package_spec("lodash/fp"),
+            ("lodash", None, Some("fp"))
+        );
+    }
+}

@@ -1,0 +1,242 @@
+//! What the CLI needs from hooks: `hookgate test` (run one hook file the way Auth0's Runner did)
+//! and `hookgate new` (write Auth0's starter code for a trigger).
+//!
+//! Owns: the starters and the Runner's default payloads per trigger.
+//! Must not touch: argument parsing or printing (src/main.rs does), or the hook file under test
+//! (it is read, never written).
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{anyhow, bail, Context as _};
+use serde_json::{json, Value};
+
+use super::{Hook, HooksConfig, Trigger};
+use crate::engine::program::ProgramBuilder;
+use crate::engine::{Engine, HookError};
+
+/// Auth0's starter code for `trigger`.
+pub fn starter(trigger: Trigger) -> &'static str {
+    match trigger {
+        Trigger::CredentialsExchange => include_str!("starters/credentials-exchange.js"),
+        Trigger::PreUserRegistration => include_str!("starters/pre-user-registration.js"),
+        Trigger::PostUserRegistration => include_str!("starters/post-user-registration.js"),
+        Trigger::PostChangePassword => include_str!("starters/post-change-password.js"),
+        Trigger::SendPhoneMessage => include_str!("starters/send-phone-message.js"),
+    }
+}
+
+/// `hookgate new`: write the starter code to `<hooks_dir>/<trigger-id>/<name>.js`. Refuses to
+/// overwrite an existing file. Returns the path written.
+pub fn write_starter(hooks_dir: &Path, trigger: Trigger, name: &str) -> anyhow::Result<PathBuf> {
+    let stem = name.strip_suffix(".js").unwrap_or(name);
+    if stem.is_empty() || stem.starts_with('.') || stem.contains(['/', '\\']) {
+        bail!("`{name}` is not a usable hook name: use a plain file name such as `add-claims`");
+    }
+    let dir = hooks_dir.join(trigger.id());
+    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let path = dir.join(format!("{stem}.js"));
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&path)
+        .map_err(|e| {
+            if e.kind() == std::io::ErrorKind::AlreadyExists {
+                anyhow!(
+                    "{} already exists; choose another name or delete it first",
+                    path.display()
+                )
+            } else {
+                anyhow!("cannot create {}: {e}", path.display())
+            }
+        })?;
+    file.write_all(starter(trigger).as_bytes())
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    Ok(path)
+}
+
+/// The Runner's default payload for `trigger`: the argument names and their values.
+/// pre-user-registration's is the default user and context of Auth0's documentation.
+pub fn default_payload(trigger: Trigger) -> Value {
+    let connection_context = json!({
+        "requestLanguage": "en-us",
+        "connection": { "id": "con_xxxxxxxxxxxxxxxx", "name": "Username-Password-Authentication", "tenant": "my-tenant" },
+        "webtask": { "secrets": {} }
+    });
+    match trigger {
+        Trigger::CredentialsExchange => json!({
+            "client": { "id": "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx", "name": "Test Application", "tenant": "my-tenant", "metadata": {} },
+            "scope": ["read:connections"],
+            "audience": "https://my-tenant.auth0.com/api/v2/",
+            "context": {
+                "webtask": { "secrets": {} },
+                "body": { "grant_type": "client_credentials", "client_id": "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx", "audience": "https://my-tenant.auth0.com/api/v2/" }
+            }
+        }),
+        Trigger::PreUserRegistration => json!({
+            "user": {
+                "tenant": "my-tenant", "username": "user1", "password": "xxxxxxx", "email": "user1@foo.com",
+                "emailVerified": false, "phoneNumber": "1-000-000-0000", "phoneNumberVerified": false,
+                "user_metadata": { "hobby": "surfing" }, "app_metadata": { "plan": "full" }
+            },
+            "context": connection_context,
+        }),
+        Trigger::PostUserRegistration => json!({
+            "user": {
+                "id": "abc", "tenant": "my-tenant", "username": "user1", "email": "user1@foo.com",
+                "emailVerified": false, "phoneNumber": "1-000-000-0000", "phoneNumberVerified": false,
+                "user_metadata": { "hobby": "surfing" }, "app_metadata": { "plan": "full" }
+            },
+            "context": connection_context,
+        }),
+        Trigger::PostChangePassword => json!({
+            "user": { "id": "abc", "username": "user1", "email": "user1@foo.com", "last_password_reset": "2019-02-27T14:14:29.206Z" },
+            "context": connection_context,
+        }),
+        Trigger::SendPhoneMessage => json!({
+            "recipient": "1-808-555-5555",
+            "text": "Here is your one time password: 871068",
+            "context": {
+                "factor_type": "first", "message_type": "sms", "action": "enrollment", "language": "en",
+                "code": "871068", "ip": "127.0.0.1", "user_agent": "Mozilla/5.0",
+                "client": { "client_id": "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx", "name": "Test Application", "client_metadata": {} },
+                "user": { "user_id": "auth0|5c8a3c7f1b2c3d4e5f6a7b8c", "name": "user1", "email": "user1@foo.com", "app_metadata": {}, "user_metadata": {} },
+                "webtask": { "secrets": {} }
+            }
+        }),
+    }
+}
+
+/// The hook's argument names, in order (cb excluded).
+pub fn argument_names(trigger: Trigger) -> &'static [&'static str] {
+    match trigger {
+        Trigger::CredentialsExchange => &["client", "scope", "audience", "context"],
+        Trigger::PreUserRegistration
+        | Trigger::PostUserRegistration
+        | Trigger::PostChangePassword => &["user", "context"],
+        Trigger::SendPhoneMessage => &["recipient", "text", "context"],
+    }
+}
+
+/// `hookgate test <hook-file> [--payload file.json]`, trigger taken from the file's folder.
+pub fn run_test(hook_file: &Path, payload: Option<&Path>) -> anyhow::Result<Value> {
+    run_test_as(hook_file, payload, None)
+}
+
+/// `hookgate test` with an explicit trigger (for a file outside `<hooks>/<trigger-id>/`).
+/// The payload is a JSON object keyed by argument name (`user`, `context`, ...); keys it leaves
+/// out keep the trigger's default. Secrets come from the payload's `context.webtask.secrets`.
+/// Runs on a private one-worker engine; must not be called from inside an async runtime.
+pub fn run_test_as(
+    hook_file: &Path,
+    payload: Option<&Path>,
+    trigger: Option<Trigger>,
+) -> anyhow::Result<Value> {
+    let folder = hook_file
+        .parent()
+        .and_then(|p| p.file_name())
+        .and_then(|n| n.to_str())
+        .and_then(|n| n.parse::<Trigger>().ok());
+    let trigger = trigger.or(folder).ok_or_else(|| {
+        anyhow!(
+            "cannot tell the trigger of {}: put it in a folder named after its trigger (e.g. hooks/credentials-exchange/) or name the trigger",
+            hook_file.display()
+        )
+    })?;
+    let root = match folder {
+        Some(_) => hook_file.parent().and_then(Path::parent),
+        None => hook_file.parent(),
+    }
+    .unwrap_or(Path::new("."));
+    let root = if root.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        root
+    };
+
+    let mut values = default_payload(trigger);
+    if let Some(path) = payload {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read the payload {}", path.display()))?;
+        let given: Value = serde_json::from_str(&text)
+            .with_context(|| format!("the payload {} is not JSON", path.display()))?;
+        let Value::Object(given) = given else {
+            bail!(
+                "the payload {} must be a JSON object keyed by argument name",
+                path.display()
+            )
+        };
+        for (k, v) in given {
+            values[k] = v;
+        }
+    }
+    let secrets: BTreeMap<String, String> = values
+        .pointer("/context/webtask/secrets")
+        .and_then(Value::as_object)
+        .map(|m| {
+            m.iter()
+                .map(|(k, v)| {
+                    (
+                        k.clone(),
+                        v.as_str().map_or_else(|| v.to_string(), str::to_owned),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let args: Vec<Value> = argument_names(trigger)
+        .iter()
+        .map(|n| values.get(*n).cloned().unwrap_or(Value::Null))
+        .collect();
+
+    let program = ProgramBuilder::new(root)
+        .build(hook_file)
+        .map_err(|errors| {
+            anyhow!(
+                "{} cannot be loaded:\n  {}",
+                hook_file.display(),
+                errors
+                    .iter()
+                    .map(|e| e.to_string())
+                    .collect::<Vec<_>>()
+                    .join("\n  ")
+            )
+        })?;
+    let cfg = HooksConfig {
+        workers: Some(1),
+        ..HooksConfig::default()
+    };
+    let name = format!(
+        "{}/{}",
+        trigger.id(),
+        hook_file.file_stem().unwrap_or_default().to_string_lossy()
+    );
+    let hook = Arc::new(Hook::standalone(
+        name,
+        trigger,
+        hook_file.to_path_buf(),
+        Duration::from_millis(cfg.timeout_ms),
+        secrets,
+        program,
+    ));
+    let engine = Engine::start(&cfg)?;
+    match engine.call_blocking(&hook, args, "hookgate-test") {
+        Ok(v) => Ok(v),
+        Err(HookError::Failed(f)) => match f.user_message {
+            Some(u) => bail!(
+                "the hook called back with an error: {}: {} (user message: {u})",
+                f.class,
+                f.message
+            ),
+            None => bail!(
+                "the hook called back with an error: {}: {}",
+                f.class,
+                f.message
+            ),
+        },
+        Err(e) => bail!("{e}"),
+    }
+}

@@ -1,0 +1,248 @@
+//! Discovery: from the hooks folder and `[[hooks.hook]]` to one immutable, compiled [`Generation`].
+//!
+//! Owns: scanning `<dir>/<trigger-id>/*.js`, matching settings to files, resolving secrets,
+//! compiling every enabled hook (with everything it requires) and reporting every problem at once.
+//! Must not touch: running hooks (the engine does) or swapping generations (hot reload does).
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::engine::program::{Program, ProgramBuilder};
+
+use super::{HooksConfig, OnError, SecretSource, Trigger};
+
+/// One loaded hook file, ready to run.
+#[derive(Debug)]
+pub struct Hook {
+    /// `<trigger-id>/<file stem>`, e.g. `credentials-exchange/add-claims`.
+    pub name: String,
+    pub trigger: Trigger,
+    pub file: PathBuf,
+    pub order: i64,
+    pub timeout: Duration,
+    pub on_error: OnError,
+    pub clients: Option<Vec<String>>,
+    pub routes: Option<Vec<String>>,
+    pub(crate) secrets: BTreeMap<String, String>,
+    /// Unique per loaded hook (and so per generation); workers key their contexts by it.
+    pub(crate) id: u64,
+    pub(crate) program: Arc<Program>,
+}
+
+static NEXT_HOOK_ID: AtomicU64 = AtomicU64::new(1);
+
+impl Hook {
+    /// `{ "secrets": {...} }`: the value the point code puts at `context.webtask`.
+    pub fn webtask(&self) -> serde_json::Value {
+        serde_json::json!({ "secrets": self.secrets })
+    }
+
+    /// Build a hook outside of a generation (the CLI's `hookgate test`).
+    pub(crate) fn standalone(
+        name: String,
+        trigger: Trigger,
+        file: PathBuf,
+        timeout: Duration,
+        secrets: BTreeMap<String, String>,
+        program: Program,
+    ) -> Hook {
+        Hook {
+            name,
+            trigger,
+            file,
+            order: 0,
+            timeout,
+            on_error: OnError::Deny,
+            clients: None,
+            routes: None,
+            secrets,
+            id: NEXT_HOOK_ID.fetch_add(1, Ordering::Relaxed),
+            program: Arc::new(program),
+        }
+    }
+
+    fn targets(&self, client_id: Option<&str>, route: Option<&str>) -> bool {
+        let ok = |list: &Option<Vec<String>>, v: Option<&str>| match (list, v) {
+            (Some(list), Some(v)) => list.iter().any(|x| x == v),
+            _ => true,
+        };
+        ok(&self.clients, client_id) && ok(&self.routes, route)
+    }
+}
+
+/// Every problem that kept a generation from loading, one per line.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("the hooks could not be loaded:\n  {}", .problems.join("\n  "))]
+pub struct LoadError {
+    pub problems: Vec<String>,
+}
+
+/// One loaded, compiled, validated set of hooks. Immutable.
+#[derive(Debug, Default)]
+pub struct Generation {
+    hooks: HashMap<Trigger, Vec<Arc<Hook>>>,
+    /// Files found with `enabled = false`.
+    pub disabled: Vec<String>,
+    /// Non-fatal findings (e.g. a package's optional dependency that is not installed).
+    pub warnings: Vec<String>,
+}
+
+impl Generation {
+    /// Scan `<dir>/<trigger-id>/*.js`, apply the settings, compile every enabled hook to bytecode
+    /// and resolve every `require('...')` literal now. `base_dir` is the configuration file's folder.
+    pub fn load(cfg: &HooksConfig, base_dir: &Path) -> Result<Generation, LoadError> {
+        let dir: PathBuf = base_dir
+            .join(&cfg.dir)
+            .components()
+            .filter(|c| !matches!(c, std::path::Component::CurDir))
+            .collect();
+        let mut problems = Vec::new();
+        if !dir.is_dir() {
+            return Err(LoadError {
+                problems: vec![format!(
+                    "[hooks] dir = {:?}: {} is not a folder",
+                    cfg.dir,
+                    dir.display()
+                )],
+            });
+        }
+        // Files on disk, by their path relative to the hooks folder.
+        let mut files: BTreeMap<PathBuf, Trigger> = BTreeMap::new();
+        for trigger in Trigger::all() {
+            let tdir = dir.join(trigger.id());
+            let Ok(entries) = std::fs::read_dir(&tdir) else {
+                continue;
+            };
+            for entry in entries.flatten() {
+                let p = entry.path();
+                if p.extension().is_some_and(|e| e == "js") && p.is_file() {
+                    files.insert(PathBuf::from(trigger.id()).join(entry.file_name()), trigger);
+                }
+            }
+        }
+        let mut settings = HashMap::new();
+        for (i, s) in cfg.hook.iter().enumerate() {
+            let key = format!("[[hooks.hook]] #{} file = {:?}", i + 1, s.file);
+            if !files.contains_key(&s.file) {
+                problems.push(format!(
+                    "{key}: no such hook file; hook files are <hooks dir>/<trigger-id>/<name>.js ({} was looked for)",
+                    dir.join(&s.file).display()
+                ));
+                continue;
+            }
+            if settings.insert(s.file.clone(), (key.clone(), s)).is_some() {
+                problems.push(format!("{key}: this file has settings twice"));
+            }
+        }
+        let mut builder = ProgramBuilder::new(&dir);
+        let mut generation = Generation::default();
+        for (rel, trigger) in &files {
+            let (key, s) = match settings.get(rel) {
+                Some((key, s)) => (key.clone(), Some(*s)),
+                None => (format!("hook {}", rel.display()), None),
+            };
+            let name = format!(
+                "{}/{}",
+                trigger.id(),
+                rel.file_stem().unwrap_or_default().to_string_lossy()
+            );
+            if s.is_some_and(|s| !s.enabled) {
+                generation.disabled.push(name);
+                continue;
+            }
+            let mut secrets = BTreeMap::new();
+            for (secret, source) in s.map(|s| &s.secrets).into_iter().flatten() {
+                match read_secret(source, base_dir) {
+                    Ok(v) => {
+                        secrets.insert(secret.clone(), v);
+                    }
+                    Err(e) => problems.push(format!("{key} secrets.{secret}: {e}")),
+                }
+            }
+            let program = match builder.build(&dir.join(rel)) {
+                Ok(p) => p,
+                Err(errors) => {
+                    problems.extend(errors.iter().map(|e| e.to_string()));
+                    continue;
+                }
+            };
+            let hook = Hook {
+                name,
+                trigger: *trigger,
+                file: dir.join(rel),
+                order: s.map_or(0, |s| s.order),
+                timeout: Duration::from_millis(
+                    s.and_then(|s| s.timeout_ms).unwrap_or(cfg.timeout_ms),
+                ),
+                on_error: s.map_or(OnError::Deny, |s| s.on_error),
+                clients: s.and_then(|s| s.clients.clone()),
+                routes: s.and_then(|s| s.routes.clone()),
+                secrets,
+                id: NEXT_HOOK_ID.fetch_add(1, Ordering::Relaxed),
+                program: Arc::new(program),
+            };
+            generation
+                .hooks
+                .entry(*trigger)
+                .or_default()
+                .push(Arc::new(hook));
+        }
+        generation.warnings = std::mem::take(&mut builder.warnings);
+        for w in &generation.warnings {
+            tracing::warn!("{w}");
+        }
+        if !problems.is_empty() {
+            return Err(LoadError { problems });
+        }
+        for list in generation.hooks.values_mut() {
+            list.sort_by(|a, b| a.order.cmp(&b.order).then_with(|| a.file.cmp(&b.file)));
+        }
+        Ok(generation)
+    }
+
+    /// Enabled hooks of a trigger in run order, filtered by targeting (`None` = no filter).
+    pub fn hooks_for(
+        &self,
+        trigger: Trigger,
+        client_id: Option<&str>,
+        route: Option<&str>,
+    ) -> Vec<Arc<Hook>> {
+        self.hooks
+            .get(&trigger)
+            .map(|list| {
+                list.iter()
+                    .filter(|h| h.targets(client_id, route))
+                    .cloned()
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// Every enabled hook, all triggers.
+    pub fn all_hooks(&self) -> impl Iterator<Item = &Arc<Hook>> {
+        self.hooks.values().flatten()
+    }
+}
+
+fn read_secret(source: &SecretSource, base_dir: &Path) -> Result<String, String> {
+    match source {
+        SecretSource::Env(var) => {
+            std::env::var(var).map_err(|_| format!("environment variable {var} is not set"))
+        }
+        SecretSource::File(path) => {
+            let path = base_dir.join(path);
+            let mut s = std::fs::read_to_string(&path)
+                .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+            if s.ends_with('\n') {
+                s.pop();
+                if s.ends_with('\r') {
+                    s.pop();
+                }
+            }
+            Ok(s)
+        }
+    }
+}

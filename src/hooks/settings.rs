@@ -1,0 +1,156 @@
+//! The `[hooks]` table of hookgate.toml: where hooks live, the sandbox limits, and per-hook settings.
+//!
+//! Owns: the configuration's shape and defaults. Must not touch: the filesystem (discovery reads
+//! it) or secrets' values (resolved when a generation loads).
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use serde::Deserialize;
+
+/// `[hooks]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HooksConfig {
+    /// The hooks folder, relative to the configuration file's folder. Default `hooks`.
+    pub dir: PathBuf,
+    /// JS workers in the pool. Default: the number of cores.
+    pub workers: Option<usize>,
+    /// Heap limit of each worker's QuickJS runtime, MiB. Generous on purpose: QuickJS misbehaves
+    /// under tight limits. Default 256.
+    pub memory_limit_mb: usize,
+    /// JS stack limit of each worker, KiB. Default 1024.
+    pub stack_limit_kb: usize,
+    /// Timeout of a hook without its own `timeout_ms`. Default 20000, as Auth0.
+    pub timeout_ms: u64,
+    /// A hook result larger than this (as JSON) is refused. Default 1 MiB.
+    pub max_response_bytes: usize,
+    /// Console output kept per call; beyond it lines are dropped (with one warning). Default 64 KiB.
+    pub max_log_bytes: usize,
+    /// Outbound `fetch` from hooks.
+    pub fetch: FetchConfig,
+    /// `[[hooks.hook]]`: settings of individual hook files.
+    pub hook: Vec<HookSettings>,
+}
+
+impl Default for HooksConfig {
+    fn default() -> Self {
+        HooksConfig {
+            dir: PathBuf::from("hooks"),
+            workers: None,
+            memory_limit_mb: 256,
+            stack_limit_kb: 1024,
+            timeout_ms: 20_000,
+            max_response_bytes: 1 << 20,
+            max_log_bytes: 64 << 10,
+            fetch: FetchConfig::default(),
+            hook: Vec::new(),
+        }
+    }
+}
+
+/// `[hooks.fetch]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FetchConfig {
+    /// Hosts hooks may reach: `api.example.com` or `*.example.com`. Absent: any host.
+    pub allow_hosts: Option<Vec<String>>,
+    /// A response body larger than this fails the fetch. Default 10 MiB.
+    pub max_body_bytes: usize,
+}
+
+impl Default for FetchConfig {
+    fn default() -> Self {
+        FetchConfig {
+            allow_hosts: None,
+            max_body_bytes: 10 << 20,
+        }
+    }
+}
+
+/// `[[hooks.hook]]`: one hook file's settings. A file without an entry runs with the defaults.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HookSettings {
+    /// Relative to the hooks folder, e.g. `credentials-exchange/add-claims.js`.
+    pub file: PathBuf,
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    /// Run order within the trigger, lowest first; ties run in file-name order. Default 0.
+    #[serde(default)]
+    pub order: i64,
+    /// Default: `[hooks] timeout_ms` (20000).
+    pub timeout_ms: Option<u64>,
+    #[serde(default)]
+    pub on_error: OnError,
+    /// `NAME = { env = "VAR" }` or `NAME = { file = "/run/secrets/x" }`.
+    #[serde(default)]
+    pub secrets: BTreeMap<String, SecretSource>,
+    /// Run only for these client ids. Absent: every client.
+    pub clients: Option<Vec<String>>,
+    /// Run only for these routes. Absent: every route.
+    pub routes: Option<Vec<String>>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// What the request gets when the hook fails, times out or crashes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OnError {
+    /// The request is refused with the point's error answer.
+    #[default]
+    Deny,
+    /// The request goes on as if the hook had not run.
+    Allow,
+}
+
+/// Where a secret's value comes from.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase", deny_unknown_fields)]
+pub enum SecretSource {
+    /// An environment variable of hookgate's process.
+    Env(String),
+    /// A file (relative paths: to the configuration file's folder). One trailing newline is removed.
+    File(PathBuf),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_a_full_hooks_table() {
+        let cfg: HooksConfig = toml::from_str(
+            r#"
+            dir = "my-hooks"
+            workers = 3
+            [fetch]
+            allow_hosts = ["*.slack.com"]
+            [[hook]]
+            file = "credentials-exchange/add-claims.js"
+            order = 2
+            timeout_ms = 500
+            on_error = "allow"
+            clients = ["abc"]
+            secrets = { TOKEN = { env = "MY_TOKEN" }, KEY = { file = "/run/key" } }
+            "#,
+        )
+        .unwrap();
+        assert_eq!(cfg.workers, Some(3));
+        assert_eq!(cfg.timeout_ms, 20_000);
+        let h = &cfg.hook[0];
+        assert!(h.enabled);
+        assert_eq!(h.on_error, OnError::Allow);
+        assert_eq!(h.secrets["TOKEN"], SecretSource::Env("MY_TOKEN".into()));
+        assert_eq!(h.secrets["KEY"], SecretSource::File("/run/key".into()));
+    }
+
+    #[test]
+    fn rejects_unknown_keys() {
+        assert!(toml::from_str::<HooksConfig>("dri = 'x'").is_err());
+        assert!(toml::from_str::<HooksConfig>("[[hook]]\nfile = 'a.js'\ntimeout = 3").is_err());
+    }
+}

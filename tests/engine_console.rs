@@ -1,0 +1,72 @@
+//! console.log/warn/error reach the tracing logs with the hook name and request id; a second cb
+//! call and an error after cb are logged.
+
+mod engine_support;
+
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+
+use engine_support::*;
+use serde_json::json;
+
+#[derive(Clone, Default)]
+struct Buffer(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Buffer {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(b);
+        Ok(b.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[test]
+fn console_output_is_captured_with_hook_name_and_request_id() {
+    let buffer = Buffer::default();
+    let writer = buffer.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::DEBUG)
+        .with_ansi(false)
+        .with_writer(move || writer.clone())
+        .finish();
+    tracing::subscriber::set_global_default(subscriber).unwrap();
+
+    let (_dir, h, engine) = single(
+        r#"module.exports = function (cb) {
+            console.log('hello', { a: 1 }, [2], 3);
+            console.warn('careful');
+            console.error(new Error('bad thing'));
+            cb(null, 'first');
+            cb(null, 'second');
+            throw new Error('after cb');
+        };"#,
+        "",
+        1,
+    );
+    assert_eq!(
+        engine.call_blocking(&h, vec![], "req-42"),
+        Ok(json!("first"))
+    );
+    drop(engine);
+    std::thread::sleep(std::time::Duration::from_millis(100));
+    let logs = String::from_utf8(buffer.0.lock().unwrap().clone()).unwrap();
+    let line = |needle: &str| {
+        logs.lines()
+            .find(|l| l.contains(needle))
+            .unwrap_or_else(|| panic!("no log line with {needle:?} in:\n{logs}"))
+            .to_owned()
+    };
+    let hello = line(r#"hello {"a":1} [2] 3"#);
+    assert!(
+        hello.contains("INFO")
+            && hello.contains("hook=credentials-exchange/h")
+            && hello.contains("request_id=req-42"),
+        "{hello}"
+    );
+    assert!(line("careful").contains("WARN"));
+    assert!(line("bad thing").contains("ERROR"));
+    assert!(line("cb was called more than once").contains("request_id=req-42"));
+    assert!(line("error thrown after cb was called").contains("after cb"));
+}

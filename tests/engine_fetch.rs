@@ -1,0 +1,162 @@
+//! The fetch global against a local HTTP server; work after cb completes on the worker.
+
+mod engine_support;
+
+use std::time::Duration;
+
+use engine_support::*;
+use hookgate::engine::{Engine, HookError};
+use serde_json::{json, Value};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpListener;
+use tokio::sync::mpsc;
+
+/// A one-line HTTP/1.1 server on 127.0.0.1:0 that echoes the request as JSON and reports each
+/// request on the channel.
+async fn echo_server() -> (String, mpsc::UnboundedReceiver<Value>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let (tx, rx) = mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        loop {
+            let (mut sock, _) = listener.accept().await.unwrap();
+            let tx = tx.clone();
+            tokio::spawn(async move {
+                let mut buf = Vec::new();
+                let mut chunk = [0u8; 4096];
+                let (head_end, content_length) = loop {
+                    let n = sock.read(&mut chunk).await.unwrap();
+                    if n == 0 {
+                        return;
+                    }
+                    buf.extend_from_slice(&chunk[..n]);
+                    if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                        let head = String::from_utf8_lossy(&buf[..i]).to_lowercase();
+                        let len = head
+                            .lines()
+                            .find_map(|l| {
+                                l.strip_prefix("content-length:")
+                                    .map(|v| v.trim().parse::<usize>().unwrap())
+                            })
+                            .unwrap_or(0);
+                        break (i + 4, len);
+                    }
+                };
+                while buf.len() < head_end + content_length {
+                    let n = sock.read(&mut chunk).await.unwrap();
+                    buf.extend_from_slice(&chunk[..n]);
+                }
+                let head = String::from_utf8_lossy(&buf[..head_end]).to_string();
+                let mut lines = head.lines();
+                let mut first = lines.next().unwrap().split(' ');
+                let (method, path) = (
+                    first.next().unwrap().to_owned(),
+                    first.next().unwrap().to_owned(),
+                );
+                let headers: serde_json::Map<String, Value> = lines
+                    .filter_map(|l| l.split_once(':'))
+                    .map(|(k, v)| (k.trim().to_lowercase(), json!(v.trim())))
+                    .collect();
+                let body = String::from_utf8_lossy(&buf[head_end..]).to_string();
+                let seen =
+                    json!({ "method": method, "path": path, "headers": headers, "body": body });
+                let _ = tx.send(seen.clone());
+                let (status, out) = if path == "/missing" {
+                    ("404 Not Found", json!({"error": "nope"}))
+                } else {
+                    ("200 OK", seen)
+                };
+                let out = out.to_string();
+                let resp = format!("HTTP/1.1 {status}\r\ncontent-type: application/json\r\nx-echo: yes\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{out}", out.len());
+                let _ = sock.write_all(resp.as_bytes()).await;
+            });
+        }
+    });
+    (url, rx)
+}
+
+#[test]
+fn fetch_sends_method_headers_and_body_and_reads_the_response() {
+    let rt = rt();
+    let (url, _seen) = rt.block_on(echo_server());
+    let (_dir, h, engine) = single(
+        r#"module.exports = async function (url, cb) {
+            const res = await fetch(url + '/echo?x=1', { method: 'post', headers: { 'X-Token': 'abc', 'Content-Type': 'application/json' }, body: JSON.stringify({ hello: 'world' }) });
+            const data = await res.json();
+            const missing = await fetch(url + '/missing');
+            cb(null, { status: res.status, ok: res.ok, echo: res.headers.get('X-Echo'), method: data.method, path: data.path,
+                       token: data.headers['x-token'], body: JSON.parse(data.body), missing: [missing.status, missing.ok, await missing.text()] });
+        };"#,
+        "",
+        1,
+    );
+    let r = rt.block_on(engine.call(&h, vec![json!(url)], "r")).unwrap();
+    assert_eq!(
+        r,
+        json!({ "status": 200, "ok": true, "echo": "yes", "method": "POST", "path": "/echo?x=1", "token": "abc",
+                "body": {"hello": "world"}, "missing": [404, false, "{\"error\":\"nope\"}"] })
+    );
+}
+
+#[test]
+fn fetch_started_before_cb_completes_after_the_caller_has_its_answer() {
+    let rt = rt();
+    let (url, mut seen) = rt.block_on(echo_server());
+    let (_dir, h, engine) = single(
+        "module.exports = function (url, cb) { setTimeout(function () { fetch(url + '/after-cb', { method: 'POST', body: 'late' }); }, 20); cb(null, 'answered'); };",
+        "",
+        1,
+    );
+    let r = rt.block_on(engine.call(&h, vec![json!(url)], "r"));
+    assert_eq!(r, Ok(json!("answered")));
+    let req = rt
+        .block_on(async { tokio::time::timeout(Duration::from_secs(10), seen.recv()).await })
+        .unwrap()
+        .unwrap();
+    assert_eq!(req["path"], "/after-cb");
+    assert_eq!(req["body"], "late");
+}
+
+#[test]
+fn fetch_to_a_host_outside_the_allow_list_is_refused() {
+    let rt = rt();
+    let (url, _seen) = rt.block_on(echo_server());
+    let (_dir, h, engine) = single(
+        "module.exports = function (url, cb) { fetch(url).then(function () { cb(null, 'reached'); }, function (e) { cb(null, [e.name, e.message]); }); };",
+        "[fetch]\nallow_hosts = [\"*.example.com\"]",
+        1,
+    );
+    let r = rt.block_on(engine.call(&h, vec![json!(url)], "r")).unwrap();
+    assert_eq!(
+        r,
+        json!([
+            "TypeError",
+            "fetch failed: host `127.0.0.1` is not in [hooks.fetch] allow_hosts"
+        ])
+    );
+}
+
+#[test]
+fn a_fetch_that_outlives_the_hook_timeout_is_a_timeout() {
+    let rt = rt();
+    // A server that accepts and never answers.
+    let listener = rt.block_on(TcpListener::bind("127.0.0.1:0")).unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    rt.spawn(async move {
+        let mut held = Vec::new();
+        loop {
+            let (s, _) = listener.accept().await.unwrap();
+            held.push(s);
+        }
+    });
+    let (_dir, h, engine) = single(
+        "module.exports = function (url, cb) { fetch(url).then(function () { cb(null, 'answered'); }); };",
+        "timeout_ms = 300",
+        1,
+    );
+    assert_eq!(
+        rt.block_on(engine.call(&h, vec![json!(url)], "r")),
+        Err(HookError::Timeout)
+    );
+    let _ = Engine::start(&config("")).unwrap();
+}
