@@ -16,6 +16,7 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 use toml::Spanned;
 
+use crate::hooks::HooksConfig;
 use crate::proxy::body::BodyFormat;
 
 /// Environment variables that override the file, so one file serves in containers.
@@ -90,6 +91,8 @@ struct RawConfig {
     #[serde(default)]
     clients: BTreeMap<String, ClientConfig>,
     token: Option<Spanned<RawToken>>,
+    #[serde(default)]
+    hooks: HooksConfig,
 }
 
 #[derive(Deserialize)]
@@ -362,6 +365,18 @@ pub struct Config {
     pub tenant: TenantConfig,
     pub clients: BTreeMap<String, ClientConfig>,
     pub token: TokenConfig,
+    /// `[hooks]`: where hook files live, the sandbox, and per-hook settings.
+    pub hooks: HooksConfig,
+}
+
+impl Config {
+    /// The folder relative paths in the file are relative to.
+    pub fn base_dir(&self) -> &Path {
+        match self.path.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p,
+            _ => Path::new("."),
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -721,7 +736,10 @@ impl Validator<'_> {
             });
         }
 
-        let base = self.path.parent().unwrap_or(Path::new("."));
+        let base = match self.path.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p,
+            _ => Path::new("."),
+        };
         let token = match raw.token {
             None => TokenConfig::default(),
             Some(t) => {
@@ -779,6 +797,7 @@ impl Validator<'_> {
             tenant: raw.tenant,
             clients: raw.clients,
             token,
+            hooks: raw.hooks,
         })
     }
 }

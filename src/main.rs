@@ -6,6 +6,8 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use hookgate::config::{Config, LogFormat};
+use hookgate::hooks::{cli as hooks_cli, Trigger};
+use hookgate::server::{self, Loaded};
 
 #[derive(Parser)]
 #[command(
@@ -40,6 +42,28 @@ enum Command {
             env = "HOOKGATE_CONFIG"
         )]
         config: PathBuf,
+    },
+    /// Run one hook file the way Auth0's Runner did, and print its response JSON.
+    Test {
+        /// The hook file; its folder names the trigger (hooks/<trigger-id>/<name>.js).
+        hook: PathBuf,
+        /// A JSON object keyed by argument name (`user`, `context`, ...); what it leaves out keeps
+        /// the trigger's default payload.
+        #[arg(long)]
+        payload: Option<PathBuf>,
+        /// The trigger, for a file outside a trigger folder.
+        #[arg(long)]
+        trigger: Option<String>,
+    },
+    /// Write Auth0's starter code for a trigger to hooks/<trigger>/<name>.js.
+    New {
+        /// credentials-exchange, pre-user-registration, post-user-registration,
+        /// post-change-password or send-phone-message.
+        trigger: String,
+        name: String,
+        /// The hooks folder.
+        #[arg(long, default_value = "hooks")]
+        dir: PathBuf,
     },
     /// Manage hookgate's signing keys.
     Keys {
@@ -104,14 +128,35 @@ fn init_logging(format: LogFormat) {
     }
 }
 
-fn load(path: &std::path::Path) -> Result<Config, ExitCode> {
-    Config::load(path).map_err(|errors| {
+/// The configuration and everything it names (hooks compiled, keys parsed), or exit code 2 with
+/// every problem printed.
+fn load(path: &std::path::Path) -> Result<(Config, Loaded), ExitCode> {
+    let config = Config::load(path).map_err(|errors| {
         eprintln!("{errors}");
         eprintln!(
             "hookgate: {} problem(s) in {}; nothing was started",
             errors.0.len(),
             path.display()
         );
+        ExitCode::from(2)
+    })?;
+    let loaded = server::load(&config).map_err(|problems| {
+        for p in &problems {
+            eprintln!("{}: {p}", path.display());
+        }
+        eprintln!(
+            "hookgate: {} problem(s) with what {} names; nothing was started",
+            problems.len(),
+            path.display()
+        );
+        ExitCode::from(2)
+    })?;
+    Ok((config, loaded))
+}
+
+fn parse_trigger(s: &str) -> Result<Trigger, ExitCode> {
+    s.parse::<Trigger>().map_err(|e| {
+        eprintln!("hookgate: {e}");
         ExitCode::from(2)
     })
 }
@@ -120,17 +165,58 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Check { config } => match load(&config) {
-            Ok(c) => {
+            Ok((c, loaded)) => {
+                for w in &loaded.generation.warnings {
+                    eprintln!("warning: {w}");
+                }
                 println!(
-                    "{}: ok ({} route(s), upstream {})",
+                    "{}: ok ({} route(s), {} hook(s) compiled, upstream {})",
                     config.display(),
                     c.routes.len(),
+                    loaded.generation.all_hooks().count(),
                     c.upstream.address
                 );
                 ExitCode::SUCCESS
             }
             Err(code) => code,
         },
+        Command::Test {
+            hook,
+            payload,
+            trigger,
+        } => {
+            let trigger = match trigger.as_deref().map(parse_trigger).transpose() {
+                Ok(t) => t,
+                Err(code) => return code,
+            };
+            init_logging(LogFormat::Text);
+            match hooks_cli::run_test_as(&hook, payload.as_deref(), trigger) {
+                Ok(v) => {
+                    println!("{}", serde_json::to_string_pretty(&v).expect("JSON prints"));
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("hookgate: {e:#}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        Command::New { trigger, name, dir } => {
+            let trigger = match parse_trigger(&trigger) {
+                Ok(t) => t,
+                Err(code) => return code,
+            };
+            match hooks_cli::write_starter(&dir, trigger, &name) {
+                Ok(path) => {
+                    println!("wrote {}", path.display());
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("hookgate: {e:#}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
         Command::Keys {
             command: KeysCommand::Generate { alg, out },
         } => match generate_key(&alg, &out) {
@@ -144,12 +230,12 @@ fn main() -> ExitCode {
             }
         },
         Command::Serve { config } => {
-            let config = match load(&config) {
+            let (config, loaded) = match load(&config) {
                 Ok(c) => c,
                 Err(code) => return code,
             };
             init_logging(config.server.log_format);
-            match hookgate::server::run(config) {
+            match server::run(config, loaded) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
                     eprintln!("hookgate: {e:#}");

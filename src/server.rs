@@ -9,6 +9,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use arc_swap::ArcSwap;
 use async_trait::async_trait;
 use pingora::apps::http_app::HttpServer;
 use pingora::server::configuration::ServerConf;
@@ -17,10 +18,71 @@ use pingora::services::listening::Service;
 
 use crate::admin::Admin;
 use crate::config::Config;
+use crate::engine::Engine;
+use crate::hooks::Generation;
 use crate::proxy::Proxy;
+use crate::token::{KeyRing, SigningKey};
 
-pub fn run(config: Config) -> anyhow::Result<()> {
+/// Everything a configuration needs besides itself: its hooks, compiled, and its keys, parsed.
+/// `hookgate check` loads exactly this, so what it accepts is what `serve` will start with.
+pub struct Loaded {
+    pub generation: Generation,
+    pub keys: Option<KeyRing>,
+}
+
+/// Load and validate what the configuration names. Every problem is reported, not the first.
+pub fn load(config: &Config) -> Result<Loaded, Vec<String>> {
+    let mut problems = Vec::new();
+    let keys = match &config.token.signing_key {
+        None => None,
+        Some(path) => {
+            let current = SigningKey::load(path).map_err(|e| {
+                format!(
+                    "token.signing_key: {e} (create one with `hookgate keys generate --out {}`)",
+                    path.display()
+                )
+            });
+            let previous: Vec<_> = config
+                .token
+                .previous_keys
+                .iter()
+                .filter_map(|p| match SigningKey::load(p) {
+                    Ok(k) => Some(k),
+                    Err(e) => {
+                        problems.push(format!("token.previous_keys: {e}"));
+                        None
+                    }
+                })
+                .collect();
+            match current {
+                Ok(k) => Some(KeyRing::new(k, previous)),
+                Err(e) => {
+                    problems.push(e);
+                    None
+                }
+            }
+        }
+    };
+    let generation = match Generation::load(&config.hooks, config.base_dir()) {
+        Ok(g) => Some(g),
+        Err(e) => {
+            problems.extend(e.problems);
+            None
+        }
+    };
+    match (generation, problems.is_empty()) {
+        (Some(generation), true) => Ok(Loaded { generation, keys }),
+        _ => Err(problems),
+    }
+}
+
+pub fn run(config: Config, loaded: Loaded) -> anyhow::Result<()> {
     let config = Arc::new(config);
+    for w in &loaded.generation.warnings {
+        tracing::warn!("{w}");
+    }
+    let engine = Engine::start(&config.hooks)?;
+    let hooks = Arc::new(ArcSwap::from_pointee(loaded.generation));
     let grace = config.server.grace_period;
     let conf = ServerConf {
         threads: config.server.threads,
@@ -35,7 +97,7 @@ pub fn run(config: Config) -> anyhow::Result<()> {
     server.bootstrap();
 
     let inflight = Arc::new(AtomicUsize::new(0));
-    let proxy = Proxy::new(config.clone(), inflight.clone());
+    let proxy = Proxy::new(config.clone(), hooks, engine, loaded.keys, inflight.clone());
     let mut proxy_service =
         pingora::proxy::http_proxy_service_with_name(&server.configuration, proxy, "hookgate");
     for addr in &config.server.listen {

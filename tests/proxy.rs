@@ -382,10 +382,16 @@ fn check_reports_file_line_and_key() {
         "{err}"
     );
 
+    // Valid, but the hooks folder it names is missing.
     std::fs::write(&path, "[upstream]\naddress = \"127.0.0.1:1\"\n").unwrap();
+    let (code, _out, err) = run_cli(&["check", "--config", path.to_str().unwrap()], dir.path());
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("is not a folder"), "{err}");
+
+    std::fs::create_dir(dir.path().join("hooks")).unwrap();
     let (code, out, err) = run_cli(&["check", "--config", path.to_str().unwrap()], dir.path());
     assert_eq!(code, 0, "{err}");
-    assert!(out.contains("ok"), "{out}");
+    assert!(out.contains("ok (0 route(s), 0 hook(s) compiled"), "{out}");
 }
 
 #[test]

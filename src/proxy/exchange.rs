@@ -15,6 +15,8 @@ use pingora::proxy::Session;
 use super::respond::OAuthError;
 use super::upstream::UpstreamResponse;
 use super::{Proxy, RequestCtx};
+use crate::config::Point;
+use crate::hooks::credentials_exchange;
 
 /// Hop-by-hop headers (RFC 9110 §7.6.1) never cross the proxy on the exchange path: hookgate
 /// frames both sides itself.
@@ -50,10 +52,19 @@ pub async fn handle(proxy: &Proxy, session: &mut Session, ctx: &mut RequestCtx) 
             .or_err(ErrorType::InvalidHTTPHeader, "rewritten upstream path")?,
     );
     strip_hop_by_hop_request(&mut req);
-    match proxy.upstream.send(req, body).await {
+    let answer = match route.point {
+        Some(Point::CredentialsExchange) => {
+            credentials_exchange::exchange(proxy, &ctx.request_id, route, req, body).await
+        }
+        // Points whose hooks have not landed yet simply forward.
+        _ => proxy.upstream.send(req, body).await,
+    };
+    match answer {
         Ok(resp) => write_upstream_response(session, resp).await,
         Err(err) => {
-            tracing::warn!(request_id = %ctx.request_id, route = %route.name, error = %err, "upstream failed");
+            if matches!(err.status, 502 | 504) {
+                tracing::warn!(request_id = %ctx.request_id, route = %route.name, error = %err, "upstream failed");
+            }
             err.write(session).await
         }
     }

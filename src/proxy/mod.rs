@@ -17,6 +17,7 @@
 
 pub mod body;
 pub mod exchange;
+pub mod local;
 pub mod respond;
 pub mod upstream;
 
@@ -24,12 +25,16 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
+use arc_swap::ArcSwap;
 use async_trait::async_trait;
 use pingora::http::RequestHeader;
 use pingora::prelude::*;
 use pingora::proxy::{FailToProxy, ProxyHttp, Session};
 
 use crate::config::{Config, Route};
+use crate::engine::Engine;
+use crate::hooks::Generation;
+use crate::token::{JwksSource, KeyRing, UpstreamKeys};
 use respond::OAuthError;
 use upstream::Upstream;
 
@@ -37,15 +42,39 @@ use upstream::Upstream;
 pub struct Proxy {
     pub config: Arc<Config>,
     pub upstream: Upstream,
+    /// The hooks in force. A request loads it once and keeps that generation throughout.
+    pub hooks: Arc<ArcSwap<Generation>>,
+    pub engine: Engine,
+    /// hookgate's signing keys (required when a route re-signs tokens).
+    pub keys: Option<KeyRing>,
+    /// The upstream's keys, to verify its tokens before hooks see them.
+    pub upstream_keys: UpstreamKeys,
     pub inflight: Arc<AtomicUsize>,
     next_request: AtomicU64,
 }
 
 impl Proxy {
-    pub fn new(config: Arc<Config>, inflight: Arc<AtomicUsize>) -> Self {
+    pub fn new(
+        config: Arc<Config>,
+        hooks: Arc<ArcSwap<Generation>>,
+        engine: Engine,
+        keys: Option<KeyRing>,
+        inflight: Arc<AtomicUsize>,
+    ) -> Self {
+        let jwks = match &config.token.upstream_jwks_url {
+            Some(url) => JwksSource::Url(url.clone()),
+            None => JwksSource::Discovery(format!(
+                "http://{}{}",
+                config.upstream.address, config.token.discovery_path
+            )),
+        };
         Proxy {
             upstream: Upstream::new(config.upstream.clone()),
+            upstream_keys: UpstreamKeys::new(jwks),
             config,
+            hooks,
+            engine,
+            keys,
             inflight,
             next_request: AtomicU64::new(1),
         }
@@ -113,7 +142,7 @@ impl ProxyHttp for Proxy {
             .iter()
             .position(|r| r.matches(req.method.as_str(), req.uri.path()));
         let Some(route) = ctx.route(&self.config) else {
-            return Ok(false);
+            return local::answer(self, session).await;
         };
         if route.point.is_none() {
             return Ok(false);

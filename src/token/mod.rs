@@ -98,7 +98,9 @@ type KeyMap = HashMap<String, (DecodingKey, Option<Algorithm>)>;
 /// The upstream's public keys, fetched from its JWKS and refetched when a token names a `kid`
 /// hookgate has not seen (the upstream rotated its keys).
 pub struct UpstreamKeys {
-    jwks_url: String,
+    source: JwksSource,
+    /// The JWKS URL once known (configured, or found through discovery).
+    jwks_url: std::sync::Mutex<Option<String>>,
     http: reqwest::Client,
     keys: ArcSwap<KeyMap>,
     /// Serialises refetches, and remembers when the last one happened: a token with a bogus
@@ -108,10 +110,24 @@ pub struct UpstreamKeys {
 
 const MIN_REFETCH_INTERVAL: Duration = Duration::from_secs(5);
 
+/// Where the upstream's keys are published.
+#[derive(Debug, Clone)]
+pub enum JwksSource {
+    /// A configured JWKS URL.
+    Url(String),
+    /// The `jwks_uri` of the upstream's discovery document at this URL.
+    Discovery(String),
+}
+
 impl UpstreamKeys {
-    pub fn new(jwks_url: String) -> UpstreamKeys {
+    pub fn new(source: JwksSource) -> UpstreamKeys {
+        let known = match &source {
+            JwksSource::Url(u) => Some(u.clone()),
+            JwksSource::Discovery(_) => None,
+        };
         UpstreamKeys {
-            jwks_url,
+            source,
+            jwks_url: std::sync::Mutex::new(known),
             http: reqwest::Client::builder()
                 .timeout(Duration::from_secs(5))
                 .build()
@@ -121,16 +137,38 @@ impl UpstreamKeys {
         }
     }
 
-    pub fn jwks_url(&self) -> &str {
-        &self.jwks_url
+    async fn resolve_jwks_url(&self) -> Result<String, VerifyError> {
+        if let Some(u) = self.jwks_url.lock().unwrap().clone() {
+            return Ok(u);
+        }
+        let JwksSource::Discovery(discovery) = &self.source else {
+            unreachable!("a configured URL is known from the start")
+        };
+        let unavailable = |e: String| VerifyError::KeysUnavailable(format!("{discovery}: {e}"));
+        let doc: Value = self
+            .http
+            .get(discovery)
+            .send()
+            .await
+            .and_then(|r| r.error_for_status())
+            .map_err(|e| unavailable(e.to_string()))?
+            .json()
+            .await
+            .map_err(|e| unavailable(e.to_string()))?;
+        let url = doc["jwks_uri"]
+            .as_str()
+            .ok_or_else(|| unavailable("the discovery document has no jwks_uri".into()))?
+            .to_string();
+        *self.jwks_url.lock().unwrap() = Some(url.clone());
+        Ok(url)
     }
 
     async fn fetch(&self) -> Result<(), VerifyError> {
-        let unavailable =
-            |e: String| VerifyError::KeysUnavailable(format!("{}: {e}", self.jwks_url));
+        let jwks_url = self.resolve_jwks_url().await?;
+        let unavailable = |e: String| VerifyError::KeysUnavailable(format!("{jwks_url}: {e}"));
         let resp = self
             .http
-            .get(&self.jwks_url)
+            .get(&jwks_url)
             .send()
             .await
             .map_err(|e| unavailable(e.to_string()))?;
@@ -150,7 +188,7 @@ impl UpstreamKeys {
             let kid = jwk.common.key_id.clone().unwrap_or_default();
             map.insert(kid, (key, alg));
         }
-        tracing::info!(url = %self.jwks_url, keys = map.len(), "fetched the identity server's JWKS");
+        tracing::info!(url = %jwks_url, keys = map.len(), "fetched the identity server's JWKS");
         self.keys.store(Arc::new(map));
         Ok(())
     }
@@ -170,7 +208,9 @@ impl UpstreamKeys {
             self.fetch().await?;
         }
         lookup(&self.keys.load(), kid).ok_or_else(|| {
-            VerifyError::Invalid(format!("no key with kid `{kid}` in {}", self.jwks_url))
+            VerifyError::Invalid(format!(
+                "no key with kid `{kid}` in the identity server's JWKS"
+            ))
         })
     }
 

@@ -61,6 +61,7 @@ impl Hookgate {
         };
         let path = dir.path().join("hookgate.toml");
         std::fs::write(&path, config).unwrap();
+        std::fs::create_dir_all(dir.path().join("hooks")).unwrap();
         let child = Command::new(env!("CARGO_BIN_EXE_hookgate"))
             .args(["serve", "--config"])
             .arg(&path)
