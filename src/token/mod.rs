@@ -14,10 +14,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwap;
+use aws_lc_rs::signature::{self as sig, ParsedPublicKey, VerificationAlgorithm};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use base64::Engine as _;
-use jsonwebtoken::jwk::JwkSet;
-use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde_json::{json, Map, Value};
 
 pub use keys::{Alg, SigningKey};
@@ -79,21 +78,134 @@ pub struct UpstreamToken {
     pub claims: Map<String, Value>,
 }
 
-/// Is this string shaped like a compact JWS (three base64url parts, a JSON header)?
+/// Is this string shaped like a compact JWS (three base64url parts, a JSON header with `alg`)?
 pub fn looks_like_jwt(token: &str) -> bool {
-    let mut parts = token.split('.');
-    let (Some(h), Some(_), Some(_), None) =
-        (parts.next(), parts.next(), parts.next(), parts.next())
-    else {
-        return false;
-    };
-    B64.decode(h)
-        .ok()
-        .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
-        .is_some_and(|v| v.get("alg").is_some())
+    jws_header(token).is_some()
 }
 
-type KeyMap = HashMap<String, (DecodingKey, Option<Algorithm>)>;
+/// An upstream verification key, parsed once when the JWKS is fetched: verifying a token then
+/// costs the signature check alone (a generic JWT library re-parses the key on every call).
+#[derive(Clone)]
+pub struct VerifyKey {
+    /// The JWS `alg` this key verifies; a token naming another is refused.
+    pub alg: &'static str,
+    key: Arc<ParsedPublicKey>,
+}
+
+impl VerifyKey {
+    /// From a JWK of the upstream's JWKS. `None` for keys hookgate cannot use (encryption keys,
+    /// unsupported algorithms): they are skipped, not fatal.
+    pub fn from_jwk(jwk: &Value) -> Option<VerifyKey> {
+        if jwk
+            .get("use")
+            .and_then(Value::as_str)
+            .is_some_and(|u| u != "sig")
+        {
+            return None;
+        }
+        let b64 = |k: &str| {
+            jwk.get(k)
+                .and_then(Value::as_str)
+                .and_then(|v| B64.decode(v).ok())
+        };
+        let declared = jwk.get("alg").and_then(Value::as_str);
+        let (alg, algorithm, bytes): (&'static str, &'static dyn VerificationAlgorithm, Vec<u8>) =
+            match (
+                jwk.get("kty").and_then(Value::as_str)?,
+                jwk.get("crv").and_then(Value::as_str),
+            ) {
+                ("RSA", _) => {
+                    let der = rsa_public_key_der(&b64("n")?, &b64("e")?);
+                    match declared.unwrap_or("RS256") {
+                        "RS256" => ("RS256", &sig::RSA_PKCS1_2048_8192_SHA256, der),
+                        "RS384" => ("RS384", &sig::RSA_PKCS1_2048_8192_SHA384, der),
+                        "RS512" => ("RS512", &sig::RSA_PKCS1_2048_8192_SHA512, der),
+                        "PS256" => ("PS256", &sig::RSA_PSS_2048_8192_SHA256, der),
+                        "PS384" => ("PS384", &sig::RSA_PSS_2048_8192_SHA384, der),
+                        "PS512" => ("PS512", &sig::RSA_PSS_2048_8192_SHA512, der),
+                        _ => return None,
+                    }
+                }
+                ("EC", Some(crv)) => {
+                    let mut point = vec![4u8];
+                    point.extend(b64("x")?);
+                    point.extend(b64("y")?);
+                    match crv {
+                        "P-256" => ("ES256", &sig::ECDSA_P256_SHA256_FIXED, point),
+                        "P-384" => ("ES384", &sig::ECDSA_P384_SHA384_FIXED, point),
+                        _ => return None,
+                    }
+                }
+                ("OKP", Some("Ed25519")) => ("EdDSA", &sig::ED25519, b64("x")?),
+                _ => return None,
+            };
+        if declared.is_some_and(|d| d != alg) {
+            return None;
+        }
+        let key = ParsedPublicKey::new(algorithm, bytes).ok()?;
+        Some(VerifyKey {
+            alg,
+            key: Arc::new(key),
+        })
+    }
+
+    /// Check a compact JWS's signature; the claims are returned unparsed.
+    fn verify<'t>(&self, token: &'t str) -> Result<&'t str, VerifyError> {
+        let (signed, signature) = token
+            .rsplit_once('.')
+            .ok_or_else(|| VerifyError::Invalid("not a compact JWS".into()))?;
+        let signature = B64
+            .decode(signature)
+            .map_err(|_| VerifyError::Invalid("the signature is not base64url".into()))?;
+        self.key
+            .verify_sig(signed.as_bytes(), &signature)
+            .map_err(|_| VerifyError::Invalid("bad signature".into()))?;
+        Ok(signed.split_once('.').map(|(_, p)| p).unwrap_or(""))
+    }
+}
+
+/// DER `RSAPublicKey ::= SEQUENCE { modulus INTEGER, publicExponent INTEGER }` (RFC 8017).
+fn rsa_public_key_der(n: &[u8], e: &[u8]) -> Vec<u8> {
+    fn len(out: &mut Vec<u8>, n: usize) {
+        if n < 0x80 {
+            out.push(n as u8);
+        } else {
+            let bytes: Vec<u8> = n
+                .to_be_bytes()
+                .into_iter()
+                .skip_while(|b| *b == 0)
+                .collect();
+            out.push(0x80 | bytes.len() as u8);
+            out.extend(bytes);
+        }
+    }
+    fn integer(out: &mut Vec<u8>, v: &[u8]) {
+        let v: &[u8] = {
+            let skip = v
+                .iter()
+                .take_while(|b| **b == 0)
+                .count()
+                .min(v.len().saturating_sub(1));
+            &v[skip..]
+        };
+        let pad = v.first().is_some_and(|b| b & 0x80 != 0);
+        out.push(0x02);
+        len(out, v.len() + pad as usize);
+        if pad {
+            out.push(0);
+        }
+        out.extend_from_slice(v);
+    }
+    let mut body = Vec::with_capacity(n.len() + e.len() + 16);
+    integer(&mut body, n);
+    integer(&mut body, e);
+    let mut out = vec![0x30];
+    len(&mut out, body.len());
+    out.extend(body);
+    out
+}
+
+type KeyMap = HashMap<String, VerifyKey>;
 
 /// The upstream's public keys, fetched from its JWKS and refetched when a token names a `kid`
 /// hookgate has not seen (the upstream rotated its keys).
@@ -175,18 +287,13 @@ impl UpstreamKeys {
         if !resp.status().is_success() {
             return Err(unavailable(format!("HTTP {}", resp.status())));
         }
-        let set: JwkSet = resp.json().await.map_err(|e| unavailable(e.to_string()))?;
+        let set: Value = resp.json().await.map_err(|e| unavailable(e.to_string()))?;
         let mut map = KeyMap::new();
-        for jwk in &set.keys {
-            let Ok(key) = DecodingKey::from_jwk(jwk) else {
-                continue;
-            };
-            let alg = jwk
-                .common
-                .key_algorithm
-                .and_then(|a| a.to_string().parse::<Algorithm>().ok());
-            let kid = jwk.common.key_id.clone().unwrap_or_default();
-            map.insert(kid, (key, alg));
+        for jwk in set["keys"].as_array().into_iter().flatten() {
+            if let Some(key) = VerifyKey::from_jwk(jwk) {
+                let kid = jwk["kid"].as_str().unwrap_or_default().to_string();
+                map.insert(kid, key);
+            }
         }
         tracing::info!(url = %jwks_url, keys = map.len(), "fetched the identity server's JWKS");
         self.keys.store(Arc::new(map));
@@ -194,7 +301,7 @@ impl UpstreamKeys {
     }
 
     /// The key for `kid`, refetching the JWKS once if it is unknown.
-    async fn key_for(&self, kid: &str) -> Result<(DecodingKey, Option<Algorithm>), VerifyError> {
+    async fn key_for(&self, kid: &str) -> Result<VerifyKey, VerifyError> {
         if let Some(k) = lookup(&self.keys.load(), kid) {
             return Ok(k);
         }
@@ -216,34 +323,74 @@ impl UpstreamKeys {
 
     /// Verify an upstream access token's signature and time claims.
     pub async fn verify(&self, token: &str) -> Result<UpstreamToken, VerifyError> {
-        if !looks_like_jwt(token) {
+        let Some(header) = jws_header(token) else {
             return Err(VerifyError::Opaque);
-        }
-        let header =
-            jsonwebtoken::decode_header(token).map_err(|e| VerifyError::Invalid(e.to_string()))?;
-        let kid = header.kid.clone().unwrap_or_default();
-        let (key, key_alg) = self.key_for(&kid).await?;
-        if key_alg.is_some_and(|a| a != header.alg) {
+        };
+        let kid = header
+            .get("kid")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        let alg = header
+            .get("alg")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        let key = self.key_for(kid).await?;
+        if key.alg != alg {
             return Err(VerifyError::Invalid(format!(
-                "the token says {:?} but its key is for {:?}",
-                header.alg,
-                key_alg.unwrap()
+                "the token says {alg} but its key is for {}",
+                key.alg
             )));
         }
-        let mut validation = Validation::new(header.alg);
-        validation.validate_aud = false;
-        validation.required_spec_claims.clear();
-        validation.leeway = 60;
-        let data = jsonwebtoken::decode::<Map<String, Value>>(token, &key, &validation)
-            .map_err(|e| VerifyError::Invalid(e.to_string()))?;
+        let payload = key.verify(token)?;
+        let claims: Map<String, Value> = B64
+            .decode(payload)
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .ok_or_else(|| VerifyError::Invalid("the claims are not a JSON object".into()))?;
+        check_time(&claims)?;
         Ok(UpstreamToken {
-            typ: header.typ,
-            claims: data.claims,
+            typ: header
+                .get("typ")
+                .and_then(Value::as_str)
+                .map(str::to_string),
+            claims,
         })
     }
 }
 
-fn lookup(map: &KeyMap, kid: &str) -> Option<(DecodingKey, Option<Algorithm>)> {
+/// Clock skew tolerated on `exp` and `nbf`.
+const LEEWAY_SECS: u64 = 60;
+
+fn check_time(claims: &Map<String, Value>) -> Result<(), VerifyError> {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    if let Some(exp) = claims.get("exp").and_then(Value::as_u64) {
+        if exp + LEEWAY_SECS < now {
+            return Err(VerifyError::Invalid("the token has expired".into()));
+        }
+    }
+    if let Some(nbf) = claims.get("nbf").and_then(Value::as_u64) {
+        if nbf > now + LEEWAY_SECS {
+            return Err(VerifyError::Invalid("the token is not valid yet".into()));
+        }
+    }
+    Ok(())
+}
+
+/// The JOSE header of a compact JWS, or `None` when the token is not shaped like one (opaque).
+fn jws_header(token: &str) -> Option<Map<String, Value>> {
+    let mut parts = token.split('.');
+    let (Some(h), Some(_), Some(_), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return None;
+    };
+    let header: Map<String, Value> = serde_json::from_slice(&B64.decode(h).ok()?).ok()?;
+    header.contains_key("alg").then_some(header)
+}
+
+fn lookup(map: &KeyMap, kid: &str) -> Option<VerifyKey> {
     map.get(kid).cloned().or_else(|| {
         // A token without a kid is fine when the upstream has a single key.
         (kid.is_empty() && map.len() == 1).then(|| map.values().next().cloned().unwrap())
@@ -264,6 +411,66 @@ mod tests {
         assert!(!looks_like_jwt(&format!("{jwt}.x")));
     }
 
+    fn key(alg: Alg) -> SigningKey {
+        SigningKey::from_pem(keys::generate_pem(alg).unwrap().as_bytes()).unwrap()
+    }
+
+    #[test]
+    fn upstream_keys_verify_each_algorithm_and_refuse_tampering() {
+        for alg in [Alg::RS256, Alg::ES256, Alg::EdDSA] {
+            let k = key(alg);
+            let vk = VerifyKey::from_jwk(k.public_jwk()).unwrap();
+            assert_eq!(vk.alg, alg.name());
+            let token = k
+                .sign(
+                    Some("at+jwt"),
+                    &json!({"sub": "c", "exp": 4_000_000_000u64}),
+                )
+                .unwrap();
+            assert!(vk.verify(&token).is_ok(), "{alg:?}");
+            // Another key of the same kind does not verify it.
+            let other = VerifyKey::from_jwk(key(alg).public_jwk()).unwrap();
+            assert!(other.verify(&token).is_err(), "{alg:?}");
+            // Nor does a changed payload.
+            let forged = k.sign(None, &json!({"sub": "admin"})).unwrap();
+            let (h, _) = token.split_once('.').unwrap();
+            let (_, rest) = forged.split_once('.').unwrap();
+            let (forged_payload, _) = rest.split_once('.').unwrap();
+            let sig = token.rsplit_once('.').unwrap().1;
+            assert!(
+                vk.verify(&format!("{h}.{forged_payload}.{sig}")).is_err(),
+                "{alg:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn keys_declared_for_another_use_or_algorithm_are_skipped() {
+        let mut jwk = key(Alg::ES256).public_jwk().clone();
+        jwk["use"] = json!("enc");
+        assert!(VerifyKey::from_jwk(&jwk).is_none());
+        jwk["use"] = json!("sig");
+        jwk["alg"] = json!("RS256");
+        assert!(VerifyKey::from_jwk(&jwk).is_none());
+    }
+
+    #[test]
+    fn time_claims_are_checked_with_leeway() {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs();
+        let c = |v: Value| v.as_object().unwrap().clone();
+        assert!(check_time(&c(json!({"exp": now + 10}))).is_ok());
+        assert!(
+            check_time(&c(json!({"exp": now - 30}))).is_ok(),
+            "within leeway"
+        );
+        assert!(check_time(&c(json!({"exp": now - 600}))).is_err());
+        assert!(check_time(&c(json!({"nbf": now + 600}))).is_err());
+        assert!(check_time(&c(json!({}))).is_ok());
+    }
+
     #[test]
     fn jwks_lists_current_then_previous_keys() {
         let k = |a| SigningKey::from_pem(keys::generate_pem(a).unwrap().as_bytes()).unwrap();
@@ -278,6 +485,6 @@ mod tests {
             .collect();
         assert_eq!(kids, vec![cur_kid, old_kid]);
         // It parses as a standard JWK set.
-        let _: JwkSet = serde_json::from_value(ring.jwks().clone()).unwrap();
+        let _: jsonwebtoken::jwk::JwkSet = serde_json::from_value(ring.jwks().clone()).unwrap();
     }
 }
