@@ -215,12 +215,13 @@ pub struct UpstreamKeys {
     jwks_url: std::sync::Mutex<Option<String>>,
     http: reqwest::Client,
     keys: ArcSwap<KeyMap>,
-    /// Serialises refetches, and remembers when the last one happened: a token with a bogus
+    /// Serialises refetches, and remembers which `kid`s caused one lately: a token with a bogus
     /// `kid` must not make hookgate hammer the identity server.
-    refetch: tokio::sync::Mutex<Option<Instant>>,
+    refetch: tokio::sync::Mutex<HashMap<String, Instant>>,
 }
 
 const MIN_REFETCH_INTERVAL: Duration = Duration::from_secs(5);
+const MAX_REFETCHES_PER_INTERVAL: usize = 4;
 
 /// Where the upstream's keys are published.
 #[derive(Debug, Clone)]
@@ -245,7 +246,7 @@ impl UpstreamKeys {
                 .build()
                 .expect("a plain HTTP client builds"),
             keys: ArcSwap::from_pointee(HashMap::new()),
-            refetch: tokio::sync::Mutex::new(None),
+            refetch: tokio::sync::Mutex::new(HashMap::new()),
         }
     }
 
@@ -305,13 +306,16 @@ impl UpstreamKeys {
         if let Some(k) = lookup(&self.keys.load(), kid) {
             return Ok(k);
         }
-        let mut last = self.refetch.lock().await;
+        let mut recent = self.refetch.lock().await;
         // Another request may have refetched while we waited.
         if let Some(k) = lookup(&self.keys.load(), kid) {
             return Ok(k);
         }
-        if last.is_none_or(|t| t.elapsed() >= MIN_REFETCH_INTERVAL) {
-            *last = Some(Instant::now());
+        // Each unknown kid may cause one refetch per interval (a real rotation is seen at once),
+        // and only a few distinct ones may (a flood of made-up kids costs the upstream little).
+        recent.retain(|_, at| at.elapsed() < MIN_REFETCH_INTERVAL);
+        if !recent.contains_key(kid) && recent.len() < MAX_REFETCHES_PER_INTERVAL {
+            recent.insert(kid.to_string(), Instant::now());
             self.fetch().await?;
         }
         lookup(&self.keys.load(), kid).ok_or_else(|| {
