@@ -130,13 +130,18 @@ fn memory_per_worker(_c: &mut Criterion) {
         let before = rss_kib();
         let (dir, hook, engine) = setup(workers);
         // Enough concurrent calls that every worker runs the hook (and builds its context).
+        // Spawned, so every call is queued before any is awaited (a bare `engine.call` future
+        // submits nothing until polled, which would feed one worker at a time).
         rt.block_on(async {
-            for _ in 0..50 {
+            for _ in 0..200 {
                 let calls: Vec<_> = (0..workers * 4)
-                    .map(|_| engine.call(&hook, args(), "mem"))
+                    .map(|_| {
+                        let (engine, hook) = (engine.clone(), hook.clone());
+                        tokio::spawn(async move { engine.call(&hook, args(), "mem").await })
+                    })
                     .collect();
                 for c in calls {
-                    c.await.unwrap();
+                    c.await.unwrap().unwrap();
                 }
             }
         });
