@@ -4,14 +4,12 @@
 
 mod common;
 
-use std::convert::Infallible;
 use std::sync::{Arc, Mutex};
 
-use bytes::Bytes;
 use common::hookgate::Hookgate;
+use common::upstream;
 use hookgate::token::{keys::generate_pem, Alg, SigningKey};
-use http_body_util::{BodyExt, Full};
-use hyper_util::rt::TokioIo;
+use http_body_util::BodyExt;
 use serde_json::{json, Value};
 
 /// What the token server answers.
@@ -26,7 +24,7 @@ struct State {
 struct TokenServer {
     addr: String,
     state: Arc<Mutex<State>>,
-    _stop: tokio::sync::oneshot::Sender<()>,
+    _server: upstream::Server,
 }
 
 fn key() -> SigningKey {
@@ -36,62 +34,41 @@ fn key() -> SigningKey {
 impl TokenServer {
     fn start(state: State) -> TokenServer {
         let state = Arc::new(Mutex::new(state));
-        let s2 = state.clone();
-        let (tx, rx) = std::sync::mpsc::channel();
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            rt.block_on(async move {
-                let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-                tx.send(listener.local_addr().unwrap().to_string()).unwrap();
-                let serve = async {
-                    loop {
-                        let (stream, _) = listener.accept().await.unwrap();
-                        let state = s2.clone();
-                        tokio::spawn(async move {
-                            let svc = hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
-                                let state = state.clone();
-                                async move {
-                                    let path = req.uri().path().to_string();
-                                    let _ = req.into_body().collect().await;
-                                    let mut s = state.lock().unwrap();
-                                    let body = match path.as_str() {
-                                        "/jwks" => {
-                                            s.jwks_fetches += 1;
-                                            json!({ "keys": s.published })
-                                        }
-                                        _ => {
-                                            let token = match &s.signer {
-                                                Some(k) => k
-                                                    .sign(Some("at+jwt"), &json!({
-                                                        "sub": "c1", "client_id": "c1", "scope": "read",
-                                                        "aud": "https://api/", "exp": 4_000_000_000u64
-                                                    }))
-                                                    .unwrap(),
-                                                None => "2YotnFZFEjr1zCsicMWpAA".to_string(),
-                                            };
-                                            json!({ "access_token": token, "token_type": "Bearer", "scope": "read" })
-                                        }
-                                    };
-                                    Ok::<_, Infallible>(hyper::Response::new(Full::new(Bytes::from(body.to_string()))))
-                                }
-                            });
-                            let _ = hyper::server::conn::http1::Builder::new()
-                                .serve_connection(TokioIo::new(stream), svc)
-                                .await;
-                        });
+        let shared = state.clone();
+        let server = upstream::serve(move |req: hyper::Request<hyper::body::Incoming>| {
+            let state = shared.clone();
+            async move {
+                let path = req.uri().path().to_string();
+                let _ = req.into_body().collect().await;
+                let mut s = state.lock().unwrap();
+                let body = match path.as_str() {
+                    "/jwks" => {
+                        s.jwks_fetches += 1;
+                        json!({ "keys": s.published })
+                    }
+                    _ => {
+                        let token = match &s.signer {
+                            Some(k) => k
+                                .sign(
+                                    Some("at+jwt"),
+                                    &json!({
+                                        "sub": "c1", "client_id": "c1", "scope": "read",
+                                        "aud": "https://api/", "exp": 4_000_000_000u64
+                                    }),
+                                )
+                                .unwrap(),
+                            None => "2YotnFZFEjr1zCsicMWpAA".to_string(),
+                        };
+                        json!({ "access_token": token, "token_type": "Bearer", "scope": "read" })
                     }
                 };
-                tokio::select! { _ = serve => {}, _ = stopped => {} }
-            });
+                upstream::json_response(200, &body)
+            }
         });
         TokenServer {
-            addr: rx.recv().unwrap(),
+            addr: server.addr.to_string(),
             state,
-            _stop: stop,
+            _server: server,
         }
     }
 }

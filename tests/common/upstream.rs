@@ -21,7 +21,7 @@ pub struct Upstream {
     /// Every request seen, in arrival order (method, path and query).
     pub seen: Arc<Mutex<Vec<String>>>,
     /// Dropping it stops the server.
-    _stop: tokio::sync::oneshot::Sender<()>,
+    _server: Server,
 }
 
 pub fn pattern(len: usize) -> Vec<u8> {
@@ -35,12 +35,9 @@ pub fn sha256_hex(data: &[u8]) -> String {
         .collect()
 }
 
-type Body = http_body_util::combinators::BoxBody<Bytes, Infallible>;
+pub type Body = http_body_util::combinators::BoxBody<Bytes, Infallible>;
 
-async fn handle(
-    req: Request<Incoming>,
-    seen: Arc<Mutex<Vec<String>>>,
-) -> Result<Response<Body>, Infallible> {
+async fn handle(req: Request<Incoming>, seen: Arc<Mutex<Vec<String>>>) -> Response<Body> {
     let path = req.uri().path().to_string();
     let target = req
         .uri()
@@ -58,10 +55,10 @@ async fn handle(
             .map(|c| Ok(Frame::data(Bytes::copy_from_slice(c))))
             .collect();
         let body = frames_body(chunks);
-        return Ok(Response::builder()
+        return Response::builder()
             .header("x-stream-sha256", sha256_hex(&data))
             .body(BodyExt::boxed(body))
-            .unwrap());
+            .unwrap();
     }
     if let Some(ms) = path.strip_prefix("/slow/") {
         tokio::time::sleep(Duration::from_millis(ms.parse().unwrap())).await;
@@ -92,12 +89,12 @@ async fn handle(
         "body_sha256": sha256_hex(&body),
         "body": String::from_utf8_lossy(&body[..body.len().min(4096)]),
     });
-    Ok(Response::builder()
+    Response::builder()
         .status(status)
         .header("content-type", "application/json")
         .header("x-upstream", "echo")
         .body(BodyExt::boxed(Full::new(Bytes::from(echo.to_string()))))
-        .unwrap())
+        .unwrap()
 }
 
 /// A body that yields prepared frames one by one, so the response goes out chunked.
@@ -118,46 +115,75 @@ fn frames_body(
     Frames(frames.into())
 }
 
+/// A small HTTP/1.1 server on 127.0.0.1:0, on its own thread and runtime so that tests of any
+/// flavour can use it; it stops when dropped.
+pub struct Server {
+    pub addr: SocketAddr,
+    _stop: tokio::sync::oneshot::Sender<()>,
+}
+
+pub fn serve<F, Fut>(handler: F) -> Server
+where
+    F: Fn(Request<Incoming>) -> Fut + Clone + Send + Sync + 'static,
+    Fut: std::future::Future<Output = Response<Body>> + Send + 'static,
+{
+    let (addr_tx, addr_rx) = std::sync::mpsc::channel();
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async move {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            addr_tx.send(listener.local_addr().unwrap()).unwrap();
+            let accept = async {
+                loop {
+                    let Ok((stream, _)) = listener.accept().await else {
+                        continue;
+                    };
+                    let handler = handler.clone();
+                    tokio::spawn(async move {
+                        let svc = hyper::service::service_fn(move |req| {
+                            let handler = handler.clone();
+                            async move { Ok::<_, Infallible>(handler(req).await) }
+                        });
+                        let _ = hyper::server::conn::http1::Builder::new()
+                            .serve_connection(TokioIo::new(stream), svc)
+                            .await;
+                    });
+                }
+            };
+            tokio::select! {
+                _ = accept => {},
+                _ = stop_rx => {},
+            }
+        });
+    });
+    Server {
+        addr: addr_rx.recv().unwrap(),
+        _stop: stop_tx,
+    }
+}
+
+/// A JSON response.
+pub fn json_response(status: u16, body: &serde_json::Value) -> Response<Body> {
+    Response::builder()
+        .status(status)
+        .header("content-type", "application/json")
+        .body(BodyExt::boxed(Full::new(Bytes::from(body.to_string()))))
+        .unwrap()
+}
+
 impl Upstream {
-    /// Start on its own thread and runtime, so tests of any flavour can use it.
     pub fn start() -> Upstream {
         let seen = Arc::new(Mutex::new(Vec::new()));
         let seen2 = seen.clone();
-        let (addr_tx, addr_rx) = std::sync::mpsc::channel();
-        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-        std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            runtime.block_on(async move {
-                let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-                addr_tx.send(listener.local_addr().unwrap()).unwrap();
-                let accept = async {
-                    loop {
-                        let Ok((stream, _)) = listener.accept().await else {
-                            continue;
-                        };
-                        let seen = seen2.clone();
-                        tokio::spawn(async move {
-                            let svc =
-                                hyper::service::service_fn(move |req| handle(req, seen.clone()));
-                            let _ = hyper::server::conn::http1::Builder::new()
-                                .serve_connection(TokioIo::new(stream), svc)
-                                .await;
-                        });
-                    }
-                };
-                tokio::select! {
-                    _ = accept => {},
-                    _ = stop_rx => {},
-                }
-            });
-        });
+        let server = serve(move |req| handle(req, seen2.clone()));
         Upstream {
-            addr: addr_rx.recv().unwrap(),
+            addr: server.addr,
             seen,
-            _stop: stop_tx,
+            _server: server,
         }
     }
 
