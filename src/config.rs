@@ -16,7 +16,7 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 use toml::Spanned;
 
-use crate::hooks::HooksConfig;
+use crate::hooks::{HooksConfig, SecretSource};
 use crate::proxy::body::BodyFormat;
 
 /// Environment variables that override the file, so one file serves in containers.
@@ -211,6 +211,7 @@ struct RawRoute {
     upstream_path: Option<Spanned<String>>,
     upstream_body: Option<Spanned<UpstreamBody>>,
     audience_param: Option<Spanned<String>>,
+    webhook_secret: Option<Spanned<SecretSource>>,
 }
 
 fn default_methods() -> Vec<Spanned<String>> {
@@ -419,6 +420,18 @@ pub struct Route {
     pub upstream_body: UpstreamBody,
     /// Token routes: the upstream's name for Auth0's `audience` (e.g. RFC 8707 `resource`).
     pub audience_param: String,
+    /// send-phone-message routes: the bearer secret the identity server must present.
+    pub webhook_secret: Option<Secret>,
+}
+
+/// A secret value from the configuration; never printed.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(pub String);
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(..)")
+    }
 }
 
 impl Route {
@@ -710,6 +723,39 @@ impl Validator<'_> {
                     );
                 }
             }
+            let webhook_secret = match (&r.webhook_secret, point) {
+                (Some(source), Some(Point::SendPhoneMessage)) => {
+                    match read_secret(source.get_ref(), self.path, env) {
+                        Ok(v) if !v.is_empty() => Some(Secret(v)),
+                        Ok(_) => {
+                            self.error(source.span(), key("webhook_secret"), "the secret is empty");
+                            None
+                        }
+                        Err(e) => {
+                            self.error(source.span(), key("webhook_secret"), e);
+                            None
+                        }
+                    }
+                }
+                (Some(source), _) => {
+                    self.error(
+                        source.span(),
+                        key("webhook_secret"),
+                        "only send-phone-message routes take a webhook secret",
+                    );
+                    None
+                }
+                (None, Some(Point::SendPhoneMessage)) => {
+                    self.error(
+                        span.clone(),
+                        key("webhook_secret"),
+                        "a send-phone-message route needs `webhook_secret = { env = \"VAR\" }` (or `{ file = \"path\" }`): \
+                         the bearer secret your identity server sends, so that nobody else can send SMS through your hooks",
+                    );
+                    None
+                }
+                (None, _) => None,
+            };
             let name = r.name.unwrap_or_else(|| format!("route{i}"));
             if routes.iter().any(|x: &Route| x.name == name) {
                 self.error(
@@ -733,6 +779,7 @@ impl Validator<'_> {
                     .audience_param
                     .map(Spanned::into_inner)
                     .unwrap_or_else(|| "audience".into()),
+                webhook_secret,
             });
         }
 
@@ -799,6 +846,26 @@ impl Validator<'_> {
             token,
             hooks: raw.hooks,
         })
+    }
+}
+
+/// A secret's value: an environment variable, or a file (relative to the configuration's folder;
+/// one trailing newline dropped, as `echo` writes it).
+fn read_secret(
+    source: &SecretSource,
+    config: &Path,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<String, String> {
+    match source {
+        SecretSource::Env(var) => {
+            env(var).ok_or_else(|| format!("environment variable {var} is not set"))
+        }
+        SecretSource::File(path) => {
+            let path = config.parent().unwrap_or(Path::new(".")).join(path);
+            std::fs::read_to_string(&path)
+                .map(|v| v.strip_suffix('\n').unwrap_or(&v).to_string())
+                .map_err(|e| format!("cannot read {}: {e}", path.display()))
+        }
     }
 }
 
@@ -916,6 +983,34 @@ mod tests {
         assert_eq!(c.token.opaque_tokens, OpaqueTokens::Pass);
         assert_eq!(c.clients["m2m"].metadata["tier"], "gold");
         assert_eq!(c.tenant.name, "acme");
+    }
+
+    #[test]
+    fn send_phone_message_routes_need_a_webhook_secret() {
+        let route = "[[route]]\npath = \"/sms\"\npoint = \"send-phone-message\"\n";
+        let err = parse(&format!("{MINIMAL}{route}")).unwrap_err().to_string();
+        assert!(err.contains("route[0].webhook_secret"), "{err}");
+        let with = format!("{MINIMAL}{route}webhook_secret = {{ env = \"SMS_SECRET\" }}\n");
+        let err = parse(&with).unwrap_err().to_string();
+        assert!(
+            err.contains("environment variable SMS_SECRET is not set"),
+            "{err}"
+        );
+        let env = |k: &str| (k == "SMS_SECRET").then(|| "s3".to_string());
+        let c = Config::parse(Path::new("t.toml"), &with, &env).unwrap();
+        assert_eq!(c.routes[0].webhook_secret, Some(Secret("s3".into())));
+        assert_eq!(
+            format!("{:?}", c.routes[0].webhook_secret),
+            "Some(Secret(..))",
+            "never printed"
+        );
+        let elsewhere = format!(
+            "{MINIMAL}[[route]]\npath = \"/x\"\nwebhook_secret = {{ env = \"SMS_SECRET\" }}\n"
+        );
+        let err = Config::parse(Path::new("t.toml"), &elsewhere, &env)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("only send-phone-message routes"), "{err}");
     }
 
     #[test]

@@ -10,6 +10,7 @@
 pub mod cli;
 pub mod credentials_exchange;
 mod generation;
+pub mod send_phone_message;
 mod settings;
 mod trigger;
 

@@ -16,7 +16,7 @@ use super::respond::OAuthError;
 use super::upstream::UpstreamResponse;
 use super::{Proxy, RequestCtx};
 use crate::config::Point;
-use crate::hooks::credentials_exchange;
+use crate::hooks::{credentials_exchange, send_phone_message};
 
 /// Hop-by-hop headers (RFC 9110 §7.6.1) never cross the proxy on the exchange path: hookgate
 /// frames both sides itself.
@@ -55,6 +55,9 @@ pub async fn handle(proxy: &Proxy, session: &mut Session, ctx: &mut RequestCtx) 
     let answer = match route.point {
         Some(Point::CredentialsExchange) => {
             credentials_exchange::exchange(proxy, &ctx.request_id, route, req, body).await
+        }
+        Some(Point::SendPhoneMessage) => {
+            send_phone_message::answer(proxy, &ctx.request_id, route, &req, &body).await
         }
         // Points whose hooks have not landed yet simply forward.
         _ => proxy.upstream.send(req, body).await,

@@ -40,9 +40,17 @@ impl OAuthError {
         )
     }
 
-    /// Write this error as the whole response.
+    /// Write this error as the whole response. hookgate's own 401s come from bearer-protected
+    /// endpoints, which RFC 6750 §3 says must name the scheme.
     pub async fn write(&self, session: &mut Session) -> Result<()> {
-        write_json(session, self.status, self.body()).await
+        let challenge = (self.status == 401).then(|| {
+            format!(
+                "Bearer error=\"{}\", error_description=\"{}\"",
+                self.error,
+                self.description.replace('"', "'")
+            )
+        });
+        write_json_with(session, self.status, self.body(), challenge.as_deref()).await
     }
 }
 
@@ -55,7 +63,19 @@ impl std::fmt::Display for OAuthError {
 /// Write a complete JSON response. Token-endpoint answers must not be cached (RFC 6749 §5.1),
 /// and nothing hookgate answers itself is worth caching, so every one says so.
 pub async fn write_json(session: &mut Session, status: u16, body: Bytes) -> Result<()> {
-    let mut header = ResponseHeader::build(status, Some(4))?;
+    write_json_with(session, status, body, None).await
+}
+
+async fn write_json_with(
+    session: &mut Session,
+    status: u16,
+    body: Bytes,
+    www_authenticate: Option<&str>,
+) -> Result<()> {
+    let mut header = ResponseHeader::build(status, Some(5))?;
+    if let Some(challenge) = www_authenticate {
+        header.insert_header("www-authenticate", challenge)?;
+    }
     header.insert_header("content-type", "application/json")?;
     header.insert_header("content-length", body.len().to_string())?;
     header.insert_header("cache-control", "no-store")?;
