@@ -33,14 +33,9 @@ STUB = os.path.join(ROOT, "target", "release", "examples", "stub-idp")
 LUA = os.path.join(ROOT, "tests", "oidc", "token-post.lua")
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
-TWO_CLAIMS_HOOK = """module.exports = function (client, scope, audience, context, cb) {
-  var access_token = {};
-  access_token.scope = scope;
-  access_token['https://example.com/tier'] = client.metadata.tier || 'standard';
-  access_token['https://example.com/region'] = 'eu';
-  cb(null, access_token);
-};
-"""
+# The hook every contender runs (benches/compare.py gives the same file to its peers).
+with open(os.path.join(ROOT, "benches", "peers", "two-claims.js")) as _f:
+    TWO_CLAIMS_HOOK = _f.read()
 
 
 def free_port():
@@ -73,6 +68,18 @@ class Procs:
         self.procs.append(p)
         return p
 
+    def stop_one(self, p, timeout=10):
+        """Stop one process started here (SIGTERM, then SIGKILL after `timeout` s)."""
+        if p.poll() is None:
+            p.send_signal(signal.SIGTERM)
+            try:
+                p.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
+        if p in self.procs:
+            self.procs.remove(p)
+
     def stop(self):
         for p in self.procs:
             if p.poll() is None:
@@ -84,15 +91,16 @@ class Procs:
                 p.kill()
 
 
-def start_upstream(kind, procs, work):
+def start_upstream(kind, procs, work, stub=None, prefix=()):
+    """node-oidc-provider ("oidc") or stub-idp ("stub", or the binary `stub`); returns its port."""
     port = free_port()
     if kind == "stub":
-        procs.start([STUB, f"127.0.0.1:{port}"], stdout=subprocess.DEVNULL)
+        procs.start([*prefix, stub or STUB, f"127.0.0.1:{port}"], stdout=subprocess.DEVNULL)
         wait_http(f"http://127.0.0.1:{port}/jwks")
     else:
         out = open(os.path.join(work, "idp.out"), "w")
         procs.start(
-            ["node", os.path.join(ROOT, "tests", "oidc", "server.mjs"), "--port", str(port)],
+            [*prefix, "node", os.path.join(ROOT, "tests", "oidc", "server.mjs"), "--port", str(port)],
             stdout=out,
             stderr=subprocess.DEVNULL,
         )
@@ -100,25 +108,31 @@ def start_upstream(kind, procs, work):
     return port
 
 
-def start_hookgate(procs, work, upstream_port, alg):
+def start_hookgate(procs, work, upstream_port, alg, key=None, threads=None, prefix=(), binary=None):
+    """hookgate with the two-claims hook on POST /oauth/token (upstream /token), re-signing with
+    `alg`: a new key in `work`, or the PKCS#8 PEM `key`. `threads` sets server.threads (default:
+    one per core); `prefix` goes before the command (e.g. taskset); `binary` replaces HOOKGATE."""
+    binary = binary or HOOKGATE
     hooks = os.path.join(work, "hooks", "credentials-exchange")
     os.makedirs(hooks, exist_ok=True)
     with open(os.path.join(hooks, "two-claims.js"), "w") as f:
         f.write(TWO_CLAIMS_HOOK)
-    key = os.path.join(work, "key.pem")
-    if os.path.exists(key):
-        os.remove(key)
-    subprocess.run([HOOKGATE, "keys", "generate", "--alg", alg, "--out", key], check=True, stdout=subprocess.DEVNULL)
+    if key is None:
+        key = os.path.join(work, "key.pem")
+        if os.path.exists(key):
+            os.remove(key)
+        subprocess.run([binary, "keys", "generate", "--alg", alg, "--out", key], check=True, stdout=subprocess.DEVNULL)
     port, admin = free_port(), free_port()
+    threads_line = f"threads = {threads}\n" if threads else ""
     with open(os.path.join(work, "hookgate.toml"), "w") as f:
         f.write(
             f"""[server]
 listen = ["127.0.0.1:{port}"]
 admin_listen = "127.0.0.1:{admin}"
-[upstream]
+{threads_line}[upstream]
 address = "127.0.0.1:{upstream_port}"
 [token]
-signing_key = "key.pem"
+signing_key = "{key}"
 [clients.m2m-post]
 metadata = {{ tier = "gold" }}
 [[route]]
@@ -130,7 +144,7 @@ audience_param = "resource"
 """
         )
     p = procs.start(
-        [HOOKGATE, "serve", "--config", os.path.join(work, "hookgate.toml")],
+        [*prefix, binary, "serve", "--config", os.path.join(work, "hookgate.toml")],
         stderr=open(os.path.join(work, "hookgate.log"), "w"),
         env={**os.environ, "RUST_LOG": "warn"},
     )
@@ -150,10 +164,12 @@ def to_ms(v):
     return {"us": n / 1000, "ms": n, "s": n * 1000}[m.group(2)]
 
 
-def wrk(url, path, conns, duration):
-    env = {**os.environ, "TOKEN_PATH": path}
+def wrk(url, path, conns, duration, threads=1, env=None):
+    """One bounded wrk run of tests/oidc/token-post.lua; `env` adds its TOKEN_* variables."""
+    env = {**os.environ, "TOKEN_PATH": path, **(env or {})}
+    threads = max(1, min(threads, conns))
     out = subprocess.run(
-        ["wrk", "-t1", f"-c{conns}", f"-d{duration}s", "--latency", "-s", LUA, url],
+        ["wrk", f"-t{threads}", f"-c{conns}", f"-d{duration}s", f"--timeout={max(2, duration)}s", "--latency", "-s", LUA, url],
         env=env, capture_output=True, text=True, check=True,
     ).stdout
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
