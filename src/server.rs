@@ -91,6 +91,7 @@ pub fn run(config: Config, loaded: Loaded) -> anyhow::Result<()> {
         grace_period_seconds: Some(grace.as_secs().saturating_sub(1)),
         graceful_shutdown_timeout_seconds: Some(1),
         upstream_keepalive_pool_size: config.upstream.keepalive_pool_size,
+        work_stealing: config.server.work_stealing,
         ..ServerConf::default()
     };
     let mut server = Server::new_with_opt_and_conf(None, conf);
