@@ -428,7 +428,7 @@ async fn hundred_reloads_under_continuous_traffic_drop_no_request() {
     for c in clients {
         c.await.unwrap();
     }
-    let failed = failed.lock().unwrap();
+    let failed = std::mem::take(&mut *failed.lock().unwrap());
     let ok = ok.load(Ordering::Relaxed);
     assert!(
         failed.is_empty(),
