@@ -18,7 +18,7 @@ cargo build --release --locked -q --bin hookgate --example stub-idp --example re
 
 work=$(mktemp -d)
 pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"; }
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; if [ -n "${KEEP:-}" ]; then echo "kept $work"; else rm -rf "$work"; fi; }
 trap cleanup EXIT
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
@@ -49,7 +49,7 @@ path = "/oauth/token"
 point = "credentials-exchange"
 upstream_path = "/token"
 TOML
-RUST_LOG=warn ./target/release/hookgate serve --config "$work/hookgate.toml" 2> "$work/hookgate.log" &
+RUST_LOG=${RUST_LOG:-warn} ./target/release/hookgate serve --config "$work/hookgate.toml" 2> "$work/hookgate.log" &
 pids+=($!)
 for _ in $(seq 1 100); do curl -fs "http://127.0.0.1:$ADMIN_PORT/readyz" >/dev/null 2>&1 && break; sleep 0.1; done
 url="http://127.0.0.1:$HG_PORT/oauth/token"

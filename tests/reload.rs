@@ -343,6 +343,11 @@ async fn broken_edits_are_rejected_and_the_previous_generation_keeps_answering()
     until_metric(&s.hg, "hookgate_reload_failure_total", 3).await;
     assert_eq!(version(&s.hg).await, "1");
 
+    // An empty file (what an in-place write looks like between its truncate and its write).
+    std::fs::write(s.path(HOOK_FILE), "").unwrap();
+    until_metric(&s.hg, "hookgate_reload_failure_total", 4).await;
+    assert_eq!(version(&s.hg).await, "1");
+
     std::fs::write(s.path(HOOK_FILE), hook("2", 0)).unwrap();
     until_version(&s.hg, "2").await;
     assert!(readyz(&s.hg).await["reload"]["last_error"].is_null());

@@ -175,6 +175,9 @@ pub enum Outcome {
     Rejected(Vec<String>),
 }
 
+/// Reads of files that keep changing before a check gives up until the next event.
+const MAX_ATTEMPTS: usize = 5;
+
 /// Checks the files and swaps in what changed. Owned by the reload thread.
 pub struct Reloader {
     /// The configuration hookgate started with: what needs a restart keeps these values.
@@ -217,6 +220,33 @@ impl Reloader {
 
     /// Read everything again; rebuild and swap if anything changed. `why` goes to the log.
     pub fn check(&mut self, why: &str) -> Outcome {
+        for _ in 0..MAX_ATTEMPTS {
+            if let Some(outcome) = self.attempt(why) {
+                return outcome;
+            }
+            self.last_seen = 0;
+            tracing::debug!(
+                why,
+                "the files changed while they were read; reading them again"
+            );
+        }
+        // Still moving: let the next event or rescan look again rather than build half a change.
+        self.last_seen = 0;
+        tracing::warn!(
+            why,
+            "the files kept changing while being read; looking again later"
+        );
+        Outcome::Unchanged
+    }
+
+    /// Are the files still what `seen` says? A build only counts if nothing moved under it: an
+    /// in-place write is a truncate then a write, and a read in between sees an empty file.
+    fn still(&self, seen: u64, parsed: Option<&Config>) -> bool {
+        fingerprint::of(&self.boot.path, &self.boot, parsed).is_ok_and(|now| now == seen)
+    }
+
+    /// One read-build-swap; `None` when the files changed while being read.
+    fn attempt(&mut self, why: &str) -> Option<Outcome> {
         let started = Instant::now();
         let path = self.boot.path.clone();
         let parsed = Config::load(&path);
@@ -227,11 +257,11 @@ impl Reloader {
                 // Mid-swap (a ConfigMap's `..data` being replaced), or really gone: either way
                 // the next event or rescan looks again.
                 tracing::debug!(error = %e, "reload: cannot read the files yet");
-                return Outcome::Unchanged;
+                return Some(Outcome::Unchanged);
             }
         };
         if seen == self.last_seen {
-            return Outcome::Unchanged;
+            return Some(Outcome::Unchanged);
         }
         self.last_seen = seen;
         if seen == self.in_force {
@@ -240,25 +270,33 @@ impl Reloader {
                 why,
                 "the files are back to what is in force; nothing to rebuild"
             );
-            return Outcome::Unchanged;
+            return Some(Outcome::Unchanged);
         }
         let mut config = match parsed {
             Ok(c) => c,
             Err(errors) => {
-                return self.reject(errors.0.iter().map(|e| e.to_string()).collect(), why);
+                if !self.still(seen, None) {
+                    return None;
+                }
+                let problems = errors.0.iter().map(|e| e.to_string()).collect();
+                return Some(self.reject(problems, why));
             }
         };
         let restart = restart::pin(&mut config, &self.boot);
         let loaded = match crate::server::load(&config) {
             Ok(l) => l,
             Err(problems) => {
+                if !self.still(seen, Some(&config)) {
+                    return None;
+                }
                 let file = path.display();
-                return self.reject(
-                    problems.iter().map(|p| format!("{file}: {p}")).collect(),
-                    why,
-                );
+                let problems = problems.iter().map(|p| format!("{file}: {p}")).collect();
+                return Some(self.reject(problems, why));
             }
         };
+        if !self.still(seen, Some(&config)) {
+            return None;
+        }
         self.in_force = seen;
         let hooks = loaded.generation.all_hooks().count();
         let number = self.live.load().number + 1;
@@ -291,7 +329,7 @@ impl Reloader {
                 restart.join(", ")
             );
         }
-        Outcome::Swapped(number)
+        Some(Outcome::Swapped(number))
     }
 
     fn reject(&mut self, problems: Vec<String>, why: &str) -> Outcome {
