@@ -8,6 +8,11 @@
 #
 #   benches/reload.sh                    # N=200, 10 s per load run, a reload every 100 ms
 #   N=500 DURATION=20 RELOAD_MS=50 benches/reload.sh
+#
+# Measured 2026-11-23, 2 shared cores, release build, ES256 re-signing (noisy: other builds ran):
+#   write-to-answer, 200 reloads: p50 24-26 ms, p99 39-43 ms, max 56-126 ms (20 ms of it is the
+#   debounce); throughput with a reload every 100 ms: 98.1% of steady state, every 25 ms: 97.8%
+#   (one run each; steady state itself varied 2700-4000 req/s between runs); 0 non-200 responses.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 N=${N:-200}
