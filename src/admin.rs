@@ -1,4 +1,4 @@
-//! The admin listener: `/healthz` and `/readyz`, on their own address (127.0.0.1 by default) so
+//! The admin listener: `/healthz`, `/readyz` and `/metrics` (Prometheus text), on their own address (127.0.0.1 by default) so
 //! that probes never share a port with traffic from the outside.
 //!
 //! Must not: proxy anything, or expose configuration secrets.
@@ -14,14 +14,18 @@ use pingora::protocols::http::ServerSession;
 use serde_json::json;
 
 use crate::config::Config;
+use crate::reload::Status as ReloadStatus;
 
 pub struct Admin {
+    /// The configuration hookgate started with (its upstream needs a restart to change).
     pub config: Arc<Config>,
+    pub reload: Arc<ReloadStatus>,
 }
 
 impl Admin {
     /// Ready means: the configuration is loaded (it is, or this would not run) and the upstream
-    /// accepts a TCP connection now.
+    /// accepts a TCP connection now. A rejected reload does not make hookgate unready (the
+    /// previous generation serves), but the `reload` detail names the problems.
     async fn readiness(&self) -> (u16, serde_json::Value) {
         let up = &self.config.upstream;
         let probe = tokio::time::timeout(
@@ -44,6 +48,7 @@ impl Admin {
             "status": if ready { "ready" } else { "not ready" },
             "config": { "file": self.config.path.display().to_string(), "loaded": true },
             "upstream": upstream,
+            "reload": self.reload.detail(),
         });
         (if ready { 200 } else { 503 }, body)
     }
@@ -55,9 +60,19 @@ impl ServeHttp for Admin {
         let (status, body) = match session.req_header().uri.path() {
             "/healthz" => (200, json!({ "status": "ok" })),
             "/readyz" => self.readiness().await,
+            "/metrics" => {
+                let body = self.reload.metrics().into_bytes();
+                return Response::builder()
+                    .status(200)
+                    .header("content-type", "text/plain; version=0.0.4")
+                    .header("content-length", body.len())
+                    .header("cache-control", "no-store")
+                    .body(body)
+                    .expect("static response parts are valid");
+            }
             _ => (
                 404,
-                json!({ "error": "not_found", "error_description": "admin endpoints: /healthz, /readyz" }),
+                json!({ "error": "not_found", "error_description": "admin endpoints: /healthz, /readyz, /metrics" }),
             ),
         };
         let body = body.to_string().into_bytes();

@@ -2,11 +2,12 @@
 //!
 //! Layout: `config` (the TOML file and its validated model), `proxy` (pingora phases, the
 //! exchange path, answers of our own), `admin` (health and readiness), `server` (assembly and
-//! shutdown), `engine` (the QuickJS hook engine), `hooks` (hook discovery and the points).
+//! shutdown), `reload` (hot reload of configuration and hooks), `engine` (the QuickJS hook engine), `hooks` (hook discovery and the points).
 pub mod admin;
 pub mod config;
 pub mod engine;
 pub mod hooks;
 pub mod proxy;
+pub mod reload;
 pub mod server;
 pub mod token;

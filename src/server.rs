@@ -21,6 +21,7 @@ use crate::config::Config;
 use crate::engine::Engine;
 use crate::hooks::Generation;
 use crate::proxy::Proxy;
+use crate::reload::{self, Live, Reloader};
 use crate::token::{KeyRing, SigningKey};
 
 /// Everything a configuration needs besides itself: its hooks, compiled, and its keys, parsed.
@@ -82,7 +83,10 @@ pub fn run(config: Config, loaded: Loaded) -> anyhow::Result<()> {
         tracing::warn!("{w}");
     }
     let engine = Engine::start(&config.hooks)?;
-    let hooks = Arc::new(ArcSwap::from_pointee(loaded.generation));
+    let live = Arc::new(ArcSwap::from_pointee(Live::new(1, config.clone(), loaded)));
+    let reloader = Reloader::new(config.clone(), live.clone());
+    let reload_status = reloader.status();
+    reload::watch::spawn(reloader)?;
     let grace = config.server.grace_period;
     let conf = ServerConf {
         threads: config.server.threads,
@@ -98,7 +102,7 @@ pub fn run(config: Config, loaded: Loaded) -> anyhow::Result<()> {
     server.bootstrap();
 
     let inflight = Arc::new(AtomicUsize::new(0));
-    let proxy = Proxy::new(config.clone(), hooks, engine, loaded.keys, inflight.clone());
+    let proxy = Proxy::new(live, engine, inflight.clone());
     let mut proxy_service =
         pingora::proxy::http_proxy_service_with_name(&server.configuration, proxy, "hookgate");
     for addr in &config.server.listen {
@@ -110,6 +114,7 @@ pub fn run(config: Config, loaded: Loaded) -> anyhow::Result<()> {
         "hookgate admin".to_string(),
         HttpServer::new_app(Admin {
             config: config.clone(),
+            reload: reload_status,
         }),
     );
     admin.add_tcp(&config.server.admin_listen.to_string());

@@ -28,6 +28,7 @@ use crate::proxy::body::{basic_credentials, Params};
 use crate::proxy::respond::OAuthError;
 use crate::proxy::upstream::UpstreamResponse;
 use crate::proxy::Proxy;
+use crate::reload::Live;
 use crate::token::VerifyError;
 
 /// Claims a hook can never set or change.
@@ -49,6 +50,7 @@ const SECRET_PARAMS: [&str; 2] = ["client_secret", "client_assertion"];
 /// Run a token request through the upstream and the credentials-exchange hooks.
 pub async fn exchange(
     proxy: &Proxy,
+    live: &Live,
     request_id: &str,
     route: &Route,
     mut req: RequestHeader,
@@ -88,8 +90,7 @@ pub async fn exchange(
     if resp.header.status.as_u16() != 200 {
         return Ok(resp);
     }
-    let generation = proxy.hooks.load_full();
-    let hooks = generation.hooks_for(
+    let hooks = live.generation.hooks_for(
         Trigger::CredentialsExchange,
         client_id.as_deref(),
         Some(&route.name),
@@ -136,11 +137,11 @@ pub async fn exchange(
         .or_else(|| params.get("audience"))
         .or_else(|| params.get(&route.audience_param));
     let client_id = client_id.unwrap_or_default();
-    let registered = proxy.config.clients.get(&client_id);
+    let registered = live.config.clients.get(&client_id);
     let client = json!({
         "id": client_id,
         "name": registered.and_then(|c| c.name.clone()).unwrap_or_else(|| client_id.clone()),
-        "tenant": proxy.config.tenant.name,
+        "tenant": live.config.tenant.name,
         "metadata": registered.map(|c| json!(c.metadata)).unwrap_or_else(|| json!({})),
     });
     let mut body_for_hooks = params.values.clone();
@@ -171,7 +172,7 @@ pub async fn exchange(
         return Ok(resp);
     }
     let Some(upstream_token) = upstream_token else {
-        return match proxy.config.token.opaque_tokens {
+        return match live.config.token.opaque_tokens {
             OpaqueTokens::Pass => {
                 tracing::warn!(request_id, "hooks changed an opaque token; passing the identity server's token through unchanged (token.opaque_tokens = \"pass\")");
                 Ok(resp)
@@ -206,7 +207,7 @@ pub async fn exchange(
             None => minted.remove("scope"),
         };
     }
-    let keys = proxy
+    let keys = live
         .keys
         .as_ref()
         .ok_or_else(|| OAuthError::server_error("hookgate has no signing key"))?;

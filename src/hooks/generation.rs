@@ -162,6 +162,15 @@ impl Generation {
                     Err(e) => problems.push(format!("{key} secrets.{secret}: {e}")),
                 }
             }
+            // An empty file is what a reader sees between an in-place write's truncate and its
+            // write; it can never be a hook (module.exports must be a function).
+            if std::fs::read(dir.join(rel)).is_ok_and(|b| b.trim_ascii().is_empty()) {
+                problems.push(format!(
+                    "{}:1:1: the file is empty; a hook file must set module.exports = function (...) {{ ... }}",
+                    dir.join(rel).display()
+                ));
+                continue;
+            }
             let program = match builder.build(&dir.join(rel)) {
                 Ok(p) => p,
                 Err(errors) => {

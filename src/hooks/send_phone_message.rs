@@ -28,6 +28,7 @@ use crate::engine::HookError;
 use crate::proxy::respond::OAuthError;
 use crate::proxy::upstream::UpstreamResponse;
 use crate::proxy::Proxy;
+use crate::reload::Live;
 
 /// The context fields of the contract, with their JSON types, as the identity server sends them.
 const CONTEXT_STRINGS: [&str; 6] = [
@@ -42,6 +43,7 @@ const CONTEXT_OBJECTS: [&str; 2] = ["client", "user"];
 
 pub async fn answer(
     proxy: &Proxy,
+    live: &Live,
     request_id: &str,
     route: &Route,
     req: &RequestHeader,
@@ -49,11 +51,9 @@ pub async fn answer(
 ) -> Result<UpstreamResponse, OAuthError> {
     authenticate(route, req)?;
     let (recipient, text, context) = parse(body)?;
-    let hooks =
-        proxy
-            .hooks
-            .load_full()
-            .hooks_for(Trigger::SendPhoneMessage, None, Some(&route.name));
+    let hooks = live
+        .generation
+        .hooks_for(Trigger::SendPhoneMessage, None, Some(&route.name));
     if hooks.is_empty() {
         tracing::error!(request_id, route = %route.name, "a send-phone-message request arrived, but no send-phone-message hook is enabled");
         return Err(OAuthError::server_error(

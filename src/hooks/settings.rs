@@ -31,6 +31,14 @@ pub struct HooksConfig {
     pub fetch: FetchConfig,
     /// `[[hooks.hook]]`: settings of individual hook files.
     pub hook: Vec<HookSettings>,
+    /// Hot reload: watch the hooks folder and the configuration file for changes. Default true.
+    pub watch: bool,
+    /// Hot reload: rescan this often even without a change event (filesystems without events,
+    /// secret files outside the watched folders). 0 turns it off. Default 10.
+    pub rescan_secs: u64,
+    /// Hot reload: wait until the files have been quiet this long before rebuilding, so a
+    /// save made of several steps is read once, whole. Default 20.
+    pub debounce_ms: u64,
 }
 
 impl Default for HooksConfig {
@@ -45,6 +53,9 @@ impl Default for HooksConfig {
             max_log_bytes: 64 << 10,
             fetch: FetchConfig::default(),
             hook: Vec::new(),
+            watch: true,
+            rescan_secs: 10,
+            debounce_ms: 20,
         }
     }
 }

@@ -15,7 +15,7 @@ use pingora::proxy::Session;
 use super::respond::OAuthError;
 use super::upstream::UpstreamResponse;
 use super::{Proxy, RequestCtx};
-use crate::config::Point;
+use crate::config::{Config, Point};
 use crate::hooks::{credentials_exchange, send_phone_message};
 
 /// Hop-by-hop headers (RFC 9110 §7.6.1) never cross the proxy on the exchange path: hookgate
@@ -33,10 +33,11 @@ const HOP_BY_HOP: [&str; 8] = [
 
 /// Handle an exchange route completely; the response has been written when this returns Ok.
 pub async fn handle(proxy: &Proxy, session: &mut Session, ctx: &mut RequestCtx) -> Result<()> {
-    let route = ctx
-        .route(&proxy.config)
+    let live = ctx.live.clone();
+    let route = live
+        .route(ctx.route)
         .expect("exchange::handle is only called for a matched route");
-    let body = match read_body(proxy, session).await {
+    let body = match read_body(&live.config, session).await {
         Ok(body) => body,
         Err(err) => {
             // The rest of the body is unread: this connection cannot carry another request.
@@ -54,10 +55,10 @@ pub async fn handle(proxy: &Proxy, session: &mut Session, ctx: &mut RequestCtx) 
     strip_hop_by_hop_request(&mut req);
     let answer = match route.point {
         Some(Point::CredentialsExchange) => {
-            credentials_exchange::exchange(proxy, &ctx.request_id, route, req, body).await
+            credentials_exchange::exchange(proxy, &live, &ctx.request_id, route, req, body).await
         }
         Some(Point::SendPhoneMessage) => {
-            send_phone_message::answer(proxy, &ctx.request_id, route, &req, &body).await
+            send_phone_message::answer(proxy, &live, &ctx.request_id, route, &req, &body).await
         }
         // Points whose hooks have not landed yet simply forward.
         _ => proxy.upstream.send(req, body).await,
@@ -75,10 +76,10 @@ pub async fn handle(proxy: &Proxy, session: &mut Session, ctx: &mut RequestCtx) 
 
 /// Read the whole request body, refusing more than the limit and a client that sends too slowly.
 pub async fn read_body(
-    proxy: &Proxy,
+    config: &Config,
     session: &mut Session,
 ) -> std::result::Result<Bytes, OAuthError> {
-    let limit = proxy.config.server.max_body_bytes;
+    let limit = config.server.max_body_bytes;
     let too_large = || {
         OAuthError::new(
             413,
@@ -97,7 +98,7 @@ pub async fn read_body(
     }
     // One deadline for the whole body, not per chunk: a client dripping a byte at a time must
     // not hold the request open for longer than the timeout.
-    let timeout = proxy.config.server.body_read_timeout;
+    let timeout = config.server.body_read_timeout;
     let deadline = tokio::time::Instant::now() + timeout;
     let mut buf = BytesMut::new();
     loop {

@@ -14,17 +14,19 @@ use super::exchange::write_upstream_response;
 use super::respond::write_json;
 use super::upstream::UpstreamResponse;
 use super::Proxy;
+use crate::config::Config;
+use crate::reload::Live;
 
 /// Answer the request here if it is hookgate's own; `Ok(true)` when answered.
-pub async fn answer(proxy: &Proxy, session: &mut Session) -> Result<bool> {
-    let Some(keys) = &proxy.keys else {
+pub async fn answer(proxy: &Proxy, live: &Live, session: &mut Session) -> Result<bool> {
+    let Some(keys) = &live.keys else {
         return Ok(false);
     };
     let req = session.req_header();
     if req.method != http::Method::GET && req.method != http::Method::HEAD {
         return Ok(false);
     }
-    let token = &proxy.config.token;
+    let token = &live.config.token;
     let path = req.uri.path();
     if path == token.jwks_path {
         let body = Bytes::from(keys.jwks().to_string());
@@ -32,7 +34,7 @@ pub async fn answer(proxy: &Proxy, session: &mut Session) -> Result<bool> {
         return Ok(true);
     }
     if path == token.discovery_path {
-        let jwks_uri = format!("{}{}", public_base(proxy, req), token.jwks_path);
+        let jwks_uri = format!("{}{}", public_base(&live.config, req), token.jwks_path);
         let mut upstream_req = req.clone();
         upstream_req.remove_header("accept-encoding");
         match proxy.upstream.send(upstream_req, Bytes::new()).await {
@@ -47,8 +49,8 @@ pub async fn answer(proxy: &Proxy, session: &mut Session) -> Result<bool> {
 }
 
 /// `scheme://host` under which clients reach hookgate.
-fn public_base(proxy: &Proxy, req: &RequestHeader) -> String {
-    if let Some(url) = &proxy.config.token.public_url {
+fn public_base(config: &Config, req: &RequestHeader) -> String {
+    if let Some(url) = &config.token.public_url {
         return url.clone();
     }
     let get = |name: &str| {
@@ -62,7 +64,7 @@ fn public_base(proxy: &Proxy, req: &RequestHeader) -> String {
     let host = get("x-forwarded-host")
         .or_else(|| get("host"))
         .or_else(|| req.uri.authority().map(|a| a.to_string()))
-        .unwrap_or_else(|| proxy.config.server.listen[0].to_string());
+        .unwrap_or_else(|| config.server.listen[0].to_string());
     format!("{scheme}://{host}")
 }
 

@@ -3,7 +3,7 @@
 //! A request travels through these phases, in this order:
 //!
 //! ```text
-//! new_ctx ─▶ request_filter ─┬─ route has a point (exchange) ─▶ exchange::handle ─▶ done (Ok(true))
+//! new_ctx (takes the Live snapshot it keeps to the end) ─▶ request_filter ─┬─ route has a point (exchange) ─▶ exchange::handle ─▶ done (Ok(true))
 //!                            │     read body (bounded) → point's hooks → upstream via connector
 //!                            │     → point's hooks → write the answer with exact framing
 //!                            └─ passthrough ─▶ upstream_peer ─▶ upstream_request_filter (path rewrite)
@@ -33,20 +33,19 @@ use pingora::proxy::{FailToProxy, ProxyHttp, Session};
 
 use crate::config::{Config, Route};
 use crate::engine::Engine;
-use crate::hooks::Generation;
-use crate::token::{JwksSource, KeyRing, UpstreamKeys};
+use crate::reload::Live;
+use crate::token::{JwksSource, UpstreamKeys};
 use respond::OAuthError;
 use upstream::Upstream;
 
 /// Shared state of the running proxy.
 pub struct Proxy {
-    pub config: Arc<Config>,
+    /// Configuration, hooks and keys in force, replaced whole by hot reload. A request loads it
+    /// once, in `new_ctx`, and keeps that snapshot throughout (`RequestCtx::live`).
+    pub live: Arc<ArcSwap<Live>>,
+    /// Built once from the configuration at start (`[upstream]` needs a restart to change).
     pub upstream: Upstream,
-    /// The hooks in force. A request loads it once and keeps that generation throughout.
-    pub hooks: Arc<ArcSwap<Generation>>,
     pub engine: Engine,
-    /// hookgate's signing keys (required when a route re-signs tokens).
-    pub keys: Option<KeyRing>,
     /// The upstream's keys, to verify its tokens before hooks see them.
     pub upstream_keys: UpstreamKeys,
     pub inflight: Arc<AtomicUsize>,
@@ -54,13 +53,8 @@ pub struct Proxy {
 }
 
 impl Proxy {
-    pub fn new(
-        config: Arc<Config>,
-        hooks: Arc<ArcSwap<Generation>>,
-        engine: Engine,
-        keys: Option<KeyRing>,
-        inflight: Arc<AtomicUsize>,
-    ) -> Self {
+    pub fn new(live: Arc<ArcSwap<Live>>, engine: Engine, inflight: Arc<AtomicUsize>) -> Self {
+        let config = live.load().config.clone();
         let jwks = match &config.token.upstream_jwks_url {
             Some(url) => JwksSource::Url(url.clone()),
             None => JwksSource::Discovery(format!(
@@ -71,10 +65,8 @@ impl Proxy {
         Proxy {
             upstream: Upstream::new(config.upstream.clone()),
             upstream_keys: UpstreamKeys::new(jwks),
-            config,
-            hooks,
+            live,
             engine,
-            keys,
             inflight,
             next_request: AtomicU64::new(1),
         }
@@ -100,14 +92,21 @@ impl Drop for InflightGuard {
 /// Per-request state.
 pub struct RequestCtx {
     pub request_id: String,
+    /// What was in force when the request started: a reload never changes it mid-way.
+    pub live: Arc<Live>,
+    /// Index into `live.config.routes`.
     pub route: Option<usize>,
     pub started: Instant,
     _inflight: InflightGuard,
 }
 
 impl RequestCtx {
-    pub fn route<'c>(&self, config: &'c Config) -> Option<&'c Route> {
-        self.route.map(|i| &config.routes[i])
+    pub fn route(&self) -> Option<&Route> {
+        self.live.route(self.route)
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.live.config
     }
 }
 
@@ -119,6 +118,7 @@ impl ProxyHttp for Proxy {
         let n = self.next_request.fetch_add(1, Ordering::Relaxed);
         RequestCtx {
             request_id: format!("{:08x}{n:08x}", std::process::id()),
+            live: self.live.load_full(),
             route: None,
             started: Instant::now(),
             _inflight: InflightGuard::new(&self.inflight),
@@ -136,13 +136,15 @@ impl ProxyHttp for Proxy {
             ctx.request_id = id.to_string();
         }
         let req = session.req_header();
-        ctx.route = self
+        ctx.route = ctx
+            .live
             .config
             .routes
             .iter()
             .position(|r| r.matches(req.method.as_str(), req.uri.path()));
-        let Some(route) = ctx.route(&self.config) else {
-            return local::answer(self, session).await;
+        let Some(route) = ctx.route() else {
+            let live = ctx.live.clone();
+            return local::answer(self, &live, session).await;
         };
         if route.point.is_none() {
             return Ok(false);
@@ -165,7 +167,7 @@ impl ProxyHttp for Proxy {
         upstream_request: &mut RequestHeader,
         ctx: &mut RequestCtx,
     ) -> Result<()> {
-        if let Some(route) = ctx.route(&self.config) {
+        if let Some(route) = ctx.route() {
             if route.upstream_path.is_some() {
                 let uri = &upstream_request.uri;
                 let target = route.upstream_path_and_query(uri.path(), uri.query());
@@ -186,9 +188,9 @@ impl ProxyHttp for Proxy {
     ) -> FailToProxy {
         let err = match e.esource() {
             ErrorSource::Upstream => upstream::upstream_error(
-                &self.config.upstream.address,
+                &self.upstream.config().address,
                 e,
-                self.config.upstream.read_timeout,
+                self.upstream.config().read_timeout,
             ),
             ErrorSource::Downstream => match e.etype() {
                 ErrorType::ReadTimedout => OAuthError::new(
@@ -224,7 +226,7 @@ impl ProxyHttp for Proxy {
     }
 
     async fn logging(&self, session: &mut Session, e: Option<&Error>, ctx: &mut RequestCtx) {
-        if !self.config.server.access_log {
+        if !ctx.config().server.access_log {
             return;
         }
         let req = session.req_header();
@@ -237,7 +239,8 @@ impl ProxyHttp for Proxy {
             request_id = %ctx.request_id,
             method = %req.method,
             path = %req.uri.path(),
-            route = ctx.route(&self.config).map(|r| r.name.as_str()).unwrap_or("-"),
+            generation = ctx.live.number,
+            route = ctx.route().map(|r| r.name.as_str()).unwrap_or("-"),
             status,
             duration_us = ctx.started.elapsed().as_micros() as u64,
             error = e.map(|e| e.etype().as_str()),

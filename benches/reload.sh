@@ -1,0 +1,83 @@
+#!/usr/bin/env bash
+# Hot reload figures, release build, loopback, against the fast stub identity server (so hookgate
+# is the bottleneck):
+#   1. write-to-answer: a hook file is written (in place / atomic rename, alternately) and a
+#      client polls token exchanges until the new code's claim shows up; p50/p90/p99/max over N.
+#   2. throughput: wrk -c8 on the token route, steady state, then while the hook file is
+#      rewritten every RELOAD_MS (one write in five broken, so rejected), and the ratio.
+#
+#   benches/reload.sh                    # N=200, 10 s per load run, a reload every 100 ms
+#   N=500 DURATION=20 RELOAD_MS=50 benches/reload.sh
+#
+# Measured 2026-11-23, 2 shared cores, release build, ES256 re-signing (noisy: other builds ran):
+#   write-to-answer, 200 reloads: p50 24-26 ms, p99 39-43 ms, max 56-126 ms (20 ms of it is the
+#   debounce); throughput with a reload every 100 ms: 98.1% of steady state, every 25 ms: 97.8%
+#   (one run each; steady state itself varied 2700-4000 req/s between runs); 0 non-200 responses.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+N=${N:-200}
+DURATION=${DURATION:-10}
+RELOAD_MS=${RELOAD_MS:-100}
+command -v wrk >/dev/null || { echo "needs wrk (apt-get install wrk)"; exit 1; }
+cargo build --release --locked -q --bin hookgate --example stub-idp --example reload-probe
+
+work=$(mktemp -d)
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; if [ -n "${KEEP:-}" ]; then echo "kept $work"; else rm -rf "$work"; fi; }
+trap cleanup EXIT
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+IDP_PORT=$(free_port); HG_PORT=$(free_port); ADMIN_PORT=$(free_port)
+./target/release/examples/stub-idp "127.0.0.1:$IDP_PORT" > "$work/idp.out" &
+pids+=($!)
+for _ in $(seq 1 100); do grep -q '"ready"' "$work/idp.out" 2>/dev/null && break; sleep 0.05; done
+
+hook="$work/hooks/credentials-exchange/stamp.js"
+mkdir -p "$(dirname "$hook")"
+cat > "$hook" <<'JS'
+module.exports = function (client, scope, audience, context, cb) {
+  cb(null, { scope: scope, 'https://example.com/v': 'start' });
+};
+JS
+./target/release/hookgate keys generate --alg ES256 --out "$work/key.pem" >/dev/null
+cat > "$work/hookgate.toml" <<TOML
+[server]
+listen = ["127.0.0.1:$HG_PORT"]
+admin_listen = "127.0.0.1:$ADMIN_PORT"
+[upstream]
+address = "127.0.0.1:$IDP_PORT"
+[token]
+signing_key = "key.pem"
+[[route]]
+name = "token"
+path = "/oauth/token"
+point = "credentials-exchange"
+upstream_path = "/token"
+TOML
+RUST_LOG=${RUST_LOG:-warn} ./target/release/hookgate serve --config "$work/hookgate.toml" 2> "$work/hookgate.log" &
+pids+=($!)
+for _ in $(seq 1 100); do curl -fs "http://127.0.0.1:$ADMIN_PORT/readyz" >/dev/null 2>&1 && break; sleep 0.1; done
+url="http://127.0.0.1:$HG_PORT/oauth/token"
+
+echo "== write to new code answering =="
+./target/release/examples/reload-probe latency "$url" "$hook" "$N"
+
+load() { # -> "rps non200"
+  local out
+  out=$(TOKEN_PATH=/oauth/token TOKEN_RESOURCE="" wrk -t2 -c8 -d"${DURATION}s" -s tests/oidc/token-post.lua "http://127.0.0.1:$HG_PORT")
+  echo "$(awk '/Requests\/sec/ {print $2}' <<<"$out") $(awk '/non-200/ {print $3}' <<<"$out")"
+}
+echo "== throughput, wrk -t2 -c8, ${DURATION}s per run =="
+TOKEN_PATH=/oauth/token TOKEN_RESOURCE="" wrk -t2 -c8 -d3s -s tests/oidc/token-post.lua "http://127.0.0.1:$HG_PORT" >/dev/null
+read -r steady steady_bad < <(load)
+before=$(curl -s "http://127.0.0.1:$ADMIN_PORT/metrics" | awk '/^hookgate_reload_(success|failure)_total/ {s+=$2} END {print s}')
+./target/release/examples/reload-probe churn "$hook" "$DURATION" "$RELOAD_MS" > "$work/churn.out" &
+churn=$!
+read -r during during_bad < <(load)
+wait "$churn"
+after=$(curl -s "http://127.0.0.1:$ADMIN_PORT/metrics" | awk '/^hookgate_reload_(success|failure)_total/ {s+=$2} END {print s}')
+printf 'steady state:            %10s req/s  (non-200: %s)\n' "$steady" "$steady_bad"
+printf 'reloading every %4s ms: %10s req/s  (non-200: %s, %s reload attempts: %s)\n' \
+  "$RELOAD_MS" "$during" "$during_bad" "$(cat "$work/churn.out")" "$((after - before))"
+awk -v a="$steady" -v b="$during" 'BEGIN { printf "during reloads / steady: %.1f%%\n", 100*b/a }'
+curl -s "http://127.0.0.1:$ADMIN_PORT/metrics" | grep -E '^hookgate_(reload|generation)'

@@ -1,0 +1,146 @@
+//! One number for "everything a generation is built from": the configuration file's bytes, every
+//! file under the hooks folder (symlinks followed, so a ConfigMap's `..data` swap changes it), and
+//! the secret and key files the configuration names. Equal numbers: nothing to rebuild.
+//!
+//! Contents are hashed, not modification times: a ConfigMap swap, `rsync` and `git checkout`
+//! all set times that say nothing, and an editor may save the same bytes again. The hash only
+//! detects change (it is not a security boundary), so std's SipHash is enough.
+
+use std::hash::{DefaultHasher, Hasher};
+use std::io;
+use std::path::Path;
+
+use crate::config::Config;
+use crate::hooks::SecretSource;
+
+/// Deeper than any real hooks folder; stops a symlink loop.
+const MAX_DEPTH: usize = 16;
+
+/// Fingerprint of the files. `boot` fixes the hooks folder (changing it needs a restart);
+/// `parsed` (when the configuration parses) names the secret and key files.
+pub fn of(config_path: &Path, boot: &Config, parsed: Option<&Config>) -> io::Result<u64> {
+    let mut h = DefaultHasher::new();
+    let text = std::fs::read(config_path)?;
+    h.write(&text);
+    h.write_u8(0xff);
+    let hooks_dir = boot.base_dir().join(&boot.hooks.dir);
+    if hooks_dir.is_dir() {
+        tree(&mut h, &hooks_dir, Path::new(""), 0);
+    } else {
+        h.write(b"\0no hooks folder\0");
+    }
+    if let Some(cfg) = parsed {
+        let base = cfg.base_dir();
+        let secret_files = cfg
+            .hooks
+            .hook
+            .iter()
+            .flat_map(|s| s.secrets.values())
+            .filter_map(|s| match s {
+                SecretSource::File(p) => Some(p),
+                SecretSource::Env(_) => None,
+            });
+        let key_files = cfg.token.signing_key.iter().chain(&cfg.token.previous_keys);
+        for p in secret_files.chain(key_files) {
+            file(&mut h, &base.join(p), p);
+        }
+    }
+    Ok(h.finish())
+}
+
+fn tree(h: &mut DefaultHasher, dir: &Path, rel: &Path, depth: usize) {
+    if depth > MAX_DEPTH {
+        return;
+    }
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        h.write(b"\0unreadable folder\0");
+        return;
+    };
+    let mut names: Vec<_> = entries
+        .flatten()
+        .map(|e| e.file_name())
+        // Dot entries are editors' temporary files and a ConfigMap's `..data`/`..2026_...`
+        // folders, which are reached (once) through the symlinks that point into them.
+        .filter(|n| !n.as_encoded_bytes().starts_with(b"."))
+        .collect();
+    names.sort();
+    for name in names {
+        let path = dir.join(&name);
+        let rel = rel.join(&name);
+        // `metadata` follows symlinks: a symlinked trigger folder is hashed by what it points at.
+        match std::fs::metadata(&path) {
+            Ok(m) if m.is_dir() => {
+                h.write(rel.as_os_str().as_encoded_bytes());
+                h.write(b"/\0");
+                tree(h, &path, &rel, depth + 1);
+            }
+            Ok(_) => file(h, &path, &rel),
+            // A dangling symlink or a file deleted since the listing: the event that follows
+            // makes another check.
+            Err(_) => {
+                h.write(rel.as_os_str().as_encoded_bytes());
+                h.write(b"\0gone\0");
+            }
+        }
+    }
+}
+
+fn file(h: &mut DefaultHasher, path: &Path, name: &Path) {
+    h.write(name.as_os_str().as_encoded_bytes());
+    h.write_u8(0);
+    match std::fs::read(path) {
+        Ok(bytes) => {
+            h.write_u64(bytes.len() as u64);
+            h.write(&bytes);
+        }
+        Err(_) => h.write(b"\0unreadable\0"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(dir: &Path) -> Config {
+        let path = dir.join("hookgate.toml");
+        std::fs::write(&path, "[upstream]\naddress = \"127.0.0.1:1\"\n").unwrap();
+        Config::load(&path).unwrap()
+    }
+
+    #[test]
+    fn changes_with_contents_not_with_rewrites_of_the_same_bytes() {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = config(dir.path());
+        let hooks = dir.path().join("hooks/credentials-exchange");
+        std::fs::create_dir_all(&hooks).unwrap();
+        std::fs::write(hooks.join("a.js"), "1").unwrap();
+        let first = of(&cfg.path, &cfg, Some(&cfg)).unwrap();
+        std::fs::write(hooks.join("a.js"), "1").unwrap();
+        assert_eq!(of(&cfg.path, &cfg, Some(&cfg)).unwrap(), first);
+        std::fs::write(hooks.join(".a.js.swp"), "editor junk").unwrap();
+        assert_eq!(of(&cfg.path, &cfg, Some(&cfg)).unwrap(), first);
+        std::fs::write(hooks.join("a.js"), "2").unwrap();
+        assert_ne!(of(&cfg.path, &cfg, Some(&cfg)).unwrap(), first);
+    }
+
+    #[test]
+    fn follows_a_configmap_symlink_swap() {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = config(dir.path());
+        let hooks = dir.path().join("hooks");
+        for (stamp, body) in [("..v1", "one"), ("..v2", "two")] {
+            std::fs::create_dir_all(hooks.join(stamp).join("credentials-exchange")).unwrap();
+            std::fs::write(hooks.join(stamp).join("credentials-exchange/a.js"), body).unwrap();
+        }
+        std::os::unix::fs::symlink("..v1", hooks.join("..data")).unwrap();
+        std::os::unix::fs::symlink(
+            "..data/credentials-exchange",
+            hooks.join("credentials-exchange"),
+        )
+        .unwrap();
+        let first = of(&cfg.path, &cfg, None).unwrap();
+        std::os::unix::fs::symlink("..v2", hooks.join("..data_tmp")).unwrap();
+        std::fs::rename(hooks.join("..data_tmp"), hooks.join("..data")).unwrap();
+        assert_ne!(of(&cfg.path, &cfg, None).unwrap(), first);
+    }
+}

@@ -1,0 +1,347 @@
+//! Hot reload: what is in force ([`Live`]: the configuration, its compiled hooks and its keys, as
+//! one immutable snapshot) and how it is replaced while requests keep flowing.
+//!
+//! ```text
+//! notify events (hooks folder, config file's folder) ─┐
+//! periodic rescan, notify's Rescan flag ──────────────┼─▶ debounce ─▶ Reloader::check
+//!                                                     │     fingerprint (config + hook tree + secret/key files)
+//!                                                     │     unchanged? stop. changed: Config::load → pin what
+//!                                                     │     needs a restart → server::load (compile everything)
+//!                                                     └─▶   ok: ArcSwap::store(new Live)   broken: keep the old one
+//! ```
+//!
+//! A request takes one `Arc<Live>` when it starts and uses it to the end, so it never sees half a
+//! change: its route, its client registry and its hooks all come from the same snapshot. Old
+//! snapshots live exactly as long as the requests still holding them.
+//!
+//! Owns: the snapshot type, the check-and-swap, the reload status (`/readyz` detail, `/metrics`)
+//! and the watcher thread. Must not: parse configuration or compile hooks itself (it calls
+//! [`Config::load`] and [`crate::server::load`], exactly what `hookgate check` runs), or run hooks.
+
+mod fingerprint;
+mod restart;
+pub mod watch;
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use arc_swap::ArcSwap;
+use serde_json::json;
+
+use crate::config::{Config, Route};
+use crate::hooks::Generation;
+use crate::server::Loaded;
+use crate::token::KeyRing;
+
+/// Everything a request needs that can change while hookgate runs, swapped as one.
+#[derive(Debug)]
+pub struct Live {
+    /// 1 at start, +1 per reload that was swapped in.
+    pub number: u64,
+    /// The configuration in force. Settings that need a restart keep their values from start.
+    pub config: Arc<Config>,
+    pub generation: Arc<Generation>,
+    /// hookgate's signing keys (required when a route re-signs tokens).
+    pub keys: Option<KeyRing>,
+}
+
+impl Live {
+    pub fn new(number: u64, config: Arc<Config>, loaded: Loaded) -> Live {
+        Live {
+            number,
+            config,
+            generation: Arc::new(loaded.generation),
+            keys: loaded.keys,
+        }
+    }
+
+    /// The route at an index of this snapshot's route list.
+    pub fn route(&self, index: Option<usize>) -> Option<&Route> {
+        index.map(|i| &self.config.routes[i])
+    }
+}
+
+/// What `/readyz` and `/metrics` show about reloading. Written only by the reload thread.
+#[derive(Default)]
+pub struct Status {
+    generation: AtomicU64,
+    successes: AtomicU64,
+    failures: AtomicU64,
+    last_duration_us: AtomicU64,
+    state: Mutex<State>,
+}
+
+#[derive(Default)]
+struct State {
+    /// The latest attempt's problems, while what is on disk is broken; cleared by a success.
+    last_error: Option<(SystemTime, Vec<String>)>,
+    last_success: Option<SystemTime>,
+    /// Settings changed on disk that only a restart applies.
+    restart_required: Vec<String>,
+    hooks: usize,
+}
+
+fn unix(t: SystemTime) -> u64 {
+    t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
+}
+
+impl Status {
+    fn state(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The `reload` object of `/readyz`.
+    pub fn detail(&self) -> serde_json::Value {
+        let s = self.state();
+        json!({
+            "generation": self.generation.load(Ordering::Relaxed),
+            "hooks": s.hooks,
+            "successes": self.successes.load(Ordering::Relaxed),
+            "failures": self.failures.load(Ordering::Relaxed),
+            "last_success_unix": s.last_success.map(unix),
+            "last_error": s.last_error.as_ref().map(|(at, problems)| json!({
+                "at_unix": unix(*at),
+                "problems": problems,
+                "note": "rejected as a whole; the generation above keeps serving",
+            })),
+            "restart_required": s.restart_required,
+        })
+    }
+
+    /// `/metrics`, in Prometheus' text exposition format.
+    pub fn metrics(&self) -> String {
+        let s = self.state();
+        let mut out = String::new();
+        let mut metric = |name: &str, kind: &str, help: &str, value: u64| {
+            out.push_str(&format!(
+                "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}\n"
+            ));
+        };
+        metric(
+            "hookgate_reload_success_total",
+            "counter",
+            "Reloads swapped in.",
+            self.successes.load(Ordering::Relaxed),
+        );
+        metric(
+            "hookgate_reload_failure_total",
+            "counter",
+            "Reloads rejected (broken configuration or hooks); the previous generation kept serving.",
+            self.failures.load(Ordering::Relaxed),
+        );
+        metric(
+            "hookgate_generation",
+            "gauge",
+            "Number of the generation in force (1 at start).",
+            self.generation.load(Ordering::Relaxed),
+        );
+        metric(
+            "hookgate_hooks_loaded",
+            "gauge",
+            "Enabled hooks in the generation in force.",
+            s.hooks as u64,
+        );
+        metric(
+            "hookgate_reload_broken",
+            "gauge",
+            "1 while the files on disk are broken and an older generation serves.",
+            s.last_error.is_some() as u64,
+        );
+        metric(
+            "hookgate_restart_required",
+            "gauge",
+            "1 when settings changed on disk that only a restart applies.",
+            !s.restart_required.is_empty() as u64,
+        );
+        metric(
+            "hookgate_reload_last_duration_microseconds",
+            "gauge",
+            "How long the last rebuild took (load, compile, swap).",
+            self.last_duration_us.load(Ordering::Relaxed),
+        );
+        out
+    }
+}
+
+/// What one check did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// Nothing changed since the last check.
+    Unchanged,
+    /// A new generation is in force.
+    Swapped(u64),
+    /// The change was rejected; the previous generation keeps serving.
+    Rejected(Vec<String>),
+}
+
+/// Reads of files that keep changing before a check gives up until the next event.
+const MAX_ATTEMPTS: usize = 5;
+
+/// Checks the files and swaps in what changed. Owned by the reload thread.
+pub struct Reloader {
+    /// The configuration hookgate started with: what needs a restart keeps these values.
+    boot: Arc<Config>,
+    live: Arc<ArcSwap<Live>>,
+    status: Arc<Status>,
+    /// Fingerprint of what the last check read, built or not: an unchanged broken file is
+    /// reported once, not at every rescan.
+    last_seen: u64,
+    /// Fingerprint of what the generation in force was built from: going back to it (a broken
+    /// edit undone) needs no rebuild.
+    in_force: u64,
+}
+
+impl Reloader {
+    /// `live` holds the generation hookgate started with (number 1).
+    pub fn new(boot: Arc<Config>, live: Arc<ArcSwap<Live>>) -> Reloader {
+        let status = Arc::new(Status::default());
+        let current = live.load();
+        status.generation.store(current.number, Ordering::Relaxed);
+        status.state().hooks = current.generation.all_hooks().count();
+        let last_seen = fingerprint::of(&boot.path, &boot, Some(&boot)).unwrap_or(0);
+        drop(current);
+        Reloader {
+            boot,
+            live,
+            status,
+            last_seen,
+            in_force: last_seen,
+        }
+    }
+
+    pub fn status(&self) -> Arc<Status> {
+        self.status.clone()
+    }
+
+    pub fn boot(&self) -> &Config {
+        &self.boot
+    }
+
+    /// Read everything again; rebuild and swap if anything changed. `why` goes to the log.
+    pub fn check(&mut self, why: &str) -> Outcome {
+        for _ in 0..MAX_ATTEMPTS {
+            if let Some(outcome) = self.attempt(why) {
+                return outcome;
+            }
+            self.last_seen = 0;
+            tracing::debug!(
+                why,
+                "the files changed while they were read; reading them again"
+            );
+        }
+        // Still moving: let the next event or rescan look again rather than build half a change.
+        self.last_seen = 0;
+        tracing::warn!(
+            why,
+            "the files kept changing while being read; looking again later"
+        );
+        Outcome::Unchanged
+    }
+
+    /// Are the files still what `seen` says? A build only counts if nothing moved under it: an
+    /// in-place write is a truncate then a write, and a read in between sees an empty file.
+    fn still(&self, seen: u64, parsed: Option<&Config>) -> bool {
+        fingerprint::of(&self.boot.path, &self.boot, parsed).is_ok_and(|now| now == seen)
+    }
+
+    /// One read-build-swap; `None` when the files changed while being read.
+    fn attempt(&mut self, why: &str) -> Option<Outcome> {
+        let started = Instant::now();
+        let path = self.boot.path.clone();
+        let parsed = Config::load(&path);
+        let seen = fingerprint::of(&path, &self.boot, parsed.as_ref().ok());
+        let seen = match seen {
+            Ok(f) => f,
+            Err(e) => {
+                // Mid-swap (a ConfigMap's `..data` being replaced), or really gone: either way
+                // the next event or rescan looks again.
+                tracing::debug!(error = %e, "reload: cannot read the files yet");
+                return Some(Outcome::Unchanged);
+            }
+        };
+        if seen == self.last_seen {
+            return Some(Outcome::Unchanged);
+        }
+        self.last_seen = seen;
+        if seen == self.in_force {
+            self.status.state().last_error = None;
+            tracing::info!(
+                why,
+                "the files are back to what is in force; nothing to rebuild"
+            );
+            return Some(Outcome::Unchanged);
+        }
+        let mut config = match parsed {
+            Ok(c) => c,
+            Err(errors) => {
+                if !self.still(seen, None) {
+                    return None;
+                }
+                let problems = errors.0.iter().map(|e| e.to_string()).collect();
+                return Some(self.reject(problems, why));
+            }
+        };
+        let restart = restart::pin(&mut config, &self.boot);
+        let loaded = match crate::server::load(&config) {
+            Ok(l) => l,
+            Err(problems) => {
+                if !self.still(seen, Some(&config)) {
+                    return None;
+                }
+                let file = path.display();
+                let problems = problems.iter().map(|p| format!("{file}: {p}")).collect();
+                return Some(self.reject(problems, why));
+            }
+        };
+        if !self.still(seen, Some(&config)) {
+            return None;
+        }
+        self.in_force = seen;
+        let hooks = loaded.generation.all_hooks().count();
+        let number = self.live.load().number + 1;
+        self.live
+            .store(Arc::new(Live::new(number, Arc::new(config), loaded)));
+        let took = started.elapsed();
+        self.status.generation.store(number, Ordering::Relaxed);
+        self.status.successes.fetch_add(1, Ordering::Relaxed);
+        self.status
+            .last_duration_us
+            .store(took.as_micros() as u64, Ordering::Relaxed);
+        {
+            let mut s = self.status.state();
+            s.last_error = None;
+            s.last_success = Some(SystemTime::now());
+            s.hooks = hooks;
+            s.restart_required = restart.clone();
+        }
+        tracing::info!(
+            generation = number,
+            hooks,
+            took_ms = took.as_secs_f64() * 1000.0,
+            why,
+            "reloaded: generation {number} is in force"
+        );
+        if !restart.is_empty() {
+            tracing::warn!(
+                settings = ?restart,
+                "changed settings need a restart to apply (everything else was applied): {}",
+                restart.join(", ")
+            );
+        }
+        Some(Outcome::Swapped(number))
+    }
+
+    fn reject(&mut self, problems: Vec<String>, why: &str) -> Outcome {
+        self.status.failures.fetch_add(1, Ordering::Relaxed);
+        self.status.state().last_error = Some((SystemTime::now(), problems.clone()));
+        let serving = self.live.load().number;
+        tracing::error!(
+            why,
+            serving,
+            "reload rejected; generation {serving} keeps serving:\n  {}",
+            problems.join("\n  ")
+        );
+        Outcome::Rejected(problems)
+    }
+}
