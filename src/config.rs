@@ -17,6 +17,7 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use crate::hooks::HooksConfig;
+use crate::outbox::OutboxConfig;
 use crate::proxy::body::BodyFormat;
 
 /// Environment variables that override the file, so one file serves in containers.
@@ -93,6 +94,7 @@ struct RawConfig {
     token: Option<Spanned<RawToken>>,
     #[serde(default)]
     hooks: HooksConfig,
+    outbox: Option<Spanned<OutboxConfig>>,
 }
 
 #[derive(Deserialize)]
@@ -211,6 +213,7 @@ struct RawRoute {
     upstream_path: Option<Spanned<String>>,
     upstream_body: Option<Spanned<UpstreamBody>>,
     audience_param: Option<Spanned<String>>,
+    signup: Option<Spanned<SignupMapping>>,
 }
 
 fn default_methods() -> Vec<Spanned<String>> {
@@ -326,6 +329,47 @@ impl UpstreamBody {
     }
 }
 
+/// `[route.signup]` of a pre-user-registration route: where a legacy server's signup body keeps
+/// what Auth0's `/dbconnections/signup` calls `username`, `email`, ... The defaults are Auth0's
+/// names. A location is a top-level field name, or a JSON pointer (`/user/email`) for nested
+/// JSON bodies.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SignupMapping {
+    /// In the incoming body.
+    pub username: String,
+    pub email: String,
+    pub password: String,
+    pub phone_number: String,
+    pub connection: String,
+    /// Where the metadata go in the forwarded body.
+    pub user_metadata: String,
+    pub app_metadata: String,
+    /// JSON pointer to the created user's id in the upstream's answer.
+    pub user_id: String,
+    /// `context.connection.name` when the body names none.
+    pub default_connection: String,
+    /// `context.connection.id`. Default: the connection's name.
+    pub connection_id: Option<String>,
+}
+
+impl Default for SignupMapping {
+    fn default() -> Self {
+        SignupMapping {
+            username: "username".into(),
+            email: "email".into(),
+            password: "password".into(),
+            phone_number: "phone_number".into(),
+            connection: "connection".into(),
+            user_metadata: "user_metadata".into(),
+            app_metadata: "app_metadata".into(),
+            user_id: "/_id".into(),
+            default_connection: "Username-Password-Authentication".into(),
+            connection_id: None,
+        }
+    }
+}
+
 /// `[token]`: hookgate's signing keys and where the upstream's are.
 #[derive(Debug, Clone)]
 pub struct TokenConfig {
@@ -367,9 +411,22 @@ pub struct Config {
     pub token: TokenConfig,
     /// `[hooks]`: where hook files live, the sandbox, and per-hook settings.
     pub hooks: HooksConfig,
+    /// `[outbox]`: the durable queue of post-events; `path` is resolved against the file's folder.
+    pub outbox: OutboxConfig,
+    outbox_configured: bool,
 }
 
 impl Config {
+    /// Whether hookgate must open the outbox: a route produces post-events, or `[outbox]` is set
+    /// (so a configuration without signup routes never creates the file).
+    pub fn outbox_needed(&self) -> bool {
+        self.outbox_configured
+            || self
+                .routes
+                .iter()
+                .any(|r| r.point == Some(Point::PreUserRegistration))
+    }
+
     /// The folder relative paths in the file are relative to.
     pub fn base_dir(&self) -> &Path {
         match self.path.parent() {
@@ -415,10 +472,13 @@ pub struct Route {
     /// `None` for passthrough.
     pub point: Option<Point>,
     pub upstream_path: Option<String>,
-    /// Token routes: the body shape the upstream wants (default: form, as RFC 6749 says).
+    /// The body shape the upstream wants. Token routes: default form, as RFC 6749 says;
+    /// signup routes: default the shape the client sent.
     pub upstream_body: UpstreamBody,
     /// Token routes: the upstream's name for Auth0's `audience` (e.g. RFC 8707 `resource`).
     pub audience_param: String,
+    /// Signup routes: where the signup fields are (Auth0's names by default).
+    pub signup: SignupMapping,
 }
 
 impl Route {
@@ -694,14 +754,40 @@ impl Validator<'_> {
                     self.error(up.span(), key("upstream_path"), "must start with `/`");
                 }
             }
-            if point != Some(Point::CredentialsExchange) {
+            if !matches!(
+                point,
+                Some(Point::CredentialsExchange | Point::PreUserRegistration)
+            ) {
                 if let Some(b) = &r.upstream_body {
                     self.error(
                         b.span(),
                         key("upstream_body"),
-                        "only credentials-exchange routes rewrite the body",
+                        "only credentials-exchange and pre-user-registration routes rewrite the body",
                     );
                 }
+            }
+            if point != Some(Point::PreUserRegistration) {
+                if let Some(m) = &r.signup {
+                    self.error(
+                        m.span(),
+                        key("signup"),
+                        "only pre-user-registration (signup) routes map signup fields",
+                    );
+                }
+            }
+            if let Some(m) = &r.signup {
+                if !m.get_ref().user_id.starts_with('/') {
+                    self.error(
+                        m.span(),
+                        key("signup.user_id"),
+                        format!(
+                            "`{}` is not a JSON pointer: write it like \"/_id\" or \"/user/id\"",
+                            m.get_ref().user_id
+                        ),
+                    );
+                }
+            }
+            if point != Some(Point::CredentialsExchange) {
                 if let Some(a) = &r.audience_param {
                     self.error(
                         a.span(),
@@ -725,14 +811,18 @@ impl Validator<'_> {
                 match_kind: r.match_kind,
                 point,
                 upstream_path: r.upstream_path.map(Spanned::into_inner),
-                upstream_body: r
-                    .upstream_body
-                    .map(Spanned::into_inner)
-                    .unwrap_or(UpstreamBody::Form),
+                upstream_body: r.upstream_body.map(Spanned::into_inner).unwrap_or(
+                    if point == Some(Point::PreUserRegistration) {
+                        UpstreamBody::Same
+                    } else {
+                        UpstreamBody::Form
+                    },
+                ),
                 audience_param: r
                     .audience_param
                     .map(Spanned::into_inner)
                     .unwrap_or_else(|| "audience".into()),
+                signup: r.signup.map(Spanned::into_inner).unwrap_or_default(),
             });
         }
 
@@ -777,6 +867,30 @@ impl Validator<'_> {
             );
         }
 
+        let outbox_configured = raw.outbox.is_some();
+        let outbox = match raw.outbox {
+            None => OutboxConfig::default(),
+            Some(o) => {
+                let span = o.span();
+                let o = o.into_inner();
+                if o.max_attempts == 0 {
+                    self.error(span.clone(), "outbox.max_attempts", "must be at least 1");
+                }
+                if o.retry_base_ms == 0 || o.retry_base_ms > o.retry_max_ms {
+                    self.error(
+                        span,
+                        "outbox.retry_base_ms",
+                        "must be greater than 0 and at most outbox.retry_max_ms",
+                    );
+                }
+                o
+            }
+        };
+        let outbox = OutboxConfig {
+            path: base.join(&outbox.path),
+            ..outbox
+        };
+
         if !self.errors.is_empty() {
             return Err(ConfigErrors(self.errors));
         }
@@ -798,6 +912,8 @@ impl Validator<'_> {
             clients: raw.clients,
             token,
             hooks: raw.hooks,
+            outbox,
+            outbox_configured,
         })
     }
 }

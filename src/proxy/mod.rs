@@ -34,6 +34,7 @@ use pingora::proxy::{FailToProxy, ProxyHttp, Session};
 use crate::config::{Config, Route};
 use crate::engine::Engine;
 use crate::hooks::Generation;
+use crate::outbox::Outbox;
 use crate::token::{JwksSource, KeyRing, UpstreamKeys};
 use respond::OAuthError;
 use upstream::Upstream;
@@ -50,6 +51,8 @@ pub struct Proxy {
     /// The upstream's keys, to verify its tokens before hooks see them.
     pub upstream_keys: UpstreamKeys,
     pub inflight: Arc<AtomicUsize>,
+    /// The durable queue of post-events; open when a route produces them.
+    pub outbox: Option<Arc<Outbox>>,
     next_request: AtomicU64,
 }
 
@@ -60,6 +63,7 @@ impl Proxy {
         engine: Engine,
         keys: Option<KeyRing>,
         inflight: Arc<AtomicUsize>,
+        outbox: Option<Arc<Outbox>>,
     ) -> Self {
         let jwks = match &config.token.upstream_jwks_url {
             Some(url) => JwksSource::Url(url.clone()),
@@ -76,6 +80,7 @@ impl Proxy {
             engine,
             keys,
             inflight,
+            outbox,
             next_request: AtomicU64::new(1),
         }
     }
