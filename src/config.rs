@@ -1035,6 +1035,45 @@ mod tests {
     }
 
     #[test]
+    fn signup_mapping_defaults_to_auth0_and_stays_on_signup_routes() {
+        let text = format!(
+            "{MINIMAL}[[route]]\nname = \"signup\"\npath = \"/dbconnections/signup\"\npoint = \"pre-user-registration\"\n\
+             [[route]]\npath = \"/legacy\"\npoint = \"pre-user-registration\"\nupstream_body = \"json\"\n\
+             [route.signup]\nemail = \"mail\"\nuser_metadata = \"/profile/meta\"\nuser_id = \"/user/id\"\n\
+             [outbox]\npath = \"data/o.redb\"\nmax_attempts = 3\n"
+        );
+        let c = Config::parse(Path::new("/etc/hg/h.toml"), &text, &|_| None).unwrap();
+        assert_eq!(c.routes[0].signup, SignupMapping::default());
+        assert_eq!(c.routes[0].upstream_body, UpstreamBody::Same);
+        assert_eq!(c.routes[1].signup.email, "mail");
+        assert_eq!(c.routes[1].signup.username, "username");
+        assert_eq!(c.routes[1].upstream_body, UpstreamBody::Json);
+        assert_eq!(c.outbox.path, Path::new("/etc/hg/data/o.redb"));
+        assert_eq!(c.outbox.max_attempts, 3);
+        assert!(c.outbox_needed());
+        assert!(
+            !parse(MINIMAL).unwrap().outbox_needed(),
+            "no signup route, no outbox file"
+        );
+
+        let text = format!(
+            "{MINIMAL}[[route]]\npath = \"/x\"\n[route.signup]\nemail = \"mail\"\n\
+             [[route]]\npath = \"/s\"\npoint = \"pre-user-registration\"\n[route.signup]\nuser_id = \"id\"\nemial = \"x\"\n"
+        );
+        let err = parse(&text).unwrap_err().to_string();
+        assert!(err.contains("unknown field `emial`"), "{err}");
+        let text = format!(
+            "{MINIMAL}[[route]]\npath = \"/x\"\n[route.signup]\nemail = \"mail\"\n\
+             [[route]]\npath = \"/s\"\npoint = \"pre-user-registration\"\n[route.signup]\nuser_id = \"id\"\n\
+             [outbox]\nmax_attempts = 0\n"
+        );
+        let err = parse(&text).unwrap_err().to_string();
+        assert!(err.contains("route[0].signup"), "{err}");
+        assert!(err.contains("route[1].signup.user_id"), "{err}");
+        assert!(err.contains("outbox.max_attempts"), "{err}");
+    }
+
+    #[test]
     fn environment_overrides_addresses() {
         let env = |k: &str| match k {
             ENV_UPSTREAM => Some("127.0.0.1:4000".to_string()),
