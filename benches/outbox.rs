@@ -19,6 +19,7 @@ fn event(i: usize) -> Event {
     Event::new(
         Trigger::PostUserRegistration,
         "signup",
+        Some("spa".into()),
         vec![
             json!({ "id": format!("auth0|{i:024}"), "tenant": "bench", "username": "bench",
                     "email": "bench@example.com", "emailVerified": false, "phoneNumber": null,

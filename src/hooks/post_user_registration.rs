@@ -19,10 +19,15 @@ use super::Trigger;
 use crate::outbox::Event;
 
 /// The outbox event for one created user.
-pub fn event(route: &str, user: Value, context: Value) -> Event {
+pub fn event(route: &str, client_id: Option<String>, user: Value, context: Value) -> Event {
     debug_assert!(
         user.get("password").is_none(),
         "the password never reaches the outbox"
     );
-    Event::new(Trigger::PostUserRegistration, route, vec![user, context])
+    Event::new(
+        Trigger::PostUserRegistration,
+        route,
+        client_id,
+        vec![user, context],
+    )
 }

@@ -71,6 +71,8 @@ pub async fn signup(
     };
 
     let fields = Fields::read(&params, map);
+    // Auth0's signup body names the application; hooks limited to clients honour it.
+    let client_id = params.get("client_id");
     let connection = fields
         .connection
         .clone()
@@ -90,7 +92,11 @@ pub async fn signup(
     );
 
     let generation = proxy.hooks.load_full();
-    let hooks = generation.hooks_for(Trigger::PreUserRegistration, None, Some(&route.name));
+    let hooks = generation.hooks_for(
+        Trigger::PreUserRegistration,
+        client_id.as_deref(),
+        Some(&route.name),
+    );
     let mut app_metadata: Option<Map<String, Value>> = None;
     if !hooks.is_empty() {
         let user = json!({
@@ -155,7 +161,11 @@ pub async fn signup(
     }
 
     if generation
-        .hooks_for(Trigger::PostUserRegistration, None, Some(&route.name))
+        .hooks_for(
+            Trigger::PostUserRegistration,
+            client_id.as_deref(),
+            Some(&route.name),
+        )
         .is_empty()
     {
         return Ok(resp);
@@ -189,7 +199,7 @@ pub async fn signup(
         "user_metadata": user_metadata.unwrap_or_default(),
         "app_metadata": app_metadata.unwrap_or_default(),
     });
-    let event = post_user_registration::event(&route.name, user, Value::Object(context));
+    let event = post_user_registration::event(&route.name, client_id, user, Value::Object(context));
     let event_id = event.id.clone();
     // The signup exists upstream whatever happens here: answering an error would make the
     // client retry a signup that succeeded. A failed write is logged loudly instead.

@@ -104,7 +104,11 @@ async fn deliver(
     } = stored;
     let due_ms = due_ms.unwrap_or(0);
     let mut event = event;
-    let hooks = generation.hooks_for(event.trigger, None, Some(&event.route));
+    let hooks = generation.hooks_for(
+        event.trigger,
+        event.client_id.as_deref(),
+        Some(&event.route),
+    );
     let mut failures = Vec::new();
     for hook in &hooks {
         if event.done_hooks.contains(&hook.name) {

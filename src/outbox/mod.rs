@@ -90,6 +90,9 @@ pub struct Event {
     pub trigger: Trigger,
     /// The route the event came from (hooks can be limited to routes).
     pub route: String,
+    /// The client the event came from, when known (hooks can be limited to clients).
+    #[serde(default)]
+    pub client_id: Option<String>,
     /// The hook arguments before `cb`. The last one is the `context`; the dispatcher adds
     /// `webtask` and `event_id` to it.
     pub args: Vec<Value>,
@@ -104,11 +107,17 @@ pub struct Event {
 }
 
 impl Event {
-    pub fn new(trigger: Trigger, route: &str, args: Vec<Value>) -> Event {
+    pub fn new(
+        trigger: Trigger,
+        route: &str,
+        client_id: Option<String>,
+        args: Vec<Value>,
+    ) -> Event {
         Event {
             id: format!("evt_{}", uuid::Uuid::new_v4().simple()),
             trigger,
             route: route.to_string(),
+            client_id,
             args,
             created_ms: now_ms(),
             attempts: 0,
@@ -386,6 +395,7 @@ mod tests {
         Event::new(
             Trigger::PostUserRegistration,
             "signup",
+            Some("spa".into()),
             vec![json!({"id": "u1"}), json!({})],
         )
     }
