@@ -254,8 +254,17 @@ impl Outbox {
     }
 
     /// Apply the dispatcher's results in one transaction.
+    ///
+    /// Deliveries and reschedules are not fsync'd (`Durability::None`): losing them in a crash
+    /// only means the hooks run again, which at-least-once delivery allows, while an fsync here
+    /// would compete with the signups' own (which make them durable too: redb persists earlier
+    /// commits with the next durable one). A batch that makes dead letters is fsync'd, so an
+    /// operator stopping hookgate finds them where the log said.
     pub fn settle(&self, outcomes: &[Outcome]) -> anyhow::Result<()> {
-        let tx = self.db.begin_write()?;
+        let mut tx = self.db.begin_write()?;
+        if !outcomes.iter().any(|o| matches!(o.next, Next::Dead(_))) {
+            tx.set_durability(redb::Durability::None)?;
+        }
         {
             let mut pending = tx.open_table(PENDING)?;
             let mut dead = tx.open_table(DEAD)?;
