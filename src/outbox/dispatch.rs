@@ -25,6 +25,9 @@ use crate::hooks::Generation;
 /// Longest sleep without looking at the file (a safety net; appends wake the loop at once).
 const IDLE_POLL: Duration = Duration::from_secs(1);
 
+/// How long the dispatcher waits after being woken, to batch what arrives meanwhile.
+const LINGER: Duration = Duration::from_millis(20);
+
 pub struct Dispatcher {
     pub outbox: Arc<Outbox>,
     pub engine: Engine,
@@ -57,7 +60,12 @@ impl BackgroundService for Dispatcher {
             };
             tokio::select! {
                 _ = shutdown.changed() => return,
-                _ = self.outbox.appended() => {},
+                _ = self.outbox.appended() => {
+                    // Let a few more signups land so one batch (and one commit) carries them:
+                    // settling each event on its own would compete with the signups' own commits
+                    // for redb's single writer and for the CPU.
+                    tokio::time::sleep(LINGER).await;
+                },
                 _ = tokio::time::sleep(wait) => {},
             }
         }
