@@ -1,6 +1,7 @@
 //! A fast stand-in identity server for benchmarks, so that hookgate itself is the bottleneck:
 //! `POST /token` answers a pre-made RS256 JWT access token (signed once at start), `/jwks` and
-//! the discovery document describe its key, anything else is a small JSON echo.
+//! the discovery document describe its key, `/dbconnections/signup` answers a created user in
+//! Auth0's shape (`_id`, ...), anything else is a small JSON echo.
 //!
 //!   cargo run --release --example stub-idp -- 127.0.0.1:3300
 //!
@@ -65,6 +66,9 @@ fn main() {
                             "/token" => token_body,
                             "/jwks" => jwks,
                             "/.well-known/openid-configuration" => discovery,
+                            "/dbconnections/signup" => Bytes::from_static(
+                                b"{\"_id\":\"auth0|5f7c8ec7c33c6c004bbafe82\",\"email_verified\":false,\"email\":\"bench@example.com\"}",
+                            ),
                             _ => Bytes::from_static(b"{\"ok\":true}"),
                         };
                         Ok::<_, Infallible>(

@@ -17,6 +17,7 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use crate::hooks::{HooksConfig, SecretSource};
+use crate::outbox::OutboxConfig;
 use crate::proxy::body::BodyFormat;
 
 /// Environment variables that override the file, so one file serves in containers.
@@ -93,6 +94,7 @@ struct RawConfig {
     token: Option<Spanned<RawToken>>,
     #[serde(default)]
     hooks: HooksConfig,
+    outbox: Option<Spanned<OutboxConfig>>,
 }
 
 #[derive(Deserialize)]
@@ -215,6 +217,7 @@ struct RawRoute {
     upstream_body: Option<Spanned<UpstreamBody>>,
     audience_param: Option<Spanned<String>>,
     webhook_secret: Option<Spanned<SecretSource>>,
+    signup: Option<Spanned<SignupMapping>>,
 }
 
 fn default_methods() -> Vec<Spanned<String>> {
@@ -330,6 +333,47 @@ impl UpstreamBody {
     }
 }
 
+/// `[route.signup]` of a pre-user-registration route: where a legacy server's signup body keeps
+/// what Auth0's `/dbconnections/signup` calls `username`, `email`, ... The defaults are Auth0's
+/// names. A location is a top-level field name, or a JSON pointer (`/user/email`) for nested
+/// JSON bodies.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SignupMapping {
+    /// In the incoming body.
+    pub username: String,
+    pub email: String,
+    pub password: String,
+    pub phone_number: String,
+    pub connection: String,
+    /// Where the metadata go in the forwarded body.
+    pub user_metadata: String,
+    pub app_metadata: String,
+    /// JSON pointer to the created user's id in the upstream's answer.
+    pub user_id: String,
+    /// `context.connection.name` when the body names none.
+    pub default_connection: String,
+    /// `context.connection.id`. Default: the connection's name.
+    pub connection_id: Option<String>,
+}
+
+impl Default for SignupMapping {
+    fn default() -> Self {
+        SignupMapping {
+            username: "username".into(),
+            email: "email".into(),
+            password: "password".into(),
+            phone_number: "phone_number".into(),
+            connection: "connection".into(),
+            user_metadata: "user_metadata".into(),
+            app_metadata: "app_metadata".into(),
+            user_id: "/_id".into(),
+            default_connection: "Username-Password-Authentication".into(),
+            connection_id: None,
+        }
+    }
+}
+
 /// `[token]`: hookgate's signing keys and where the upstream's are.
 #[derive(Debug, Clone)]
 pub struct TokenConfig {
@@ -371,9 +415,22 @@ pub struct Config {
     pub token: TokenConfig,
     /// `[hooks]`: where hook files live, the sandbox, and per-hook settings.
     pub hooks: HooksConfig,
+    /// `[outbox]`: the durable queue of post-events; `path` is resolved against the file's folder.
+    pub outbox: OutboxConfig,
+    outbox_configured: bool,
 }
 
 impl Config {
+    /// Whether hookgate must open the outbox: a route produces post-events, or `[outbox]` is set
+    /// (so a configuration without signup routes never creates the file).
+    pub fn outbox_needed(&self) -> bool {
+        self.outbox_configured
+            || self
+                .routes
+                .iter()
+                .any(|r| r.point == Some(Point::PreUserRegistration))
+    }
+
     /// The folder relative paths in the file are relative to.
     pub fn base_dir(&self) -> &Path {
         match self.path.parent() {
@@ -423,10 +480,13 @@ pub struct Route {
     /// `None` for passthrough.
     pub point: Option<Point>,
     pub upstream_path: Option<String>,
-    /// Token routes: the body shape the upstream wants (default: form, as RFC 6749 says).
+    /// The body shape the upstream wants. Token routes: default form, as RFC 6749 says;
+    /// signup routes: default the shape the client sent.
     pub upstream_body: UpstreamBody,
     /// Token routes: the upstream's name for Auth0's `audience` (e.g. RFC 8707 `resource`).
     pub audience_param: String,
+    /// Signup routes: where the signup fields are (Auth0's names by default).
+    pub signup: SignupMapping,
     /// send-phone-message routes: the bearer secret the identity server must present.
     pub webhook_secret: Option<Secret>,
 }
@@ -714,14 +774,40 @@ impl Validator<'_> {
                     self.error(up.span(), key("upstream_path"), "must start with `/`");
                 }
             }
-            if point != Some(Point::CredentialsExchange) {
+            if !matches!(
+                point,
+                Some(Point::CredentialsExchange | Point::PreUserRegistration)
+            ) {
                 if let Some(b) = &r.upstream_body {
                     self.error(
                         b.span(),
                         key("upstream_body"),
-                        "only credentials-exchange routes rewrite the body",
+                        "only credentials-exchange and pre-user-registration routes rewrite the body",
                     );
                 }
+            }
+            if point != Some(Point::PreUserRegistration) {
+                if let Some(m) = &r.signup {
+                    self.error(
+                        m.span(),
+                        key("signup"),
+                        "only pre-user-registration (signup) routes map signup fields",
+                    );
+                }
+            }
+            if let Some(m) = &r.signup {
+                if !m.get_ref().user_id.starts_with('/') {
+                    self.error(
+                        m.span(),
+                        key("signup.user_id"),
+                        format!(
+                            "`{}` is not a JSON pointer: write it like \"/_id\" or \"/user/id\"",
+                            m.get_ref().user_id
+                        ),
+                    );
+                }
+            }
+            if point != Some(Point::CredentialsExchange) {
                 if let Some(a) = &r.audience_param {
                     self.error(
                         a.span(),
@@ -778,15 +864,19 @@ impl Validator<'_> {
                 match_kind: r.match_kind,
                 point,
                 upstream_path: r.upstream_path.map(Spanned::into_inner),
-                upstream_body: r
-                    .upstream_body
-                    .map(Spanned::into_inner)
-                    .unwrap_or(UpstreamBody::Form),
+                upstream_body: r.upstream_body.map(Spanned::into_inner).unwrap_or(
+                    if point == Some(Point::PreUserRegistration) {
+                        UpstreamBody::Same
+                    } else {
+                        UpstreamBody::Form
+                    },
+                ),
                 audience_param: r
                     .audience_param
                     .map(Spanned::into_inner)
                     .unwrap_or_else(|| "audience".into()),
                 webhook_secret,
+                signup: r.signup.map(Spanned::into_inner).unwrap_or_default(),
             });
         }
 
@@ -831,6 +921,30 @@ impl Validator<'_> {
             );
         }
 
+        let outbox_configured = raw.outbox.is_some();
+        let outbox = match raw.outbox {
+            None => OutboxConfig::default(),
+            Some(o) => {
+                let span = o.span();
+                let o = o.into_inner();
+                if o.max_attempts == 0 {
+                    self.error(span.clone(), "outbox.max_attempts", "must be at least 1");
+                }
+                if o.retry_base_ms == 0 || o.retry_base_ms > o.retry_max_ms {
+                    self.error(
+                        span,
+                        "outbox.retry_base_ms",
+                        "must be greater than 0 and at most outbox.retry_max_ms",
+                    );
+                }
+                o
+            }
+        };
+        let outbox = OutboxConfig {
+            path: base.join(&outbox.path),
+            ..outbox
+        };
+
         if !self.errors.is_empty() {
             return Err(ConfigErrors(self.errors));
         }
@@ -853,6 +967,8 @@ impl Validator<'_> {
             clients: raw.clients,
             token,
             hooks: raw.hooks,
+            outbox,
+            outbox_configured,
         })
     }
 }
@@ -1019,6 +1135,45 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("only send-phone-message routes"), "{err}");
+    }
+
+    #[test]
+    fn signup_mapping_defaults_to_auth0_and_stays_on_signup_routes() {
+        let text = format!(
+            "{MINIMAL}[[route]]\nname = \"signup\"\npath = \"/dbconnections/signup\"\npoint = \"pre-user-registration\"\n\
+             [[route]]\npath = \"/legacy\"\npoint = \"pre-user-registration\"\nupstream_body = \"json\"\n\
+             [route.signup]\nemail = \"mail\"\nuser_metadata = \"/profile/meta\"\nuser_id = \"/user/id\"\n\
+             [outbox]\npath = \"data/o.redb\"\nmax_attempts = 3\n"
+        );
+        let c = Config::parse(Path::new("/etc/hg/h.toml"), &text, &|_| None).unwrap();
+        assert_eq!(c.routes[0].signup, SignupMapping::default());
+        assert_eq!(c.routes[0].upstream_body, UpstreamBody::Same);
+        assert_eq!(c.routes[1].signup.email, "mail");
+        assert_eq!(c.routes[1].signup.username, "username");
+        assert_eq!(c.routes[1].upstream_body, UpstreamBody::Json);
+        assert_eq!(c.outbox.path, Path::new("/etc/hg/data/o.redb"));
+        assert_eq!(c.outbox.max_attempts, 3);
+        assert!(c.outbox_needed());
+        assert!(
+            !parse(MINIMAL).unwrap().outbox_needed(),
+            "no signup route, no outbox file"
+        );
+
+        let text = format!(
+            "{MINIMAL}[[route]]\npath = \"/x\"\n[route.signup]\nemail = \"mail\"\n\
+             [[route]]\npath = \"/s\"\npoint = \"pre-user-registration\"\n[route.signup]\nuser_id = \"id\"\nemial = \"x\"\n"
+        );
+        let err = parse(&text).unwrap_err().to_string();
+        assert!(err.contains("unknown field `emial`"), "{err}");
+        let text = format!(
+            "{MINIMAL}[[route]]\npath = \"/x\"\n[route.signup]\nemail = \"mail\"\n\
+             [[route]]\npath = \"/s\"\npoint = \"pre-user-registration\"\n[route.signup]\nuser_id = \"id\"\n\
+             [outbox]\nmax_attempts = 0\n"
+        );
+        let err = parse(&text).unwrap_err().to_string();
+        assert!(err.contains("route[0].signup"), "{err}");
+        assert!(err.contains("route[1].signup.user_id"), "{err}");
+        assert!(err.contains("outbox.max_attempts"), "{err}");
     }
 
     #[test]

@@ -2,11 +2,13 @@
 //!
 //! Layout: `config` (the TOML file and its validated model), `proxy` (pingora phases, the
 //! exchange path, answers of our own), `admin` (health and readiness), `server` (assembly and
-//! shutdown), `reload` (hot reload of configuration and hooks), `engine` (the QuickJS hook engine), `hooks` (hook discovery and the points).
+//! shutdown), `reload` (hot reload of configuration and hooks), `engine` (the QuickJS hook engine), `hooks` (hook discovery and the points),
+//! `outbox` (the durable queue of post-events and its dispatcher).
 pub mod admin;
 pub mod config;
 pub mod engine;
 pub mod hooks;
+pub mod outbox;
 pub mod proxy;
 pub mod reload;
 pub mod server;

@@ -70,6 +70,113 @@ enum Command {
         #[command(subcommand)]
         command: KeysCommand,
     },
+    /// Inspect and manage the outbox of post-events (post-user-registration, ...).
+    ///
+    /// Works on the outbox file while hookgate is stopped: redb lets one process at a time open
+    /// the file, and a running hookgate holds it, so these commands then fail with a message and
+    /// change nothing. A running hookgate delivers pending events itself; stop it to manage dead
+    /// letters, then start it again: what `retry` made pending is delivered at once.
+    Outbox {
+        #[arg(
+            short,
+            long,
+            global = true,
+            default_value = "config/hookgate.toml",
+            env = "HOOKGATE_CONFIG"
+        )]
+        config: PathBuf,
+        #[command(subcommand)]
+        command: OutboxCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum OutboxCommand {
+    /// List pending events and dead letters (sequence number, state, attempts, last error).
+    List {
+        /// One JSON object per line, with the hook arguments.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Make events due now with fresh attempts (dead letters go back to pending).
+    Retry {
+        /// Sequence numbers from `list`.
+        seqs: Vec<u64>,
+        /// Every dead letter.
+        #[arg(long, conflicts_with = "seqs")]
+        all_dead: bool,
+    },
+    /// Delete events for good; their hooks will not run.
+    Drop {
+        seqs: Vec<u64>,
+        /// Every dead letter.
+        #[arg(long, conflicts_with = "seqs")]
+        all_dead: bool,
+    },
+}
+
+fn outbox_command(config: &std::path::Path, command: OutboxCommand) -> Result<String, String> {
+    use hookgate::outbox::{Outbox, State};
+    let c = Config::load(config).map_err(|e| e.to_string())?;
+    let outbox = Outbox::open(&c.outbox.path).map_err(|e| format!("{e:#}"))?;
+    let choose = |seqs: &[u64], all_dead: bool| -> Result<Option<Vec<u64>>, String> {
+        match (seqs.is_empty(), all_dead) {
+            (true, false) => Err("name events by sequence number, or pass --all-dead".into()),
+            (_, true) => Ok(None),
+            (false, false) => Ok(Some(seqs.to_vec())),
+        }
+    };
+    match command {
+        OutboxCommand::List { json } => {
+            let all = outbox.list().map_err(|e| format!("{e:#}"))?;
+            let mut out = String::new();
+            for s in &all {
+                if json {
+                    out.push_str(&serde_json::to_string(s).expect("JSON prints"));
+                } else {
+                    out.push_str(&format!(
+                        "{}\t{}\t{}\t{}\tattempts={}\t{}",
+                        s.seq,
+                        match s.state {
+                            State::Pending => "pending",
+                            State::Dead => "dead",
+                        },
+                        s.event.trigger,
+                        s.event.id,
+                        s.event.attempts,
+                        s.event.last_error.as_deref().unwrap_or("-")
+                    ));
+                }
+                out.push('\n');
+            }
+            if !json {
+                let dead = all.iter().filter(|s| s.state == State::Dead).count();
+                out.push_str(&format!(
+                    "{} pending, {} dead ({})",
+                    all.len() - dead,
+                    dead,
+                    outbox.path().display()
+                ));
+            }
+            Ok(out.trim_end().to_string())
+        }
+        OutboxCommand::Retry { seqs, all_dead } => {
+            let which = choose(&seqs, all_dead)?;
+            let n = outbox
+                .retry(which.as_deref())
+                .map_err(|e| format!("{e:#}"))?;
+            Ok(format!(
+                "{n} event(s) due now; a started hookgate delivers them"
+            ))
+        }
+        OutboxCommand::Drop { seqs, all_dead } => {
+            let which = choose(&seqs, all_dead)?;
+            let n = outbox
+                .drop_events(which.as_deref())
+                .map_err(|e| format!("{e:#}"))?;
+            Ok(format!("{n} event(s) deleted"))
+        }
+    }
 }
 
 #[derive(Subcommand)]
@@ -220,6 +327,16 @@ fn main() -> ExitCode {
         Command::Keys {
             command: KeysCommand::Generate { alg, out },
         } => match generate_key(&alg, &out) {
+            Ok(msg) => {
+                println!("{msg}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("hookgate: {e}");
+                ExitCode::FAILURE
+            }
+        },
+        Command::Outbox { config, command } => match outbox_command(&config, command) {
             Ok(msg) => {
                 println!("{msg}");
                 ExitCode::SUCCESS

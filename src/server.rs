@@ -14,12 +14,15 @@ use async_trait::async_trait;
 use pingora::apps::http_app::HttpServer;
 use pingora::server::configuration::ServerConf;
 use pingora::server::{RunArgs, Server, ShutdownSignal, ShutdownSignalWatch};
+use pingora::services::background::background_service;
 use pingora::services::listening::Service;
 
 use crate::admin::Admin;
 use crate::config::Config;
 use crate::engine::Engine;
 use crate::hooks::Generation;
+use crate::outbox::dispatch::Dispatcher;
+use crate::outbox::Outbox;
 use crate::proxy::Proxy;
 use crate::reload::{self, Live, Reloader};
 use crate::token::{KeyRing, SigningKey};
@@ -101,8 +104,25 @@ pub fn run(config: Config, loaded: Loaded) -> anyhow::Result<()> {
     let mut server = Server::new_with_opt_and_conf(None, conf);
     server.bootstrap();
 
+    // The outbox is open before anything is served: an accepted signup's event must have a
+    // place to go. Its dispatcher runs as a background service next to the listeners.
+    let outbox = match config.outbox_needed() {
+        false => None,
+        true => Some(Arc::new(Outbox::open(&config.outbox.path)?)),
+    };
+    if let Some(outbox) = &outbox {
+        server.add_service(background_service(
+            "outbox dispatcher",
+            Dispatcher {
+                outbox: outbox.clone(),
+                engine: engine.clone(),
+                live: live.clone(),
+                config: config.outbox.clone(),
+            },
+        ));
+    }
     let inflight = Arc::new(AtomicUsize::new(0));
-    let proxy = Proxy::new(live, engine, inflight.clone());
+    let proxy = Proxy::new(live, engine, inflight.clone(), outbox);
     let mut proxy_service =
         pingora::proxy::http_proxy_service_with_name(&server.configuration, proxy, "hookgate");
     for addr in &config.server.listen {

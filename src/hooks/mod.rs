@@ -10,6 +10,8 @@
 pub mod cli;
 pub mod credentials_exchange;
 mod generation;
+pub mod post_user_registration;
+pub mod pre_user_registration;
 pub mod send_phone_message;
 mod settings;
 mod trigger;

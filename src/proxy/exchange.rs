@@ -16,7 +16,7 @@ use super::respond::OAuthError;
 use super::upstream::UpstreamResponse;
 use super::{Proxy, RequestCtx};
 use crate::config::{Config, Point};
-use crate::hooks::{credentials_exchange, send_phone_message};
+use crate::hooks::{credentials_exchange, pre_user_registration, send_phone_message};
 
 /// Hop-by-hop headers (RFC 9110 §7.6.1) never cross the proxy on the exchange path: hookgate
 /// frames both sides itself.
@@ -42,7 +42,7 @@ pub async fn handle(proxy: &Proxy, session: &mut Session, ctx: &mut RequestCtx) 
         Err(err) => {
             // The rest of the body is unread: this connection cannot carry another request.
             session.set_keepalive(None);
-            return err.write(session).await;
+            return shaped(err, route.point).write(session).await;
         }
     };
     let mut req = session.req_header().clone();
@@ -60,6 +60,9 @@ pub async fn handle(proxy: &Proxy, session: &mut Session, ctx: &mut RequestCtx) 
         Some(Point::SendPhoneMessage) => {
             send_phone_message::answer(proxy, &live, &ctx.request_id, route, &req, &body).await
         }
+        Some(Point::PreUserRegistration) => {
+            pre_user_registration::signup(proxy, &live, &ctx.request_id, route, req, body).await
+        }
         // Points whose hooks have not landed yet simply forward.
         _ => proxy.upstream.send(req, body).await,
     };
@@ -69,8 +72,17 @@ pub async fn handle(proxy: &Proxy, session: &mut Session, ctx: &mut RequestCtx) 
             if matches!(err.status, 502 | 504) {
                 tracing::warn!(request_id = %ctx.request_id, route = %route.name, error = %err, "upstream failed");
             }
-            err.write(session).await
+            shaped(err, route.point).write(session).await
         }
+    }
+}
+
+/// Signup clients parse Auth0's signup error shape, not OAuth's: every error of a signup route
+/// is written that way (see `ErrorShape::Signup`).
+fn shaped(err: OAuthError, point: Option<Point>) -> OAuthError {
+    match point {
+        Some(Point::PreUserRegistration) => err.signup(),
+        _ => err,
     }
 }
 

@@ -33,6 +33,7 @@ use pingora::proxy::{FailToProxy, ProxyHttp, Session};
 
 use crate::config::{Config, Route};
 use crate::engine::Engine;
+use crate::outbox::Outbox;
 use crate::reload::Live;
 use crate::token::{JwksSource, UpstreamKeys};
 use respond::OAuthError;
@@ -49,11 +50,18 @@ pub struct Proxy {
     /// The upstream's keys, to verify its tokens before hooks see them.
     pub upstream_keys: UpstreamKeys,
     pub inflight: Arc<AtomicUsize>,
+    /// The durable queue of post-events; open when a route produces them.
+    pub outbox: Option<Arc<Outbox>>,
     next_request: AtomicU64,
 }
 
 impl Proxy {
-    pub fn new(live: Arc<ArcSwap<Live>>, engine: Engine, inflight: Arc<AtomicUsize>) -> Self {
+    pub fn new(
+        live: Arc<ArcSwap<Live>>,
+        engine: Engine,
+        inflight: Arc<AtomicUsize>,
+        outbox: Option<Arc<Outbox>>,
+    ) -> Self {
         let config = live.load().config.clone();
         let jwks = match &config.token.upstream_jwks_url {
             Some(url) => JwksSource::Url(url.clone()),
@@ -68,6 +76,7 @@ impl Proxy {
             live,
             engine,
             inflight,
+            outbox,
             next_request: AtomicU64::new(1),
         }
     }

@@ -9,12 +9,29 @@ use pingora::prelude::*;
 use pingora::proxy::Session;
 use serde_json::json;
 
-/// An error answered in the OAuth shape `{"error","error_description"}` (RFC 6749 §5.2).
+/// An error answered in the OAuth shape `{"error","error_description"}` (RFC 6749 §5.2), or, on
+/// signup routes, in the shape of Auth0's `/dbconnections/signup` (see [`ErrorShape::Signup`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OAuthError {
     pub status: u16,
     pub error: &'static str,
     pub description: String,
+    pub shape: ErrorShape,
+}
+
+/// How an error's body is written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorShape {
+    /// `{"error","error_description"}`: token endpoints and everything else.
+    OAuth,
+    /// `{"name","code","description","statusCode"}`: what Auth0's `/dbconnections/signup`
+    /// answers and what signup clients (auth0.js, Lock, the SDKs) parse: they show
+    /// `description` to the user and branch on `code`. A client migrated from Auth0 keeps working
+    /// only if a denied signup looks the same, so every error of a signup route, hookgate's own
+    /// included (bad body, upstream down), has this shape. `name` is the error class:
+    /// `PreUserRegistrationError` for a hook's denial, else `BadRequestError` (4xx) or
+    /// `ServerError` (5xx).
+    Signup { name: &'static str },
 }
 
 impl OAuthError {
@@ -23,7 +40,21 @@ impl OAuthError {
             status,
             error,
             description: description.into(),
+            shape: ErrorShape::OAuth,
         }
+    }
+
+    /// The same error in the signup shape; a `name` already chosen is kept.
+    pub fn signup(mut self) -> Self {
+        if self.shape == ErrorShape::OAuth {
+            let name = if self.status >= 500 {
+                "ServerError"
+            } else {
+                "BadRequestError"
+            };
+            self.shape = ErrorShape::Signup { name };
+        }
+        self
     }
 
     pub fn invalid_request(description: impl Into<String>) -> Self {
@@ -35,9 +66,18 @@ impl OAuthError {
     }
 
     pub fn body(&self) -> Bytes {
-        Bytes::from(
-            json!({ "error": self.error, "error_description": self.description }).to_string(),
-        )
+        let body = match self.shape {
+            ErrorShape::OAuth => {
+                json!({ "error": self.error, "error_description": self.description })
+            }
+            ErrorShape::Signup { name } => json!({
+                "name": name,
+                "code": self.error,
+                "description": self.description,
+                "statusCode": self.status,
+            }),
+        };
+        Bytes::from(body.to_string())
     }
 
     /// Write this error as the whole response. hookgate's own 401s come from bearer-protected

@@ -39,6 +39,8 @@ pub fn pin(new: &mut Config, running: &Config) -> Vec<String> {
     pin!("server.work_stealing", server.work_stealing);
     pin!("upstream", upstream);
     pin!("token.upstream_jwks_url", token.upstream_jwks_url);
+    // The outbox file is opened, and its dispatcher configured, once at start.
+    pin!("outbox", outbox);
     pin!("hooks.dir", hooks.dir);
     pin!("hooks.workers", hooks.workers);
     pin!("hooks.memory_limit_mb", hooks.memory_limit_mb);

@@ -1,0 +1,174 @@
+//! The dispatcher: a pingora background service that runs the hooks of due outbox events.
+//!
+//! Loop: take up to `batch` due events, run each event's hooks (events concurrently, one event's
+//! hooks in their configured order), then record every result in one transaction: delivered
+//! events are deleted, failed ones rescheduled with backoff, exhausted ones become dead letters.
+//! Results are recorded after the hooks ran, so a crash in between runs them again: delivery is
+//! at least once, and `context.event_id` lets a hook recognise a repeat.
+//!
+//! Hooks are taken from the generation in force when the event runs, so a fixed hook file
+//! (or its secrets) applies to events already waiting.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use arc_swap::ArcSwap;
+use async_trait::async_trait;
+use pingora::server::ShutdownWatch;
+use pingora::services::background::BackgroundService;
+use serde_json::Value;
+
+use super::{now_ms, Next, Outbox, OutboxConfig, Outcome, Stored};
+use crate::engine::Engine;
+use crate::hooks::Generation;
+use crate::reload::Live;
+
+/// Longest sleep without looking at the file (a safety net; appends wake the loop at once).
+const IDLE_POLL: Duration = Duration::from_secs(1);
+
+/// How long the dispatcher waits after being woken, to batch what arrives meanwhile.
+const LINGER: Duration = Duration::from_millis(20);
+
+pub struct Dispatcher {
+    pub outbox: Arc<Outbox>,
+    pub engine: Engine,
+    /// The hooks in force when an event runs (hot reload may have replaced those of its request).
+    pub live: Arc<ArcSwap<Live>>,
+    pub config: OutboxConfig,
+}
+
+#[async_trait]
+impl BackgroundService for Dispatcher {
+    async fn start(&self, mut shutdown: ShutdownWatch) {
+        tracing::info!(outbox = %self.outbox.path().display(), "outbox dispatcher started");
+        loop {
+            if *shutdown.borrow() {
+                return;
+            }
+            let worked = match self.run_once().await {
+                Ok(n) => n > 0,
+                Err(e) => {
+                    tracing::error!(error = %format!("{e:#}"), "outbox dispatch failed; retrying");
+                    tokio::time::sleep(IDLE_POLL).await;
+                    false
+                }
+            };
+            if worked {
+                continue;
+            }
+            let wait = match self.outbox.next_due() {
+                Ok(Some(due)) => Duration::from_millis(due.saturating_sub(now_ms())).min(IDLE_POLL),
+                _ => IDLE_POLL,
+            };
+            tokio::select! {
+                _ = shutdown.changed() => return,
+                _ = self.outbox.appended() => {
+                    // Let a few more signups land so one batch (and one commit) carries them:
+                    // settling each event on its own would compete with the signups' own commits
+                    // for redb's single writer and for the CPU.
+                    tokio::time::sleep(LINGER).await;
+                },
+                _ = tokio::time::sleep(wait) => {},
+            }
+        }
+    }
+}
+
+impl Dispatcher {
+    /// Run one batch of due events; returns how many were handled.
+    pub async fn run_once(&self) -> anyhow::Result<usize> {
+        let outbox = self.outbox.clone();
+        let batch = self.config.batch.max(1);
+        let due = tokio::task::spawn_blocking(move || outbox.due(now_ms(), batch)).await??;
+        if due.is_empty() {
+            return Ok(0);
+        }
+        let generation = self.live.load().generation.clone();
+        let mut tasks = tokio::task::JoinSet::new();
+        for stored in due {
+            let engine = self.engine.clone();
+            let generation = generation.clone();
+            let config = self.config.clone();
+            tasks.spawn(async move { deliver(&engine, &generation, &config, stored).await });
+        }
+        let mut outcomes = Vec::new();
+        while let Some(done) = tasks.join_next().await {
+            outcomes.push(done?);
+        }
+        let n = outcomes.len();
+        let outbox = self.outbox.clone();
+        tokio::task::spawn_blocking(move || outbox.settle(&outcomes)).await??;
+        Ok(n)
+    }
+}
+
+/// Run the hooks an event still needs and decide what becomes of it.
+async fn deliver(
+    engine: &Engine,
+    generation: &Generation,
+    config: &OutboxConfig,
+    stored: Stored,
+) -> Outcome {
+    let Stored {
+        seq, due_ms, event, ..
+    } = stored;
+    let due_ms = due_ms.unwrap_or(0);
+    let mut event = event;
+    let hooks = generation.hooks_for(
+        event.trigger,
+        event.client_id.as_deref(),
+        Some(&event.route),
+    );
+    let mut failures = Vec::new();
+    for hook in &hooks {
+        if event.done_hooks.contains(&hook.name) {
+            continue;
+        }
+        let mut args = event.args.clone();
+        if let Some(Value::Object(context)) = args.last_mut() {
+            context.insert("webtask".into(), hook.webtask());
+            context.insert("event_id".into(), Value::String(event.id.clone()));
+        }
+        match engine.call(hook, args, &event.id).await {
+            Ok(_) => event.done_hooks.push(hook.name.clone()),
+            Err(e) => failures.push(format!("{}: {e}", hook.name)),
+        }
+    }
+    if failures.is_empty() {
+        tracing::debug!(event_id = %event.id, trigger = %event.trigger, "event delivered");
+        return Outcome {
+            seq,
+            due_ms,
+            next: Next::Delivered,
+        };
+    }
+    event.attempts += 1;
+    event.last_error = Some(failures.join("; "));
+    if event.attempts >= config.max_attempts {
+        tracing::error!(
+            event_id = %event.id, trigger = %event.trigger, seq, attempts = event.attempts,
+            error = event.last_error.as_deref().unwrap_or(""),
+            "event is a dead letter: `hookgate outbox retry {seq}` runs it again once the hook is fixed"
+        );
+        return Outcome {
+            seq,
+            due_ms,
+            next: Next::Dead(event),
+        };
+    }
+    let wait = config.backoff(event.attempts);
+    tracing::warn!(
+        event_id = %event.id, trigger = %event.trigger, attempts = event.attempts,
+        retry_in_ms = wait.as_millis() as u64,
+        error = event.last_error.as_deref().unwrap_or(""),
+        "post-event hook failed; will retry"
+    );
+    Outcome {
+        seq,
+        due_ms,
+        next: Next::Retry {
+            due_ms: now_ms() + wait.as_millis() as u64,
+            event,
+        },
+    }
+}

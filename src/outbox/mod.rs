@@ -1,0 +1,491 @@
+//! The outbox: a durable queue of post-events (post-user-registration, post-change-password) in one
+//! embedded ACID file (redb), and the [`dispatch::Dispatcher`] that delivers them to hooks.
+//!
+//! An event is written, and its transaction committed with fsync, *before* the client's answer
+//! is written; so an accepted signup's event survives a crash or `kill -9`. The dispatcher runs
+//! the hooks later, at least once: a hook that fails is retried with exponential backoff and
+//! jitter, and after `max_attempts` the event moves to the dead letters, where
+//! `hookgate outbox list|retry|drop` manages it.
+//!
+//! Owns: the file's schema, sequencing, scheduling and the retry policy. Must not: know any
+//! point's arguments (an event carries a trigger and the hook arguments, built by the point code)
+//! or run JS itself (the engine does). Secrets are never stored: the dispatcher adds
+//! `context.webtask` from the hook in force when it runs.
+//!
+//! # Schema (redb tables)
+//! * `pending`: `(due_ms, seq) → event JSON`. Keyed by due time first, so the due events are one
+//!   range scan; rescheduling is remove + insert under the new due time.
+//! * `dead`: `seq → event JSON`: events that used up their attempts.
+//! * `meta`: `"next_seq" → u64`: sequence numbers are never reused, so an id printed by
+//!   `outbox list` names one event for good.
+//!
+//! # One process at a time
+//! redb locks the file for the process that opens it. While hookgate runs, `hookgate outbox`
+//! cannot open the file and says so; stop hookgate first (its pending events stay on disk).
+
+pub mod dispatch;
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use anyhow::Context as _;
+use redb::{Database, DatabaseError, ReadableDatabase, ReadableTable, TableDefinition};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::hooks::Trigger;
+
+const PENDING: TableDefinition<(u64, u64), &[u8]> = TableDefinition::new("pending");
+const DEAD: TableDefinition<u64, &[u8]> = TableDefinition::new("dead");
+const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
+
+/// `[outbox]` of hookgate.toml.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct OutboxConfig {
+    /// The redb file, relative to the configuration file's folder. Default `hookgate-outbox.redb`.
+    pub path: PathBuf,
+    /// Deliveries tried before an event becomes a dead letter. Default 10.
+    pub max_attempts: u32,
+    /// Backoff before the second attempt; doubles each time, with jitter. Default 1000.
+    pub retry_base_ms: u64,
+    /// Longest wait between two attempts. Default 300000 (5 min).
+    pub retry_max_ms: u64,
+    /// Events the dispatcher runs at once. Default 256.
+    pub batch: usize,
+}
+
+impl Default for OutboxConfig {
+    fn default() -> Self {
+        OutboxConfig {
+            path: PathBuf::from("hookgate-outbox.redb"),
+            max_attempts: 10,
+            retry_base_ms: 1000,
+            retry_max_ms: 300_000,
+            batch: 256,
+        }
+    }
+}
+
+impl OutboxConfig {
+    /// The wait before attempt `attempts + 1`: `base · 2^(attempts-1)`, capped, then a random
+    /// point in its upper half, so events that failed together do not retry in lockstep.
+    pub fn backoff(&self, attempts: u32) -> Duration {
+        let exp = attempts.saturating_sub(1).min(32);
+        let full = self
+            .retry_base_ms
+            .saturating_mul(1u64 << exp)
+            .min(self.retry_max_ms)
+            .max(1);
+        let jittered = full / 2 + rand::random_range(0..=full - full / 2);
+        Duration::from_millis(jittered)
+    }
+}
+
+/// One post-event: which hooks to run (trigger, route) and their arguments.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Event {
+    /// Stable across retries and restarts; hooks see it as `context.event_id` to deduplicate.
+    pub id: String,
+    pub trigger: Trigger,
+    /// The route the event came from (hooks can be limited to routes).
+    pub route: String,
+    /// The client the event came from, when known (hooks can be limited to clients).
+    #[serde(default)]
+    pub client_id: Option<String>,
+    /// The hook arguments before `cb`. The last one is the `context`; the dispatcher adds
+    /// `webtask` and `event_id` to it.
+    pub args: Vec<Value>,
+    pub created_ms: u64,
+    /// Delivery attempts made so far.
+    pub attempts: u32,
+    /// Hooks that already succeeded for this event: a retry runs only the others.
+    #[serde(default)]
+    pub done_hooks: Vec<String>,
+    #[serde(default)]
+    pub last_error: Option<String>,
+}
+
+impl Event {
+    pub fn new(
+        trigger: Trigger,
+        route: &str,
+        client_id: Option<String>,
+        args: Vec<Value>,
+    ) -> Event {
+        Event {
+            id: format!("evt_{}", uuid::Uuid::new_v4().simple()),
+            trigger,
+            route: route.to_string(),
+            client_id,
+            args,
+            created_ms: now_ms(),
+            attempts: 0,
+            done_hooks: Vec::new(),
+            last_error: None,
+        }
+    }
+}
+
+/// Where an event is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum State {
+    Pending,
+    Dead,
+}
+
+/// An event as stored, with its place in the file.
+#[derive(Debug, Clone, Serialize)]
+pub struct Stored {
+    pub seq: u64,
+    pub state: State,
+    /// When the next attempt is due (pending events), ms since the epoch.
+    pub due_ms: Option<u64>,
+    pub event: Event,
+}
+
+/// The open outbox file.
+pub struct Outbox {
+    db: Database,
+    path: PathBuf,
+    notify: tokio::sync::Notify,
+}
+
+pub fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+impl Outbox {
+    /// Open (or create) the file. Fails with a message that says what to do when another
+    /// process holds it.
+    pub fn open(path: &Path) -> anyhow::Result<Outbox> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir)
+                .with_context(|| format!("cannot create the outbox folder {}", dir.display()))?;
+        }
+        let db = match Database::create(path) {
+            Ok(db) => db,
+            Err(DatabaseError::DatabaseAlreadyOpen) => anyhow::bail!(
+                "the outbox {} is open in another process (a running hookgate?); \
+                 redb allows one process at a time: stop hookgate first",
+                path.display()
+            ),
+            Err(e) => {
+                return Err(e).with_context(|| format!("cannot open the outbox {}", path.display()))
+            }
+        };
+        let tx = db.begin_write()?;
+        tx.open_table(PENDING)?;
+        tx.open_table(DEAD)?;
+        tx.open_table(META)?;
+        tx.commit()?;
+        Ok(Outbox {
+            db,
+            path: path.to_path_buf(),
+            notify: tokio::sync::Notify::new(),
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Store events durably (one fsync'd transaction), due now. Blocking: call it from
+    /// `spawn_blocking` or a thread of its own.
+    pub fn append(&self, events: &[Event]) -> anyhow::Result<Vec<u64>> {
+        let tx = self.db.begin_write()?;
+        let mut seqs = Vec::with_capacity(events.len());
+        {
+            let mut meta = tx.open_table(META)?;
+            let mut next = meta.get("next_seq")?.map_or(1, |v| v.value());
+            let mut pending = tx.open_table(PENDING)?;
+            let due = now_ms();
+            for e in events {
+                pending.insert((due, next), serde_json::to_vec(e)?.as_slice())?;
+                seqs.push(next);
+                next += 1;
+            }
+            meta.insert("next_seq", next)?;
+        }
+        tx.commit()?;
+        self.notify.notify_one();
+        Ok(seqs)
+    }
+
+    /// [`Outbox::append`] for async callers: returns once the event is on disk.
+    pub async fn enqueue(self: &std::sync::Arc<Self>, event: Event) -> anyhow::Result<u64> {
+        let me = self.clone();
+        tokio::task::spawn_blocking(move || me.append(std::slice::from_ref(&event)))
+            .await
+            .context("the outbox writer task failed")?
+            .map(|seqs| seqs[0])
+    }
+
+    /// Pending events due at `now_ms`, oldest due first, at most `limit`.
+    pub fn due(&self, now_ms: u64, limit: usize) -> anyhow::Result<Vec<Stored>> {
+        let tx = self.db.begin_read()?;
+        let table = tx.open_table(PENDING)?;
+        let mut out = Vec::new();
+        for row in table.range((0u64, 0u64)..=(now_ms, u64::MAX))? {
+            if out.len() >= limit {
+                break;
+            }
+            let (k, v) = row?;
+            let (due, seq) = k.value();
+            out.push(Stored {
+                seq,
+                state: State::Pending,
+                due_ms: Some(due),
+                event: serde_json::from_slice(v.value())?,
+            });
+        }
+        Ok(out)
+    }
+
+    /// When the earliest pending event is due, if any.
+    pub fn next_due(&self) -> anyhow::Result<Option<u64>> {
+        let tx = self.db.begin_read()?;
+        let table = tx.open_table(PENDING)?;
+        let first = table.first()?.map(|(k, _)| k.value().0);
+        Ok(first)
+    }
+
+    /// Apply the dispatcher's results in one transaction.
+    ///
+    /// Deliveries and reschedules are not fsync'd (`Durability::None`): losing them in a crash
+    /// only means the hooks run again, which at-least-once delivery allows, while an fsync here
+    /// would compete with the signups' own (which make them durable too: redb persists earlier
+    /// commits with the next durable one). A batch that makes dead letters is fsync'd, so an
+    /// operator stopping hookgate finds them where the log said.
+    pub fn settle(&self, outcomes: &[Outcome]) -> anyhow::Result<()> {
+        let mut tx = self.db.begin_write()?;
+        if !outcomes.iter().any(|o| matches!(o.next, Next::Dead(_))) {
+            tx.set_durability(redb::Durability::None)?;
+        }
+        {
+            let mut pending = tx.open_table(PENDING)?;
+            let mut dead = tx.open_table(DEAD)?;
+            for o in outcomes {
+                let key = (o.due_ms, o.seq);
+                match &o.next {
+                    Next::Delivered => {
+                        pending.remove(key)?;
+                    }
+                    Next::Retry { due_ms, event } => {
+                        pending.remove(key)?;
+                        pending.insert((*due_ms, o.seq), serde_json::to_vec(event)?.as_slice())?;
+                    }
+                    Next::Dead(event) => {
+                        pending.remove(key)?;
+                        dead.insert(o.seq, serde_json::to_vec(event)?.as_slice())?;
+                    }
+                }
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Every event, pending first (by due time), then the dead letters.
+    pub fn list(&self) -> anyhow::Result<Vec<Stored>> {
+        let tx = self.db.begin_read()?;
+        let mut out = Vec::new();
+        for row in tx.open_table(PENDING)?.iter()? {
+            let (k, v) = row?;
+            let (due, seq) = k.value();
+            out.push(Stored {
+                seq,
+                state: State::Pending,
+                due_ms: Some(due),
+                event: serde_json::from_slice(v.value())?,
+            });
+        }
+        for row in tx.open_table(DEAD)?.iter()? {
+            let (k, v) = row?;
+            out.push(Stored {
+                seq: k.value(),
+                state: State::Dead,
+                due_ms: None,
+                event: serde_json::from_slice(v.value())?,
+            });
+        }
+        Ok(out)
+    }
+
+    /// Make events due now with fresh attempts: dead letters go back to pending. `None` = every
+    /// dead letter. Returns how many were moved.
+    pub fn retry(&self, seqs: Option<&[u64]>) -> anyhow::Result<usize> {
+        let all = self.list()?;
+        let chosen: Vec<_> = all
+            .into_iter()
+            .filter(|s| match seqs {
+                None => s.state == State::Dead,
+                Some(list) => list.contains(&s.seq),
+            })
+            .collect();
+        let tx = self.db.begin_write()?;
+        {
+            let mut pending = tx.open_table(PENDING)?;
+            let mut dead = tx.open_table(DEAD)?;
+            let now = now_ms();
+            for s in &chosen {
+                match s.state {
+                    State::Dead => {
+                        dead.remove(s.seq)?;
+                    }
+                    State::Pending => {
+                        pending.remove((s.due_ms.unwrap_or(0), s.seq))?;
+                    }
+                }
+                let mut e = s.event.clone();
+                e.attempts = 0;
+                pending.insert((now, s.seq), serde_json::to_vec(&e)?.as_slice())?;
+            }
+        }
+        tx.commit()?;
+        Ok(chosen.len())
+    }
+
+    /// Delete events for good. `None` = every dead letter. Returns how many were deleted.
+    pub fn drop_events(&self, seqs: Option<&[u64]>) -> anyhow::Result<usize> {
+        let chosen: Vec<_> = self
+            .list()?
+            .into_iter()
+            .filter(|s| match seqs {
+                None => s.state == State::Dead,
+                Some(list) => list.contains(&s.seq),
+            })
+            .collect();
+        let tx = self.db.begin_write()?;
+        {
+            let mut pending = tx.open_table(PENDING)?;
+            let mut dead = tx.open_table(DEAD)?;
+            for s in &chosen {
+                match s.state {
+                    State::Dead => dead.remove(s.seq)?,
+                    State::Pending => pending.remove((s.due_ms.unwrap_or(0), s.seq))?,
+                };
+            }
+        }
+        tx.commit()?;
+        Ok(chosen.len())
+    }
+
+    /// Wake the dispatcher (an event was appended).
+    pub(crate) async fn appended(&self) {
+        self.notify.notified().await
+    }
+}
+
+/// What became of one dispatched event.
+#[derive(Debug)]
+pub struct Outcome {
+    pub seq: u64,
+    pub due_ms: u64,
+    pub next: Next,
+}
+
+#[derive(Debug)]
+pub enum Next {
+    Delivered,
+    Retry { due_ms: u64, event: Event },
+    Dead(Event),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn event() -> Event {
+        Event::new(
+            Trigger::PostUserRegistration,
+            "signup",
+            Some("spa".into()),
+            vec![json!({"id": "u1"}), json!({})],
+        )
+    }
+
+    #[test]
+    fn events_survive_reopening_and_come_out_due_in_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("o.redb");
+        let (a, b) = (event(), event());
+        {
+            let o = Outbox::open(&path).unwrap();
+            assert_eq!(o.append(&[a.clone(), b.clone()]).unwrap(), vec![1, 2]);
+        }
+        let o = Outbox::open(&path).unwrap();
+        let due = o.due(now_ms(), 10).unwrap();
+        assert_eq!(due.len(), 2);
+        assert_eq!((due[0].seq, &due[0].event), (1, &a));
+        assert_eq!(
+            o.due(0, 10).unwrap().len(),
+            0,
+            "nothing is due before it was written"
+        );
+    }
+
+    #[test]
+    fn retry_dead_and_drop_move_events_between_tables() {
+        let dir = tempfile::tempdir().unwrap();
+        let o = Outbox::open(&dir.path().join("o.redb")).unwrap();
+        let seqs = o.append(&[event(), event()]).unwrap();
+        let due = o.due(now_ms(), 10).unwrap();
+        let later = now_ms() + 60_000;
+        o.settle(&[
+            Outcome {
+                seq: due[0].seq,
+                due_ms: due[0].due_ms.unwrap(),
+                next: Next::Dead(due[0].event.clone()),
+            },
+            Outcome {
+                seq: due[1].seq,
+                due_ms: due[1].due_ms.unwrap(),
+                next: Next::Retry {
+                    due_ms: later,
+                    event: due[1].event.clone(),
+                },
+            },
+        ])
+        .unwrap();
+        assert!(o.due(now_ms(), 10).unwrap().is_empty());
+        assert_eq!(o.next_due().unwrap(), Some(later));
+        let states: Vec<_> = o.list().unwrap().iter().map(|s| s.state).collect();
+        assert_eq!(states, vec![State::Pending, State::Dead]);
+        assert_eq!(o.retry(None).unwrap(), 1);
+        assert_eq!(o.due(now_ms(), 10).unwrap()[0].seq, seqs[0]);
+        assert_eq!(o.drop_events(Some(&seqs)).unwrap(), 2);
+        assert!(o.list().unwrap().is_empty());
+        assert_eq!(
+            o.append(&[event()]).unwrap(),
+            vec![3],
+            "sequence numbers are not reused"
+        );
+    }
+
+    #[test]
+    fn a_second_opener_is_told_to_stop_hookgate() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("o.redb");
+        let _held = Outbox::open(&path).unwrap();
+        let err = Outbox::open(&path).err().unwrap().to_string();
+        assert!(err.contains("stop hookgate first"), "{err}");
+    }
+
+    #[test]
+    fn backoff_doubles_is_capped_and_jittered() {
+        let c = OutboxConfig {
+            retry_base_ms: 100,
+            retry_max_ms: 1000,
+            ..OutboxConfig::default()
+        };
+        for (attempts, full) in [(1, 100), (2, 200), (3, 400), (10, 1000)] {
+            let d = c.backoff(attempts).as_millis() as u64;
+            assert!(d >= full / 2 && d <= full, "{attempts}: {d}");
+        }
+    }
+}
