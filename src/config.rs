@@ -218,6 +218,7 @@ struct RawRoute {
     audience_param: Option<Spanned<String>>,
     webhook_secret: Option<Spanned<SecretSource>>,
     signup: Option<Spanned<SignupMapping>>,
+    change_password: Option<Spanned<RawChangePassword>>,
 }
 
 fn default_methods() -> Vec<Spanned<String>> {
@@ -357,6 +358,79 @@ pub struct SignupMapping {
     pub connection_id: Option<String>,
 }
 
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawChangePassword {
+    id: Option<Spanned<String>>,
+    username: Option<Spanned<String>>,
+    email: Option<Spanned<String>>,
+    client_id: Option<Spanned<String>>,
+    connection: Option<Spanned<String>>,
+    default_connection: Option<String>,
+}
+
+/// Where a value is found for a post-change-password event. Legacy servers identify the user in
+/// different places, so each field of the hook's `user` names its own.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Location {
+    /// `body:/user/id` or `body:email`: the request's (form or JSON) body.
+    Body(String),
+    /// `response:/_id`: the upstream's JSON answer.
+    Response(String),
+    /// `header:x-user-id`: a request header.
+    Header(String),
+    /// `jwt:sub`: a claim of the request's `Authorization: Bearer` JWT. Read, not verified: the
+    /// event exists only after the upstream accepted the request, and the upstream verifies it.
+    Jwt(String),
+}
+
+impl Location {
+    fn parse(text: &str) -> Result<Location, String> {
+        let (source, path) = text.split_once(':').ok_or_else(|| {
+            format!("`{text}` names no source: write body:NAME, response:/POINTER, header:NAME or jwt:CLAIM")
+        })?;
+        if path.is_empty() {
+            return Err(format!("`{text}` names no field"));
+        }
+        let path = path.to_string();
+        Ok(match source {
+            "body" => Location::Body(path),
+            "response" => Location::Response(path),
+            "header" => Location::Header(path.to_ascii_lowercase()),
+            "jwt" => Location::Jwt(path),
+            other => {
+                return Err(format!(
+                    "unknown source `{other}`: use body, response, header or jwt"
+                ))
+            }
+        })
+    }
+}
+
+/// `[route.change_password]`: where a post-change-password route finds the user.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChangePasswordMapping {
+    pub id: Location,
+    pub username: Location,
+    pub email: Location,
+    pub client_id: Location,
+    pub connection: Location,
+    pub default_connection: String,
+}
+
+impl Default for ChangePasswordMapping {
+    fn default() -> Self {
+        ChangePasswordMapping {
+            id: Location::Jwt("sub".into()),
+            username: Location::Body("username".into()),
+            email: Location::Body("email".into()),
+            client_id: Location::Body("client_id".into()),
+            connection: Location::Body("connection".into()),
+            default_connection: "Username-Password-Authentication".into(),
+        }
+    }
+}
+
 impl Default for SignupMapping {
     fn default() -> Self {
         SignupMapping {
@@ -425,10 +499,12 @@ impl Config {
     /// (so a configuration without signup routes never creates the file).
     pub fn outbox_needed(&self) -> bool {
         self.outbox_configured
-            || self
-                .routes
-                .iter()
-                .any(|r| r.point == Some(Point::PreUserRegistration))
+            || self.routes.iter().any(|r| {
+                matches!(
+                    r.point,
+                    Some(Point::PreUserRegistration | Point::PostChangePassword)
+                )
+            })
     }
 
     /// The folder relative paths in the file are relative to.
@@ -487,6 +563,8 @@ pub struct Route {
     pub audience_param: String,
     /// Signup routes: where the signup fields are (Auth0's names by default).
     pub signup: SignupMapping,
+    /// post-change-password routes: where the user's id, username and email are.
+    pub change_password: ChangePasswordMapping,
     /// send-phone-message routes: the bearer secret the identity server must present.
     pub webhook_secret: Option<Secret>,
 }
@@ -786,6 +864,40 @@ impl Validator<'_> {
                     );
                 }
             }
+            let mut change_password = ChangePasswordMapping::default();
+            match (&r.change_password, point) {
+                (Some(m), Some(Point::PostChangePassword)) => {
+                    let m = m.get_ref();
+                    let fields = [
+                        ("id", &m.id, &mut change_password.id),
+                        ("username", &m.username, &mut change_password.username),
+                        ("email", &m.email, &mut change_password.email),
+                        ("client_id", &m.client_id, &mut change_password.client_id),
+                        ("connection", &m.connection, &mut change_password.connection),
+                    ];
+                    for (name, given, slot) in fields {
+                        if let Some(text) = given {
+                            match Location::parse(text.get_ref()) {
+                                Ok(loc) => *slot = loc,
+                                Err(e) => self.error(
+                                    text.span(),
+                                    key(&format!("change_password.{name}")),
+                                    e,
+                                ),
+                            }
+                        }
+                    }
+                    if let Some(c) = &m.default_connection {
+                        change_password.default_connection = c.clone();
+                    }
+                }
+                (Some(m), _) => self.error(
+                    m.span(),
+                    key("change_password"),
+                    "only post-change-password routes map change-password fields",
+                ),
+                (None, _) => {}
+            }
             if point != Some(Point::PreUserRegistration) {
                 if let Some(m) = &r.signup {
                     self.error(
@@ -877,6 +989,7 @@ impl Validator<'_> {
                     .unwrap_or_else(|| "audience".into()),
                 webhook_secret,
                 signup: r.signup.map(Spanned::into_inner).unwrap_or_default(),
+                change_password,
             });
         }
 
@@ -1174,6 +1287,44 @@ mod tests {
         assert!(err.contains("route[0].signup"), "{err}");
         assert!(err.contains("route[1].signup.user_id"), "{err}");
         assert!(err.contains("outbox.max_attempts"), "{err}");
+    }
+
+    #[test]
+    fn change_password_mapping_names_each_source_and_stays_on_its_routes() {
+        let text = format!(
+            "{MINIMAL}[[route]]\npath = \"/pw\"\npoint = \"post-change-password\"\n\
+             [route.change_password]\nid = \"response:/user/id\"\nusername = \"header:X-User\"\nemail = \"jwt:email\"\n"
+        );
+        let c = parse(&text).unwrap();
+        let m = &c.routes[0].change_password;
+        assert_eq!(m.id, Location::Response("/user/id".into()));
+        assert_eq!(m.username, Location::Header("x-user".into()));
+        assert_eq!(m.email, Location::Jwt("email".into()));
+        assert_eq!(
+            m.client_id,
+            Location::Body("client_id".into()),
+            "defaults stay"
+        );
+        assert!(c.outbox_needed());
+        let text = format!(
+            "{MINIMAL}[[route]]\npath = \"/pw\"\npoint = \"post-change-password\"\n\
+             [route.change_password]\nid = \"cookie:sid\"\nemail = \"email\"\n\
+             [[route]]\npath = \"/x\"\n[route.change_password]\nid = \"jwt:sub\"\n"
+        );
+        let err = parse(&text).unwrap_err().to_string();
+        assert!(
+            err.contains("route[0].change_password.id") && err.contains("unknown source `cookie`"),
+            "{err}"
+        );
+        assert!(
+            err.contains("route[0].change_password.email") && err.contains("names no source"),
+            "{err}"
+        );
+        assert!(
+            err.contains("route[1].change_password")
+                && err.contains("only post-change-password routes"),
+            "{err}"
+        );
     }
 
     #[test]

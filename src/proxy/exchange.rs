@@ -16,7 +16,9 @@ use super::respond::OAuthError;
 use super::upstream::UpstreamResponse;
 use super::{Proxy, RequestCtx};
 use crate::config::{Config, Point};
-use crate::hooks::{credentials_exchange, pre_user_registration, send_phone_message};
+use crate::hooks::{
+    credentials_exchange, post_change_password, pre_user_registration, send_phone_message,
+};
 
 /// Hop-by-hop headers (RFC 9110 §7.6.1) never cross the proxy on the exchange path: hookgate
 /// frames both sides itself.
@@ -56,6 +58,9 @@ pub async fn handle(proxy: &Proxy, session: &mut Session, ctx: &mut RequestCtx) 
     let answer = match route.point {
         Some(Point::CredentialsExchange) => {
             credentials_exchange::exchange(proxy, &live, &ctx.request_id, route, req, body).await
+        }
+        Some(Point::PostChangePassword) => {
+            post_change_password::exchange(proxy, &live, &ctx.request_id, route, req, body).await
         }
         Some(Point::SendPhoneMessage) => {
             send_phone_message::answer(proxy, &live, &ctx.request_id, route, &req, &body).await
