@@ -24,7 +24,7 @@ use serde_json::{json, Map, Value};
 use super::{Hook, OnError, Trigger};
 use crate::config::{OpaqueTokens, Route};
 use crate::engine::HookError;
-use crate::proxy::body::{basic_credentials, Params};
+use crate::proxy::body::{basic_credentials, header, Params};
 use crate::proxy::respond::OAuthError;
 use crate::proxy::upstream::UpstreamResponse;
 use crate::proxy::Proxy;
@@ -224,13 +224,6 @@ pub async fn exchange(
         header: resp.header,
         body: Bytes::from(serde_json::to_vec(&answer).expect("a JSON map serialises")),
     })
-}
-
-fn header(req: &RequestHeader, name: &str) -> Option<String> {
-    req.headers
-        .get(name)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_string)
 }
 
 /// The scopes the upstream granted: the token's `scope` (space-separated) or `scp` (array),

@@ -22,7 +22,7 @@ use serde_json::{json, Map, Value};
 use super::Trigger;
 use crate::config::{Location, Route};
 use crate::outbox::Event;
-use crate::proxy::body::Params;
+use crate::proxy::body::{header, request_language, Params};
 use crate::proxy::respond::OAuthError;
 use crate::proxy::upstream::UpstreamResponse;
 use crate::proxy::Proxy;
@@ -96,12 +96,7 @@ pub async fn exchange(
         "last_password_reset": answered_at,
     });
     let context = json!({
-        "requestLanguage": accept_language
-            .as_deref()
-            .and_then(|a| a.split(',').next())
-            .and_then(|a| a.split(';').next())
-            .map(|a| a.trim().to_ascii_lowercase())
-            .filter(|a| !a.is_empty() && a != "*"),
+        "requestLanguage": request_language(accept_language.as_deref()),
         "connection": { "id": connection, "name": connection, "tenant": live.config.tenant.name },
     });
     let event = Event::new(
@@ -121,13 +116,6 @@ pub async fn exchange(
         ),
     }
     Ok(resp)
-}
-
-fn header(req: &RequestHeader, name: &str) -> Option<String> {
-    req.headers
-        .get(name)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_string)
 }
 
 /// A top-level name, or a JSON pointer (`/user/id`).

@@ -31,7 +31,7 @@ use serde_json::{json, Map, Value};
 use super::{post_user_registration, Hook, OnError, Trigger};
 use crate::config::{Route, SignupMapping};
 use crate::engine::HookError;
-use crate::proxy::body::Params;
+use crate::proxy::body::{header, request_language, Params};
 use crate::proxy::respond::{ErrorShape, OAuthError};
 use crate::proxy::upstream::UpstreamResponse;
 use crate::proxy::Proxy;
@@ -215,13 +215,6 @@ pub async fn signup(
     Ok(resp)
 }
 
-fn header(req: &RequestHeader, name: &str) -> Option<String> {
-    req.headers
-        .get(name)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_string)
-}
-
 /// The signup fields the hooks see, read where the mapping says.
 struct Fields {
     username: Option<String>,
@@ -246,12 +239,6 @@ impl Fields {
             connection: get(&map.connection),
         }
     }
-}
-
-/// `Accept-Language: en-US,en;q=0.9` → `en-us`, as Auth0's `requestLanguage` looked.
-fn request_language(accept: Option<&str>) -> Option<String> {
-    let first = accept?.split(',').next()?.split(';').next()?.trim();
-    (!first.is_empty() && first != "*").then(|| first.to_ascii_lowercase())
 }
 
 /// A location in a body: a top-level name, or a JSON pointer (`/user/email`).

@@ -120,6 +120,21 @@ impl Params {
     }
 }
 
+/// A request header as text (`None` when absent or not visible ASCII).
+pub fn header(req: &pingora::http::RequestHeader, name: &str) -> Option<String> {
+    req.headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string)
+}
+
+/// Auth0's `context.requestLanguage` from `Accept-Language`: the first tag, lower-cased
+/// (`en-US,en;q=0.9` → `en-us`); `None` for none or `*`.
+pub fn request_language(accept: Option<&str>) -> Option<String> {
+    let first = accept?.split(',').next()?.split(';').next()?.trim();
+    (!first.is_empty() && first != "*").then(|| first.to_ascii_lowercase())
+}
+
 /// Client credentials from an HTTP Basic `Authorization` header (RFC 6749 §2.3.1: both parts
 /// are form-urlencoded before base64). `None` when the header is absent or not Basic.
 pub fn basic_credentials(authorization: Option<&str>) -> Option<(String, String)> {
