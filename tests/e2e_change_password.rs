@@ -4,11 +4,12 @@
 
 mod common;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use base64::Engine as _;
 use common::hookgate::Hookgate;
 use common::upstream::Upstream;
+use common::wait_for;
 use serde_json::{json, Value};
 
 const ROUTES: &str = r#"
@@ -79,17 +80,6 @@ fn notifications(crm: &Upstream) -> Vec<String> {
         .collect()
 }
 
-fn wait_for(what: &str, mut ok: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while Instant::now() < deadline {
-        if ok() {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(25));
-    }
-    panic!("timed out waiting for {what}");
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn a_password_change_notifies_once_with_the_user_and_never_the_password() {
     let (upstream, crm) = (Upstream::start(), Upstream::start());
@@ -110,7 +100,9 @@ async fn a_password_change_notifies_once_with_the_user_and_never_the_password() 
         body.to_string(),
         "the request reaches the upstream untouched"
     );
-    wait_for("the notification", || !notifications(&crm).is_empty());
+    wait_for("the notification", Duration::from_secs(20), || {
+        !notifications(&crm).is_empty()
+    });
     let n = notifications(&crm);
     assert_eq!(n.len(), 1, "{n:?}");
     assert!(
@@ -139,7 +131,9 @@ async fn a_legacy_mapping_reads_header_answer_and_body_pointer() {
     let echo: Value = resp.json().await.unwrap();
     assert_eq!(echo["target"], "/api/password");
     let id = echo["body_sha256"].as_str().unwrap().to_string();
-    wait_for("the notification", || !notifications(&crm).is_empty());
+    wait_for("the notification", Duration::from_secs(20), || {
+        !notifications(&crm).is_empty()
+    });
     let n = notifications(&crm);
     assert!(
         n[0].starts_with(&format!("{id}?username=bob&email=bob%40example.com&has_password=false&reset=true&conn=legacy-db")),
@@ -176,7 +170,7 @@ async fn a_failed_password_change_runs_no_hook() {
         .await
         .unwrap();
     assert_eq!(ok.status(), 200);
-    wait_for("the sentinel", || {
+    wait_for("the sentinel", Duration::from_secs(20), || {
         notifications(&crm)
             .iter()
             .any(|n| n.starts_with("sentinel?"))

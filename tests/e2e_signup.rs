@@ -5,10 +5,11 @@
 mod common;
 
 use std::collections::BTreeSet;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::hookgate::{free_port, run_cli, Hookgate};
 use common::upstream::Upstream;
+use common::wait_for;
 use serde_json::{json, Value};
 
 /// The echo upstream answers `body_sha256`: a stable, per-body "user id" for the pointer.
@@ -145,17 +146,6 @@ fn notifications(crm: &Upstream) -> Vec<(String, String)> {
             (id.to_string(), q.to_string())
         })
         .collect()
-}
-
-fn wait_for(what: &str, limit: Duration, mut ok: impl FnMut() -> bool) {
-    let deadline = Instant::now() + limit;
-    while Instant::now() < deadline {
-        if ok() {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(25));
-    }
-    panic!("timed out waiting for {what}");
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -19,6 +19,7 @@ use bytes::Bytes;
 use pingora::http::RequestHeader;
 use serde_json::{json, Map, Value};
 
+use super::pre_user_registration::get_at;
 use super::Trigger;
 use crate::config::{Location, Route};
 use crate::outbox::Event;
@@ -51,9 +52,9 @@ pub async fn exchange(
     let answer: Map<String, Value> = serde_json::from_slice(&resp.body).unwrap_or_default();
     let find = |loc: &Location| -> Option<String> {
         let value = match loc {
-            Location::Body(path) => lookup(&params, path),
-            Location::Response(path) => lookup(&answer, path),
-            Location::Jwt(claim) => lookup(&claims, claim),
+            Location::Body(path) => get_at(&params, path),
+            Location::Response(path) => get_at(&answer, path),
+            Location::Jwt(claim) => get_at(&claims, claim),
             Location::Header(name) => {
                 return headers
                     .get(name.as_str())
@@ -118,22 +119,6 @@ pub async fn exchange(
     Ok(resp)
 }
 
-/// A top-level name, or a JSON pointer (`/user/id`).
-fn lookup<'a>(values: &'a Map<String, Value>, path: &str) -> Option<&'a Value> {
-    match path.strip_prefix('/') {
-        None => values.get(path),
-        Some(_) => {
-            let (first, rest) = path[1..].split_once('/').unwrap_or((&path[1..], ""));
-            let top = values.get(first)?;
-            if rest.is_empty() {
-                Some(top)
-            } else {
-                top.pointer(&format!("/{rest}"))
-            }
-        }
-    }
-}
-
 /// The claims of an `Authorization: Bearer` JWT, unverified (see [`Location::Jwt`]).
 fn bearer_claims(authorization: Option<&str>) -> Map<String, Value> {
     use base64::Engine as _;
@@ -196,9 +181,9 @@ mod tests {
     fn lookup_takes_names_and_pointers() {
         let v = json!({"user": {"id": 7}, "email": "a@b.c"});
         let m = v.as_object().unwrap();
-        assert_eq!(lookup(m, "email"), Some(&json!("a@b.c")));
-        assert_eq!(lookup(m, "/user/id"), Some(&json!(7)));
-        assert_eq!(lookup(m, "/user/nope"), None);
+        assert_eq!(get_at(m, "email"), Some(&json!("a@b.c")));
+        assert_eq!(get_at(m, "/user/id"), Some(&json!(7)));
+        assert_eq!(get_at(m, "/user/nope"), None);
     }
 
     #[test]

@@ -242,7 +242,7 @@ impl Fields {
 }
 
 /// A location in a body: a top-level name, or a JSON pointer (`/user/email`).
-fn get_at<'a>(values: &'a Map<String, Value>, loc: &str) -> Option<&'a Value> {
+pub(crate) fn get_at<'a>(values: &'a Map<String, Value>, loc: &str) -> Option<&'a Value> {
     match loc.strip_prefix('/') {
         None => values.get(loc),
         Some(_) => {

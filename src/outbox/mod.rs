@@ -315,17 +315,22 @@ impl Outbox {
         Ok(out)
     }
 
-    /// Make events due now with fresh attempts: dead letters go back to pending. `None` = every
-    /// dead letter. Returns how many were moved.
-    pub fn retry(&self, seqs: Option<&[u64]>) -> anyhow::Result<usize> {
-        let all = self.list()?;
-        let chosen: Vec<_> = all
+    /// The events a command names: these sequence numbers, or (`None`) every dead letter.
+    fn named(&self, seqs: Option<&[u64]>) -> anyhow::Result<Vec<Stored>> {
+        Ok(self
+            .list()?
             .into_iter()
             .filter(|s| match seqs {
                 None => s.state == State::Dead,
                 Some(list) => list.contains(&s.seq),
             })
-            .collect();
+            .collect())
+    }
+
+    /// Make events due now with fresh attempts: dead letters go back to pending. `None` = every
+    /// dead letter. Returns how many were moved.
+    pub fn retry(&self, seqs: Option<&[u64]>) -> anyhow::Result<usize> {
+        let chosen = self.named(seqs)?;
         let tx = self.db.begin_write()?;
         {
             let mut pending = tx.open_table(PENDING)?;
@@ -351,14 +356,7 @@ impl Outbox {
 
     /// Delete events for good. `None` = every dead letter. Returns how many were deleted.
     pub fn drop_events(&self, seqs: Option<&[u64]>) -> anyhow::Result<usize> {
-        let chosen: Vec<_> = self
-            .list()?
-            .into_iter()
-            .filter(|s| match seqs {
-                None => s.state == State::Dead,
-                Some(list) => list.contains(&s.seq),
-            })
-            .collect();
+        let chosen = self.named(seqs)?;
         let tx = self.db.begin_write()?;
         {
             let mut pending = tx.open_table(PENDING)?;

@@ -29,8 +29,7 @@ pub async fn answer(proxy: &Proxy, live: &Live, session: &mut Session) -> Result
     let token = &live.config.token;
     let path = req.uri.path();
     if path == token.jwks_path {
-        let body = Bytes::from(keys.jwks().to_string());
-        write_json(session, 200, body).await?;
+        write_json(session, 200, keys.jwks_body()).await?;
         return Ok(true);
     }
     if path == token.discovery_path {

@@ -27,6 +27,8 @@ pub struct KeyRing {
     pub current: SigningKey,
     pub previous: Vec<SigningKey>,
     jwks: Value,
+    /// `jwks` as served: serialised once, not per request.
+    jwks_body: bytes::Bytes,
 }
 
 impl KeyRing {
@@ -35,16 +37,23 @@ impl KeyRing {
             .chain(previous.iter())
             .map(|k| k.public_jwk().clone())
             .collect();
+        let jwks = json!({ "keys": keys });
         KeyRing {
             current,
             previous,
-            jwks: json!({ "keys": keys }),
+            jwks_body: bytes::Bytes::from(jwks.to_string()),
+            jwks,
         }
     }
 
     /// The JWKS document hookgate serves.
     pub fn jwks(&self) -> &Value {
         &self.jwks
+    }
+
+    /// The JWKS document's bytes.
+    pub fn jwks_body(&self) -> bytes::Bytes {
+        self.jwks_body.clone()
     }
 }
 
