@@ -54,6 +54,10 @@ enum Command {
         /// The trigger, for a file outside a trigger folder.
         #[arg(long)]
         trigger: Option<String>,
+        /// Take the sandbox limits and `[hooks.egress]` (allow-list, redirection to local stub
+        /// servers) from this configuration file.
+        #[arg(short, long, env = "HOOKGATE_CONFIG")]
+        config: Option<PathBuf>,
     },
     /// Write Auth0's starter code for a trigger to hooks/<trigger>/<name>.js.
     New {
@@ -291,13 +295,21 @@ fn main() -> ExitCode {
             hook,
             payload,
             trigger,
+            config,
         } => {
             let trigger = match trigger.as_deref().map(parse_trigger).transpose() {
                 Ok(t) => t,
                 Err(code) => return code,
             };
+            let hooks = match config.as_deref().map(Config::load).transpose() {
+                Ok(c) => c.map(|c| c.hooks).unwrap_or_default(),
+                Err(errors) => {
+                    eprintln!("{errors}");
+                    return ExitCode::from(2);
+                }
+            };
             init_logging(LogFormat::Text);
-            match hooks_cli::run_test_as(&hook, payload.as_deref(), trigger) {
+            match hooks_cli::run_test_as(&hook, payload.as_deref(), trigger, &hooks) {
                 Ok(v) => {
                     println!("{}", serde_json::to_string_pretty(&v).expect("JSON prints"));
                     ExitCode::SUCCESS

@@ -89,7 +89,13 @@ fn run_test_needs_a_trigger_for_a_file_outside_a_trigger_folder() {
     let file = dir.path().join("loose.js");
     assert!(cli::run_test(&file, None).is_err());
     assert_eq!(
-        cli::run_test_as(&file, None, Some(Trigger::SendPhoneMessage)).unwrap(),
+        cli::run_test_as(
+            &file,
+            None,
+            Some(Trigger::SendPhoneMessage),
+            &Default::default()
+        )
+        .unwrap(),
         json!({ "to": "1-808-555-5555" })
     );
 }

@@ -1,4 +1,5 @@
-//! The fetch global against a local HTTP server; work after cb completes on the worker.
+//! Outbound requests against a local HTTP server: the fetch global, work after cb completing on
+//! the worker, and `[hooks.egress]` (allow-list, redirection with the Host header kept).
 
 mod engine_support;
 
@@ -131,7 +132,7 @@ fn fetch_to_a_host_outside_the_allow_list_is_refused() {
         r,
         json!([
             "TypeError",
-            "fetch failed: host `127.0.0.1` is not in [hooks.fetch] allow_hosts"
+            "fetch failed: host `127.0.0.1` is not in [hooks.egress] allow_hosts"
         ])
     );
 }
@@ -159,4 +160,48 @@ fn a_fetch_that_outlives_the_hook_timeout_is_a_timeout() {
         Err(HookError::Timeout)
     );
     let _ = Engine::start(&config("")).unwrap();
+}
+
+#[test]
+fn a_redirected_host_reaches_the_local_server_with_path_query_and_its_own_host_header() {
+    let rt = rt();
+    let (url, mut seen) = rt.block_on(echo_server());
+    let (_dir, h, engine) = single(
+        r#"module.exports = async function (cb) {
+            const res = await fetch('https://api.crm.example/v1/contacts?email=a%40b.example', { method: 'PUT', body: new Uint8Array([104, 105]) });
+            const bytes = new Uint8Array(await res.arrayBuffer());
+            cb(null, { status: res.status, first: bytes[0] });
+        };"#,
+        &format!(
+            "[egress]\nallow_hosts = [\"api.crm.example\"]\n[egress.redirect]\n\"api.crm.example\" = \"{url}\""
+        ),
+        1,
+    );
+    let r = rt.block_on(engine.call(&h, vec![], "r")).unwrap();
+    assert_eq!(r, json!({ "status": 200, "first": u32::from(b'{') }));
+    let req = rt
+        .block_on(async { tokio::time::timeout(Duration::from_secs(10), seen.recv()).await })
+        .unwrap()
+        .unwrap();
+    assert_eq!(req["method"], "PUT");
+    assert_eq!(req["path"], "/v1/contacts?email=a%40b.example");
+    assert_eq!(req["headers"]["host"], "api.crm.example");
+    assert_eq!(req["body"], "hi");
+}
+
+#[test]
+fn the_allow_list_is_checked_on_the_host_the_hook_named_not_the_redirect_target() {
+    let rt = rt();
+    let (url, _seen) = rt.block_on(echo_server());
+    let (_dir, h, engine) = single(
+        "module.exports = function (cb) { fetch('http://evil.example/x').then(function () { cb(null, 'reached'); }, function (e) { cb(null, e.message); }); };",
+        &format!(
+            "[egress]\nallow_hosts = [\"api.crm.example\"]\n[egress.redirect]\n\"evil.example\" = \"{url}\""
+        ),
+        1,
+    );
+    assert_eq!(
+        rt.block_on(engine.call(&h, vec![], "r")).unwrap(),
+        json!("fetch failed: host `evil.example` is not in [hooks.egress] allow_hosts")
+    );
 }

@@ -48,9 +48,11 @@
 //! never call it any more; it gets the [`HookError::Timeout`] it would get at its deadline, at once.
 
 pub mod builtins;
+mod bytes;
 pub(crate) mod compile;
-mod fetch;
+mod egress;
 mod globals;
+mod natives;
 pub mod program;
 mod worker;
 
@@ -96,15 +98,16 @@ pub struct Engine {
 
 struct Inner {
     jobs: Option<Sender<worker::Job>>,
-    fetch_runtime: Option<tokio::runtime::Runtime>,
+    egress_runtime: Option<tokio::runtime::Runtime>,
     workers: usize,
+    threads: Vec<std::thread::JoinHandle<()>>,
 }
 
 impl Drop for Inner {
     fn drop(&mut self) {
         // Closing the queue ends the workers once they finish their call.
         self.jobs.take();
-        if let Some(rt) = self.fetch_runtime.take() {
+        if let Some(rt) = self.egress_runtime.take() {
             // Dropping a runtime from inside another one panics; this never blocks.
             rt.shutdown_background();
         }
@@ -112,26 +115,18 @@ impl Drop for Inner {
 }
 
 impl Engine {
-    /// Start the worker pool and the runtime that carries outbound `fetch`.
+    /// Start the worker pool and the runtime that carries outbound requests.
     pub fn start(cfg: &HooksConfig) -> anyhow::Result<Engine> {
         let workers = cfg
             .workers
             .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
             .max(1);
-        let fetch_runtime = tokio::runtime::Builder::new_multi_thread()
+        let egress_runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
-            .thread_name("hookgate-fetch")
+            .thread_name("hookgate-egress")
             .enable_all()
             .build()?;
-        let client = reqwest::Client::builder()
-            .user_agent(concat!("hookgate/", env!("CARGO_PKG_VERSION")))
-            .build()?;
-        let fetch = fetch::FetchEnv {
-            client,
-            handle: fetch_runtime.handle().clone(),
-            allow_hosts: cfg.fetch.allow_hosts.clone(),
-            max_body_bytes: cfg.fetch.max_body_bytes,
-        };
+        let egress = egress::Egress::new(&cfg.egress, egress_runtime.handle().clone())?;
         let limits = worker::Limits {
             memory_bytes: cfg.memory_limit_mb.max(8) << 20,
             stack_bytes: cfg.stack_limit_kb.max(64) << 10,
@@ -139,16 +134,30 @@ impl Engine {
             max_log_bytes: cfg.max_log_bytes,
         };
         let (tx, rx) = crossbeam_channel::unbounded();
-        for i in 0..workers {
-            worker::spawn(i, rx.clone(), limits.clone(), fetch.clone())?;
-        }
+        let threads = (0..workers)
+            .map(|i| worker::spawn(i, rx.clone(), limits.clone(), egress.clone()))
+            .collect::<Result<Vec<_>, _>>()?;
         Ok(Engine {
             inner: Arc::new(Inner {
                 jobs: Some(tx),
-                fetch_runtime: Some(fetch_runtime),
+                egress_runtime: Some(egress_runtime),
                 workers,
+                threads,
             }),
         })
+    }
+
+    /// Stop taking calls and wait until every worker has finished the call it runs, event loop
+    /// included — what `node` does before it exits: requests a hook made just before `cb` still
+    /// go out. Returns at once if other clones of this engine are alive.
+    pub fn finish(self) {
+        let Ok(mut inner) = Arc::try_unwrap(self.inner) else {
+            return;
+        };
+        inner.jobs.take();
+        for t in inner.threads.drain(..) {
+            let _ = t.join();
+        }
     }
 
     /// Number of worker threads.

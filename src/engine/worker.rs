@@ -17,7 +17,8 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TryRecvError};
 use rquickjs::{Context, Ctx, Function, Persistent, Runtime, Value};
 
-use super::fetch::{FetchDone, FetchEnv, FetchRequest};
+use super::bytes::bytes_out;
+use super::egress::{Done, Egress, Request};
 use super::globals::{self, crash_kind, remaining, Api};
 use super::program::Module;
 use super::{HookError, HookFailure};
@@ -57,14 +58,14 @@ pub(crate) fn spawn(
     index: usize,
     jobs: Receiver<Job>,
     limits: Limits,
-    fetch: FetchEnv,
-) -> std::io::Result<()> {
+    egress: Egress,
+) -> std::io::Result<std::thread::JoinHandle<()>> {
     std::thread::Builder::new()
         .name(format!("hookgate-js-{index}"))
         // QuickJS checks its stack limit against the real native stack: leave room above it.
         .stack_size(limits.stack_bytes + (16 << 20))
         .spawn(move || {
-            let mut worker = Worker::new(limits.clone(), fetch.clone());
+            let mut worker = Worker::new(limits.clone(), egress.clone());
             while let Some(job) = next_job(&jobs) {
                 if catch_unwind(AssertUnwindSafe(|| worker.run(job))).is_err() {
                     tracing::error!(
@@ -74,12 +75,11 @@ pub(crate) fn spawn(
                     // The old runtime may be inconsistent: leaking it is safer than freeing it.
                     std::mem::forget(std::mem::replace(
                         &mut worker,
-                        Worker::new(limits.clone(), fetch.clone()),
+                        Worker::new(limits.clone(), egress.clone()),
                     ));
                 }
             }
-        })?;
-    Ok(())
+        })
 }
 
 fn next_job(jobs: &Receiver<Job>) -> Option<Job> {
@@ -104,7 +104,7 @@ pub(crate) struct CallState {
     crashed: bool,
     timers: BTreeSet<(Instant, u64)>,
     timer_due: HashMap<u64, (Instant, bool)>,
-    fetches: HashMap<u64, Option<tokio::task::AbortHandle>>,
+    requests: HashMap<u64, Option<tokio::task::AbortHandle>>,
     log_bytes: usize,
     log_dropped: bool,
 }
@@ -136,16 +136,16 @@ impl CallState {
         self.timer_due.remove(&id);
         Some(id)
     }
-    /// Something that keeps the loop alive: a ref'd timer or a fetch in flight.
+    /// Something that keeps the loop alive: a ref'd timer or a request in flight.
     fn keeps_alive(&self) -> bool {
-        !self.fetches.is_empty() || self.timer_due.values().any(|t| t.1)
+        !self.requests.is_empty() || self.timer_due.values().any(|t| t.1)
     }
 }
 
 struct SharedInner {
     call: RefCell<Option<CallState>>,
-    fetch: FetchEnv,
-    done_tx: Sender<FetchDone>,
+    egress: Egress,
+    done_tx: Sender<Done>,
     limits: Limits,
 }
 
@@ -179,17 +179,28 @@ impl Shared {
         })
     }
 
-    pub fn start_fetch(&self, id: u64, req: FetchRequest) {
+    pub fn start_request(&self, id: u64, req: Request) {
         let mut call = self.0.call.borrow_mut();
         let Some(c) = call.as_mut() else { return };
-        let handle = self.0.fetch.start(
+        let handle = self.0.egress.start(
+            &c.hook.name,
             c.seq,
             id,
             req,
             remaining(c.deadline),
             self.0.done_tx.clone(),
         );
-        c.fetches.insert(id, handle);
+        c.requests.insert(id, handle);
+    }
+
+    /// The hook stopped waiting for a request (its own timeout, `req.abort()`): drop it, so it
+    /// no longer keeps the event loop alive.
+    pub fn cancel_request(&self, id: u64) {
+        self.with_call(|c| {
+            if let Some(Some(handle)) = c.requests.remove(&id) {
+                handle.abort();
+            }
+        })
     }
 
     pub fn log(&self, level: i32, mut msg: String) {
@@ -249,20 +260,20 @@ pub(crate) struct Worker {
     contexts: HashMap<u64, HookCtx>,
     rt: Runtime,
     shared: Shared,
-    done_rx: Receiver<FetchDone>,
+    done_rx: Receiver<Done>,
     deadline: Rc<Cell<Option<Instant>>>,
     interrupted: Rc<Cell<bool>>,
     seq: u64,
 }
 
 impl Worker {
-    pub fn new(limits: Limits, fetch: FetchEnv) -> Worker {
+    pub fn new(limits: Limits, egress: Egress) -> Worker {
         let (done_tx, done_rx) = crossbeam_channel::unbounded();
         let deadline = Rc::new(Cell::new(None));
         let interrupted = Rc::new(Cell::new(false));
         let shared = Shared(Rc::new(SharedInner {
             call: RefCell::new(None),
-            fetch,
+            egress,
             done_tx,
             limits,
         }));
@@ -293,7 +304,7 @@ impl Worker {
             crashed: false,
             timers: BTreeSet::new(),
             timer_due: HashMap::new(),
-            fetches: HashMap::new(),
+            requests: HashMap::new(),
             log_bytes: 0,
             log_dropped: false,
         });
@@ -393,13 +404,13 @@ impl Worker {
             let _ = reply.send(result);
         }
         if interrupted || timed_out {
-            tracing::warn!(hook = %hook.name, request_id = %state.request_id, pending_fetches = state.fetches.len(),
+            tracing::warn!(hook = %hook.name, request_id = %state.request_id, pending_requests = state.requests.len(),
                 pending_timers = state.timers.len(), "the hook's timeout was reached; its work is stopped and its worker recycled");
         }
-        for handle in state.fetches.values().flatten() {
+        for handle in state.requests.values().flatten() {
             handle.abort();
         }
-        let leftovers = !state.timer_due.is_empty() || !state.fetches.is_empty();
+        let leftovers = !state.timer_due.is_empty() || !state.requests.is_empty();
         if interrupted || timed_out || state.crashed {
             self.recycle();
         } else if leftovers {
@@ -409,7 +420,7 @@ impl Worker {
                     .clone()
                     .restore(ctx)?
                     .call::<_, ()>(())?;
-                hc.api.reset_fetch.clone().restore(ctx)?.call::<_, ()>(())
+                hc.api.reset_io.clone().restore(ctx)?.call::<_, ()>(())
             });
         }
     }
@@ -570,18 +581,19 @@ impl Worker {
         }
     }
 
-    fn deliver(&self, hook: &Arc<Hook>, done: FetchDone) {
+    fn deliver(&self, hook: &Arc<Hook>, done: Done) {
         let current = self
             .shared
-            .with_call(|c| c.seq == done.seq && c.fetches.remove(&done.id).is_some());
+            .with_call(|c| c.seq == done.seq && c.requests.remove(&done.id).is_some());
         if !current {
             return;
         }
         self.enter(hook, |ctx, hc, _| {
-            let f = hc.api.fetch_done.clone().restore(ctx)?;
+            let f = hc.api.io_done.clone().restore(ctx)?;
             match done.result {
                 Ok(r) => {
                     let headers = serde_json::to_string(&r.headers).unwrap_or_else(|_| "[]".into());
+                    let body = bytes_out(ctx, r.body)?;
                     f.call::<_, ()>((
                         done.id as f64,
                         Value::new_null(ctx.clone()),
@@ -589,10 +601,13 @@ impl Worker {
                         r.status_text,
                         r.url,
                         headers,
-                        r.body,
+                        body,
                     ))
                 }
-                Err(msg) => f.call::<_, ()>((done.id as f64, msg)),
+                Err(failure) => f.call::<_, ()>((
+                    done.id as f64,
+                    vec![failure.code.to_owned(), failure.message],
+                )),
             }
         });
     }

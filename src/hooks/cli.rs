@@ -123,17 +123,20 @@ pub fn argument_names(trigger: Trigger) -> &'static [&'static str] {
 
 /// `hookgate test <hook-file> [--payload file.json]`, trigger taken from the file's folder.
 pub fn run_test(hook_file: &Path, payload: Option<&Path>) -> anyhow::Result<Value> {
-    run_test_as(hook_file, payload, None)
+    run_test_as(hook_file, payload, None, &HooksConfig::default())
 }
 
 /// `hookgate test` with an explicit trigger (for a file outside `<hooks>/<trigger-id>/`).
 /// The payload is a JSON object keyed by argument name (`user`, `context`, ...); keys it leaves
 /// out keep the trigger's default. Secrets come from the payload's `context.webtask.secrets`.
-/// Runs on a private one-worker engine; must not be called from inside an async runtime.
+/// `hooks` supplies the sandbox limits and `[hooks.egress]` (allow-list, redirection), e.g. from
+/// the configuration file. Runs on a private one-worker engine and returns once the hook's event
+/// loop is done, as `node` would; must not be called from inside an async runtime.
 pub fn run_test_as(
     hook_file: &Path,
     payload: Option<&Path>,
     trigger: Option<Trigger>,
+    hooks: &HooksConfig,
 ) -> anyhow::Result<Value> {
     let folder = hook_file
         .parent()
@@ -207,7 +210,7 @@ pub fn run_test_as(
         })?;
     let cfg = HooksConfig {
         workers: Some(1),
-        ..HooksConfig::default()
+        ..hooks.clone()
     };
     let name = format!(
         "{}/{}",
@@ -223,7 +226,9 @@ pub fn run_test_as(
         program,
     ));
     let engine = Engine::start(&cfg)?;
-    match engine.call_blocking(&hook, args, "hookgate-test") {
+    let result = engine.call_blocking(&hook, args, "hookgate-test");
+    engine.finish();
+    match result {
         Ok(v) => Ok(v),
         Err(HookError::Failed(f)) => match f.user_message {
             Some(u) => bail!(

@@ -18,5 +18,7 @@ mod settings;
 mod trigger;
 
 pub use generation::{Generation, Hook, LoadError};
-pub use settings::{FetchConfig, HookSettings, HooksConfig, OnError, SecretSource};
+pub use settings::{
+    EgressConfig, HookSettings, HooksConfig, OnError, RedirectTarget, SecretSource,
+};
 pub use trigger::{Trigger, UnknownTrigger};

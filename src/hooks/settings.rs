@@ -27,8 +27,10 @@ pub struct HooksConfig {
     pub max_response_bytes: usize,
     /// Console output kept per call; beyond it lines are dropped (with one warning). Default 64 KiB.
     pub max_log_bytes: usize,
-    /// Outbound `fetch` from hooks.
-    pub fetch: FetchConfig,
+    /// `[hooks.egress]` (formerly `[hooks.fetch]`, still accepted): every outbound request of a
+    /// hook — `fetch`, `http`/`https` and the packages built on them.
+    #[serde(alias = "fetch")]
+    pub egress: EgressConfig,
     /// `[[hooks.hook]]`: settings of individual hook files.
     pub hook: Vec<HookSettings>,
     /// Hot reload: watch the hooks folder and the configuration file for changes. Default true.
@@ -51,7 +53,7 @@ impl Default for HooksConfig {
             timeout_ms: 20_000,
             max_response_bytes: 1 << 20,
             max_log_bytes: 64 << 10,
-            fetch: FetchConfig::default(),
+            egress: EgressConfig::default(),
             hook: Vec::new(),
             watch: true,
             rescan_secs: 10,
@@ -60,22 +62,59 @@ impl Default for HooksConfig {
     }
 }
 
-/// `[hooks.fetch]`.
-#[derive(Debug, Clone, Deserialize)]
+/// `[hooks.egress]`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
-pub struct FetchConfig {
-    /// Hosts hooks may reach: `api.example.com` or `*.example.com`. Absent: any host.
+pub struct EgressConfig {
+    /// Hosts hooks may reach: `api.example.com` or `*.example.com`. Absent: any host. Checked
+    /// against the host the hook named, before any redirection.
     pub allow_hosts: Option<Vec<String>>,
-    /// A response body larger than this fails the fetch. Default 10 MiB.
+    /// Host -> base URL (`"api.twilio.com" = "http://127.0.0.1:9100"`): requests a hook makes to
+    /// that host go to the base URL instead, path and query kept, `Host` header still the host the
+    /// hook named. For trying hooks against local stub servers without editing them.
+    pub redirect: BTreeMap<String, RedirectTarget>,
+    /// A response body larger than this fails the request. Default 10 MiB.
     pub max_body_bytes: usize,
 }
 
-impl Default for FetchConfig {
+impl Default for EgressConfig {
     fn default() -> Self {
-        FetchConfig {
+        EgressConfig {
             allow_hosts: None,
+            redirect: BTreeMap::new(),
             max_body_bytes: 10 << 20,
         }
+    }
+}
+
+/// Where a redirected host's requests go: `http(s)://host[:port]`, nothing after the authority.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RedirectTarget {
+    pub scheme: String,
+    pub host: String,
+    pub port: Option<u16>,
+}
+
+impl<'de> Deserialize<'de> for RedirectTarget {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        let bad = |why: &str| {
+            serde::de::Error::custom(format!(
+                "`{text}` is not a redirect target: {why} (expected e.g. \"http://127.0.0.1:9100\")"
+            ))
+        };
+        let u = url::Url::parse(&text).map_err(|e| bad(&e.to_string()))?;
+        if u.scheme() != "http" && u.scheme() != "https" {
+            return Err(bad("the scheme must be http or https"));
+        }
+        if u.path() != "/" || u.query().is_some() || u.fragment().is_some() {
+            return Err(bad("only scheme, host and port are used; remove the path"));
+        }
+        Ok(RedirectTarget {
+            scheme: u.scheme().to_owned(),
+            host: u.host_str().ok_or_else(|| bad("no host"))?.to_owned(),
+            port: u.port(),
+        })
     }
 }
 
@@ -138,8 +177,9 @@ mod tests {
             r#"
             dir = "my-hooks"
             workers = 3
-            [fetch]
+            [egress]
             allow_hosts = ["*.slack.com"]
+            redirect = { "hooks.slack.com" = "http://127.0.0.1:9100" }
             [[hook]]
             file = "credentials-exchange/add-claims.js"
             order = 2
@@ -152,6 +192,14 @@ mod tests {
         .unwrap();
         assert_eq!(cfg.workers, Some(3));
         assert_eq!(cfg.timeout_ms, 20_000);
+        assert_eq!(
+            cfg.egress.redirect["hooks.slack.com"],
+            RedirectTarget {
+                scheme: "http".into(),
+                host: "127.0.0.1".into(),
+                port: Some(9100)
+            }
+        );
         let h = &cfg.hook[0];
         assert!(h.enabled);
         assert_eq!(h.on_error, OnError::Allow);
@@ -163,5 +211,25 @@ mod tests {
     fn rejects_unknown_keys() {
         assert!(toml::from_str::<HooksConfig>("dri = 'x'").is_err());
         assert!(toml::from_str::<HooksConfig>("[[hook]]\nfile = 'a.js'\ntimeout = 3").is_err());
+    }
+
+    #[test]
+    fn the_old_fetch_table_still_configures_egress() {
+        let cfg: HooksConfig = toml::from_str("[fetch]\nallow_hosts = ['a.example']").unwrap();
+        assert_eq!(cfg.egress.allow_hosts, Some(vec!["a.example".to_owned()]));
+    }
+
+    #[test]
+    fn a_redirect_target_with_a_path_or_another_scheme_is_refused_with_the_reason() {
+        let e = toml::from_str::<HooksConfig>(
+            "[egress.redirect]\n'a.example' = 'http://127.0.0.1:1/x'",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("remove the path"), "{e}");
+        let e = toml::from_str::<HooksConfig>("[egress.redirect]\n'a.example' = 'ftp://h'")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("http or https"), "{e}");
     }
 }

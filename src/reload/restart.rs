@@ -10,7 +10,7 @@
 //! * `[upstream]` — its connection pool and the upstream's JWKS cache
 //!   (`token.upstream_jwks_url`) are tied to it; a sidecar's upstream moves with a deploy anyway;
 //! * the engine's pool and sandbox (`[hooks] workers`, memory/stack limits, result and log
-//!   limits, `[hooks.fetch]`) — the worker threads and their runtimes are built once;
+//!   limits, `[hooks.egress]`) — the worker threads and their runtimes are built once;
 //! * the watcher's own settings (`[hooks] dir`, `watch`, `rescan_secs`, `debounce_ms`).
 //!
 //! A new configuration keeps the running values of these, so the snapshot in force always says
@@ -47,7 +47,7 @@ pub fn pin(new: &mut Config, running: &Config) -> Vec<String> {
     pin!("hooks.stack_limit_kb", hooks.stack_limit_kb);
     pin!("hooks.max_response_bytes", hooks.max_response_bytes);
     pin!("hooks.max_log_bytes", hooks.max_log_bytes);
-    pin!("hooks.fetch", hooks.fetch);
+    pin!("hooks.egress", hooks.egress);
     pin!("hooks.watch", hooks.watch);
     pin!("hooks.rescan_secs", hooks.rescan_secs);
     pin!("hooks.debounce_ms", hooks.debounce_ms);

@@ -1,5 +1,7 @@
-// A WHATWG-shaped fetch on the host's HTTP client: method, headers, body; Response with status,
-// ok, statusText, url, headers.get(), json(), text(). Bodies are text (UTF-8).
+// A WHATWG-shaped fetch on the host's HTTP client (through io.js): method, headers, body (string,
+// Buffer/typed array, ArrayBuffer or URLSearchParams); Response with status, ok, statusText, url,
+// redirected, headers, text(), json(), arrayBuffer(). Redirects are followed, as fetch does.
+// Owns: the fetch/Headers/Response globals. Must not touch: Node's http (built-in `http`).
 (function (native, g) {
   'use strict';
   class Headers {
@@ -7,7 +9,7 @@
       this._m = new Map();
       if (init == null) return;
       if (init instanceof Headers) init.forEach((v, k) => this.append(k, v));
-      else if (Array.isArray(init)) for (const [k, v] of init) this.append(k, v);
+      else if (Array.isArray(init) || typeof init[Symbol.iterator] === 'function') for (const [k, v] of init) this.append(k, v);
       else for (const k of Object.keys(init)) this.append(k, init[k]);
     }
     append(k, v) { k = String(k).toLowerCase(); const o = this._m.get(k); this._m.set(k, o === undefined ? String(v) : o + ', ' + v); }
@@ -21,30 +23,39 @@
     values() { return this._m.values(); }
     [Symbol.iterator]() { return this._m.entries(); }
   }
+  function toBytes(body) {
+    if (body == null) return new Uint8Array(0);
+    if (typeof body === 'string') return native.utf8Encode(body);
+    if (body instanceof ArrayBuffer) return new Uint8Array(body);
+    if (ArrayBuffer.isView(body)) return new Uint8Array(body.buffer, body.byteOffset, body.byteLength);
+    return native.utf8Encode(String(body));
+  }
   class Response {
     constructor(body, init) {
       init = init || {};
-      this._body = body == null ? '' : String(body);
+      this._bytes = toBytes(body);
       this.status = init.status === undefined ? 200 : init.status;
       this.statusText = init.statusText || '';
       this.headers = new Headers(init.headers);
       this.url = init.url || '';
       this.ok = this.status >= 200 && this.status < 300;
-      this.redirected = false;
+      this.redirected = !!init.redirected;
       this.type = 'basic';
       this.bodyUsed = false;
     }
     _take() {
-      if (this.bodyUsed) return Promise.reject(new TypeError('Body has already been consumed'));
+      if (this.bodyUsed) return Promise.reject(new TypeError('Body is unusable: Body has already been read'));
       this.bodyUsed = true;
-      return Promise.resolve(this._body);
+      return Promise.resolve(this._bytes);
     }
-    text() { return this._take(); }
-    json() { return this._take().then(JSON.parse); }
-    clone() { return new Response(this._body, this); }
+    text() { return this._take().then((b) => native.utf8Decode(b, false)); }
+    json() { return this.text().then(JSON.parse); }
+    arrayBuffer() { return this._take().then((b) => b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength)); }
+    clone() {
+      if (this.bodyUsed) throw new TypeError('Response.clone: Body has already been consumed.');
+      return new Response(this._bytes.slice(), this);
+    }
   }
-  const pending = new Map();
-  let nextId = 1;
   function fetch(input, init) {
     return new Promise(function (resolve, reject) {
       init = init || {};
@@ -52,23 +63,29 @@
       const method = String(init.method || (input && input.method) || 'GET').toUpperCase();
       const headers = new Headers(init.headers || (input && input.headers));
       let body = init.body;
-      if (body != null && typeof body !== 'string') body = String(body);
-      const id = nextId++;
-      pending.set(id, { resolve, reject });
-      native.fetchStart(id, url, method, JSON.stringify(Array.from(headers)), body == null ? undefined : body);
+      if (body != null && g.URLSearchParams && body instanceof g.URLSearchParams) {
+        if (!headers.has('content-type')) headers.set('content-type', 'application/x-www-form-urlencoded;charset=UTF-8');
+        body = String(body);
+      } else if (typeof body === 'string' && !headers.has('content-type')) {
+        headers.set('content-type', 'text/plain;charset=UTF-8');
+      }
+      if (body != null && typeof body !== 'string') body = toBytes(body);
+      native.request({ url, method, headers: Array.from(headers), body, follow: true }, function (err, res) {
+        if (err) {
+          const e = new TypeError('fetch failed: ' + err.message);
+          e.cause = err;
+          reject(e);
+          return;
+        }
+        resolve(new Response(res.body, {
+          status: res.status, statusText: res.statusText, url: res.url,
+          headers: res.headers, redirected: res.url !== url,
+        }));
+      });
     });
   }
   Object.defineProperty(g, 'fetch', { value: fetch, writable: true, configurable: true });
   Object.defineProperty(g, 'Headers', { value: Headers, writable: true, configurable: true });
   Object.defineProperty(g, 'Response', { value: Response, writable: true, configurable: true });
-  return {
-    done(id, error, status, statusText, url, headersJson, body) {
-      const p = pending.get(id);
-      if (!p) return;
-      pending.delete(id);
-      if (error !== undefined && error !== null) p.reject(new TypeError('fetch failed: ' + error));
-      else p.resolve(new Response(body, { status, statusText, url, headers: JSON.parse(headersJson) }));
-    },
-    reset() { pending.clear(); },
-  };
+  return {};
 })

@@ -1,5 +1,6 @@
 //! The globals a hook sees, each a small module: `errors` (InvalidScopeError, ...), `console`,
-//! `timers`, `fetch`, `require`, and `invoke` (the cb contract). Each is a JS file evaluated once
+//! `timers`, `io` (outbound requests in flight), `fetch`, `text` (TextEncoder/TextDecoder), `url`
+//! (URL/URLSearchParams), `require`, and `invoke` (the cb contract). Each is a JS file evaluated once
 //! per context as `(function (native, globalThis) { ... })`, returning its host-facing functions;
 //! `native` holds the Rust functions installed here.
 //!
@@ -11,8 +12,9 @@ use std::time::{Duration, Instant};
 
 use rquickjs::{Ctx, Function, Object, Persistent, Value};
 
+use super::bytes::bytes_in;
 use super::compile::load_commonjs;
-use super::fetch::FetchRequest;
+use super::egress::Request;
 use super::program::ModuleCode;
 use super::worker::{Settled, Shared};
 use super::{HookError, HookFailure};
@@ -22,7 +24,10 @@ const PARTS: &[(&str, &str)] = &[
     ("errors", include_str!("errors.js")),
     ("console", include_str!("console.js")),
     ("timers", include_str!("timers.js")),
+    ("io", include_str!("io.js")),
     ("fetch", include_str!("fetch.js")),
+    ("text", include_str!("text.js")),
+    ("url", include_str!("url.js")),
     ("require", include_str!("require.js")),
     ("invoke", include_str!("invoke.js")),
 ];
@@ -32,9 +37,9 @@ pub(crate) struct Api {
     pub invoke: Persistent<Function<'static>>,
     pub require_main: Persistent<Function<'static>>,
     pub fire_timer: Persistent<Function<'static>>,
-    pub fetch_done: Persistent<Function<'static>>,
+    pub io_done: Persistent<Function<'static>>,
     pub reset_timers: Persistent<Function<'static>>,
-    pub reset_fetch: Persistent<Function<'static>>,
+    pub reset_io: Persistent<Function<'static>>,
 }
 
 /// Install the globals in `ctx`.
@@ -61,9 +66,9 @@ pub(crate) fn install<'js>(ctx: &Ctx<'js>, shared: &Shared) -> rquickjs::Result<
         invoke: get("invoke", "invoke")?,
         require_main: get("require", "main")?,
         fire_timer: get("timers", "fire")?,
-        fetch_done: get("fetch", "done")?,
+        io_done: get("io", "done")?,
         reset_timers: get("timers", "reset")?,
-        reset_fetch: get("fetch", "reset")?,
+        reset_io: get("io", "reset")?,
     })
 }
 
@@ -104,24 +109,43 @@ fn install_natives<'js>(
 
     let s = shared.clone();
     native.set(
-        "fetchStart",
+        "requestStart",
         Function::new(
             ctx.clone(),
-            move |id: f64, url: String, method: String, headers: String, body: Option<String>| {
+            move |id: f64,
+                  url: String,
+                  method: String,
+                  headers: String,
+                  body: Value<'js>,
+                  follow: bool|
+                  -> rquickjs::Result<()> {
                 let headers: Vec<(String, String)> =
                     serde_json::from_str(&headers).unwrap_or_default();
-                s.start_fetch(
+                let body = if body.is_undefined() || body.is_null() {
+                    None
+                } else {
+                    Some(bytes_in(&body)?)
+                };
+                s.start_request(
                     id as u64,
-                    FetchRequest {
+                    Request {
                         url,
                         method,
                         headers,
                         body,
+                        follow,
                     },
                 );
+                Ok(())
             },
         )?,
     )?;
+    let s = shared.clone();
+    native.set(
+        "requestCancel",
+        Function::new(ctx.clone(), move |id: f64| s.cancel_request(id as u64))?,
+    )?;
+    super::natives::install(ctx, native)?;
 
     let s = shared.clone();
     native.set(

@@ -37,6 +37,8 @@
       return load(key);
     };
     require.cache = {};
+    // Built-ins reach the host's functions through their own require; hook code never sees them.
+    if (from.startsWith('builtin:')) require.native = native;
     require.resolve = function (spec) { const k = native.moduleResolve(from, spec); if (k === undefined) throw new Error("Cannot find module '" + spec + "'"); return k; };
     return require;
   }
