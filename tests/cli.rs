@@ -106,3 +106,102 @@ fn new_writes_the_starter_and_test_runs_it_like_auth0s_runner() {
     assert_eq!(code, 2);
     assert!(err.contains("credentials-exchange"), "{err}");
 }
+
+/// One HTTP request answered `200 ok` on 127.0.0.1:0, in a thread; the request's text comes
+/// back on the channel.
+fn one_shot_server() -> (u16, std::sync::mpsc::Receiver<String>) {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let (mut sock, _) = listener.accept().unwrap();
+        sock.set_read_timeout(Some(std::time::Duration::from_secs(10)))
+            .unwrap();
+        let mut buf = Vec::new();
+        let mut chunk = [0u8; 4096];
+        while let Ok(n) = sock.read(&mut chunk) {
+            if n == 0 {
+                break;
+            }
+            buf.extend_from_slice(&chunk[..n]);
+            let text = String::from_utf8_lossy(&buf);
+            if let Some(i) = text.find("\r\n\r\n") {
+                let len = text[..i]
+                    .lines()
+                    .find_map(|l| {
+                        l.to_ascii_lowercase()
+                            .strip_prefix("content-length:")
+                            .map(|v| v.trim().parse::<usize>().unwrap())
+                    })
+                    .unwrap_or(0);
+                if buf.len() >= i + 4 + len {
+                    break;
+                }
+            }
+        }
+        let _ =
+            sock.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok");
+        let _ = tx.send(String::from_utf8_lossy(&buf).into_owned());
+    });
+    (port, rx)
+}
+
+#[test]
+fn test_with_a_config_redirects_egress_waits_for_fire_and_forget_requests_and_logs_each() {
+    let (port, seen) = one_shot_server();
+    let dir = tempfile::tempdir().unwrap();
+    let hooks = dir.path().join("hooks/post-user-registration");
+    std::fs::create_dir_all(&hooks).unwrap();
+    // Notifies Slack without waiting, then calls back at once: a common Auth0 pattern.
+    std::fs::write(
+        hooks.join("notify.js"),
+        "module.exports = function (user, context, cb) {\n  fetch('https://hooks.slack.com/services/T0/B0/x', { method: 'POST', body: JSON.stringify({ text: 'New user: ' + user.email }) });\n  cb();\n};\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("h.toml"),
+        format!("[upstream]\naddress = \"127.0.0.1:1\"\n[hooks.egress.redirect]\n\"hooks.slack.com\" = \"http://127.0.0.1:{port}\"\n"),
+    )
+    .unwrap();
+    let (code, out, err) = run_cli(
+        &[
+            "test",
+            "--config",
+            "h.toml",
+            "hooks/post-user-registration/notify.js",
+        ],
+        dir.path(),
+    );
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out.trim(), "null");
+    let request = seen
+        .recv_timeout(std::time::Duration::from_secs(1))
+        .expect("hookgate test exited before the hook's request went out");
+    assert!(
+        request.starts_with("POST /services/T0/B0/x HTTP/1.1\r\n"),
+        "{request}"
+    );
+    assert!(
+        request
+            .to_ascii_lowercase()
+            .contains("\r\nhost: hooks.slack.com\r\n"),
+        "{request}"
+    );
+    assert!(
+        request.ends_with("{\"text\":\"New user: user1@foo.com\"}"),
+        "{request}"
+    );
+    let log = err
+        .lines()
+        .find(|l| l.contains("outbound request"))
+        .unwrap_or_else(|| panic!("no egress log line in: {err}"));
+    for part in [
+        "post-user-registration/notify",
+        "POST",
+        "hooks.slack.com",
+        "200",
+    ] {
+        assert!(log.contains(part), "{part} missing from: {log}");
+    }
+}

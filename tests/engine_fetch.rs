@@ -7,74 +7,8 @@ use std::time::Duration;
 
 use engine_support::*;
 use hookgate::engine::{Engine, HookError};
-use serde_json::{json, Value};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use serde_json::json;
 use tokio::net::TcpListener;
-use tokio::sync::mpsc;
-
-/// A one-line HTTP/1.1 server on 127.0.0.1:0 that echoes the request as JSON and reports each
-/// request on the channel.
-async fn echo_server() -> (String, mpsc::UnboundedReceiver<Value>) {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    let (tx, rx) = mpsc::unbounded_channel();
-    tokio::spawn(async move {
-        loop {
-            let (mut sock, _) = listener.accept().await.unwrap();
-            let tx = tx.clone();
-            tokio::spawn(async move {
-                let mut buf = Vec::new();
-                let mut chunk = [0u8; 4096];
-                let (head_end, content_length) = loop {
-                    let n = sock.read(&mut chunk).await.unwrap();
-                    if n == 0 {
-                        return;
-                    }
-                    buf.extend_from_slice(&chunk[..n]);
-                    if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-                        let head = String::from_utf8_lossy(&buf[..i]).to_lowercase();
-                        let len = head
-                            .lines()
-                            .find_map(|l| {
-                                l.strip_prefix("content-length:")
-                                    .map(|v| v.trim().parse::<usize>().unwrap())
-                            })
-                            .unwrap_or(0);
-                        break (i + 4, len);
-                    }
-                };
-                while buf.len() < head_end + content_length {
-                    let n = sock.read(&mut chunk).await.unwrap();
-                    buf.extend_from_slice(&chunk[..n]);
-                }
-                let head = String::from_utf8_lossy(&buf[..head_end]).to_string();
-                let mut lines = head.lines();
-                let mut first = lines.next().unwrap().split(' ');
-                let (method, path) = (
-                    first.next().unwrap().to_owned(),
-                    first.next().unwrap().to_owned(),
-                );
-                let headers: serde_json::Map<String, Value> = lines
-                    .filter_map(|l| l.split_once(':'))
-                    .map(|(k, v)| (k.trim().to_lowercase(), json!(v.trim())))
-                    .collect();
-                let body = String::from_utf8_lossy(&buf[head_end..]).to_string();
-                let seen =
-                    json!({ "method": method, "path": path, "headers": headers, "body": body });
-                let _ = tx.send(seen.clone());
-                let (status, out) = if path == "/missing" {
-                    ("404 Not Found", json!({"error": "nope"}))
-                } else {
-                    ("200 OK", seen)
-                };
-                let out = out.to_string();
-                let resp = format!("HTTP/1.1 {status}\r\ncontent-type: application/json\r\nx-echo: yes\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{out}", out.len());
-                let _ = sock.write_all(resp.as_bytes()).await;
-            });
-        }
-    });
-    (url, rx)
-}
 
 #[test]
 fn fetch_sends_method_headers_and_body_and_reads_the_response() {

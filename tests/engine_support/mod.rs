@@ -6,7 +6,11 @@ use std::sync::Arc;
 
 use hookgate::engine::Engine;
 use hookgate::hooks::{Generation, Hook, HooksConfig, Trigger};
+use serde_json::{json, Value};
 use tempfile::TempDir;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpListener;
+use tokio::sync::mpsc;
 
 /// A hooks folder with `files` (paths relative to it).
 pub fn hooks_dir(files: &[(&str, &str)]) -> TempDir {
@@ -60,4 +64,98 @@ pub fn rt() -> tokio::runtime::Runtime {
         .enable_all()
         .build()
         .unwrap()
+}
+
+/// What a test server answers: status line, headers, body.
+pub type Answer = (&'static str, Vec<(String, String)>, Vec<u8>);
+
+/// An HTTP/1.1 server on 127.0.0.1:0 that reports each request on the channel as
+/// `{method, path, headers (lower-case names), body}` and answers with `respond(request)`.
+/// Must be started inside a tokio runtime.
+pub async fn http_server(
+    respond: impl Fn(&Value) -> Answer + Send + Sync + 'static,
+) -> (String, mpsc::UnboundedReceiver<Value>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let (tx, rx) = mpsc::unbounded_channel();
+    let respond = Arc::new(respond);
+    tokio::spawn(async move {
+        loop {
+            let (mut sock, _) = listener.accept().await.unwrap();
+            let (tx, respond) = (tx.clone(), respond.clone());
+            tokio::spawn(async move {
+                let mut buf = Vec::new();
+                let mut chunk = [0u8; 4096];
+                let (head_end, content_length) = loop {
+                    let n = sock.read(&mut chunk).await.unwrap_or(0);
+                    if n == 0 {
+                        return;
+                    }
+                    buf.extend_from_slice(&chunk[..n]);
+                    if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                        let head = String::from_utf8_lossy(&buf[..i]).to_lowercase();
+                        let len = head
+                            .lines()
+                            .find_map(|l| {
+                                l.strip_prefix("content-length:")
+                                    .map(|v| v.trim().parse::<usize>().unwrap())
+                            })
+                            .unwrap_or(0);
+                        break (i + 4, len);
+                    }
+                };
+                while buf.len() < head_end + content_length {
+                    let n = sock.read(&mut chunk).await.unwrap_or(0);
+                    if n == 0 {
+                        return;
+                    }
+                    buf.extend_from_slice(&chunk[..n]);
+                }
+                let head = String::from_utf8_lossy(&buf[..head_end]).to_string();
+                let mut lines = head.lines();
+                let mut first = lines.next().unwrap().split(' ');
+                let (method, path) = (
+                    first.next().unwrap().to_owned(),
+                    first.next().unwrap().to_owned(),
+                );
+                let headers: serde_json::Map<String, Value> = lines
+                    .filter_map(|l| l.split_once(':'))
+                    .map(|(k, v)| (k.trim().to_lowercase(), json!(v.trim())))
+                    .collect();
+                let body = String::from_utf8_lossy(&buf[head_end..]).to_string();
+                let seen =
+                    json!({ "method": method, "path": path, "headers": headers, "body": body });
+                let _ = tx.send(seen.clone());
+                let (status, headers, body) = respond(&seen);
+                let mut resp = format!("HTTP/1.1 {status}\r\n");
+                for (k, v) in headers {
+                    resp.push_str(&format!("{k}: {v}\r\n"));
+                }
+                resp.push_str(&format!(
+                    "content-length: {}\r\nconnection: close\r\n\r\n",
+                    body.len()
+                ));
+                let mut out = resp.into_bytes();
+                out.extend_from_slice(&body);
+                let _ = sock.write_all(&out).await;
+            });
+        }
+    });
+    (url, rx)
+}
+
+/// [`http_server`] that echoes the request as JSON (`/missing` answers 404).
+pub async fn echo_server() -> (String, mpsc::UnboundedReceiver<Value>) {
+    http_server(|seen| {
+        let json_type = vec![
+            ("content-type".to_owned(), "application/json".to_owned()),
+            ("x-echo".to_owned(), "yes".to_owned()),
+        ];
+        if seen["path"] == "/missing" {
+            ("404 Not Found", json_type, b"{\"error\":\"nope\"}".to_vec())
+        } else {
+            ("200 OK", json_type, seen.to_string().into_bytes())
+        }
+    })
+    .await
 }
