@@ -205,6 +205,9 @@ const args = names.map((n) => (values[n] === null ? undefined : values[n]));
 // The machine's environment is not the hook's: AWS_* or TWILIO_* variables of whoever runs the
 // suite must not reach the packages, which read them as credentials.
 for (const k of Object.keys(process.env)) delete process.env[k];
+// Nor is its home folder: aws-sdk reads ~/.aws/config and ~/.aws/credentials on every call, even
+// with explicit credentials, and a developer's region or endpoint there would steer the reference.
+process.env.HOME = '/nonexistent';
 
 // --- The cb contract (src/engine/globals/invoke.js): exactly once, a returned Promise counts.
 function describe(e) {
