@@ -1,0 +1,508 @@
+//! Node compatibility, end to end: every hook in `tests/node-compat/hooks/` requires the npm
+//! package real Auth0 hooks used (axios, request, slack-notify, node-fetch, graphql-request,
+//! unirest, twilio, aws-sdk) or Node's own `https`, and runs twice against one stub impersonating
+//! the services (`tests/node-compat/stub.js`): under Node 20 (`tests/node-compat/reference.js`,
+//! the reference) and under `hookgate test --config` with `[hooks.egress.redirect]` pointing the
+//! services' hosts at the stub. The cb outcome and the requests the services received must be the
+//! same. Each test also pins what the reference produced, so a broken stub or reference cannot make
+//! both sides agree on nothing.
+//!
+//! Needs `node` on PATH and `scripts/setup` run once (it installs
+//! `tests/node-compat/hooks/node_modules`).
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::PathBuf;
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::mpsc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+/// A child that has not exited by then is killed and the test fails: a hook whose event loop never
+/// empties must not hang CI.
+const CHILD_LIMIT: Duration = Duration::from_secs(30);
+
+fn suite_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/node-compat")
+}
+
+fn hooks_dir() -> PathBuf {
+    suite_dir().join("hooks")
+}
+
+/// `tests/node-compat/stub.js`, alive as long as this value (its stdin is the pipe we hold).
+struct Stub {
+    port: u16,
+    hosts: Vec<String>,
+    child: Child,
+    _stdin: ChildStdin,
+}
+
+impl Stub {
+    fn start() -> Stub {
+        assert!(
+            hooks_dir().join("node_modules/axios").is_dir(),
+            "{}/node_modules is missing: run scripts/setup first",
+            hooks_dir().display()
+        );
+        let mut child = Command::new("node")
+            .arg(suite_dir().join("stub.js"))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot spawn `node` for the stub: {e}"));
+        let stdin = child.stdin.take().expect("piped stdin");
+        let mut stdout = child.stdout.take().expect("piped stdout");
+        let (tx, rx) = mpsc::channel();
+        thread::spawn(move || {
+            let mut line = Vec::new();
+            let mut byte = [0u8; 1];
+            while stdout.read(&mut byte).map(|n| n == 1).unwrap_or(false) && byte[0] != b'\n' {
+                line.push(byte[0]);
+            }
+            let _ = tx.send(String::from_utf8_lossy(&line).into_owned());
+        });
+        let line = match rx.recv_timeout(CHILD_LIMIT) {
+            Ok(line) => line,
+            Err(_) => {
+                let _ = child.kill();
+                panic!("the stub printed no ready line within {CHILD_LIMIT:?}");
+            }
+        };
+        let ready: Value = serde_json::from_str(&line)
+            .unwrap_or_else(|e| panic!("the stub's ready line {line:?} is not JSON: {e}"));
+        let port = ready["port"].as_u64().expect("ready line has a port") as u16;
+        let hosts = ready["hosts"]
+            .as_array()
+            .expect("ready line lists hosts")
+            .iter()
+            .map(|h| h.as_str().unwrap().to_owned())
+            .collect();
+        Stub {
+            port,
+            hosts,
+            child,
+            _stdin: stdin,
+        }
+    }
+
+    fn base_url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// The requests the services received since the last call, and forget them.
+    fn take_recorded(&self) -> Vec<Value> {
+        let mut sock = TcpStream::connect(("127.0.0.1", self.port)).expect("connect to the stub");
+        sock.set_read_timeout(Some(CHILD_LIMIT)).unwrap();
+        // HTTP/1.0: the stub answers with a plain body and closes; no chunked decoding needed.
+        sock.write_all(b"GET /__recorded HTTP/1.0\r\nHost: stub\r\n\r\n")
+            .unwrap();
+        let mut raw = Vec::new();
+        sock.read_to_end(&mut raw)
+            .expect("read the stub's recording");
+        let raw = String::from_utf8(raw).expect("the recording is UTF-8");
+        let (_, body) = raw
+            .split_once("\r\n\r\n")
+            .expect("an HTTP answer from the stub");
+        serde_json::from_str(body).unwrap_or_else(|e| panic!("bad recording {body:?}: {e}"))
+    }
+}
+
+impl Drop for Stub {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// How a run ended, as `hookgate test` reports it (and reference.js imitates).
+#[derive(Debug, Clone, PartialEq)]
+enum Outcome {
+    /// Exit 0: the JSON printed on stdout.
+    Result(Value),
+    /// Exit 1 with `hookgate: the hook called back with an error: <this>` on stderr.
+    CalledBackWithError(String),
+    /// Anything else: the exit code and everything printed.
+    Failed {
+        code: Option<i32>,
+        stdout: String,
+        stderr: String,
+    },
+}
+
+const ERROR_PREFIX: &str = "hookgate: the hook called back with an error: ";
+
+/// Run `cmd` to completion, killing it (and failing the test) after [`CHILD_LIMIT`].
+fn run_bounded(what: &str, mut cmd: Command) -> Outcome {
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start {what}: {e}"));
+    let drain = |mut pipe: Box<dyn Read + Send>| {
+        thread::spawn(move || {
+            let mut s = Vec::new();
+            let _ = pipe.read_to_end(&mut s);
+            String::from_utf8_lossy(&s).into_owned()
+        })
+    };
+    let out = drain(Box::new(child.stdout.take().unwrap()));
+    let err = drain(Box::new(child.stderr.take().unwrap()));
+    let deadline = Instant::now() + CHILD_LIMIT;
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!(
+                "{what} did not exit within {CHILD_LIMIT:?} and was killed; stderr:\n{}",
+                err.join().unwrap()
+            );
+        }
+        thread::sleep(Duration::from_millis(20));
+    };
+    let (stdout, stderr) = (out.join().unwrap(), err.join().unwrap());
+    match status.code() {
+        Some(0) => match serde_json::from_str(&stdout) {
+            Ok(v) => Outcome::Result(v),
+            Err(_) => Outcome::Failed {
+                code: Some(0),
+                stdout,
+                stderr,
+            },
+        },
+        Some(1) => match stderr.lines().find_map(|l| l.strip_prefix(ERROR_PREFIX)) {
+            Some(e) => Outcome::CalledBackWithError(e.to_owned()),
+            None => Outcome::Failed {
+                code: Some(1),
+                stdout,
+                stderr,
+            },
+        },
+        code => Outcome::Failed {
+            code,
+            stdout,
+            stderr,
+        },
+    }
+}
+
+/// What a service saw, in the terms compared: method, Host, path and query, content type,
+/// credentials and body.
+fn comparable(recorded: &[Value]) -> Vec<Value> {
+    recorded
+        .iter()
+        .map(|r| {
+            let mut r = r.clone();
+            if let Some(auth) = r["authorization"].as_str() {
+                r["authorization"] = json!(normalise_sigv4(auth));
+            }
+            r
+        })
+        .collect()
+}
+
+/// AWS Signature V4 changes every second (the date is signed), and which headers a client signs is
+/// its own choice: the stub verifies the signature as SNS does, so only the key id, region and
+/// service are compared; the date, signed-header list and signature are masked.
+fn normalise_sigv4(auth: &str) -> String {
+    let Some(rest) = auth.strip_prefix("AWS4-HMAC-SHA256 Credential=") else {
+        return auth.to_owned();
+    };
+    let scope = rest.split(',').next().unwrap_or("");
+    let parts: Vec<&str> = scope.split('/').collect();
+    match parts.as_slice() {
+        [key, _date, region, service, "aws4_request"] => format!(
+            "AWS4-HMAC-SHA256 Credential={key}/<date>/{region}/{service}/aws4_request, SignedHeaders=<signed>, Signature=<signature>"
+        ),
+        _ => auth.to_owned(),
+    }
+}
+
+/// One hook, run under Node and under hookgate against the same stub.
+struct Case {
+    /// Relative to `tests/node-compat/hooks/`.
+    hook: &'static str,
+    /// Relative to `tests/node-compat/payloads/`.
+    payload: &'static str,
+    /// What the Node reference produced (pinned, see the module comment).
+    reference: Outcome,
+    /// (method, Host, path and query) of each request the reference made, in order.
+    requests: &'static [(&'static str, &'static str, &'static str)],
+}
+
+fn check(case: Case) {
+    let stub = Stub::start();
+    let tmp = tempfile::tempdir().unwrap();
+    let hook = hooks_dir().join(case.hook);
+    let payload = suite_dir().join("payloads").join(case.payload);
+
+    let redirect: serde_json::Map<String, Value> = stub
+        .hosts
+        .iter()
+        .map(|h| (h.clone(), json!(stub.base_url())))
+        .collect();
+    let redirect_json = tmp.path().join("redirect.json");
+    std::fs::write(&redirect_json, Value::Object(redirect).to_string()).unwrap();
+
+    let mut node = Command::new("node");
+    node.arg(suite_dir().join("reference.js"))
+        .arg(&hook)
+        .arg(&payload)
+        .arg(&redirect_json);
+    let node_outcome = run_bounded(&format!("node reference.js {}", case.hook), node);
+    let node_requests = stub.take_recorded();
+    assert_eq!(
+        node_outcome, case.reference,
+        "the Node reference changed: {} no longer behaves as pinned",
+        case.hook
+    );
+    let seen: Vec<(String, String, String)> = node_requests
+        .iter()
+        .map(|r| {
+            (
+                r["method"].as_str().unwrap_or_default().to_owned(),
+                r["host"].as_str().unwrap_or_default().to_owned(),
+                r["path"].as_str().unwrap_or_default().to_owned(),
+            )
+        })
+        .collect();
+    let pinned: Vec<(String, String, String)> = case
+        .requests
+        .iter()
+        .map(|(m, h, p)| (m.to_string(), h.to_string(), p.to_string()))
+        .collect();
+    assert_eq!(
+        seen, pinned,
+        "the Node reference's requests changed for {}",
+        case.hook
+    );
+
+    let mut config = format!(
+        "[upstream]\naddress = \"127.0.0.1:1\"\n\n[hooks]\ndir = {:?}\n\n[hooks.egress.redirect]\n",
+        hooks_dir().display().to_string()
+    );
+    for host in &stub.hosts {
+        config.push_str(&format!("{host:?} = {:?}\n", stub.base_url()));
+    }
+    let config_path = tmp.path().join("hookgate.toml");
+    std::fs::write(&config_path, config).unwrap();
+    let mut hookgate = Command::new(env!("CARGO_BIN_EXE_hookgate"));
+    hookgate
+        .arg("test")
+        .arg("--config")
+        .arg(&config_path)
+        .arg(&hook)
+        .arg("--payload")
+        .arg(&payload)
+        .current_dir(tmp.path());
+    let hookgate_outcome = run_bounded(&format!("hookgate test {}", case.hook), hookgate);
+    let hookgate_requests = stub.take_recorded();
+
+    assert_eq!(
+        hookgate_outcome, node_outcome,
+        "{}: hookgate's cb outcome differs from Node's",
+        case.hook
+    );
+    let (theirs, ours) = (comparable(&node_requests), comparable(&hookgate_requests));
+    assert!(
+        theirs == ours,
+        "{}: the services received different requests\n--- under Node:\n{}\n--- under hookgate:\n{}",
+        case.hook,
+        serde_json::to_string_pretty(&theirs).unwrap(),
+        serde_json::to_string_pretty(&ours).unwrap()
+    );
+}
+
+fn error(message: &str) -> Outcome {
+    Outcome::CalledBackWithError(message.to_owned())
+}
+
+#[test]
+fn axios_gunzips_the_billing_api_answer_and_its_data_becomes_token_claims() {
+    check(Case {
+        hook: "credentials-exchange/axios.js",
+        payload: "axios-billing.json",
+        reference: Outcome::Result(json!({
+            "scope": ["read:reports"],
+            "https://example.com/plan": "enterprise",
+            "https://example.com/seats": 25
+        })),
+        requests: &[(
+            "GET",
+            "billing.example.com",
+            "/v1/customers/Wl2jP7n4c3xZ1vQ8mB6tR0kY5hG9sD2f/subscription",
+        )],
+    });
+}
+
+#[test]
+fn request_posts_json_to_slack_and_reads_the_gzipped_ok() {
+    check(Case {
+        hook: "post-user-registration/request.js",
+        payload: "slack-webhook.json",
+        reference: Outcome::Result(json!({ "slack": "ok" })),
+        requests: &[(
+            "POST",
+            "hooks.slack.com",
+            "/services/T024BE7LD/B024BE7LH/bHb821LvA7dCyMHD4M4Gso8R",
+        )],
+    });
+}
+
+#[test]
+fn request_hook_turns_a_revoked_slack_webhooks_404_into_its_error() {
+    check(Case {
+        hook: "post-user-registration/request.js",
+        payload: "slack-webhook-revoked.json",
+        reference: error("Error: Slack answered 404: no_service"),
+        requests: &[(
+            "POST",
+            "hooks.slack.com",
+            "/services/T024BE7LD/B024BE7LH/REVOKED",
+        )],
+    });
+}
+
+#[test]
+fn slack_notify_message_sent_without_waiting_still_goes_out_after_cb() {
+    check(Case {
+        hook: "post-user-registration/slack-notify.js",
+        payload: "slack-webhook.json",
+        // Auth0's example calls cb(null, user, context): the result is the user.
+        reference: Outcome::Result(json!({
+            "id": "abc", "tenant": "my-tenant", "username": "user1", "email": "user1@foo.com",
+            "emailVerified": false, "phoneNumber": "1-000-000-0000", "phoneNumberVerified": false,
+            "user_metadata": { "hobby": "surfing" }, "app_metadata": { "plan": "full" }
+        })),
+        requests: &[(
+            "POST",
+            "hooks.slack.com",
+            "/services/T024BE7LD/B024BE7LH/bHb821LvA7dCyMHD4M4Gso8R",
+        )],
+    });
+}
+
+#[test]
+fn node_fetch_enriches_the_new_user_from_fullcontact() {
+    check(Case {
+        hook: "pre-user-registration/node-fetch.js",
+        payload: "node-fetch-enrich.json",
+        reference: Outcome::Result(json!({ "user": { "user_metadata": {
+            "name": "Jane Doe",
+            "location": "Denver, Colorado, United States",
+            "title": "Site Reliability Engineer",
+            "organization": "Foo Inc."
+        } } })),
+        requests: &[("POST", "api.fullcontact.com", "/v3/person.enrich")],
+    });
+}
+
+#[test]
+fn graphql_request_puts_the_invitations_account_into_app_metadata() {
+    check(Case {
+        hook: "pre-user-registration/graphql-request.js",
+        payload: "graphql-invited.json",
+        reference: Outcome::Result(json!({ "user": { "app_metadata": {
+            "account_id": "acct_42", "plan": "team", "role": "admin"
+        } } })),
+        requests: &[("POST", "accounts.example.com", "/graphql")],
+    });
+}
+
+#[test]
+fn graphql_request_hook_refuses_a_blocked_address_with_pre_user_registration_error() {
+    check(Case {
+        hook: "pre-user-registration/graphql-request.js",
+        payload: "graphql-blocked.json",
+        reference: error(
+            "PreUserRegistrationError: no usable invitation for spammer@foo.com (user message: Sign-ups are by invitation only.)",
+        ),
+        requests: &[("POST", "accounts.example.com", "/graphql")],
+    });
+}
+
+#[test]
+fn unirest_creates_the_crm_contact_and_reads_its_id_from_the_location_header() {
+    check(Case {
+        hook: "pre-user-registration/unirest.js",
+        payload: "unirest-crm.json",
+        reference: Outcome::Result(json!({ "user": { "app_metadata": {
+            "crm_contact_id": "ct_8f14e45f", "crm_created": true
+        } } })),
+        requests: &[("POST", "crm.example.com", "/api/v1/contacts")],
+    });
+}
+
+#[test]
+fn twilio_takes_its_credentials_from_process_env_and_sends_the_sms() {
+    check(Case {
+        hook: "send-phone-message/twilio.js",
+        payload: "twilio-sms.json",
+        reference: Outcome::Result(json!({
+            "MessageID": "SMe0a0c60c0d2661e97ed8782a340886dc",
+            "status": "queued"
+        })),
+        requests: &[(
+            "POST",
+            "api.twilio.com",
+            "/2010-04-01/Accounts/AC0123456789abcdef0123456789abcdef/Messages.json",
+        )],
+    });
+}
+
+#[test]
+fn twilio_rejects_an_invalid_number_with_its_rest_exception() {
+    check(Case {
+        hook: "send-phone-message/twilio.js",
+        payload: "twilio-invalid-number.json",
+        reference: error(
+            "RestException: The 'To' number +15005550001 is not a valid phone number.",
+        ),
+        requests: &[(
+            "POST",
+            "api.twilio.com",
+            "/2010-04-01/Accounts/AC0123456789abcdef0123456789abcdef/Messages.json",
+        )],
+    });
+}
+
+#[test]
+fn aws_sdk_sns_publish_promise_sends_a_correctly_signed_sms() {
+    check(Case {
+        hook: "send-phone-message/aws-sdk.js",
+        payload: "sns-sms.json",
+        reference: Outcome::Result(json!({ "MessageID": "e0a0c60c-0d26-61e9-7ed8-782a340886dc" })),
+        requests: &[("POST", "sns.us-east-1.amazonaws.com", "/")],
+    });
+}
+
+#[test]
+fn aws_sdk_sns_publish_callback_with_global_config_sends_a_correctly_signed_sms() {
+    check(Case {
+        hook: "send-phone-message/aws-sdk-callback.js",
+        payload: "sns-sms.json",
+        reference: Outcome::Result(json!({ "MessageID": "e0a0c60c-0d26-61e9-7ed8-782a340886dc" })),
+        requests: &[("POST", "sns.us-east-1.amazonaws.com", "/")],
+    });
+}
+
+#[test]
+fn node_https_request_with_a_url_object_posts_to_slack() {
+    check(Case {
+        hook: "post-change-password/https.js",
+        payload: "slack-webhook.json",
+        reference: Outcome::Result(json!({ "status": 200, "slack": "ok" })),
+        requests: &[(
+            "POST",
+            "hooks.slack.com",
+            "/services/T024BE7LD/B024BE7LH/bHb821LvA7dCyMHD4M4Gso8R",
+        )],
+    });
+}
