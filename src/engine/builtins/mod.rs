@@ -16,10 +16,32 @@ pub struct Builtin {
 }
 
 /// Every built-in module.
-pub static BUILTINS: &[Builtin] = &[Builtin {
-    name: "assert",
-    source: include_str!("assert.js"),
-}];
+pub static BUILTINS: &[Builtin] = &[
+    Builtin {
+        name: "assert",
+        source: include_str!("assert.js"),
+    },
+    Builtin {
+        name: "aws-sdk",
+        source: include_str!("aws-sdk.js"),
+    },
+    Builtin {
+        name: "crypto",
+        source: include_str!("crypto.js"),
+    },
+    Builtin {
+        name: "http",
+        source: include_str!("http.js"),
+    },
+    Builtin {
+        name: "https",
+        source: include_str!("https.js"),
+    },
+    Builtin {
+        name: "zlib",
+        source: include_str!("zlib.js"),
+    },
+];
 
 /// The built-in called `name`, if any.
 pub fn find(name: &str) -> Option<&'static Builtin> {
