@@ -1,10 +1,11 @@
 //! The globals a hook sees, each a small module: `errors` (InvalidScopeError, ...), `console`,
-//! `timers`, `fetch`, `require`, and `invoke` (the cb contract). Each is a JS file evaluated once
+//! `timers`, `fetch`, `require`, `process` (with `Buffer`), and `invoke` (the cb contract). Each is a JS file evaluated once
 //! per context as `(function (native, globalThis) { ... })`, returning its host-facing functions;
 //! `native` holds the Rust functions installed here.
 //!
 //! Owns: what exists in a hook's global scope. QuickJS without quickjs-libc has no `std`/`os`
-//! modules, so JS gets no filesystem, process or environment access; nothing here adds any.
+//! modules, so JS gets no filesystem, process or environment access; nothing here adds any
+//! (`process` is a description, and `process.env` starts empty on every call).
 //! Must not touch: the event loop (worker.rs drives timers and fetch completions).
 
 use std::time::{Duration, Instant};
@@ -24,6 +25,7 @@ const PARTS: &[(&str, &str)] = &[
     ("timers", include_str!("timers.js")),
     ("fetch", include_str!("fetch.js")),
     ("require", include_str!("require.js")),
+    ("process", include_str!("process.js")),
     ("invoke", include_str!("invoke.js")),
 ];
 
@@ -35,6 +37,8 @@ pub(crate) struct Api {
     pub fetch_done: Persistent<Function<'static>>,
     pub reset_timers: Persistent<Function<'static>>,
     pub reset_fetch: Persistent<Function<'static>>,
+    /// Called before every invoke: a fresh `process.env`.
+    pub begin_call: Persistent<Function<'static>>,
 }
 
 /// Install the globals in `ctx`.
@@ -64,6 +68,7 @@ pub(crate) fn install<'js>(ctx: &Ctx<'js>, shared: &Shared) -> rquickjs::Result<
         fetch_done: get("fetch", "done")?,
         reset_timers: get("timers", "reset")?,
         reset_fetch: get("fetch", "reset")?,
+        begin_call: get("process", "begin")?,
     })
 }
 
