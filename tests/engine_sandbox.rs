@@ -159,8 +159,16 @@ fn good_calls_keep_succeeding_while_hostile_hooks_run_concurrently() {
 
 #[test]
 fn hooks_have_no_filesystem_process_or_environment_access() {
+    // `process` and `require('fs')` exist, as packages need them, but describe no machine: the
+    // environment is empty and every filesystem or process function throws.
     let (_dir, h, engine) = single(
-        "module.exports = function (cb) { cb(null, [typeof process, typeof std, typeof os, typeof Deno, typeof require, typeof fetch, typeof setTimeout, typeof console.log]); };",
+        r#"module.exports = function (cb) {
+          let fsError, exitError;
+          try { require('fs').readFileSync('/etc/passwd'); } catch (e) { fsError = e.code; }
+          try { process.exit(0); } catch (e) { exitError = e.code; }
+          cb(null, [typeof std, typeof os, typeof Deno, typeof require, typeof fetch, typeof setTimeout, typeof console.log,
+            Object.keys(process.env), process.cwd(), fsError, exitError]);
+        };"#,
         "",
         1,
     );
@@ -171,21 +179,14 @@ fn hooks_have_no_filesystem_process_or_environment_access() {
             "undefined",
             "undefined",
             "undefined",
-            "undefined",
             "function",
             "function",
             "function",
-            "function"
+            "function",
+            [],
+            "/",
+            "ERR_HOOKGATE_UNSUPPORTED",
+            "ERR_HOOKGATE_UNSUPPORTED"
         ])
-    );
-    let dir = hooks_dir(&[(
-        "credentials-exchange/h.js",
-        "module.exports = function (cb) { cb(null, require('fs')); };",
-    )]);
-    let err = hookgate::hooks::Generation::load(&config(""), dir.path()).unwrap_err();
-    assert!(
-        err.to_string()
-            .contains("require('fs') cannot be satisfied"),
-        "{err}"
     );
 }

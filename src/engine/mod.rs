@@ -40,7 +40,9 @@
 //! * Stack: `[hooks] stack_limit_kb`; overflow -> [`HookError::Crashed`], worker recycled. Worker
 //!   threads get that stack plus 16 MiB of headroom.
 //! * No filesystem, process or environment access: QuickJS without quickjs-libc has none, and no
-//!   global here adds any. `require` only reaches modules resolved at load time.
+//!   global here adds any. `process` describes a Node 20 without a machine (`process.env` is empty
+//!   and fresh on every call); `fs`, `net`, `child_process`... can be required, but their
+//!   functions throw ERR_HOOKGATE_UNSUPPORTED. `require` only reaches modules resolved at load time.
 //! * A panic inside a worker is caught, the caller gets `Crashed`, the runtime is replaced.
 //!   A fault inside QuickJS's C code (it has no other isolation) would still take the process down.
 //!

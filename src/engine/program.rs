@@ -103,6 +103,14 @@ impl ProgramBuilder {
             return Err(errors);
         }
         self.collect(&main, &mut modules);
+        // The globals `Buffer` and `process` are these built-ins' exports, loaded on first use.
+        for name in builtins::GLOBALS_NEED {
+            let b = builtins::find(name).expect("GLOBALS_NEED names built-ins");
+            match self.builtin_module(b, &mut errors) {
+                Some(m) => self.collect(&m, &mut modules),
+                None => return Err(errors),
+            }
+        }
         Ok(Program {
             main: main.key.clone(),
             modules,
@@ -233,15 +241,12 @@ impl ProgramBuilder {
         if spec.starts_with('/') {
             return None; // absolute paths would reach outside the hooks folder
         }
+        if let Some(builtin) = builtin_for(spec) {
+            return Some(self.builtin_module(builtin, errors)?.key.clone());
+        }
         let (name, version, subpath) = split_package_spec(spec);
         if let Some(v) = version {
             tracing::info!(module = %spec, package = %name, version = %v, "require: the version suffix is ignored; the installed package is used");
-        }
-        let bare = name.strip_prefix("node:").unwrap_or(name);
-        if subpath.is_none() {
-            if let Some(builtin) = builtins::find(bare) {
-                return Some(self.builtin_module(builtin, errors)?.key.clone());
-            }
         }
         // node_modules lookup from `dir` up to the hooks root, like Node, never above it.
         let mut cur = Some(dir.to_path_buf());
@@ -280,11 +285,42 @@ impl ProgramBuilder {
                 return None;
             }
         };
+        // Built-ins require each other (stream needs events and buffer, ...): resolve those
+        // against built-ins only, so a hook's node_modules can never stand in for one. A
+        // placeholder first, because built-ins require each other in cycles.
+        self.cache.insert(
+            key.clone(),
+            Arc::new(Module {
+                key: key.clone(),
+                filename: b.name.to_owned(),
+                code: ModuleCode::Json("null".into()),
+                requires: HashMap::new(),
+            }),
+        );
+        let mut requires = HashMap::new();
+        for (spec, line) in scan_requires(b.source) {
+            match builtin_for(&spec) {
+                Some(dep) => {
+                    if let Some(m) = self.builtin_module(dep, errors) {
+                        requires.insert(spec, m.key.clone());
+                    }
+                }
+                // `builtins_require_only_builtins` keeps this from happening in a release.
+                None => self.warnings.push(
+                    ProgramError::Unresolved {
+                        file: key.clone(),
+                        module: spec,
+                        line,
+                    }
+                    .to_string(),
+                ),
+            }
+        }
         let m = Arc::new(Module {
             key: key.clone(),
             filename: b.name.to_owned(),
             code: ModuleCode::Script(bytecode),
-            requires: HashMap::new(),
+            requires,
         });
         self.cache.insert(key, m.clone());
         Some(m)
@@ -345,6 +381,13 @@ impl ProgramBuilder {
         }
         None
     }
+}
+
+/// The built-in `spec` names, as Node decides: the exact name (`util`, `stream/promises`), with or
+/// without `node:`. `punycode/` (trailing slash) is how packages ask for the npm package instead,
+/// so it is not a built-in, and neither is anything with a version suffix.
+fn builtin_for(spec: &str) -> Option<&'static builtins::Builtin> {
+    builtins::find(spec.strip_prefix("node:").unwrap_or(spec))
 }
 
 fn canon(p: &Path) -> PathBuf {

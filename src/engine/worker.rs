@@ -324,6 +324,7 @@ impl Worker {
                     };
                     let exports = exports.clone().restore(ctx)?;
                     let args = ctx.json_parse(args_json)?;
+                    hc.api.begin_call.clone().restore(ctx)?.call::<_, ()>(())?;
                     hc.api
                         .invoke
                         .clone()

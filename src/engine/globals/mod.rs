@@ -1,11 +1,13 @@
 //! The globals a hook sees, each a small module: `errors` (InvalidScopeError, ...), `console`,
 //! `timers`, `io` (outbound requests in flight), `fetch`, `text` (TextEncoder/TextDecoder), `url`
-//! (URL/URLSearchParams), `require`, and `invoke` (the cb contract). Each is a JS file evaluated once
+//! (URL/URLSearchParams), `require`, `process` (with `Buffer`), and `invoke` (the cb contract).
+//! Each is a JS file evaluated once
 //! per context as `(function (native, globalThis) { ... })`, returning its host-facing functions;
 //! `native` holds the Rust functions installed here.
 //!
 //! Owns: what exists in a hook's global scope. QuickJS without quickjs-libc has no `std`/`os`
-//! modules, so JS gets no filesystem, process or environment access; nothing here adds any.
+//! modules, so JS gets no filesystem, process or environment access; nothing here adds any
+//! (`process` is a description, and `process.env` starts empty on every call).
 //! Must not touch: the event loop (worker.rs drives timers and fetch completions).
 
 use std::time::{Duration, Instant};
@@ -29,6 +31,7 @@ const PARTS: &[(&str, &str)] = &[
     ("text", include_str!("text.js")),
     ("url", include_str!("url.js")),
     ("require", include_str!("require.js")),
+    ("process", include_str!("process.js")),
     ("invoke", include_str!("invoke.js")),
 ];
 
@@ -40,6 +43,8 @@ pub(crate) struct Api {
     pub io_done: Persistent<Function<'static>>,
     pub reset_timers: Persistent<Function<'static>>,
     pub reset_io: Persistent<Function<'static>>,
+    /// Called before every invoke: a fresh `process.env`.
+    pub begin_call: Persistent<Function<'static>>,
 }
 
 /// Install the globals in `ctx`.
@@ -69,6 +74,7 @@ pub(crate) fn install<'js>(ctx: &Ctx<'js>, shared: &Shared) -> rquickjs::Result<
         io_done: get("io", "done")?,
         reset_timers: get("timers", "reset")?,
         reset_io: get("io", "reset")?,
+        begin_call: get("process", "begin")?,
     })
 }
 

@@ -42,5 +42,8 @@
     require.resolve = function (spec) { const k = native.moduleResolve(from, spec); if (k === undefined) throw new Error("Cannot find module '" + spec + "'"); return k; };
     return require;
   }
+  // The globals built on built-ins (Buffer, process's EventEmitter) load them here, into the same
+  // cache, so `Buffer === require('buffer').Buffer`.
+  native.builtin = function (name) { return load('builtin:' + name); };
   return { main(key) { return load(key); } };
 })

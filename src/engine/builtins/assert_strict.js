@@ -1,0 +1,3 @@
+// `assert/strict`: Node's alias of `require('assert').strict`.
+'use strict';
+module.exports = require('assert').strict;

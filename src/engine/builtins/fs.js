@@ -1,0 +1,14 @@
+// `fs` for hooks: there is no filesystem. Requiring it works; every function throws
+// ERR_HOOKGATE_UNSUPPORTED (fs.promises functions reject with it), except existsSync/exists, which
+// truthfully answer that no file exists, and the constants.
+'use strict';
+const { stub } = require('_hookgate/unsupported');
+const why = 'hookgate runs hooks without a filesystem';
+const constants = {"UV_FS_SYMLINK_DIR":1,"UV_FS_SYMLINK_JUNCTION":2,"O_RDONLY":0,"O_WRONLY":1,"O_RDWR":2,"UV_DIRENT_UNKNOWN":0,"UV_DIRENT_FILE":1,"UV_DIRENT_DIR":2,"UV_DIRENT_LINK":3,"UV_DIRENT_FIFO":4,"UV_DIRENT_SOCKET":5,"UV_DIRENT_CHAR":6,"UV_DIRENT_BLOCK":7,"S_IFMT":61440,"S_IFREG":32768,"S_IFDIR":16384,"S_IFCHR":8192,"S_IFBLK":24576,"S_IFIFO":4096,"S_IFLNK":40960,"S_IFSOCK":49152,"O_CREAT":64,"O_EXCL":128,"UV_FS_O_FILEMAP":0,"O_NOCTTY":256,"O_TRUNC":512,"O_APPEND":1024,"O_DIRECTORY":65536,"O_NOATIME":262144,"O_NOFOLLOW":131072,"O_SYNC":1052672,"O_DSYNC":4096,"O_DIRECT":16384,"O_NONBLOCK":2048,"S_IRWXU":448,"S_IRUSR":256,"S_IWUSR":128,"S_IXUSR":64,"S_IRWXG":56,"S_IRGRP":32,"S_IWGRP":16,"S_IXGRP":8,"S_IRWXO":7,"S_IROTH":4,"S_IWOTH":2,"S_IXOTH":1,"F_OK":0,"R_OK":4,"W_OK":2,"X_OK":1,"UV_FS_COPYFILE_EXCL":1,"COPYFILE_EXCL":1,"UV_FS_COPYFILE_FICLONE":2,"COPYFILE_FICLONE":2,"UV_FS_COPYFILE_FICLONE_FORCE":4,"COPYFILE_FICLONE_FORCE":4};
+const fs = stub('fs', why,
+  ["appendFile","appendFileSync","access","accessSync","chown","chownSync","chmod","chmodSync","close","closeSync","copyFile","copyFileSync","cp","cpSync","createReadStream","createWriteStream","fchown","fchownSync","fchmod","fchmodSync","fdatasync","fdatasyncSync","fstat","fstatSync","fsync","fsyncSync","ftruncate","ftruncateSync","futimes","futimesSync","lchown","lchownSync","link","linkSync","lstat","lstatSync","lutimes","lutimesSync","mkdir","mkdirSync","mkdtemp","mkdtempSync","open","openSync","openAsBlob","readdir","readdirSync","read","readSync","readv","readvSync","readFile","readFileSync","readlink","readlinkSync","realpath","realpathSync","rename","renameSync","rm","rmSync","rmdir","rmdirSync","stat","statfs","statSync","statfsSync","symlink","symlinkSync","truncate","truncateSync","unwatchFile","unlink","unlinkSync","utimes","utimesSync","watch","watchFile","writeFile","writeFileSync","write","writeSync","writev","writevSync","Dirent","Stats","ReadStream","WriteStream","FileReadStream","FileWriteStream","Dir","opendir","opendirSync"],
+  Object.assign({ constants, existsSync: () => false }, { F_OK: 0, R_OK: 4, W_OK: 2, X_OK: 1 }),
+  ["access","copyFile","cp","open","opendir","rename","truncate","rm","rmdir","mkdir","readdir","readlink","symlink","lstat","stat","statfs","link","unlink","chmod","lchmod","lchown","chown","utimes","lutimes","realpath","mkdtemp","writeFile","appendFile","readFile","watch"]);
+fs.exists = function exists(path, cb) { if (typeof cb === 'function') process.nextTick(cb, false); };
+fs.promises.constants = constants;
+module.exports = fs;

@@ -1,0 +1,3 @@
+// `util/types`: Node's alias of `require('util').types`.
+'use strict';
+module.exports = require('util').types;

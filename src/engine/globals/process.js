@@ -1,0 +1,177 @@
+// The `process` and `Buffer` globals. `process` describes a Node 20 on Linux without a machine
+// behind it: no host environment, no exit, stdout/stderr go to console. `process.env` is a fresh,
+// empty object for every hook call (`begin`, called by the worker before each invoke): hooks write
+// credentials into it, and nothing may pass from one call to the next or come from the host.
+// `Buffer` is the `buffer` built-in's, loaded the first time a hook touches it.
+// Owns: those two globals. Must not touch: the event loop (nextTick rides on microtasks) or the
+// modules themselves (the built-ins own Buffer and EventEmitter; `native.builtin` loads them).
+(function (native, g) {
+  'use strict';
+  const clock = typeof g.performance === 'object' && g.performance && typeof g.performance.now === 'function'
+    ? () => g.performance.now() : () => Date.now();
+  const started = clock();
+
+  function unsupported(what, why) {
+    const e = new Error(`${what} is not available to hooks: ${why}`);
+    e.code = 'ERR_HOOKGATE_UNSUPPORTED';
+    return e;
+  }
+
+  // Node coerces every value written to process.env to a string, and shows nothing but strings.
+  function freshEnv() {
+    return new Proxy({}, {
+      set(target, key, value) {
+        if (typeof key === 'symbol') throw new TypeError('Cannot convert a Symbol value to a string');
+        target[key] = String(value);
+        return true;
+      },
+      defineProperty(target, key, desc) {
+        if (!('value' in desc)) {
+          const e = new TypeError("'process.env' does not accept an accessor(getter/setter) descriptor");
+          e.code = 'ERR_INVALID_OBJECT_DEFINE_PROPERTY';
+          throw e;
+        }
+        target[key] = String(desc.value);
+        return true;
+      },
+    });
+  }
+
+  // nextTick: a queue drained in one microtask, so ticks queued together run before promise
+  // reactions queued after them, and ticks queued by a tick run before those reactions too.
+  const ticks = [];
+  let draining = false;
+  function drainTicks() {
+    try {
+      while (ticks.length) {
+        const t = ticks.shift();
+        t.fn.apply(undefined, t.args);
+      }
+    } catch (e) {
+      if (ticks.length) Promise.resolve().then(drainTicks);
+      else draining = false;
+      if (emitter && emitter.listenerCount('uncaughtException') > 0) { process.emit('uncaughtException', e, 'uncaughtException'); return; }
+      throw e;
+    }
+    draining = false;
+  }
+  function nextTick(fn, ...args) {
+    if (typeof fn !== 'function') {
+      const e = new TypeError('The "callback" argument must be of type function. Received ' + typeof fn);
+      e.code = 'ERR_INVALID_ARG_TYPE';
+      throw e;
+    }
+    ticks.push({ fn, args });
+    if (!draining) { draining = true; Promise.resolve().then(drainTicks); }
+  }
+
+  // process is an EventEmitter (the `events` built-in's, created on first use); listeners are
+  // harmless: nothing but emitWarning and a throwing nextTick ever emits.
+  let emitter = null;
+  function events() {
+    if (!emitter) emitter = new (native.builtin('events'))();
+    return emitter;
+  }
+
+  function hrtime(prev) {
+    const ns = Math.round((clock() - started) * 1e6) + 1e9;
+    let s = Math.floor(ns / 1e9);
+    let n = ns % 1e9;
+    if (prev) {
+      s -= prev[0];
+      n -= prev[1];
+      if (n < 0) { s -= 1; n += 1e9; }
+    }
+    return [s, n];
+  }
+  hrtime.bigint = () => BigInt(Math.round((clock() - started) * 1e6) + 1e9);
+
+  function stream(fd, level) {
+    const s = {
+      fd, isTTY: false, writable: true,
+      write(chunk, encoding, cb) {
+        const text = typeof chunk === 'string' ? chunk : String(chunk);
+        const line = text.endsWith('\n') ? text.slice(0, -1) : text;
+        if (level === 'error') g.console.error(line); else g.console.log(line);
+        const done = typeof encoding === 'function' ? encoding : cb;
+        if (typeof done === 'function') nextTick(done);
+        return true;
+      },
+      end(chunk, encoding, cb) { if (chunk != null && typeof chunk !== 'function') s.write(chunk, encoding, cb); return s; },
+      on() { return s; }, once() { return s; }, off() { return s; }, removeListener() { return s; },
+      emit() { return false; }, getColorDepth: () => 1, hasColors: () => false,
+    };
+    return s;
+  }
+
+  const process = {
+    title: 'hookgate',
+    version: 'v20.11.1',
+    versions: { node: '20.11.1', v8: '11.3.244.8-node.17', uv: '1.46.0', modules: '115', hookgate: '0.1.0' },
+    release: { name: 'node', lts: 'Iron' },
+    platform: 'linux',
+    arch: 'x64',
+    argv: ['/usr/local/bin/node', '/hook.js'],
+    argv0: 'node',
+    execArgv: [],
+    execPath: '/usr/local/bin/node',
+    pid: 1,
+    ppid: 0,
+    exitCode: undefined,
+    browser: false,
+    config: { variables: {} },
+    features: {},
+    env: freshEnv(),
+    stdout: stream(1, 'log'),
+    stderr: stream(2, 'error'),
+    stdin: { fd: 0, isTTY: false, readable: false, on() { return this; }, once() { return this; }, removeListener() { return this; }, read: () => null, pause() { return this; }, resume() { return this; } },
+    nextTick,
+    hrtime,
+    cwd: () => '/',
+    chdir() { throw unsupported('process.chdir', 'hookgate runs hooks without a filesystem'); },
+    umask: () => 0o22,
+    uptime: () => (clock() - started) / 1000,
+    memoryUsage: Object.assign(() => ({ rss: 0, heapTotal: 0, heapUsed: 0, external: 0, arrayBuffers: 0 }), { rss: () => 0 }),
+    cpuUsage: () => ({ user: 0, system: 0 }),
+    resourceUsage: () => ({}),
+    getuid: () => -1, getgid: () => -1, geteuid: () => -1, getegid: () => -1,
+    exit(code) { throw unsupported(`process.exit(${code === undefined ? '' : code})`, 'a hook ends by calling cb'); },
+    abort() { throw unsupported('process.abort', 'a hook ends by calling cb'); },
+    kill() { throw unsupported('process.kill', 'hookgate runs hooks without processes'); },
+    binding(name) { throw unsupported(`process.binding('${name}')`, 'hookgate has no Node internals'); },
+    emitWarning(warning, type, code) {
+      if (type !== null && typeof type === 'object') { code = type.code; type = type.type; }
+      const w = typeof warning === 'string' ? new Error(warning) : warning;
+      if (typeof warning === 'string') w.name = typeof type === 'string' && type ? type : 'Warning';
+      if (code !== undefined && w.code === undefined) w.code = code;
+      if (w.name === 'DeprecationWarning' && process.noDeprecation) return;
+      g.console.warn(`(node:${process.pid}) ${w.code ? `[${w.code}] ` : ''}${w.name}: ${w.message}`);
+      if (emitter) emitter.emit('warning', w);
+    },
+  };
+  for (const m of ['on', 'addListener', 'once', 'off', 'removeListener', 'removeAllListeners', 'prependListener',
+    'prependOnceListener', 'setMaxListeners']) {
+    process[m] = function () { const e = events(); e[m].apply(e, arguments); return process; };
+  }
+  for (const m of ['emit', 'listeners', 'rawListeners', 'listenerCount', 'eventNames', 'getMaxListeners']) {
+    process[m] = function () { const e = events(); return e[m].apply(e, arguments); };
+  }
+  Object.defineProperty(process, Symbol.toStringTag, { value: 'process' });
+  Object.defineProperty(g, 'process', { value: process, writable: true, configurable: true });
+
+  // Buffer: replaced by the real class on first read, so contexts that never touch it never load
+  // the buffer module.
+  Object.defineProperty(g, 'Buffer', {
+    configurable: true,
+    get() {
+      const B = native.builtin('buffer').Buffer;
+      Object.defineProperty(g, 'Buffer', { value: B, writable: true, configurable: true });
+      return B;
+    },
+    set(v) { Object.defineProperty(g, 'Buffer', { value: v, writable: true, configurable: true }); },
+  });
+
+  return {
+    begin() { process.env = freshEnv(); },
+  };
+})
