@@ -217,14 +217,16 @@ fn aws_sns_publish_sends_what_aws_sdk_v2_sends_signed_with_signature_v4() {
     }));
     let (_dir, h, engine) = single(
         r#"const AWS = require('aws-sdk');
-        module.exports = async function (cb) {
+        module.exports = function (cb) {
           AWS.config.update({ region: 'us-east-1', accessKeyId: 'AKID', secretAccessKey: 'SECRET' });
           const sns = new AWS.SNS({ apiVersion: '2010-03-31' });
-          const ok = await sns.publish({ Message: 'Your code: 1234 & more', PhoneNumber: '+15555550123',
-            MessageAttributes: { 'AWS.SNS.SMS.SMSType': { DataType: 'String', StringValue: 'Transactional' } } }).promise();
-          sns.publish({ Message: 'x', PhoneNumber: '+1' }, function (err) {
-            cb(null, { ok, err: [err.name, err.code, err.message, err.statusCode, err.retryable] });
-          });
+          sns.publish({ Message: 'Your code: 1234 & more', PhoneNumber: '+15555550123',
+            MessageAttributes: { 'AWS.SNS.SMS.SMSType': { DataType: 'String', StringValue: 'Transactional' } } }).promise()
+            .then(function (ok) {
+              sns.publish({ Message: 'x', PhoneNumber: '+1' }, function (err) {
+                cb(null, { ok, err: [err.name, err.code, err.message, err.statusCode, err.retryable] });
+              });
+            }, cb);
         };"#,
         &format!("[egress.redirect]\n\"sns.us-east-1.amazonaws.com\" = \"{url}\""),
         1,

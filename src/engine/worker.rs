@@ -203,6 +203,26 @@ impl Shared {
         })
     }
 
+    /// An exception nothing caught outside a JS stack the host entered (a `process.nextTick`
+    /// callback): the call's failure before cb, a logged error after it — as a throw would be.
+    pub fn uncaught(&self, class: String, message: String) {
+        if let Some(kind) = crash_kind(&message) {
+            self.settle(Err(HookError::Crashed(kind)));
+            self.with_call(|c| c.crashed = true);
+        } else if self.is_settled() {
+            self.log(
+                3,
+                format!("error after cb was called (ignored): {class}: {message}"),
+            );
+        } else {
+            self.settle(Err(HookError::Failed(HookFailure {
+                class,
+                message,
+                user_message: None,
+            })));
+        }
+    }
+
     pub fn log(&self, level: i32, mut msg: String) {
         let mut call = self.0.call.borrow_mut();
         let Some(c) = call.as_mut() else {
@@ -536,24 +556,8 @@ impl Worker {
         if self.interrupted.get() {
             return;
         }
-        if let Some(kind) = crash_kind(&message) {
-            self.shared.settle(Err(HookError::Crashed(kind)));
-            self.shared.with_call(|c| c.crashed = true);
-            return;
-        }
-        if self.shared.is_settled() {
-            self.shared.log(
-                3,
-                format!("error after cb was called (ignored): {class}: {message}"),
-            );
-        } else {
-            tracing::debug!(hook = %hook.name, "{class}: {message}");
-            self.shared.settle(Err(HookError::Failed(HookFailure {
-                class,
-                message,
-                user_message: None,
-            })));
-        }
+        tracing::debug!(hook = %hook.name, "{class}: {message}");
+        self.shared.uncaught(class, message);
     }
 
     fn drain_jobs(&self, hook: &Arc<Hook>) {

@@ -127,7 +127,8 @@ class AWSRequest extends EventEmitter {
       this.response.error = err || null;
       this.response.data = err ? null : data;
       this.response.requestId = requestId || null;
-      if (err) this.emit('error', err, this.response); else this.emit('success', this.response);
+      // v2's request events are not Node's: an 'error' nobody listens to is not thrown.
+      if (err) { if (this.listenerCount('error')) this.emit('error', err, this.response); } else this.emit('success', this.response);
       this.emit('complete', this.response);
       if (cb) cb(err || null, err ? null : data);
     });

@@ -151,6 +151,27 @@ fn install_natives<'js>(
         "requestCancel",
         Function::new(ctx.clone(), move |id: f64| s.cancel_request(id as u64))?,
     )?;
+    let s = shared.clone();
+    native.set(
+        "uncaught",
+        Function::new(ctx.clone(), move |error: Value<'js>| {
+            let (class, message) = match error.as_object() {
+                Some(o) => (
+                    o.get::<_, String>("name")
+                        .unwrap_or_else(|_| "Error".into()),
+                    o.get::<_, String>("message").unwrap_or_default(),
+                ),
+                None => (
+                    "string".into(),
+                    error
+                        .as_string()
+                        .and_then(|s| s.to_string().ok())
+                        .unwrap_or_default(),
+                ),
+            };
+            s.uncaught(class, message);
+        })?,
+    )?;
     super::natives::install(ctx, native)?;
 
     let s = shared.clone();

@@ -51,7 +51,8 @@
       if (ticks.length) Promise.resolve().then(drainTicks);
       else draining = false;
       if (emitter && emitter.listenerCount('uncaughtException') > 0) { process.emit('uncaughtException', e, 'uncaughtException'); return; }
-      throw e;
+      // What would end a Node process fails the call (or is logged after cb), like a throw.
+      native.uncaught(e);
     }
     draining = false;
   }
