@@ -40,8 +40,8 @@ impl Hook {
         serde_json::json!({ "secrets": self.secrets })
     }
 
-    /// Build a hook outside of a generation (the CLI's `hookgate test`).
-    pub(crate) fn standalone(
+    /// Build a hook outside of a generation (the CLI's `hookgate test`, benchmarks).
+    pub fn standalone(
         name: String,
         trigger: Trigger,
         file: PathBuf,

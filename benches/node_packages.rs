@@ -1,0 +1,122 @@
+//! What npm packages cost a hook: for a hook that requires nothing, one that requires request
+//! and axios, and one that requires twilio (all from `tests/node-compat/hooks/node_modules`, so
+//! run `scripts/setup` first), it prints the load time (resolve + compile the module graph, once
+//! per generation), the first call on a fresh worker (evaluating the graph in that worker's
+//! context), the worker's extra memory after it (RSS delta), and the median and p99 of warm calls.
+//! Every hook does the same work per call (adds two claims), so the warm figures compare what the
+//! packages cost per call: nothing, if the graph is really evaluated once per (worker, hook).
+//!
+//! `cargo bench --bench node_packages` (release build; a few seconds).
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use hookgate::engine::program::ProgramBuilder;
+use hookgate::engine::Engine;
+use hookgate::hooks::{Hook, HooksConfig, Trigger};
+use serde_json::{json, Value};
+
+const BODY: &str = r#"
+module.exports = function (client, scope, audience, context, cb) {
+  var access_token = {};
+  access_token.scope = scope;
+  access_token['https://example.com/tenant'] = client.tenant;
+  access_token['https://example.com/tier'] = client.metadata.tier || 'free';
+  cb(null, access_token);
+};"#;
+
+const WARM_CALLS: usize = 3000;
+
+fn args() -> Vec<Value> {
+    vec![
+        json!({ "id": "abc", "name": "client", "tenant": "acme", "metadata": { "tier": "gold" } }),
+        json!(["read:users", "write:users"]),
+        json!("https://api.example.com"),
+        json!({ "webtask": { "secrets": {} }, "body": { "grant_type": "client_credentials" } }),
+    ]
+}
+
+fn rss_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0)
+}
+
+fn measure(root: &Path, dir: &Path, name: &str, requires: &str) {
+    let file: PathBuf = dir.join(format!("{name}.js"));
+    std::fs::write(&file, format!("{requires}\n{BODY}")).unwrap();
+    let started = Instant::now();
+    let program = ProgramBuilder::new(root)
+        .build(&file)
+        .unwrap_or_else(|e| panic!("{name}: {e:?}"));
+    let load = started.elapsed();
+    let modules = program.modules.len();
+    let hook = Arc::new(Hook::standalone(
+        name.to_owned(),
+        Trigger::CredentialsExchange,
+        file,
+        Duration::from_secs(20),
+        BTreeMap::new(),
+        program,
+    ));
+    let engine = Engine::start(&HooksConfig {
+        workers: Some(1),
+        ..HooksConfig::default()
+    })
+    .unwrap();
+    let before = rss_kib();
+    let started = Instant::now();
+    engine.call_blocking(&hook, args(), "first").unwrap();
+    let first = started.elapsed();
+    let memory = rss_kib().saturating_sub(before);
+    let mut times: Vec<Duration> = (0..WARM_CALLS)
+        .map(|_| {
+            let started = Instant::now();
+            engine.call_blocking(&hook, args(), "warm").unwrap();
+            started.elapsed()
+        })
+        .collect();
+    times.sort();
+    let us = |d: Duration| d.as_secs_f64() * 1e6;
+    println!(
+        "{name:<22} {modules:>5} modules  load {:>8.1} ms  first call {:>7.1} ms  worker +{:>6} KiB  warm median {:>6.1} µs  p99 {:>6.1} µs",
+        load.as_secs_f64() * 1e3,
+        first.as_secs_f64() * 1e3,
+        memory,
+        us(times[times.len() / 2]),
+        us(times[times.len() * 99 / 100]),
+    );
+    engine.finish();
+}
+
+fn main() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/node-compat/hooks");
+    assert!(
+        root.join("node_modules/request").is_dir(),
+        "run scripts/setup first: {} has no node_modules",
+        root.display()
+    );
+    // Inside the hooks folder, so `require` finds its node_modules; removed when done.
+    let dir = tempfile::Builder::new()
+        .prefix(".bench-")
+        .tempdir_in(&root)
+        .unwrap();
+    measure(&root, dir.path(), "requires-nothing", "");
+    measure(
+        &root,
+        dir.path(),
+        "requires-request-axios",
+        "var request = require('request');\nvar axios = require('axios@0.19.2');",
+    );
+    measure(
+        &root,
+        dir.path(),
+        "requires-twilio",
+        "var twilio = require('twilio');",
+    );
+}
