@@ -1,6 +1,8 @@
 //! Engine benchmarks: a warm credentials-exchange call adding two claims, throughput at pool
 //! sizes 1 and 2, and the memory each worker uses (RSS delta, printed).
 
+mod support;
+
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -8,7 +10,7 @@ use std::time::{Duration, Instant};
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use hookgate::engine::Engine;
 use hookgate::hooks::{Generation, Hook, HooksConfig, Trigger};
-use serde_json::{json, Value};
+use support::{args, rss_kib};
 
 const ADD_TWO_CLAIMS: &str = r#"module.exports = function (client, scope, audience, context, cb) {
   var access_token = {};
@@ -37,24 +39,6 @@ fn setup(workers: usize) -> (tempfile::TempDir, Arc<Hook>, Engine) {
         .remove(0);
     let engine = Engine::start(&cfg).unwrap();
     (dir, hook, engine)
-}
-
-fn args() -> Vec<Value> {
-    vec![
-        json!({ "id": "abc", "name": "client", "tenant": "acme", "metadata": { "tier": "gold" } }),
-        json!(["read:users", "write:users"]),
-        json!("https://api.example.com"),
-        json!({ "webtask": { "secrets": {} }, "body": { "grant_type": "client_credentials" } }),
-    ]
-}
-
-fn rss_kib() -> u64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap_or(0)
 }
 
 fn warm_call(c: &mut Criterion) {

@@ -8,6 +8,8 @@
 //!
 //! `cargo bench --bench node_packages` (release build; a few seconds).
 
+mod support;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -16,7 +18,7 @@ use std::time::{Duration, Instant};
 use hookgate::engine::program::ProgramBuilder;
 use hookgate::engine::Engine;
 use hookgate::hooks::{Hook, HooksConfig, Trigger};
-use serde_json::{json, Value};
+use support::{args, rss_kib};
 
 const BODY: &str = r#"
 module.exports = function (client, scope, audience, context, cb) {
@@ -28,24 +30,6 @@ module.exports = function (client, scope, audience, context, cb) {
 };"#;
 
 const WARM_CALLS: usize = 3000;
-
-fn args() -> Vec<Value> {
-    vec![
-        json!({ "id": "abc", "name": "client", "tenant": "acme", "metadata": { "tier": "gold" } }),
-        json!(["read:users", "write:users"]),
-        json!("https://api.example.com"),
-        json!({ "webtask": { "secrets": {} }, "body": { "grant_type": "client_credentials" } }),
-    ]
-}
-
-fn rss_kib() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .unwrap_or_default()
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap_or(0)
-}
 
 fn measure(root: &Path, dir: &Path, name: &str, requires: &str) {
     let file: PathBuf = dir.join(format!("{name}.js"));

@@ -3,12 +3,9 @@
 
 mod engine_support;
 
-use std::time::Duration;
-
 use engine_support::*;
 use hookgate::engine::{Engine, HookError};
 use serde_json::json;
-use tokio::net::TcpListener;
 
 #[test]
 fn fetch_sends_method_headers_and_body_and_reads_the_response() {
@@ -44,10 +41,7 @@ fn fetch_started_before_cb_completes_after_the_caller_has_its_answer() {
     );
     let r = rt.block_on(engine.call(&h, vec![json!(url)], "r"));
     assert_eq!(r, Ok(json!("answered")));
-    let req = rt
-        .block_on(async { tokio::time::timeout(Duration::from_secs(10), seen.recv()).await })
-        .unwrap()
-        .unwrap();
+    let req = next_request(&rt, &mut seen);
     assert_eq!(req["path"], "/after-cb");
     assert_eq!(req["body"], "late");
 }
@@ -74,16 +68,7 @@ fn fetch_to_a_host_outside_the_allow_list_is_refused() {
 #[test]
 fn a_fetch_that_outlives_the_hook_timeout_is_a_timeout() {
     let rt = rt();
-    // A server that accepts and never answers.
-    let listener = rt.block_on(TcpListener::bind("127.0.0.1:0")).unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    rt.spawn(async move {
-        let mut held = Vec::new();
-        loop {
-            let (s, _) = listener.accept().await.unwrap();
-            held.push(s);
-        }
-    });
+    let url = format!("http://127.0.0.1:{}", silent_server(&rt));
     let (_dir, h, engine) = single(
         "module.exports = function (url, cb) { fetch(url).then(function () { cb(null, 'answered'); }); };",
         "timeout_ms = 300",
@@ -113,10 +98,7 @@ fn a_redirected_host_reaches_the_local_server_with_path_query_and_its_own_host_h
     );
     let r = rt.block_on(engine.call(&h, vec![], "r")).unwrap();
     assert_eq!(r, json!({ "status": 200, "first": u32::from(b'{') }));
-    let req = rt
-        .block_on(async { tokio::time::timeout(Duration::from_secs(10), seen.recv()).await })
-        .unwrap()
-        .unwrap();
+    let req = next_request(&rt, &mut seen);
     assert_eq!(req["method"], "PUT");
     assert_eq!(req["path"], "/v1/contacts?email=a%40b.example");
     assert_eq!(req["headers"]["host"], "api.crm.example");

@@ -5,22 +5,11 @@
 mod engine_support;
 
 use std::io::Write;
-use std::time::Duration;
 
 use engine_support::*;
 use hmac::Mac;
 use serde_json::{json, Value};
 use sha2::Digest;
-use tokio::net::TcpListener;
-
-fn next_request(
-    rt: &tokio::runtime::Runtime,
-    seen: &mut tokio::sync::mpsc::UnboundedReceiver<Value>,
-) -> Value {
-    rt.block_on(async { tokio::time::timeout(Duration::from_secs(10), seen.recv()).await })
-        .expect("the server saw no request within 10 s")
-        .expect("server channel open")
-}
 
 #[test]
 fn http_request_streams_the_body_and_reports_events_in_nodes_order() {
@@ -106,15 +95,7 @@ fn https_get_to_a_redirected_host_is_gunzipped_through_a_zlib_stream() {
 #[test]
 fn a_request_timeout_then_abort_gives_nodes_events_and_socket_hang_up() {
     let rt = rt();
-    let listener = rt.block_on(TcpListener::bind("127.0.0.1:0")).unwrap();
-    let port = listener.local_addr().unwrap().port();
-    rt.spawn(async move {
-        let mut held = Vec::new();
-        loop {
-            let (s, _) = listener.accept().await.unwrap();
-            held.push(s);
-        }
-    });
+    let port = silent_server(&rt);
     let (_dir, h, engine) = single(
         r#"const http = require('http');
         module.exports = function (port, cb) {

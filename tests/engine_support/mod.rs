@@ -159,3 +159,29 @@ pub async fn echo_server() -> (String, mpsc::UnboundedReceiver<Value>) {
     })
     .await
 }
+
+/// The next request `server` saw; fails the test if none comes within 10 s.
+pub fn next_request(
+    rt: &tokio::runtime::Runtime,
+    seen: &mut mpsc::UnboundedReceiver<Value>,
+) -> Value {
+    rt.block_on(async {
+        tokio::time::timeout(std::time::Duration::from_secs(10), seen.recv()).await
+    })
+    .expect("the server saw no request within 10 s")
+    .expect("server channel open")
+}
+
+/// A server on 127.0.0.1:0 that accepts connections and never answers; its port.
+pub fn silent_server(rt: &tokio::runtime::Runtime) -> u16 {
+    let listener = rt.block_on(TcpListener::bind("127.0.0.1:0")).unwrap();
+    let port = listener.local_addr().unwrap().port();
+    rt.spawn(async move {
+        let mut held = Vec::new();
+        loop {
+            let (s, _) = listener.accept().await.unwrap();
+            held.push(s);
+        }
+    });
+    port
+}
