@@ -383,10 +383,20 @@ impl ProgramBuilder {
     }
 }
 
+/// Built-ins that stand for npm packages rather than Node modules: Auth0 hooks name them with a
+/// version (`require('aws-sdk@2.814.0')`), and the built-in answers whatever the version.
+const PACKAGE_BUILTINS: &[&str] = &["aws-sdk"];
+
 /// The built-in `spec` names, as Node decides: the exact name (`util`, `stream/promises`), with or
 /// without `node:`. `punycode/` (trailing slash) is how packages ask for the npm package instead,
-/// so it is not a built-in, and neither is anything with a version suffix.
+/// so it is not a built-in, and neither is a Node module name with a version suffix.
 fn builtin_for(spec: &str) -> Option<&'static builtins::Builtin> {
+    if let (name, Some(_), None) = split_package_spec(spec) {
+        return PACKAGE_BUILTINS
+            .contains(&name)
+            .then(|| builtins::find(name))
+            .flatten();
+    }
     builtins::find(spec.strip_prefix("node:").unwrap_or(spec))
 }
 
@@ -596,5 +606,17 @@ mod tests {
             split_package_spec("lodash/fp"),
             ("lodash", None, Some("fp"))
         );
+    }
+
+    #[test]
+    fn a_versioned_aws_sdk_is_the_built_in_but_a_versioned_node_module_is_not() {
+        assert_eq!(
+            builtin_for("aws-sdk@2.814.0").map(|b| b.name),
+            Some("aws-sdk")
+        );
+        assert_eq!(builtin_for("aws-sdk").map(|b| b.name), Some("aws-sdk"));
+        assert_eq!(builtin_for("node:util").map(|b| b.name), Some("util"));
+        assert!(builtin_for("util@0.12.5").is_none());
+        assert!(builtin_for("punycode/").is_none());
     }
 }
