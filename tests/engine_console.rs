@@ -36,7 +36,7 @@ fn console_output_is_captured_with_hook_name_and_request_id() {
     let (_dir, h, engine) = single(
         r#"module.exports = function (cb) {
             console.log('hello', { a: 1 }, [2], 3);
-            console.warn('careful');
+            console.warn('careful: %s has %d tries left, %j', 'user1', 2, { ok: false });
             console.error(new Error('bad thing'));
             cb(null, 'first');
             cb(null, 'second');
@@ -58,14 +58,15 @@ fn console_output_is_captured_with_hook_name_and_request_id() {
             .unwrap_or_else(|| panic!("no log line with {needle:?} in:\n{logs}"))
             .to_owned()
     };
-    let hello = line(r#"hello {"a":1} [2] 3"#);
+    // util.format's rendering, as Node 20 prints `console.log('hello', { a: 1 }, [2], 3)`.
+    let hello = line("hello { a: 1 } [ 2 ] 3");
     assert!(
         hello.contains("INFO")
             && hello.contains("hook=credentials-exchange/h")
             && hello.contains("request_id=req-42"),
         "{hello}"
     );
-    assert!(line("careful").contains("WARN"));
+    assert!(line("careful: user1 has 2 tries left, {\"ok\":false}").contains("WARN"));
     assert!(line("bad thing").contains("ERROR"));
     assert!(line("cb was called more than once").contains("request_id=req-42"));
     assert!(line("error thrown after cb was called").contains("after cb"));

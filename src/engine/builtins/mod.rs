@@ -68,9 +68,9 @@ pub static BUILTINS: &[Builtin] = builtins![
     "worker_threads" => "worker_threads.js",
 ];
 
-/// Built-ins the globals load (`Buffer` is `buffer`'s, `process` is an `events` emitter): every
-/// program carries them, whether or not the hook requires them.
-pub static GLOBALS_NEED: &[&str] = &["buffer", "events"];
+/// Built-ins the globals load (`Buffer` is `buffer`'s, `process` is an `events` emitter, `console`
+/// formats with `util`): every program carries them, whether or not the hook requires them.
+pub static GLOBALS_NEED: &[&str] = &["buffer", "events", "util"];
 
 /// The built-in called `name`, if any.
 pub fn find(name: &str) -> Option<&'static Builtin> {

@@ -1,4 +1,6 @@
-// console.log/info/debug/warn/error, captured into `tracing` by the host with hook name and request id.
+// console.log/info/debug/warn/error, captured into `tracing` by the host with hook name and request
+// id, formatted by Node's rules (`util.format`: '%s'/'%d'/'%j' placeholders, objects inspected),
+// as Auth0's logs showed them. If `util` cannot be loaded, a plain JSON rendering stands in.
 (function (native, g) {
   'use strict';
   function show(v, depth) {
@@ -14,7 +16,15 @@
       return String(v);
     }
   }
+  let utilFormat = null;
   function format(args) {
+    if (utilFormat === null) {
+      // Loaded on the first console call of a context, not for hooks that never log.
+      try { utilFormat = native.builtin('util').format; } catch (e) { utilFormat = false; }
+    }
+    if (utilFormat) {
+      try { return utilFormat.apply(null, args); } catch (e) { /* fall back below */ }
+    }
     let out = '';
     for (let i = 0; i < args.length; i++) {
       if (i) out += ' ';
