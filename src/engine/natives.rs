@@ -150,38 +150,51 @@ pub(crate) fn install<'js>(ctx: &Ctx<'js>, native: &Object<'js>) -> rquickjs::Re
     Ok(())
 }
 
-/// Node's digest names (case-insensitive, `RSA-` prefixes as OpenSSL accepts them).
+/// Run `$body` with `$D` bound to the digest type Node calls `$alg` (case-insensitive, `RSA-`
+/// prefixes as OpenSSL accepts them); `None` for a name hookgate does not offer.
+macro_rules! with_digest {
+    ($alg:expr, $D:ident => $body:expr) => {{
+        let alg = $alg.to_ascii_lowercase();
+        match alg.strip_prefix("rsa-").unwrap_or(&alg) {
+            "md5" => {
+                type $D = md5::Md5;
+                Some($body)
+            }
+            "sha1" | "sha-1" => {
+                type $D = sha1::Sha1;
+                Some($body)
+            }
+            "sha224" | "sha-224" => {
+                type $D = sha2::Sha224;
+                Some($body)
+            }
+            "sha256" | "sha-256" => {
+                type $D = sha2::Sha256;
+                Some($body)
+            }
+            "sha384" | "sha-384" => {
+                type $D = sha2::Sha384;
+                Some($body)
+            }
+            "sha512" | "sha-512" => {
+                type $D = sha2::Sha512;
+                Some($body)
+            }
+            _ => None,
+        }
+    }};
+}
+
 fn digest(alg: &str, data: &[u8]) -> Option<Vec<u8>> {
-    let alg = alg.to_ascii_lowercase();
-    let alg = alg.strip_prefix("rsa-").unwrap_or(&alg);
-    Some(match alg {
-        "md5" => md5::Md5::digest(data).to_vec(),
-        "sha1" | "sha-1" => sha1::Sha1::digest(data).to_vec(),
-        "sha224" | "sha-224" => sha2::Sha224::digest(data).to_vec(),
-        "sha256" | "sha-256" => sha2::Sha256::digest(data).to_vec(),
-        "sha384" | "sha-384" => sha2::Sha384::digest(data).to_vec(),
-        "sha512" | "sha-512" => sha2::Sha512::digest(data).to_vec(),
-        _ => return None,
-    })
+    with_digest!(alg, D => D::digest(data).to_vec())
 }
 
 fn hmac(alg: &str, key: &[u8], data: &[u8]) -> Option<Vec<u8>> {
-    fn run<M: Mac + hmac::digest::KeyInit>(key: &[u8], data: &[u8]) -> Vec<u8> {
-        let mut m = <M as hmac::digest::KeyInit>::new_from_slice(key)
+    with_digest!(alg, D => {
+        let mut m = <hmac::Hmac<D> as hmac::digest::KeyInit>::new_from_slice(key)
             .expect("HMAC accepts keys of any length");
         m.update(data);
         m.finalize().into_bytes().to_vec()
-    }
-    let alg = alg.to_ascii_lowercase();
-    let alg = alg.strip_prefix("rsa-").unwrap_or(&alg);
-    Some(match alg {
-        "md5" => run::<hmac::Hmac<md5::Md5>>(key, data),
-        "sha1" | "sha-1" => run::<hmac::Hmac<sha1::Sha1>>(key, data),
-        "sha224" | "sha-224" => run::<hmac::Hmac<sha2::Sha224>>(key, data),
-        "sha256" | "sha-256" => run::<hmac::Hmac<sha2::Sha256>>(key, data),
-        "sha384" | "sha-384" => run::<hmac::Hmac<sha2::Sha384>>(key, data),
-        "sha512" | "sha-512" => run::<hmac::Hmac<sha2::Sha512>>(key, data),
-        _ => return None,
     })
 }
 

@@ -12,6 +12,7 @@ const EventEmitter = require('events');
 const crypto = require('crypto');
 const https = require('https');
 const http = require('http');
+const { stub } = require('_hookgate/unsupported');
 
 const VERSION = '2.1693.0';
 
@@ -97,7 +98,7 @@ function flatten(prefix, value, out, mapNames) {
     for (const k of Object.keys(value)) flatten(prefix ? prefix + '.' + k : k, value[k], out, mapNames);
     return;
   }
-  out[prefix] = typeof value === 'boolean' ? String(value) : String(value);
+  out[prefix] = String(value);
 }
 
 function xmlText(xml, tag) {
@@ -247,14 +248,6 @@ for (const op of SNS_ACTIONS) {
   };
 }
 
-function unsupportedService(name) {
-  return function () {
-    const e = new Error('AWS.' + name + ' is not available: hookgate\'s built-in aws-sdk provides SNS (for SMS from send-phone-message hooks); call other AWS APIs with fetch or https');
-    e.code = 'ERR_HOOKGATE_UNSUPPORTED';
-    throw e;
-  };
-}
-
 const AWS = {
   VERSION,
   Config,
@@ -265,7 +258,6 @@ const AWS = {
   Request: AWSRequest,
   util: { uriEscape },
 };
-for (const name of ['S3', 'SES', 'SQS', 'DynamoDB', 'Lambda', 'KMS', 'SecretsManager', 'STS', 'CloudWatch', 'CloudWatchLogs', 'Kinesis', 'Firehose', 'EventBridge', 'CognitoIdentityServiceProvider', 'SSM', 'Pinpoint']) {
-  AWS[name] = unsupportedService(name);
-}
+Object.assign(AWS, stub('AWS', "hookgate's built-in aws-sdk provides SNS (for SMS from send-phone-message hooks); call other AWS APIs with fetch or https",
+  ['S3', 'SES', 'SQS', 'DynamoDB', 'Lambda', 'KMS', 'SecretsManager', 'STS', 'CloudWatch', 'CloudWatchLogs', 'Kinesis', 'Firehose', 'EventBridge', 'CognitoIdentityServiceProvider', 'SSM', 'Pinpoint']));
 module.exports = AWS;

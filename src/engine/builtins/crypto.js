@@ -8,6 +8,7 @@
 const native = require.native;
 const { Buffer } = require('buffer');
 const { Transform } = require('stream');
+const { stub } = require('_hookgate/unsupported');
 
 const HASHES = ['md5', 'sha1', 'sha224', 'sha256', 'sha384', 'sha512'];
 
@@ -122,30 +123,16 @@ function timingSafeEqual(a, b) {
   for (let i = 0; i < a.length; i++) d |= a[i] ^ b[i];
   return d === 0;
 }
-function unsupported(name) {
-  return function () {
-    const e = new Error('crypto.' + name + ' is not available to hooks in hookgate (hashes, HMAC and random values are)');
-    e.code = 'ERR_HOOKGATE_UNSUPPORTED';
-    throw e;
-  };
-}
-
-module.exports = {
-  createHash, createHmac, Hash, Hmac: Hash,
-  randomBytes, pseudoRandomBytes: randomBytes, randomFillSync, randomFill, randomInt, randomUUID,
-  timingSafeEqual,
-  getHashes() { return HASHES.slice(); },
-  getCiphers() { return []; },
-  getCurves() { return []; },
-  constants: {},
-  createSign: unsupported('createSign'), createVerify: unsupported('createVerify'),
-  sign: unsupported('sign'), verify: unsupported('verify'),
-  createCipheriv: unsupported('createCipheriv'), createDecipheriv: unsupported('createDecipheriv'),
-  createPrivateKey: unsupported('createPrivateKey'), createPublicKey: unsupported('createPublicKey'),
-  createSecretKey: unsupported('createSecretKey'), createECDH: unsupported('createECDH'),
-  createDiffieHellman: unsupported('createDiffieHellman'),
-  pbkdf2: unsupported('pbkdf2'), pbkdf2Sync: unsupported('pbkdf2Sync'),
-  scrypt: unsupported('scrypt'), scryptSync: unsupported('scryptSync'),
-  publicEncrypt: unsupported('publicEncrypt'), privateDecrypt: unsupported('privateDecrypt'),
-  generateKeyPair: unsupported('generateKeyPair'), generateKeyPairSync: unsupported('generateKeyPairSync'),
-};
+module.exports = stub('crypto', 'hookgate offers hashes, HMAC and random values, not keys, signatures or ciphers',
+  ['createSign', 'createVerify', 'sign', 'verify', 'createCipheriv', 'createDecipheriv', 'createPrivateKey',
+    'createPublicKey', 'createSecretKey', 'createECDH', 'createDiffieHellman', 'pbkdf2', 'pbkdf2Sync', 'scrypt',
+    'scryptSync', 'publicEncrypt', 'privateDecrypt', 'generateKeyPair', 'generateKeyPairSync'],
+  {
+    createHash, createHmac, Hash, Hmac: Hash,
+    randomBytes, pseudoRandomBytes: randomBytes, randomFillSync, randomFill, randomInt, randomUUID,
+    timingSafeEqual,
+    getHashes() { return HASHES.slice(); },
+    getCiphers() { return []; },
+    getCurves() { return []; },
+    constants: {},
+  });

@@ -11,6 +11,7 @@ const native = require.native;
 const EventEmitter = require('events');
 const { Readable, Writable } = require('stream');
 const { Buffer } = require('buffer');
+const { unsupported } = require('_hookgate/unsupported');
 
 const METHODS = ['ACL', 'BIND', 'CHECKOUT', 'CONNECT', 'COPY', 'DELETE', 'GET', 'HEAD', 'LINK', 'LOCK', 'M-SEARCH', 'MERGE', 'MKACTIVITY', 'MKCALENDAR', 'MKCOL', 'MOVE', 'NOTIFY', 'OPTIONS', 'PATCH', 'POST', 'PROPFIND', 'PROPPATCH', 'PURGE', 'PUT', 'QUERY', 'REBIND', 'REPORT', 'SEARCH', 'SOURCE', 'SUBSCRIBE', 'TRACE', 'UNBIND', 'UNLINK', 'UNLOCK', 'UNSUBSCRIBE'];
 const STATUS_CODES = {
@@ -302,15 +303,12 @@ function makeModule(defaultProtocol) {
 
   function request(input, options, cb) { return new ClientRequest(input, options, cb); }
   function get(input, options, cb) { const req = request(input, options, cb); req.end(); return req; }
-  function unsupported(what) {
-    return function () { throw codedError(what + ' is not available to hooks: hookgate hooks make outbound requests only', 'ERR_HOOKGATE_UNSUPPORTED'); };
-  }
   return {
     METHODS, STATUS_CODES, Agent: ModuleAgent, globalAgent, ClientRequest, IncomingMessage,
     OutgoingMessage: Writable,
     request, get,
-    createServer: unsupported('http.createServer'),
-    Server: unsupported('http.Server'),
+    createServer: unsupported('http.createServer', 'hookgate hooks make outbound requests only'),
+    Server: unsupported('http.Server', 'hookgate hooks make outbound requests only'),
     maxHeaderSize: 16384,
     validateHeaderName(name) { if (!/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(String(name))) { const e = new TypeError('Header name must be a valid HTTP token ["' + name + '"]'); e.code = 'ERR_INVALID_HTTP_TOKEN'; throw e; } },
     validateHeaderValue(name, value) { if (value === undefined) { const e = new TypeError('Invalid value "undefined" for header "' + name + '"'); e.code = 'ERR_HTTP_INVALID_HEADER_VALUE'; throw e; } },
