@@ -528,9 +528,9 @@ pub struct ServerConfig {
     /// One log line per request (off by default: a sidecar usually sits behind something that
     /// already logs every request, and the line costs throughput).
     pub access_log: bool,
-    /// One work-stealing runtime for all proxy threads (pingora's default), or one runtime per
-    /// thread (hookgate's default: measured ~25% less CPU per passthrough request on 2 cores,
-    /// fewer cross-thread hand-offs).
+    /// One work-stealing runtime for all proxy threads (pingora's default), or one single-thread
+    /// proxy service per thread, each with its own upstream pool (hookgate's default: less CPU
+    /// per request, no pooled connection handed across threads; see `crate::server::run`).
     pub work_stealing: bool,
 }
 

@@ -5,6 +5,7 @@
 //! exits as soon as they are all answered, and at the latest when the configured grace period
 //! ends (pingora's own 300 s default is far too long for a sidecar that a deploy restarts).
 
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -12,6 +13,7 @@ use std::time::{Duration, Instant};
 use arc_swap::ArcSwap;
 use async_trait::async_trait;
 use pingora::apps::http_app::HttpServer;
+use pingora::listeners::TcpSocketOptions;
 use pingora::server::configuration::ServerConf;
 use pingora::server::{RunArgs, Server, ShutdownSignal, ShutdownSignalWatch};
 use pingora::services::background::background_service;
@@ -23,7 +25,7 @@ use crate::engine::Engine;
 use crate::hooks::Generation;
 use crate::outbox::dispatch::Dispatcher;
 use crate::outbox::Outbox;
-use crate::proxy::Proxy;
+use crate::proxy::{Proxy, Shared};
 use crate::reload::{self, Live, Reloader};
 use crate::token::{KeyRing, SigningKey};
 
@@ -122,13 +124,48 @@ pub fn run(config: Config, loaded: Loaded) -> anyhow::Result<()> {
         ));
     }
     let inflight = Arc::new(AtomicUsize::new(0));
-    let proxy = Proxy::new(live, engine, inflight.clone(), outbox);
-    let mut proxy_service =
-        pingora::proxy::http_proxy_service_with_name(&server.configuration, proxy, "hookgate");
+    let shared = Shared::new(live, engine, inflight.clone(), outbox);
+    let threads = config.server.threads.max(1);
+    // Work stealing: one service, one runtime for all threads (pingora's default). Otherwise one
+    // service per thread, each a one-thread runtime with its own `Proxy` and so its own upstream
+    // connection pool, all accepting on the same listening socket, as nginx's workers do. With
+    // one service of N no-steal threads, pingora hands a pooled upstream connection from its
+    // idle watcher on one thread to a request on another: a wake-up across threads per request,
+    // and under load a race it loses ("failed to acquire reusable stream"), closing the
+    // connection and opening a new one.
+    // Port 0 would give each service a port of its own: one service, then.
+    let services =
+        if config.server.work_stealing || config.server.listen.iter().any(|a| a.port() == 0) {
+            1
+        } else {
+            threads
+        };
     for addr in &config.server.listen {
-        proxy_service.add_tcp(&addr.to_string());
+        ensure_free(*addr)?;
     }
-    server.add_service(proxy_service);
+    for i in 0..services {
+        let name = match services {
+            1 => "hookgate".to_string(),
+            _ => format!("hookgate-{i}"),
+        };
+        let mut proxy_service = pingora::proxy::http_proxy_service_with_name(
+            &server.configuration,
+            Proxy::new(shared.clone()),
+            &name,
+        );
+        proxy_service.threads = Some(if services == 1 { threads } else { 1 });
+        for addr in &config.server.listen {
+            match services {
+                1 => proxy_service.add_tcp(&addr.to_string()),
+                _ => {
+                    let mut options = TcpSocketOptions::default();
+                    options.so_reuseport = Some(true);
+                    proxy_service.add_tcp_with_settings(&listen_key(*addr, i), options);
+                }
+            }
+        }
+        server.add_service(proxy_service);
+    }
 
     let mut admin = Service::new(
         "hookgate admin".to_string(),
@@ -152,6 +189,31 @@ pub fn run(config: Config, loaded: Loaded) -> anyhow::Result<()> {
         shutdown_signal: Box::new(DrainOnTerm { inflight, grace }),
     });
     Ok(())
+}
+
+/// The address service `i` binds, written so that pingora, which keys the sockets it has bound by
+/// their address text and hands the same socket to every service naming it, binds a socket of
+/// its own for each: `127.0.0.1:8080`, `127.0.0.1:08080`, `127.0.0.1:008080`... all parse to the
+/// same address (Rust accepts leading zeros in a port). One socket per service, each with
+/// SO_REUSEPORT, means the kernel spreads new connections over them, and each is owned and closed
+/// by one service only (sharing one file descriptor between services would close it twice).
+fn listen_key(addr: SocketAddr, i: usize) -> String {
+    format!("{}:{}{}", host_part(addr), "0".repeat(i), addr.port())
+}
+
+fn host_part(addr: SocketAddr) -> String {
+    match addr {
+        SocketAddr::V4(a) => a.ip().to_string(),
+        SocketAddr::V6(a) => format!("[{}]", a.ip()),
+    }
+}
+
+/// SO_REUSEPORT would let hookgate share its port with a process already listening there (another
+/// hookgate left running, say) instead of failing; a plain bind first keeps the usual error.
+fn ensure_free(addr: SocketAddr) -> anyhow::Result<()> {
+    std::net::TcpListener::bind(addr)
+        .map(drop)
+        .map_err(|e| anyhow::anyhow!("cannot listen on {addr}: {e}"))
 }
 
 /// SIGTERM: graceful, bounded by the grace period. SIGINT: immediate. SIGQUIT: pingora's

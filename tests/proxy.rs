@@ -370,6 +370,45 @@ async fn sigterm_exits_within_the_grace_period_even_if_a_request_hangs() {
     );
 }
 
+/// Each proxy thread listens on its own SO_REUSEPORT socket; that must not let a second hookgate
+/// (or anything else) quietly share a port already in use: it fails to start, saying why, and
+/// the first keeps serving.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_second_instance_on_the_same_port_refuses_to_start() {
+    let up = Upstream::start();
+    let hg = Hookgate::start(&up.address(), "", "", "");
+    let mut second = std::process::Command::new(env!("CARGO_BIN_EXE_hookgate"))
+        .args(["serve", "--config", hg.config_path().to_str().unwrap()])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let status = loop {
+        if let Some(status) = second.try_wait().unwrap() {
+            break status;
+        }
+        if std::time::Instant::now() > deadline {
+            second.kill().ok();
+            second.wait().ok();
+            panic!("a second hookgate on a port in use started instead of failing");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut second.stderr.take().unwrap(), &mut err).unwrap();
+    assert!(!status.success(), "{err}");
+    assert!(
+        err.contains(&format!("cannot listen on {}", hg.addr)) && err.contains("in use"),
+        "{err}"
+    );
+    let resp = client()
+        .get(hg.url("/echo/still-here"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+}
+
 #[test]
 fn check_reports_file_line_and_key() {
     let dir = tempfile::tempdir().unwrap();

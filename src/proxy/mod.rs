@@ -39,29 +39,45 @@ use crate::token::{JwksSource, UpstreamKeys};
 use respond::OAuthError;
 use upstream::Upstream;
 
-/// Shared state of the running proxy.
-pub struct Proxy {
+/// What every proxy thread shares: one of these per process, behind an `Arc`.
+pub struct Shared {
     /// Configuration, hooks and keys in force, replaced whole by hot reload. A request loads it
     /// once, in `new_ctx`, and keeps that snapshot throughout (`RequestCtx::live`).
     pub live: Arc<ArcSwap<Live>>,
-    /// Built once from the configuration at start (`[upstream]` needs a restart to change).
-    pub upstream: Upstream,
     pub engine: Engine,
-    /// The upstream's keys, to verify its tokens before hooks see them.
+    /// The upstream's keys, to verify its tokens before hooks see them (one cache for all).
     pub upstream_keys: UpstreamKeys,
     pub inflight: Arc<AtomicUsize>,
     /// The durable queue of post-events; open when a route produces them.
     pub outbox: Option<Arc<Outbox>>,
     next_request: AtomicU64,
+    /// Request ids start with the process id, read once: `getpid` is a system call.
+    pid: u32,
 }
 
-impl Proxy {
+/// The proxy one pingora service runs. With `server.work_stealing = false` (the default) there
+/// is one per proxy thread, each with its own upstream connection pool, so a pooled connection
+/// never crosses threads (see `crate::server`).
+pub struct Proxy {
+    pub shared: Arc<Shared>,
+    /// Built once from the configuration at start (`[upstream]` needs a restart to change).
+    pub upstream: Upstream,
+}
+
+impl std::ops::Deref for Proxy {
+    type Target = Shared;
+    fn deref(&self) -> &Shared {
+        &self.shared
+    }
+}
+
+impl Shared {
     pub fn new(
         live: Arc<ArcSwap<Live>>,
         engine: Engine,
         inflight: Arc<AtomicUsize>,
         outbox: Option<Arc<Outbox>>,
-    ) -> Self {
+    ) -> Arc<Self> {
         let config = live.load().config.clone();
         let jwks = match &config.token.upstream_jwks_url {
             Some(url) => JwksSource::Url(url.clone()),
@@ -70,14 +86,24 @@ impl Proxy {
                 config.upstream.address, config.token.discovery_path
             )),
         };
-        Proxy {
-            upstream: Upstream::new(config.upstream.clone()),
+        Arc::new(Shared {
             upstream_keys: UpstreamKeys::new(jwks),
             live,
             engine,
             inflight,
             outbox,
             next_request: AtomicU64::new(1),
+            pid: std::process::id(),
+        })
+    }
+}
+
+impl Proxy {
+    pub fn new(shared: Arc<Shared>) -> Self {
+        let config = shared.live.load().config.clone();
+        Proxy {
+            upstream: Upstream::new(config.upstream.clone()),
+            shared,
         }
     }
 }
@@ -126,7 +152,7 @@ impl ProxyHttp for Proxy {
     fn new_ctx(&self) -> RequestCtx {
         let n = self.next_request.fetch_add(1, Ordering::Relaxed);
         RequestCtx {
-            request_id: format!("{:08x}{n:08x}", std::process::id()),
+            request_id: format!("{:08x}{n:08x}", self.pid),
             live: self.live.load_full(),
             route: None,
             started: Instant::now(),
