@@ -56,6 +56,7 @@ mod egress;
 mod globals;
 mod natives;
 pub mod program;
+mod values;
 mod worker;
 
 use std::sync::Arc;
@@ -206,12 +207,10 @@ impl Engine {
         request_id: &str,
     ) -> Result<tokio::sync::oneshot::Receiver<Result<serde_json::Value, HookError>>, HookError>
     {
-        let args_json = serde_json::to_string(&args)
-            .map_err(|e| HookError::Crashed(format!("arguments: {e}")))?;
         let (reply, rx) = tokio::sync::oneshot::channel();
         let job = worker::Job {
             hook: hook.clone(),
-            args_json,
+            args,
             request_id: request_id.to_owned(),
             reply,
         };

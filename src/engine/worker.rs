@@ -30,7 +30,7 @@ pub(crate) type Settled = Result<serde_json::Value, HookError>;
 /// A call handed to the pool.
 pub(crate) struct Job {
     pub hook: Arc<Hook>,
-    pub args_json: String,
+    pub args: Vec<serde_json::Value>,
     pub request_id: String,
     pub reply: tokio::sync::oneshot::Sender<Settled>,
 }
@@ -337,13 +337,13 @@ impl Worker {
         }
         match self.context_for(&hook) {
             Ok(()) if !self.shared.is_settled() && !self.interrupted.get() => {
-                let args_json = job.args_json;
+                let args = job.args;
                 self.enter(&hook, |ctx, hc, _| {
                     let Some(exports) = &hc.exports else {
                         return Ok(());
                     };
                     let exports = exports.clone().restore(ctx)?;
-                    let args = ctx.json_parse(args_json)?;
+                    let args = super::values::args_to_js(ctx, &args)?;
                     hc.api.begin_call.clone().restore(ctx)?.call::<_, ()>(())?;
                     hc.api
                         .invoke
