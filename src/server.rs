@@ -128,7 +128,8 @@ pub fn run(config: Config, loaded: Loaded) -> anyhow::Result<()> {
     let threads = config.server.threads.max(1);
     // Work stealing: one service, one runtime for all threads (pingora's default). Otherwise one
     // service per thread, each a one-thread runtime with its own `Proxy` and so its own upstream
-    // connection pool, all accepting on the same listening socket, as nginx's workers do. With
+    // connection pool and its own socket on the listen address (SO_REUSEPORT), as nginx's
+    // workers with `reuseport` do. With
     // one service of N no-steal threads, pingora hands a pooled upstream connection from its
     // idle watcher on one thread to a request on another: a wake-up across threads per request,
     // and under load a race it loses ("failed to acquire reusable stream"), closing the
@@ -198,14 +199,10 @@ pub fn run(config: Config, loaded: Loaded) -> anyhow::Result<()> {
 /// SO_REUSEPORT, means the kernel spreads new connections over them, and each is owned and closed
 /// by one service only (sharing one file descriptor between services would close it twice).
 fn listen_key(addr: SocketAddr, i: usize) -> String {
-    format!("{}:{}{}", host_part(addr), "0".repeat(i), addr.port())
-}
-
-fn host_part(addr: SocketAddr) -> String {
-    match addr {
-        SocketAddr::V4(a) => a.ip().to_string(),
-        SocketAddr::V6(a) => format!("[{}]", a.ip()),
-    }
+    // `[fe80::1%2]:8080` keeps its scope id this way.
+    let text = addr.to_string();
+    let (host, port) = text.rsplit_once(':').expect("a socket address has a port");
+    format!("{host}:{}{port}", "0".repeat(i))
 }
 
 /// SO_REUSEPORT would let hookgate share its port with a process already listening there (another
@@ -266,4 +263,28 @@ fn drain_then_exit(inflight: &AtomicUsize, grace: Duration) {
         "grace period over; exiting"
     );
     std::process::exit(0);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_listen_key_names_the_same_address() {
+        for text in [
+            "127.0.0.1:8080",
+            "0.0.0.0:443",
+            "[::1]:8080",
+            "[fe80::1%2]:9000",
+        ] {
+            let addr: SocketAddr = text.parse().unwrap();
+            let keys: Vec<String> = (0..40).map(|i| listen_key(addr, i)).collect();
+            assert_eq!(keys[0], text);
+            for key in &keys {
+                assert_eq!(key.parse::<SocketAddr>().unwrap(), addr, "{key}");
+            }
+            let distinct: std::collections::HashSet<_> = keys.iter().collect();
+            assert_eq!(distinct.len(), keys.len());
+        }
+    }
 }
