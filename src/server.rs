@@ -144,6 +144,12 @@ pub fn run(config: Config, loaded: Loaded) -> anyhow::Result<()> {
     for addr in &config.server.listen {
         ensure_free(*addr)?;
     }
+    // One service: pingora's own listener. Several: a socket each, see `listen_key`.
+    let reuseport = (services > 1).then(|| {
+        let mut options = TcpSocketOptions::default();
+        options.so_reuseport = Some(true);
+        options
+    });
     for i in 0..services {
         let name = match services {
             1 => "hookgate".to_string(),
@@ -154,14 +160,13 @@ pub fn run(config: Config, loaded: Loaded) -> anyhow::Result<()> {
             Proxy::new(shared.clone()),
             &name,
         );
-        proxy_service.threads = Some(if services == 1 { threads } else { 1 });
+        // All the threads in one service, or one thread in each.
+        proxy_service.threads = Some(threads / services);
         for addr in &config.server.listen {
-            match services {
-                1 => proxy_service.add_tcp(&addr.to_string()),
-                _ => {
-                    let mut options = TcpSocketOptions::default();
-                    options.so_reuseport = Some(true);
-                    proxy_service.add_tcp_with_settings(&listen_key(*addr, i), options);
+            match &reuseport {
+                None => proxy_service.add_tcp(&addr.to_string()),
+                Some(options) => {
+                    proxy_service.add_tcp_with_settings(&listen_key(*addr, i), options.clone())
                 }
             }
         }

@@ -23,13 +23,7 @@ pub(crate) fn to_js<'js>(ctx: &Ctx<'js>, v: &serde_json::Value) -> rquickjs::Res
             _ => Value::new_float(ctx.clone(), n.as_f64().unwrap_or(f64::NAN)),
         },
         J::String(s) => rquickjs::String::from_str(ctx.clone(), s)?.into_value(),
-        J::Array(items) => {
-            let array = Array::new(ctx.clone())?;
-            for (i, item) in items.iter().enumerate() {
-                array.set(i, to_js(ctx, item)?)?;
-            }
-            array.into_value()
-        }
+        J::Array(items) => array(ctx, items)?,
         J::Object(map) => {
             let object = Object::new(ctx.clone())?;
             for (key, item) in map {
@@ -52,9 +46,13 @@ pub(crate) fn args_to_js<'js>(
     ctx: &Ctx<'js>,
     args: &[serde_json::Value],
 ) -> rquickjs::Result<Value<'js>> {
+    array(ctx, args)
+}
+
+fn array<'js>(ctx: &Ctx<'js>, items: &[serde_json::Value]) -> rquickjs::Result<Value<'js>> {
     let array = Array::new(ctx.clone())?;
-    for (i, arg) in args.iter().enumerate() {
-        array.set(i, to_js(ctx, arg)?)?;
+    for (i, item) in items.iter().enumerate() {
+        array.set(i, to_js(ctx, item)?)?;
     }
     Ok(array.into_value())
 }
