@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use hookgate::engine::Engine;
+use hookgate::engine::{Engine, Wait};
 use hookgate::hooks::{Generation, Hook, HooksConfig, Trigger};
 use support::{args, rss_kib};
 
@@ -41,6 +41,9 @@ fn setup(workers: usize) -> (tempfile::TempDir, Arc<Hook>, Engine) {
     (dir, hook, engine)
 }
 
+/// One call at a time, as a request on an otherwise idle proxy makes it: the proxy spins on the
+/// answer first then (`Wait::SpinFirst`); a caller with other work sleeps (`Wait::Sleep`) and
+/// pays a thread wake-up per call.
 fn warm_call(c: &mut Criterion) {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
@@ -49,21 +52,32 @@ fn warm_call(c: &mut Criterion) {
         .unwrap();
     let (_dir, hook, engine) = setup(1);
     rt.block_on(engine.call(&hook, args(), "warm-up")).unwrap();
-    c.bench_function(
-        "warm call: credentials-exchange adding two claims (pool 1)",
-        |b| {
+    for (name, wait) in [
+        (
+            "warm call: credentials-exchange adding two claims (pool 1)",
+            Wait::SpinFirst,
+        ),
+        (
+            "warm call: credentials-exchange adding two claims (pool 1), caller sleeps",
+            Wait::Sleep,
+        ),
+    ] {
+        c.bench_function(name, |b| {
             // One block_on per sample, not per call: the measured time is the call itself.
             b.iter_custom(|iters| {
                 rt.block_on(async {
                     let start = Instant::now();
                     for _ in 0..iters {
-                        engine.call(&hook, args(), "bench").await.unwrap();
+                        engine
+                            .call_with(&hook, args(), "bench", wait)
+                            .await
+                            .unwrap();
                     }
                     start.elapsed()
                 })
             })
-        },
-    );
+        });
+    }
 }
 
 fn throughput(c: &mut Criterion) {

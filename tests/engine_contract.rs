@@ -3,7 +3,7 @@
 mod engine_support;
 
 use engine_support::*;
-use hookgate::engine::{HookError, HookFailure};
+use hookgate::engine::{HookError, HookFailure, Wait};
 use serde_json::{json, Value};
 
 fn run(source: &str) -> Result<Value, HookError> {
@@ -29,6 +29,54 @@ fn cb_value_is_returned_as_json() {
         run("module.exports = function (a, b, cb) { cb(null, { sum: a + b, list: [a, b] }); };"),
         Ok(json!({"sum": 3, "list": [1, 2]}))
     );
+}
+
+/// What only `JSON.stringify` writes exactly (`toJSON`, dates, boxed values) reaches the caller
+/// as it would have from Auth0's Node, next to plain data built directly.
+#[test]
+fn cb_values_are_what_json_stringify_writes() {
+    assert_eq!(
+        run(r#"module.exports = function (a, b, cb) {
+            cb(null, { when: new Date(0), boxed: [new String('s'), new Number(2)], own: { toJSON() { return 'mine'; } },
+                       skipped: undefined, f() {}, nan: NaN, list: [undefined, () => 1], n: 6 / 2, f2: 0.5 });
+        };"#),
+        Ok(
+            json!({"when": "1970-01-01T00:00:00.000Z", "boxed": ["s", 2], "own": "mine",
+                  "nan": null, "list": [null, null], "n": 3, "f2": 0.5})
+        )
+    );
+    assert!(matches!(
+        run("module.exports = function (a, b, cb) { const o = {}; o.o = o; cb(null, o); };"),
+        Err(HookError::Failed(f)) if f.class == "TypeError" && f.message.contains("cannot be turned into JSON")
+    ));
+}
+
+/// A caller spinning on the answer (the proxy with one request in flight) gets what a sleeping
+/// one gets: from a hook answering at once, from one answering after the spin (a timer), and
+/// from one that fails.
+#[test]
+fn a_caller_spinning_first_gets_the_same_answers() {
+    let rt = rt();
+    for (source, expected) in [
+        (
+            "module.exports = function (a, b, cb) { cb(null, { sum: a + b }); };",
+            Ok(json!({"sum": 3})),
+        ),
+        (
+            "module.exports = function (a, b, cb) { setTimeout(() => cb(null, 'late'), 30); };",
+            Ok(json!("late")),
+        ),
+        (
+            "module.exports = function (a, b, cb) { cb(new Error('no')); };",
+            failed("Error", "no"),
+        ),
+    ] {
+        let (_dir, hook, engine) = single(source, "timeout_ms = 2000", 1);
+        for wait in [Wait::SpinFirst, Wait::Sleep, Wait::SpinFirst] {
+            let got = rt.block_on(engine.call_with(&hook, vec![json!(1), json!(2)], "req-1", wait));
+            assert_eq!(got, expected, "{source} with {wait:?}");
+        }
+    }
 }
 
 #[test]

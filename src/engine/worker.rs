@@ -11,6 +11,7 @@ use std::cell::{Cell, RefCell};
 use std::collections::{BTreeSet, HashMap};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::rc::Rc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
@@ -54,9 +55,12 @@ const SWEEP_AT: usize = 32;
 /// One console line is cut to this length.
 const MAX_LOG_LINE: usize = 8 << 10;
 
+/// `idle` counts the workers not running a call (event loop included), for callers deciding
+/// whether to spin ([`super::Wait`]).
 pub(crate) fn spawn(
     index: usize,
     jobs: Receiver<Job>,
+    idle: Arc<AtomicUsize>,
     limits: Limits,
     egress: Egress,
 ) -> std::io::Result<std::thread::JoinHandle<()>> {
@@ -67,7 +71,10 @@ pub(crate) fn spawn(
         .spawn(move || {
             let mut worker = Worker::new(limits.clone(), egress.clone());
             while let Some(job) = next_job(&jobs) {
-                if catch_unwind(AssertUnwindSafe(|| worker.run(job))).is_err() {
+                idle.fetch_sub(1, Ordering::Relaxed);
+                let ran = catch_unwind(AssertUnwindSafe(|| worker.run(job)));
+                idle.fetch_add(1, Ordering::Relaxed);
+                if ran.is_err() {
                     tracing::error!(
                         worker = index,
                         "a JS worker panicked; its runtime is replaced"
@@ -311,6 +318,8 @@ impl Worker {
 
     /// Run one call to the end of its event loop (or its deadline). The caller is answered as
     /// soon as cb settles; the rest of the loop (timers, fetches after cb) still runs here.
+    // Out of line so profiles can name a call's work (`valgrind --toggle-collect=*Worker::run`).
+    #[inline(never)]
     pub fn run(&mut self, job: Job) {
         self.seq += 1;
         let hook = job.hook;
@@ -344,7 +353,6 @@ impl Worker {
                     };
                     let exports = exports.clone().restore(ctx)?;
                     let args = super::values::args_to_js(ctx, &args)?;
-                    hc.api.begin_call.clone().restore(ctx)?.call::<_, ()>(())?;
                     hc.api
                         .invoke
                         .clone()

@@ -161,7 +161,11 @@ pub async fn exchange(
             audience.as_ref().map_or(Value::Null, |a| json!(a)),
             context,
         ];
-        match proxy.engine.call(hook, args, request_id).await {
+        match proxy
+            .engine
+            .call_with(hook, args, request_id, proxy.hook_wait())
+            .await
+        {
             Ok(result) => outcome.apply(hook, &result, request_id)?,
             Err(e) => fail(hook, &e, request_id)?,
         }

@@ -113,7 +113,10 @@ pub async fn signup(
             let mut ctx = context.clone();
             ctx.insert("webtask".into(), hook.webtask());
             let args = vec![user.clone(), Value::Object(ctx)];
-            let result = proxy.engine.call(hook, args, request_id).await;
+            let result = proxy
+                .engine
+                .call_with(hook, args, request_id, proxy.hook_wait())
+                .await;
             let applied = match result {
                 Ok(v) => hook_metadata(&v).map_err(|problem| {
                     tracing::error!(request_id, hook = %hook.name, problem, "the hook's response is invalid");

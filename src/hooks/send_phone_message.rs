@@ -65,7 +65,11 @@ pub async fn answer(
         let mut context = context.clone();
         context.insert("webtask".into(), hook.webtask());
         let args = vec![json!(recipient), json!(text), Value::Object(context)];
-        match proxy.engine.call(hook, args, request_id).await {
+        match proxy
+            .engine
+            .call_with(hook, args, request_id, proxy.hook_wait())
+            .await
+        {
             Ok(result) => {
                 let result = if result.is_null() { json!({}) } else { result };
                 let mut header = ResponseHeader::build(200, Some(2))

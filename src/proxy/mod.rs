@@ -32,7 +32,7 @@ use pingora::prelude::*;
 use pingora::proxy::{FailToProxy, ProxyHttp, Session};
 
 use crate::config::{Config, Route};
-use crate::engine::Engine;
+use crate::engine::{Engine, Wait};
 use crate::outbox::Outbox;
 use crate::reload::Live;
 use crate::token::{JwksSource, UpstreamKeys};
@@ -53,6 +53,18 @@ pub struct Shared {
     next_request: AtomicU64,
     /// Request ids start with the process id, read once: `getpid` is a system call.
     pid: u32,
+}
+
+impl Shared {
+    /// How a request waits for its hooks. Alone in flight, its thread has nothing else to do: it
+    /// spins on the answer first and saves a thread wake-up per hook (see [`Wait`]).
+    pub fn hook_wait(&self) -> Wait {
+        if self.inflight.load(Ordering::Relaxed) <= 1 {
+            Wait::SpinFirst
+        } else {
+            Wait::Sleep
+        }
+    }
 }
 
 /// The proxy one pingora service runs. With `server.work_stealing = false` (the default) there

@@ -18,14 +18,17 @@
     }
     return { class: typeof e, message: String(e) };
   }
+  const beginCall = native.beginCall;
   function invoke(fn, args) {
+    beginCall();
     let done = false;
-    function cb(err, value) {
+    // An arrow function: no `prototype` object to make per call.
+    const cb = (err, value) => {
       if (done) { native.log(2, 'cb was called more than once; this call is ignored'); return; }
       done = true;
       if (err !== null && err !== undefined) native.settle(false, describe(err));
       else native.settle(true, value);
-    }
+    };
     for (let i = 0; i < args.length; i++) if (args[i] === null) args[i] = undefined;
     args.push(cb);
     let r;

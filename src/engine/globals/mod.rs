@@ -18,6 +18,7 @@ use super::bytes::bytes_in;
 use super::compile::load_commonjs;
 use super::egress::Request;
 use super::program::ModuleCode;
+use super::values::NotDirect;
 use super::worker::{Settled, Shared};
 use super::{HookError, HookFailure};
 
@@ -43,8 +44,6 @@ pub(crate) struct Api {
     pub io_done: Persistent<Function<'static>>,
     pub reset_timers: Persistent<Function<'static>>,
     pub reset_io: Persistent<Function<'static>>,
-    /// Called before every invoke: a fresh `process.env`.
-    pub begin_call: Persistent<Function<'static>>,
 }
 
 /// Install the globals in `ctx`.
@@ -74,7 +73,6 @@ pub(crate) fn install<'js>(ctx: &Ctx<'js>, shared: &Shared) -> rquickjs::Result<
         io_done: get("io", "done")?,
         reset_timers: get("timers", "reset")?,
         reset_io: get("io", "reset")?,
-        begin_call: get("process", "begin")?,
     })
 }
 
@@ -247,7 +245,13 @@ fn install_natives<'js>(
 }
 
 /// `cb(null, value)`: the value as JSON (`undefined` -> null), refused past the size limit.
+/// Built directly from the JS value when it is plain data, else through `JSON.stringify`.
 fn success<'js>(ctx: &Ctx<'js>, value: Value<'js>, max: usize) -> Settled {
+    match super::values::from_js(&value, max) {
+        Ok(v) => return Ok(v),
+        Err(NotDirect::TooBig) => return Err(too_big(max)),
+        Err(NotDirect::Exotic) => {}
+    }
     let json = match ctx.json_stringify(value) {
         Ok(Some(s)) => match s.to_string() {
             Ok(s) => s,
@@ -275,13 +279,16 @@ fn success<'js>(ctx: &Ctx<'js>, value: Value<'js>, max: usize) -> Settled {
         }
     };
     if json.len() > max {
-        return Err(HookError::Crashed(format!(
-            "the hook's result is {} bytes of JSON, over the {max}-byte limit ([hooks] max_response_bytes)",
-            json.len()
-        )));
+        return Err(too_big(max));
     }
     serde_json::from_str(&json)
         .map_err(|e| HookError::Crashed(format!("the hook's result is not valid JSON: {e}")))
+}
+
+fn too_big(max: usize) -> HookError {
+    HookError::Crashed(format!(
+        "the hook's result is over {max} bytes of JSON, the limit ([hooks] max_response_bytes)"
+    ))
 }
 
 /// `cb(err)`: `{ class, message, user_message }` built by invoke.js's `describe`.

@@ -1,7 +1,8 @@
 // The `process` and `Buffer` globals. `process` describes a Node 20 on Linux without a machine
 // behind it: no host environment, no exit, stdout/stderr go to console. `process.env` is a fresh,
-// empty object for every hook call (`begin`, called by the worker before each invoke): hooks write
-// credentials into it, and nothing may pass from one call to the next or come from the host.
+// empty object for every hook call (made on first use in the call; `native.beginCall`, run by
+// invoke.js before each call, drops the last one): hooks write credentials into it, and nothing
+// may pass from one call to the next or come from the host.
 // `Buffer` is the `buffer` built-in's, loaded the first time a hook touches it.
 // Owns: those two globals. Must not touch: the event loop (nextTick rides on microtasks) or the
 // modules themselves (the built-ins own Buffer and EventEmitter; `native.builtin` loads them).
@@ -122,7 +123,6 @@
     browser: false,
     config: { variables: {} },
     features: {},
-    env: freshEnv(),
     stdout: stream(1, 'log'),
     stderr: stream(2, 'error'),
     stdin: { fd: 0, isTTY: false, readable: false, on() { return this; }, once() { return this; }, removeListener() { return this; }, read: () => null, pause() { return this; }, resume() { return this; } },
@@ -157,6 +157,16 @@
   for (const m of ['emit', 'listeners', 'rawListeners', 'listenerCount', 'eventNames', 'getMaxListeners']) {
     process[m] = function () { const e = events(); return e[m].apply(e, arguments); };
   }
+  // Made when a call first reads it: most hooks never do, and a Proxy with its handler per call
+  // was a tenth of a warm call's work.
+  let env = null;
+  Object.defineProperty(process, 'env', {
+    get() { return env === null ? (env = freshEnv()) : env; },
+    set(v) { env = v; },
+    enumerable: true,
+    configurable: true,
+  });
+  native.beginCall = () => { env = null; };
   Object.defineProperty(process, Symbol.toStringTag, { value: 'process' });
   Object.defineProperty(g, 'process', { value: process, writable: true, configurable: true });
 
@@ -172,7 +182,5 @@
     set(v) { Object.defineProperty(g, 'Buffer', { value: v, writable: true, configurable: true }); },
   });
 
-  return {
-    begin() { process.env = freshEnv(); },
-  };
+  return {};
 })
