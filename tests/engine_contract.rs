@@ -53,7 +53,8 @@ fn cb_values_are_what_json_stringify_writes() {
 
 /// A caller spinning on the answer (the proxy with one request in flight) gets what a sleeping
 /// one gets: from a hook answering at once, from one answering after the spin (a timer), and
-/// from one that fails.
+/// from one that fails; with a worker woken ahead of the call (`prewake`) or not, and after a
+/// wake-up no call followed.
 #[test]
 fn a_caller_spinning_first_gets_the_same_answers() {
     let rt = rt();
@@ -72,10 +73,28 @@ fn a_caller_spinning_first_gets_the_same_answers() {
         ),
     ] {
         let (_dir, hook, engine) = single(source, "timeout_ms = 2000", 1);
-        for wait in [Wait::SpinFirst, Wait::Sleep, Wait::SpinFirst] {
+        for (wait, prewake) in [
+            (Wait::SpinFirst, false),
+            (Wait::Sleep, false),
+            (Wait::SpinFirst, true),
+            (Wait::Sleep, true),
+        ] {
+            if prewake {
+                engine.prewake();
+            }
             let got = rt.block_on(engine.call_with(&hook, vec![json!(1), json!(2)], "req-1", wait));
-            assert_eq!(got, expected, "{source} with {wait:?}");
+            assert_eq!(got, expected, "{source} with {wait:?}, prewake {prewake}");
         }
+        // A wake-up with no call after it leaves the worker serving.
+        engine.prewake();
+        std::thread::sleep(std::time::Duration::from_millis(2));
+        let got = rt.block_on(engine.call_with(
+            &hook,
+            vec![json!(1), json!(2)],
+            "req-2",
+            Wait::SpinFirst,
+        ));
+        assert_eq!(got, expected, "{source} after a stray wake-up");
     }
 }
 

@@ -120,7 +120,7 @@ pub enum Wait {
 const CALLER_SPIN: Duration = Duration::from_micros(50);
 
 struct Inner {
-    jobs: Option<Sender<worker::Job>>,
+    jobs: Option<Sender<worker::Msg>>,
     /// More than one core: [`Wait::SpinFirst`] may spin.
     may_spin: bool,
     /// Workers not running a call.
@@ -244,6 +244,18 @@ impl Engine {
         rx.blocking_recv().unwrap_or_else(|_| Err(worker_died()))
     }
 
+    /// Say that a call will come shortly (within a few hundred µs): a free worker asleep wakes
+    /// now and spins for it, so the wake-up overlaps the caller's own work instead of adding to
+    /// the call. For callers passing [`Wait::SpinFirst`] (at a steady load the workers' own
+    /// spinning decides). Does nothing when no worker is free or the machine has one core.
+    pub fn prewake(&self) {
+        if self.inner.may_spin && self.inner.idle.load(Ordering::Relaxed) > 0 {
+            if let Some(jobs) = &self.inner.jobs {
+                let _ = jobs.send(worker::Msg::Wake);
+            }
+        }
+    }
+
     /// Queue the call; also says whether a worker was free to take it.
     fn submit(
         &self,
@@ -264,7 +276,7 @@ impl Engine {
             .as_ref()
             .ok_or_else(|| HookError::Crashed("the engine has stopped".into()))?;
         let worker_free = self.inner.idle.load(Ordering::Relaxed) > 0;
-        jobs.send(job)
+        jobs.send(worker::Msg::Call(job))
             .map_err(|_| HookError::Crashed("the engine has stopped".into()))?;
         Ok((rx, worker_free))
     }

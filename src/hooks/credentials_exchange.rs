@@ -23,7 +23,7 @@ use serde_json::{json, Map, Value};
 
 use super::{Hook, OnError, Trigger};
 use crate::config::{OpaqueTokens, Route};
-use crate::engine::HookError;
+use crate::engine::{HookError, Wait};
 use crate::proxy::body::{basic_credentials, header, Params};
 use crate::proxy::respond::OAuthError;
 use crate::proxy::upstream::UpstreamResponse;
@@ -98,6 +98,11 @@ pub async fn exchange(
     if hooks.is_empty() {
         return Ok(resp);
     }
+    let wait = proxy.hook_wait();
+    if wait == Wait::SpinFirst {
+        // A worker asleep wakes while the upstream's token is read and verified.
+        proxy.engine.prewake();
+    }
     let Ok(Value::Object(mut answer)) = serde_json::from_slice::<Value>(&resp.body) else {
         return Err(OAuthError::new(
             502,
@@ -161,11 +166,7 @@ pub async fn exchange(
             audience.as_ref().map_or(Value::Null, |a| json!(a)),
             context,
         ];
-        match proxy
-            .engine
-            .call_with(hook, args, request_id, proxy.hook_wait())
-            .await
-        {
+        match proxy.engine.call_with(hook, args, request_id, wait).await {
             Ok(result) => outcome.apply(hook, &result, request_id)?,
             Err(e) => fail(hook, &e, request_id)?,
         }
