@@ -8,11 +8,13 @@
 //!
 //! # How a call runs
 //! [`Engine::call`] puts the call on one queue shared by N worker threads (N = `[hooks] workers`,
-//! default: cores) and awaits a oneshot answer, so the async caller never blocks. A worker owns
-//! one QuickJS runtime for its whole life (never one per request); hooks are compiled to bytecode
-//! once, at load ([`crate::hooks::Generation::load`]). The worker evaluates the hook's arguments
-//! from JSON (fresh objects every call), calls `module.exports(...args, cb)`, answers the caller
-//! the moment `cb` settles, and then keeps running the call's event loop — microtasks, timers,
+//! default: cores) and awaits a oneshot answer, so the async caller never blocks (a caller with
+//! nothing else to do may spin on it first: [`Wait`]). A worker owns one QuickJS runtime for its
+//! whole life (never one per request); hooks are compiled to bytecode once, at load
+//! ([`crate::hooks::Generation::load`]). The worker builds the hook's arguments from their JSON
+//! values (fresh objects every call), calls `module.exports(...args, cb)`, answers the caller the
+//! moment `cb` settles (its value turned into JSON as `JSON.stringify` would: `values`), and
+//! then keeps running the call's event loop — microtasks, timers,
 //! fetch completions — until nothing is pending or the hook's timeout passes (Auth0's "the request
 //! continues on the sandbox" behaviour, which post-user-registration hooks rely on). An error
 //! after `cb` is logged and changes nothing.
