@@ -109,7 +109,7 @@ pub struct Engine {
 pub enum Wait {
     /// Sleep until the worker answers: the caller's thread runs other tasks meanwhile.
     Sleep,
-    /// Spin on the answer for up to [`CALLER_SPIN`] first, then sleep. For a caller whose thread
+    /// Spin on the answer for up to 50 µs first, then sleep. For a caller whose thread
     /// has nothing else to do (the proxy passes it when its request is the only one in flight):
     /// waking a sleeping thread costs more than a short hook runs.
     SpinFirst,
