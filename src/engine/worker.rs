@@ -58,7 +58,7 @@ pub(crate) struct Limits {
 const SPIN_FOR: Duration = Duration::from_micros(50);
 /// How long a worker woken by [`Msg::Wake`] spins for the call announced: the proxy announces it
 /// before verifying the upstream's token, which takes ~50-100 µs here.
-pub(crate) const WAKE_SPIN: Duration = Duration::from_micros(300);
+const WAKE_SPIN: Duration = Duration::from_micros(300);
 /// Contexts of hooks from older generations are dropped once a worker holds this many.
 const SWEEP_AT: usize = 32;
 /// One console line is cut to this length.
