@@ -249,7 +249,7 @@ def main():
     a = ap.parse_args()
     if not shutil.which("wrk"):
         sys.exit("needs wrk: apt-get install wrk")
-    if a.pin and (os.cpu_count() or 1) < 2 or a.pin and not shutil.which("taskset"):
+    if a.pin and ((os.cpu_count() or 1) < 2 or not shutil.which("taskset")):
         sys.exit("--pin needs two cores and taskset")
     if not a.no_build:
         subprocess.run(["cargo", "build", "--release", "--locked", "-q", "--bin", "hookgate", "--example", "stub-idp"], cwd=ROOT, check=True)

@@ -17,6 +17,7 @@
 //! Must not: change what a hook sees or what its result becomes — the tests below compare every
 //! shape with `JSON.parse`, and with `JSON.stringify` + serde_json.
 
+use rquickjs::atom::PredefinedAtom;
 use rquickjs::object::Property;
 use rquickjs::{qjs, Array, Ctx, Object, Type, Value};
 
@@ -102,7 +103,7 @@ pub(crate) fn from_js(v: &Value<'_>, max: usize) -> Result<serde_json::Value, No
 }
 
 /// The length of `v`'s JSON text, without keeping the text.
-pub(crate) fn json_len(v: &serde_json::Value) -> usize {
+fn json_len(v: &serde_json::Value) -> usize {
     struct Count(usize);
     impl std::io::Write for Count {
         fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
@@ -176,14 +177,16 @@ impl Walk {
                 let class = unsafe { qjs::JS_GetClassID(v.as_raw()) };
                 if !(class == CLASS_OBJECT || class == CLASS_ARRAY)
                     || !obj
-                        .get::<_, Value>("toJSON")
+                        .get::<_, Value>(PredefinedAtom::ToJSON)
                         .is_ok_and(|t| t.is_undefined())
                 {
                     return Err(NotDirect::Exotic);
                 }
                 self.add(2)?;
                 if class == CLASS_ARRAY {
-                    let len: usize = obj.get("length").map_err(|_| NotDirect::Exotic)?;
+                    let len: usize = obj
+                        .get(PredefinedAtom::Length)
+                        .map_err(|_| NotDirect::Exotic)?;
                     let mut items = Vec::with_capacity(len.min(1024));
                     for i in 0..len {
                         let item: Value = obj.get(i as u32).map_err(|_| NotDirect::Exotic)?;
