@@ -445,3 +445,90 @@ fn serve_refuses_a_broken_config_without_starting() {
         "{err}"
     );
 }
+
+/// An upstream that answers every request with a 400 OAuth error and records, per request,
+/// whether its first read held the whole request (head and body).
+fn one_read_upstream() -> (std::net::SocketAddr, std::sync::mpsc::Receiver<bool>) {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(mut conn) = conn else { return };
+            let tx = tx.clone();
+            std::thread::spawn(move || {
+                let mut buf = vec![0u8; 64 << 10];
+                loop {
+                    let Ok(n) = conn.read(&mut buf) else { return };
+                    if n == 0 {
+                        return;
+                    }
+                    let mut got = buf[..n].to_vec();
+                    let whole = |got: &[u8]| {
+                        let text = String::from_utf8_lossy(got);
+                        let end = text.find("\r\n\r\n")?;
+                        let len = text[..end]
+                            .lines()
+                            .find_map(|l| {
+                                let (k, v) = l.split_once(':')?;
+                                k.eq_ignore_ascii_case("content-length")
+                                    .then(|| v.trim().parse::<usize>().unwrap())
+                            })
+                            .unwrap_or(0);
+                        Some(got.len() >= end + 4 + len)
+                    };
+                    let first_read_whole = whole(&got) == Some(true);
+                    while whole(&got) != Some(true) {
+                        let Ok(n) = conn.read(&mut buf) else { return };
+                        if n == 0 {
+                            return;
+                        }
+                        got.extend_from_slice(&buf[..n]);
+                    }
+                    tx.send(first_read_whole).unwrap();
+                    let body = br#"{"error":"invalid_grant","error_description":"no"}"#;
+                    let head = format!(
+                        "HTTP/1.1 400 Bad Request\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n",
+                        body.len()
+                    );
+                    if conn.write_all(head.as_bytes()).is_err() || conn.write_all(body).is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    (addr, rx)
+}
+
+/// The upstream gets a token request in one piece: a head flushed before its body costs the
+/// identity server a second read (and an event-loop turn) on every request.
+#[tokio::test(flavor = "multi_thread")]
+async fn exchange_routes_send_the_upstream_each_request_in_one_write() {
+    let (up, seen) = one_read_upstream();
+    let hg = Hookgate::start(&up.to_string(), "", "", EXCHANGE_ROUTE);
+    let c = client();
+    let body = format!(
+        "grant_type=password&username=u&password={}",
+        "p".repeat(300)
+    );
+    for _ in 0..30 {
+        let resp = c
+            .post(hg.url("/oauth/token"))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(body.clone())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status().as_u16(), 400);
+        let err: Value = resp.json().await.unwrap();
+        assert_eq!(err["error"], "invalid_grant");
+    }
+    let whole: Vec<bool> = seen.try_iter().collect();
+    assert_eq!(whole.len(), 30);
+    assert!(
+        whole.iter().all(|w| *w),
+        "requests split across reads: {}",
+        whole.iter().filter(|w| !**w).count()
+    );
+}

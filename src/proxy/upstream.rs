@@ -2,8 +2,9 @@
 //!
 //! Passthrough requests never come here: pingora proxies them itself. Exchange routes must read,
 //! parse and possibly rewrite the whole body, which pingora's in-flight rewriting cannot do past
-//! its 64 KiB retry buffer, so they send the upstream a complete request through pingora's pooled
-//! connector and read back a complete (bounded) response.
+//! its 64 KiB retry buffer, so they send the upstream a complete request, in one write, over
+//! pingora's pooled transport connector, and read back a complete (bounded) response with
+//! pingora's HTTP/1 client.
 //!
 //! Owns: connection reuse, timeouts, framing of the upstream request, and mapping transport
 //! failures to 502/504. Must not: know about hooks or extensibility points.
@@ -11,10 +12,14 @@
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
-use pingora::connectors::http::Connector;
+use pingora::connectors::TransportConnector;
 use pingora::http::{RequestHeader, ResponseHeader};
 use pingora::prelude::*;
+use pingora::protocols::http::v1::client::{http_req_header_to_wire, HttpSession};
+use pingora::protocols::Stream;
 use pingora::upstreams::peer::HttpPeer;
+use pingora::upstreams::peer::Peer;
+use tokio::io::AsyncWriteExt;
 
 use super::respond::OAuthError;
 use crate::config::UpstreamConfig;
@@ -31,14 +36,14 @@ pub struct UpstreamResponse {
 }
 
 pub struct Upstream {
-    connector: Connector,
+    connector: TransportConnector,
     config: UpstreamConfig,
 }
 
 impl Upstream {
     pub fn new(config: UpstreamConfig) -> Self {
         Upstream {
-            connector: Connector::new(None),
+            connector: TransportConnector::new(None),
             config,
         }
     }
@@ -74,32 +79,83 @@ impl Upstream {
                     OAuthError::server_error(format!("cannot build the upstream request: {e}"))
                 })?;
         }
+        let wire = request_bytes(&req, &body)?;
         let peer = self.peer();
         // A pooled connection may have been closed by the server while idle; that shows up as
         // an error before any byte of the answer. One retry on a fresh connection covers it.
         let mut attempt = 0;
         loop {
             attempt += 1;
-            let (mut session, reused) = self
+            let (stream, reused) = self
                 .connector
-                .get_http_session(&peer)
+                .get_stream(&peer)
                 .await
                 .map_err(|e| self.transport_error(&e))?;
-            session.set_read_timeout(Some(self.config.read_timeout));
-            session.set_write_timeout(Some(self.config.write_timeout));
-            match exchange(&mut session, req.clone(), body.clone()).await {
-                Ok(resp) => {
-                    if keepalive_ok(&resp.header) {
-                        self.connector
-                            .release_http_session(session, &peer, Some(self.config.keepalive_idle))
-                            .await;
-                    }
-                    return Ok(resp);
-                }
+            match self.exchange(stream, &peer, &wire).await {
+                Ok(resp) => return Ok(resp),
                 Err(e) if reused && attempt == 1 && is_stale_connection(&e) => continue,
                 Err(e) => return Err(self.transport_error(&e)),
             }
         }
+    }
+
+    /// One request on one connection. The request goes out in a single write: pingora's own
+    /// client flushes the header before the body, which costs the upstream a second read (and
+    /// node-oidc-provider a second turn of its event loop) for every token request.
+    async fn exchange(
+        &self,
+        mut stream: Stream,
+        peer: &HttpPeer,
+        wire: &[u8],
+    ) -> Result<UpstreamResponse> {
+        let write = async {
+            stream.write_all(wire).await?;
+            stream.flush().await
+        };
+        match tokio::time::timeout(self.config.write_timeout, write).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => return Error::e_because(ErrorType::WriteError, "writing the request", e),
+            Err(_) => return Error::e_explain(ErrorType::WriteTimedout, "writing the request"),
+        }
+        let mut session = HttpSession::new_with_options(stream, peer);
+        session.read_timeout = Some(self.config.read_timeout);
+        session.write_timeout = Some(self.config.write_timeout);
+        // Informational answers (100 Continue, 103 Early Hints) come before the real one.
+        loop {
+            session.read_response().await?;
+            match session.resp_header().map(|h| h.status.as_u16()) {
+                Some(100..=199) => continue,
+                _ => break,
+            }
+        }
+        let mut buf = BytesMut::new();
+        while let Some(chunk) = session.read_body_ref().await? {
+            if buf.len() + chunk.len() > MAX_RESPONSE_BYTES {
+                return Error::e_explain(
+                    ErrorType::InvalidHTTPHeader,
+                    format!("the upstream answer exceeds {MAX_RESPONSE_BYTES} bytes"),
+                );
+            }
+            buf.extend_from_slice(chunk);
+        }
+        let header = session
+            .resp_header()
+            .cloned()
+            .ok_or_else(|| Error::explain(ErrorType::InvalidHTTPHeader, "no response header"))?;
+        if keepalive_ok(&header) {
+            session.respect_keepalive();
+            if let Some(stream) = session.reuse().await {
+                self.connector.release_stream(
+                    stream,
+                    peer.reuse_hash(),
+                    Some(self.config.keepalive_idle),
+                );
+            }
+        }
+        Ok(UpstreamResponse {
+            header,
+            body: buf.freeze(),
+        })
     }
 
     fn transport_error(&self, e: &Error) -> OAuthError {
@@ -107,35 +163,15 @@ impl Upstream {
     }
 }
 
-async fn exchange(
-    session: &mut pingora::protocols::http::client::HttpSession,
-    req: RequestHeader,
-    body: Bytes,
-) -> Result<UpstreamResponse> {
-    session.write_request_header(Box::new(req)).await?;
-    if !body.is_empty() {
-        session.write_request_body(body, true).await?;
-    }
-    session.finish_request_body().await?;
-    session.read_response_header().await?;
-    let mut buf = BytesMut::new();
-    while let Some(chunk) = session.read_response_body().await? {
-        if buf.len() + chunk.len() > MAX_RESPONSE_BYTES {
-            return Error::e_explain(
-                ErrorType::InvalidHTTPHeader,
-                format!("the upstream answer exceeds {MAX_RESPONSE_BYTES} bytes"),
-            );
-        }
-        buf.extend_from_slice(&chunk);
-    }
-    let header = session
-        .response_header()
-        .cloned()
-        .ok_or_else(|| Error::explain(ErrorType::InvalidHTTPHeader, "no response header"))?;
-    Ok(UpstreamResponse {
-        header,
-        body: buf.freeze(),
-    })
+/// The request line, headers and body, as they go on the wire.
+fn request_bytes(req: &RequestHeader, body: &[u8]) -> std::result::Result<Vec<u8>, OAuthError> {
+    let head = http_req_header_to_wire(req).ok_or_else(|| {
+        OAuthError::server_error("cannot build the upstream request: forbidden bytes in its line")
+    })?;
+    let mut wire = Vec::with_capacity(head.len() + body.len());
+    wire.extend_from_slice(&head);
+    wire.extend_from_slice(body);
+    Ok(wire)
 }
 
 fn keepalive_ok(header: &ResponseHeader) -> bool {
