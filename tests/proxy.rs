@@ -532,3 +532,41 @@ async fn exchange_routes_send_the_upstream_each_request_in_one_write() {
         whole.iter().filter(|w| !**w).count()
     );
 }
+
+/// curl sends `Expect: 100-continue` with bodies over 1 KiB and then waits a second for the
+/// go-ahead: an exchange route gives it at once, and does not pass the expectation upstream (it
+/// sends the whole body itself).
+#[test]
+fn exchange_routes_answer_expect_100_continue() {
+    let up = Upstream::start();
+    let hg = Hookgate::start(&up.address(), "", "", EXCHANGE_ROUTE);
+    let body = format!(
+        "grant_type=password&username=u&password={}",
+        "p".repeat(2000)
+    );
+    let mut s = TcpStream::connect(hg.addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    write!(
+        s,
+        "POST /oauth/token HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\n\
+         Content-Length: {}\r\nExpect: 100-continue\r\nConnection: close\r\n\r\n",
+        body.len()
+    )
+    .unwrap();
+    // Nothing of the body is sent until the interim answer is read.
+    let mut interim = Vec::new();
+    let mut byte = [0u8; 1];
+    while !interim.ends_with(b"\r\n\r\n") {
+        assert_eq!(s.read(&mut byte).unwrap(), 1, "closed before any answer");
+        interim.push(byte[0]);
+    }
+    let interim = String::from_utf8(interim).unwrap();
+    assert!(interim.starts_with("HTTP/1.1 100"), "{interim}");
+    s.write_all(body.as_bytes()).unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    assert!(out.starts_with("HTTP/1.1 200"), "{out}");
+    let echo: Value = serde_json::from_str(out.split("\r\n\r\n").nth(1).unwrap()).unwrap();
+    assert_eq!(echo["body_sha256"], sha256_hex(body.as_bytes()));
+    assert!(header(&echo, "expect").is_empty(), "{echo}");
+}

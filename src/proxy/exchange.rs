@@ -10,6 +10,7 @@
 use bytes::{Bytes, BytesMut};
 use pingora::http::{RequestHeader, ResponseHeader};
 use pingora::prelude::*;
+use pingora::protocols::http::v1::common::is_expect_continue_req;
 use pingora::proxy::Session;
 
 use super::respond::OAuthError;
@@ -113,6 +114,16 @@ pub async fn read_body(
     if declared.is_some_and(|n| n > limit as u64) {
         return Err(too_large());
     }
+    // A client that asked to be told before sending its body (curl does above 1 KiB) would
+    // otherwise wait out its own timer, a second for curl, on every request.
+    if is_expect_continue_req(session.req_header()) {
+        session.write_continue_response().await.map_err(|e| {
+            OAuthError::invalid_request(format!(
+                "cannot answer Expect: 100-continue: {}",
+                e.etype().as_str()
+            ))
+        })?;
+    }
     // One deadline for the whole body, not per chunk: a client dripping a byte at a time must
     // not hold the request open for longer than the timeout.
     let timeout = config.server.body_read_timeout;
@@ -151,6 +162,9 @@ fn strip_hop_by_hop_request(req: &mut RequestHeader) {
     for h in HOP_BY_HOP {
         req.remove_header(h);
     }
+    // hookgate has the whole body and sends it at once: the expectation was met here, and an
+    // upstream asked again would only answer an extra 100 Continue.
+    req.remove_header("expect");
 }
 
 /// Write an upstream (or rewritten) answer downstream with exact framing.

@@ -120,11 +120,12 @@ impl Upstream {
         let mut session = HttpSession::new_with_options(stream, peer);
         session.read_timeout = Some(self.config.read_timeout);
         session.write_timeout = Some(self.config.write_timeout);
-        // Informational answers (100 Continue, 103 Early Hints) come before the real one.
+        // Informational answers (100 Continue, 103 Early Hints) come before the real one; a 101
+        // is final (and the connection is not reused after it).
         loop {
             session.read_response().await?;
             match session.resp_header().map(|h| h.status.as_u16()) {
-                Some(100..=199) => continue,
+                Some(100 | 102..=199) => continue,
                 _ => break,
             }
         }
