@@ -446,9 +446,10 @@ fn serve_refuses_a_broken_config_without_starting() {
     );
 }
 
-/// An upstream that answers every request with a 400 OAuth error and records, per request,
-/// whether its first read held the whole request (head and body).
-fn one_read_upstream() -> (std::net::SocketAddr, std::sync::mpsc::Receiver<bool>) {
+/// An upstream that answers every request with `interim` (informational answers, raw) and then
+/// a 400 OAuth error, and records, per request, whether its first read held the whole request
+/// (head and body).
+fn raw_upstream(interim: &'static [u8]) -> (std::net::SocketAddr, std::sync::mpsc::Receiver<bool>) {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
     let (tx, rx) = std::sync::mpsc::channel();
@@ -485,13 +486,16 @@ fn one_read_upstream() -> (std::net::SocketAddr, std::sync::mpsc::Receiver<bool>
                         }
                         got.extend_from_slice(&buf[..n]);
                     }
-                    tx.send(first_read_whole).unwrap();
+                    let _ = tx.send(first_read_whole);
                     let body = br#"{"error":"invalid_grant","error_description":"no"}"#;
                     let head = format!(
                         "HTTP/1.1 400 Bad Request\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n",
                         body.len()
                     );
-                    if conn.write_all(head.as_bytes()).is_err() || conn.write_all(body).is_err() {
+                    if conn.write_all(interim).is_err()
+                        || conn.write_all(head.as_bytes()).is_err()
+                        || conn.write_all(body).is_err()
+                    {
                         return;
                     }
                 }
@@ -505,7 +509,7 @@ fn one_read_upstream() -> (std::net::SocketAddr, std::sync::mpsc::Receiver<bool>
 /// identity server a second read (and an event-loop turn) on every request.
 #[tokio::test(flavor = "multi_thread")]
 async fn exchange_routes_send_the_upstream_each_request_in_one_write() {
-    let (up, seen) = one_read_upstream();
+    let (up, seen) = raw_upstream(b"");
     let hg = Hookgate::start(&up.to_string(), "", "", EXCHANGE_ROUTE);
     let c = client();
     let body = format!(
@@ -569,4 +573,27 @@ fn exchange_routes_answer_expect_100_continue() {
     let echo: Value = serde_json::from_str(out.split("\r\n\r\n").nth(1).unwrap()).unwrap();
     assert_eq!(echo["body_sha256"], sha256_hex(body.as_bytes()));
     assert!(header(&echo, "expect").is_empty(), "{echo}");
+}
+
+/// Informational answers from the upstream (103 Early Hints, a 100 Continue it was not asked
+/// for) are read past: the client gets the final answer.
+#[tokio::test(flavor = "multi_thread")]
+async fn exchange_routes_read_past_the_upstreams_informational_answers() {
+    let (up, _) = raw_upstream(
+        b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early Hints\r\nlink: </a.css>; rel=preload\r\n\r\n",
+    );
+    let hg = Hookgate::start(&up.to_string(), "", "", EXCHANGE_ROUTE);
+    let c = client();
+    for _ in 0..3 {
+        let resp = c
+            .post(hg.url("/oauth/token"))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body("grant_type=password&username=u&password=p")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status().as_u16(), 400);
+        let err: Value = resp.json().await.unwrap();
+        assert_eq!(err["error"], "invalid_grant");
+    }
 }
