@@ -597,3 +597,33 @@ async fn exchange_routes_read_past_the_upstreams_informational_answers() {
         assert_eq!(err["error"], "invalid_grant");
     }
 }
+
+/// hookgate reads the upstream's answer on exchange routes (the token, the new user): it never
+/// asks for a compressed one, whatever the client accepts.
+#[tokio::test(flavor = "multi_thread")]
+async fn exchange_routes_do_not_ask_the_upstream_for_compression() {
+    let up = Upstream::start();
+    let hg = Hookgate::start(&up.address(), "", "", EXCHANGE_ROUTE);
+    let resp = client()
+        .post(hg.url("/oauth/token"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .header("accept-encoding", "gzip, deflate, br")
+        .body("grant_type=client_credentials&client_id=a&client_secret=s")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 200);
+    let echo: Value = resp.json().await.unwrap();
+    assert!(header(&echo, "accept-encoding").is_empty(), "{echo}");
+    // Passthrough leaves the negotiation to client and upstream.
+    let echo: Value = client()
+        .get(hg.url("/userinfo"))
+        .header("accept-encoding", "gzip")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(header(&echo, "accept-encoding"), ["gzip"]);
+}

@@ -55,7 +55,7 @@ pub async fn handle(proxy: &Proxy, session: &mut Session, ctx: &mut RequestCtx) 
             .parse()
             .or_err(ErrorType::InvalidHTTPHeader, "rewritten upstream path")?,
     );
-    strip_hop_by_hop_request(&mut req);
+    strip_for_upstream(&mut req);
     let answer = match route.point {
         Some(Point::CredentialsExchange) => {
             credentials_exchange::exchange(proxy, &live, &ctx.request_id, route, req, body).await
@@ -158,13 +158,17 @@ pub async fn read_body(
     Ok(buf.freeze())
 }
 
-fn strip_hop_by_hop_request(req: &mut RequestHeader) {
+/// What of the client's request head does not go upstream on an exchange route.
+fn strip_for_upstream(req: &mut RequestHeader) {
     for h in HOP_BY_HOP {
         req.remove_header(h);
     }
     // hookgate has the whole body and sends it at once: the expectation was met here, and an
     // upstream asked again would only answer an extra 100 Continue.
     req.remove_header("expect");
+    // hookgate reads the upstream's answer (the token, the new user): a gzipped one would be
+    // refused as not JSON. Most HTTP clients ask for gzip, and many servers compress JSON.
+    req.remove_header("accept-encoding");
 }
 
 /// Write an upstream (or rewritten) answer downstream with exact framing.
