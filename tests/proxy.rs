@@ -627,3 +627,48 @@ async fn exchange_routes_do_not_ask_the_upstream_for_compression() {
         .unwrap();
     assert_eq!(header(&echo, "accept-encoding"), ["gzip"]);
 }
+
+/// Requests a client pipelines on one connection are all answered, in order, on every kind of
+/// route: passthrough, an exchange route, hookgate's own JWKS.
+#[test]
+fn pipelined_requests_are_all_answered_in_order() {
+    let up = Upstream::start();
+    let hg = Hookgate::start(&up.address(), "", "", EXCHANGE_ROUTE);
+    let form = "grant_type=password&username=u&password=p";
+    let post = |path: &str, n: u32, last: bool| {
+        format!(
+            "POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\n\
+             x-want-status: {n}\r\nContent-Length: {}\r\n{}\r\n{form}",
+            form.len(),
+            if last { "Connection: close\r\n" } else { "" }
+        )
+    };
+    let pipeline = [
+        post("/oauth/token", 201, false),
+        post("/api/one", 202, false),
+        "GET /.well-known/jwks.json HTTP/1.1\r\nHost: x\r\n\r\n".to_string(),
+        post("/oauth/token", 203, false),
+        post("/api/two", 204, true),
+    ]
+    .concat();
+    let mut s = TcpStream::connect(hg.addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    s.write_all(pipeline.as_bytes()).unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    let statuses: Vec<&str> = out
+        .split("HTTP/1.1 ")
+        .skip(1)
+        .map(|answer| &answer[..3])
+        .collect();
+    assert_eq!(statuses, ["201", "202", "200", "203", "204"], "{out}");
+    assert_eq!(
+        up.seen.lock().unwrap().as_slice(),
+        [
+            "POST /token",
+            "POST /api/one",
+            "POST /token",
+            "POST /api/two"
+        ]
+    );
+}

@@ -173,6 +173,10 @@ impl ProxyHttp for Proxy {
     }
 
     async fn request_filter(&self, session: &mut Session, ctx: &mut RequestCtx) -> Result<bool> {
+        // A client may send its next request before reading this answer (RFC 9112 §9.3.2):
+        // answer each in order. pingora's default closes the connection after the first and
+        // drops the rest unanswered. The setting carries over to the connection's next requests.
+        session.set_pipelining_enabled(true);
         if let Some(id) = session
             .req_header()
             .headers
