@@ -672,3 +672,33 @@ fn pipelined_requests_are_all_answered_in_order() {
         ]
     );
 }
+
+/// hookgate fetches the discovery document itself (to rewrite `jwks_uri`); a HEAD gets the
+/// upstream's status and headers at once, with no body, and a GET after it still works.
+#[tokio::test(flavor = "multi_thread")]
+async fn head_on_the_discovery_document_answers_without_a_body() {
+    let up = Upstream::start();
+    let hg = Hookgate::start(&up.address(), "", "read_timeout_ms = 5000", "");
+    let c = client();
+    let url = hg.url("/.well-known/openid-configuration");
+    for _ in 0..2 {
+        let resp = c.head(&url).send().await.unwrap();
+        assert_eq!(resp.status().as_u16(), 200);
+        assert!(resp.bytes().await.unwrap().is_empty());
+        let doc: Value = c.get(&url).send().await.unwrap().json().await.unwrap();
+        assert_eq!(doc["method"], "GET");
+        assert_eq!(
+            doc["jwks_uri"],
+            format!("http://{}/.well-known/jwks.json", hg.addr)
+        );
+    }
+    assert_eq!(
+        up.seen.lock().unwrap().as_slice(),
+        [
+            "HEAD /.well-known/openid-configuration",
+            "GET /.well-known/openid-configuration",
+            "HEAD /.well-known/openid-configuration",
+            "GET /.well-known/openid-configuration"
+        ]
+    );
+}

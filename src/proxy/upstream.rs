@@ -80,6 +80,7 @@ impl Upstream {
                 })?;
         }
         let wire = request_bytes(&req, &body)?;
+        let head_only = req.method == http::Method::HEAD;
         let peer = self.peer();
         // A pooled connection may have been closed by the server while idle; that shows up as
         // an error before any byte of the answer. One retry on a fresh connection covers it.
@@ -91,7 +92,7 @@ impl Upstream {
                 .get_stream(&peer)
                 .await
                 .map_err(|e| self.transport_error(&e))?;
-            match self.exchange(stream, &peer, &wire).await {
+            match self.exchange(stream, &peer, &wire, head_only).await {
                 Ok(resp) => return Ok(resp),
                 Err(e) if reused && attempt == 1 && is_stale_connection(&e) => continue,
                 Err(e) => return Err(self.transport_error(&e)),
@@ -107,6 +108,7 @@ impl Upstream {
         mut stream: Stream,
         peer: &HttpPeer,
         wire: &[u8],
+        head_only: bool,
     ) -> Result<UpstreamResponse> {
         let write = async {
             stream.write_all(wire).await?;
@@ -130,20 +132,25 @@ impl Upstream {
             }
         }
         let mut buf = BytesMut::new();
-        while let Some(chunk) = session.read_body_ref().await? {
-            if buf.len() + chunk.len() > MAX_RESPONSE_BYTES {
-                return Error::e_explain(
-                    ErrorType::InvalidHTTPHeader,
-                    format!("the upstream answer exceeds {MAX_RESPONSE_BYTES} bytes"),
-                );
+        // The answer to a HEAD has no body whatever its Content-Length says. pingora's client
+        // only knows that from a request it wrote itself, so here the body is not read and the
+        // connection is not reused (HEAD on an exchange route is rare).
+        if !head_only {
+            while let Some(chunk) = session.read_body_ref().await? {
+                if buf.len() + chunk.len() > MAX_RESPONSE_BYTES {
+                    return Error::e_explain(
+                        ErrorType::InvalidHTTPHeader,
+                        format!("the upstream answer exceeds {MAX_RESPONSE_BYTES} bytes"),
+                    );
+                }
+                buf.extend_from_slice(chunk);
             }
-            buf.extend_from_slice(chunk);
         }
         let header = session
             .resp_header()
             .cloned()
             .ok_or_else(|| Error::explain(ErrorType::InvalidHTTPHeader, "no response header"))?;
-        if keepalive_ok(&header) {
+        if keepalive_ok(&header) && !head_only {
             session.respect_keepalive();
             if let Some(stream) = session.reuse().await {
                 self.connector.release_stream(
