@@ -446,10 +446,15 @@ fn serve_refuses_a_broken_config_without_starting() {
     );
 }
 
-/// An upstream that answers every request with `interim` (informational answers, raw) and then
-/// a 400 OAuth error, and records, per request, whether its first read held the whole request
-/// (head and body).
-fn raw_upstream(interim: &'static [u8]) -> (std::net::SocketAddr, std::sync::mpsc::Receiver<bool>) {
+/// An upstream that answers requests with `interim` (informational answers, raw) and then a 400
+/// OAuth error, and records, per request, whether its first read held the whole request (head and
+/// body). After `answers_per_conn` answers on a connection it closes the connection on the next
+/// request, unanswered: what a server does when it drops an idle keep-alive connection just as a
+/// request arrives on it.
+fn raw_upstream(
+    interim: &'static [u8],
+    answers_per_conn: usize,
+) -> (std::net::SocketAddr, std::sync::mpsc::Receiver<bool>) {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
     let (tx, rx) = std::sync::mpsc::channel();
@@ -459,7 +464,7 @@ fn raw_upstream(interim: &'static [u8]) -> (std::net::SocketAddr, std::sync::mps
             let tx = tx.clone();
             std::thread::spawn(move || {
                 let mut buf = vec![0u8; 64 << 10];
-                loop {
+                for answered in 0.. {
                     let Ok(n) = conn.read(&mut buf) else { return };
                     if n == 0 {
                         return;
@@ -487,6 +492,9 @@ fn raw_upstream(interim: &'static [u8]) -> (std::net::SocketAddr, std::sync::mps
                         got.extend_from_slice(&buf[..n]);
                     }
                     let _ = tx.send(first_read_whole);
+                    if answered == answers_per_conn {
+                        return;
+                    }
                     let body = br#"{"error":"invalid_grant","error_description":"no"}"#;
                     let head = format!(
                         "HTTP/1.1 400 Bad Request\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n",
@@ -509,7 +517,7 @@ fn raw_upstream(interim: &'static [u8]) -> (std::net::SocketAddr, std::sync::mps
 /// identity server a second read (and an event-loop turn) on every request.
 #[tokio::test(flavor = "multi_thread")]
 async fn exchange_routes_send_the_upstream_each_request_in_one_write() {
-    let (up, seen) = raw_upstream(b"");
+    let (up, seen) = raw_upstream(b"", usize::MAX);
     let hg = Hookgate::start(&up.to_string(), "", "", EXCHANGE_ROUTE);
     let c = client();
     let body = format!(
@@ -581,6 +589,7 @@ fn exchange_routes_answer_expect_100_continue() {
 async fn exchange_routes_read_past_the_upstreams_informational_answers() {
     let (up, _) = raw_upstream(
         b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early Hints\r\nlink: </a.css>; rel=preload\r\n\r\n",
+        usize::MAX,
     );
     let hg = Hookgate::start(&up.to_string(), "", "", EXCHANGE_ROUTE);
     let c = client();
@@ -700,5 +709,33 @@ async fn head_on_the_discovery_document_answers_without_a_body() {
             "HEAD /.well-known/openid-configuration",
             "GET /.well-known/openid-configuration"
         ]
+    );
+}
+
+/// A pooled upstream connection that the server closes as the next request arrives (idle
+/// keep-alive timeouts race with requests all the time) costs the client nothing: hookgate sends
+/// the request again on a fresh connection, once.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_pooled_connection_the_upstream_drops_is_retried_on_a_fresh_one() {
+    let (up, seen) = raw_upstream(b"", 1);
+    let hg = Hookgate::start(&up.to_string(), "", "", EXCHANGE_ROUTE);
+    let c = client();
+    for i in 0..5 {
+        let resp = c
+            .post(hg.url("/oauth/token"))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body("grant_type=password&username=u&password=p")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status().as_u16(), 400, "request {i}");
+        let err: Value = resp.json().await.unwrap();
+        assert_eq!(err["error"], "invalid_grant");
+    }
+    // Each request after the first found the pooled connection and was dropped there first.
+    let received = seen.try_iter().count();
+    assert!(
+        received > 5,
+        "the upstream never dropped a pooled request: {received}"
     );
 }
