@@ -513,6 +513,23 @@ fn raw_upstream(
     (addr, rx)
 }
 
+const PASSWORD_GRANT: &str = "grant_type=password&username=u&password=p";
+
+/// Post `body` to the exchange route in front of `raw_upstream`: the client gets the upstream's
+/// 400 `invalid_grant` (a grant hookgate passes through untouched).
+async fn post_refused_grant(c: &reqwest::Client, hg: &Hookgate, body: &str, what: &str) {
+    let resp = c
+        .post(hg.url("/oauth/token"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(body.to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 400, "{what}");
+    let err: Value = resp.json().await.unwrap();
+    assert_eq!(err["error"], "invalid_grant");
+}
+
 /// The upstream gets a token request in one piece: a head flushed before its body costs the
 /// identity server a second read (and an event-loop turn) on every request.
 #[tokio::test(flavor = "multi_thread")]
@@ -525,16 +542,7 @@ async fn exchange_routes_send_the_upstream_each_request_in_one_write() {
         "p".repeat(300)
     );
     for _ in 0..30 {
-        let resp = c
-            .post(hg.url("/oauth/token"))
-            .header("content-type", "application/x-www-form-urlencoded")
-            .body(body.clone())
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(resp.status().as_u16(), 400);
-        let err: Value = resp.json().await.unwrap();
-        assert_eq!(err["error"], "invalid_grant");
+        post_refused_grant(&c, &hg, &body, "").await;
     }
     let whole: Vec<bool> = seen.try_iter().collect();
     assert_eq!(whole.len(), 30);
@@ -594,16 +602,7 @@ async fn exchange_routes_read_past_the_upstreams_informational_answers() {
     let hg = Hookgate::start(&up.to_string(), "", "", EXCHANGE_ROUTE);
     let c = client();
     for _ in 0..3 {
-        let resp = c
-            .post(hg.url("/oauth/token"))
-            .header("content-type", "application/x-www-form-urlencoded")
-            .body("grant_type=password&username=u&password=p")
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(resp.status().as_u16(), 400);
-        let err: Value = resp.json().await.unwrap();
-        assert_eq!(err["error"], "invalid_grant");
+        post_refused_grant(&c, &hg, PASSWORD_GRANT, "").await;
     }
 }
 
@@ -643,7 +642,7 @@ async fn exchange_routes_do_not_ask_the_upstream_for_compression() {
 fn pipelined_requests_are_all_answered_in_order() {
     let up = Upstream::start();
     let hg = Hookgate::start(&up.address(), "", "", EXCHANGE_ROUTE);
-    let form = "grant_type=password&username=u&password=p";
+    let form = PASSWORD_GRANT;
     let post = |path: &str, n: u32, last: bool| {
         format!(
             "POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\n\
@@ -721,16 +720,7 @@ async fn a_pooled_connection_the_upstream_drops_is_retried_on_a_fresh_one() {
     let hg = Hookgate::start(&up.to_string(), "", "", EXCHANGE_ROUTE);
     let c = client();
     for i in 0..5 {
-        let resp = c
-            .post(hg.url("/oauth/token"))
-            .header("content-type", "application/x-www-form-urlencoded")
-            .body("grant_type=password&username=u&password=p")
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(resp.status().as_u16(), 400, "request {i}");
-        let err: Value = resp.json().await.unwrap();
-        assert_eq!(err["error"], "invalid_grant");
+        post_refused_grant(&c, &hg, PASSWORD_GRANT, &format!("request {i}")).await;
     }
     // Each request after the first found the pooled connection and was dropped there first.
     let received = seen.try_iter().count();

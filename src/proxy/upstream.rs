@@ -121,7 +121,6 @@ impl Upstream {
         }
         let mut session = HttpSession::new_with_options(stream, peer);
         session.read_timeout = Some(self.config.read_timeout);
-        session.write_timeout = Some(self.config.write_timeout);
         // Informational answers (100 Continue, 103 Early Hints) come before the real one; a 101
         // is final (and the connection is not reused after it).
         loop {
@@ -150,7 +149,8 @@ impl Upstream {
             .resp_header()
             .cloned()
             .ok_or_else(|| Error::explain(ErrorType::InvalidHTTPHeader, "no response header"))?;
-        if keepalive_ok(&header) && !head_only {
+        // `respect_keepalive` reads the server's `Connection` header and HTTP version.
+        if !head_only {
             session.respect_keepalive();
             if let Some(stream) = session.reuse().await {
                 self.connector.release_stream(
@@ -180,14 +180,6 @@ fn request_bytes(req: &RequestHeader, body: &[u8]) -> std::result::Result<Vec<u8
     wire.extend_from_slice(&head);
     wire.extend_from_slice(body);
     Ok(wire)
-}
-
-fn keepalive_ok(header: &ResponseHeader) -> bool {
-    !header
-        .headers
-        .get("connection")
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.eq_ignore_ascii_case("close"))
 }
 
 fn is_stale_connection(e: &Error) -> bool {
