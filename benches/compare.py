@@ -29,8 +29,11 @@ carries the two claims, else the run stops with an error.
 
 Per scenario: a --warmup run, a one-connection run (latency without queueing), and a --conns run:
 requests/s, p50, p99, CPU per request of the proxy's process tree and of the upstream's (from
-/proc), the proxy's RSS after the run. Then the ratios hookgate/peer and hookgate/signing floor
-(`openssl speed` signatures per second on one core). Loopback only; every load run is bounded by
+/proc), the proxy's RSS after the run. The scenarios run --rounds times (default 3), one after
+the other in each round, so that a phase of the machine touches every contender alike; each
+figure is the median over the rounds. Then the ratios hookgate/peer (the median of each round's
+ratio, with their range) and hookgate/signing floor (`openssl speed` signatures per second on one
+core, measured at the start of every round, median). Loopback only; every load run is bounded by
 --duration; everything started is stopped at the end, on Ctrl-C and on errors.
 """
 import argparse
@@ -432,7 +435,7 @@ def check_scenario(sc, running, upstream_base, upstream_jwks, bench):
 # ------------------------------------------------------------------------------------------------
 # Measuring
 # ------------------------------------------------------------------------------------------------
-def measure(bench, sc, up_kind, up_port, up_proc, upstream_jwks):
+def measure(bench, sc, up_kind, up_port, up_proc, upstream_jwks, last_round=True):
     a = bench.a
     upstream_base = f"http://127.0.0.1:{up_port}"
     bench.last_dir = None
@@ -462,7 +465,7 @@ def measure(bench, sc, up_kind, up_port, up_proc, upstream_jwks):
         n["up_cpu_us"] = 1e6 * (ucpu1 - ucpu0) / reqs
         n["rss_mib"] = tree_rss_mib(pid) if pid else None
         r["load"] = n
-        if a.profile and sc.contender and sc.contender.startswith("hookgate"):
+        if a.profile and last_round and sc.contender and sc.contender.startswith("hookgate"):
             r["profile"] = profile(bench, sc, running)
         bad = n["non200"] + (r["one"]["non200"] if "one" in r else 0)
         if bad:
@@ -522,6 +525,54 @@ def openssl_floor(seconds):
     return out
 
 
+def median(values):
+    values = sorted(v for v in values if v is not None)
+    if not values:
+        return None
+    mid = len(values) // 2
+    return values[mid] if len(values) % 2 else (values[mid - 1] + values[mid]) / 2
+
+
+def combine(rounds):
+    """One scenario's rounds as one result: medians of every figure, non-200 answers summed, and
+    each round's load result kept (`rounds`) for the ranges and per-round ratios."""
+    def merged(runs):
+        out = {k: median(r.get(k) for r in runs) for k in ("rps", "p50", "p99", "cpu_us", "up_cpu_us", "rss_mib")}
+        out["non200"] = sum(r["non200"] for r in runs)
+        out["errors"] = "; ".join(dict.fromkeys(r["errors"] for r in runs if r["errors"]))
+        return out
+
+    r = {"check": rounds[-1]["check"], "load": merged([x["load"] for x in rounds]),
+         "rounds": [x["load"] for x in rounds]}
+    if all("one" in x for x in rounds):
+        r["one"] = merged([x["one"] for x in rounds])
+    if "profile" in rounds[-1]:
+        r["profile"] = rounds[-1]["profile"]
+    return r
+
+
+def floor_median(floors):
+    """The signing floor over the rounds' `openssl speed` runs: median per algorithm and figure."""
+    out = {}
+    for alg in ("ES256", "RS256"):
+        got = [f[alg] for f in floors if f.get(alg)]
+        out[alg] = {k: median(g[k] for g in got) for k in ("sign", "verify")} if got else None
+    return out
+
+
+def round_ratios(h, p):
+    """hookgate ÷ peer throughput in each round (both ran in it): (median, lowest, highest)."""
+    rs = [a["rps"] / b["rps"] for a, b in zip(h.get("rounds", []), p.get("rounds", [])) if a["rps"] and b["rps"]]
+    if not rs:
+        v = ratio(h["load"]["rps"], p["load"]["rps"])
+        return v, v, v
+    return median(rs), min(rs), max(rs)
+
+
+def spread(lo, hi, spec=".2f"):
+    return "" if lo is None or lo == hi else f" ({lo:{spec}}–{hi:{spec}})"
+
+
 # ------------------------------------------------------------------------------------------------
 # Report
 # ------------------------------------------------------------------------------------------------
@@ -541,9 +592,10 @@ def machine(args):
     with open("/proc/meminfo") as f:
         mem = int(re.search(r"MemTotal:\s+(\d+)", f.read()).group(1)) / 1024 / 1024
     commit = first_line(["git", "-C", ROOT, "rev-parse", "--short", "HEAD"])
-    # Changes to the benchmark itself or its output do not change the binary under test.
-    dirty = run(["git", "-C", ROOT, "status", "--porcelain", "--untracked-files=no", "--", ".",
-                 ":!benches", ":!BENCHMARKS.md"]).stdout.strip()
+    # Only what the binary is built from: edits to the benchmark, its output or the docs do not
+    # change what is measured.
+    dirty = run(["git", "-C", ROOT, "status", "--porcelain", "--untracked-files=no", "--",
+                 "src", "Cargo.toml", "Cargo.lock", "build.rs"]).stdout.strip()
     njs = first_line(["dpkg-query", "-W", "-f", "${Version}", "libnginx-mod-http-js"])
     jose = json.load(open(os.path.join(NODE_PEER, "node_modules", "jose", "package.json")))["version"]
     oidc = os.path.join(ROOT, "tests", "oidc", "node_modules", "oidc-provider", "package.json")
@@ -579,13 +631,15 @@ def render(args, mach, floor, results, skipped, started, elapsed):
       f"`{' '.join(sys.argv[1:]) or '(defaults)'}`. Load: wrk over loopback, {args.conns} connections "
       f"(`-t{args.wrk_threads}`) for {args.duration} s after a {args.warmup} s warm-up; one-connection runs "
       f"{args.duration} s. Every contender: {args.workers} worker(s)"
-      f"{f', pinned to CPUs {args.proxy_cpus}' if args.proxy_cpus else ''}.\n")
+      f"{f', pinned to CPUs {args.proxy_cpus}' if args.proxy_cpus else ''}. "
+      f"{args.rounds} round(s): every scenario once per round, in turn; each figure is the median over "
+      f"the rounds, and req/s shows the rounds' range.\n")
     w("## Machine\n")
     w("| | |\n|---|---|")
     for k, v in mach:
         w(f"| {k} | {v} |")
     w("")
-    w("## Signing floor (`openssl speed`, one core)\n")
+    w(f"## Signing floor (`openssl speed`, one core; median of {args.rounds} run(s), one per round)\n")
     w("| alg | signatures/s | verifications/s |\n|---|---|---|")
     for alg, f in floor.items():
         w(f"| {alg} | {fmt(f and f['sign'])} | {fmt(f and f['verify'])} |")
@@ -599,7 +653,9 @@ def render(args, mach, floor, results, skipped, started, elapsed):
             if sc.sid in rows:
                 r = rows[sc.sid]
                 n, o = r["load"], r.get("one")
-                w(f"| {sc.label} | {n['rps']:.0f} | {n['p50']:.2f} | {n['p99']:.2f} | "
+                each = [x["rps"] for x in r.get("rounds", [])]
+                rng = spread(min(each), max(each), ".0f") if each else ""
+                w(f"| {sc.label} | {n['rps']:.0f}{rng} | {n['p50']:.2f} | {n['p99']:.2f} | "
                   f"{fmt(o and o['p50'], '.2f')} | {fmt(o and o['p99'], '.2f')} | {fmt(n['cpu_us'])} | "
                   f"{fmt(n['up_cpu_us'])} | {fmt(n['rss_mib'], '.1f')} | {n['non200']}{' ⚠ ' + n['errors'] if n['errors'] else ''} |")
             elif (up, sc.sid) in skipped:
@@ -610,10 +666,12 @@ def render(args, mach, floor, results, skipped, started, elapsed):
         if pairs:
             w("**hookgate ÷ peer** (throughput: higher is better for hookgate; CPU: peer's CPU per request ÷ "
               "hookgate's, higher is better for hookgate):\n")
-            w("| hookgate | peer | req/s ratio | CPU/req ratio | p99 ratio (peer ÷ hookgate) |\n|---|---|---|---|---|")
+            w("| hookgate | peer | req/s ratio (rounds' range) | CPU/req ratio | p99 ratio (peer ÷ hookgate) |\n"
+              "|---|---|---|---|---|")
             for hg, peer in pairs:
                 h, p = rows[hg]["load"], rows[peer]["load"]
-                w(f"| {lab[hg]} | {lab[peer]} | {fmt(ratio(h['rps'], p['rps']), '.2f')}× | "
+                mid, lo, hi = round_ratios(rows[hg], rows[peer])
+                w(f"| {lab[hg]} | {lab[peer]} | {fmt(mid, '.2f')}×{spread(lo, hi)} | "
                   f"{fmt(ratio(p['cpu_us'], h['cpu_us']), '.2f')}× | {fmt(ratio(p['p99'], h['p99']), '.2f')}× |")
             w("")
         if "direct" in rows and "hookgate-pass" in rows:
@@ -646,12 +704,15 @@ def render(args, mach, floor, results, skipped, started, elapsed):
         w("| target | measured | |\n|---|---|---|")
         rows = results["stub"]
 
-        def target(name, value, goal, unit="×"):
+        def target(name, value, goal, unit="×", lo=None, hi=None):
             if value is None:
                 w(f"| {name} | not measured | |")
             else:
-                shown = f"{100 * value:.0f}%" if unit == "%" else f"{value:.2f}×"
-                w(f"| {name} | {shown} | {'met' if value >= goal else '**missed**'} |")
+                shown = f"{100 * value:.0f}%" if unit == "%" else f"{value:.2f}×{spread(lo, hi)}"
+                verdict = "met" if value >= goal else "**missed**"
+                if lo is not None and lo < goal <= hi:
+                    verdict += " (not in every round)" if value >= goal else " (met in some rounds)"
+                w(f"| {name} | {shown} | {verdict} |")
 
         for sid, alg in (("hookgate-es256", "ES256"), ("hookgate-rs256", "RS256")):
             cpu = rows.get(sid, {}).get("load", {}).get("cpu_us")
@@ -661,8 +722,8 @@ def render(args, mach, floor, results, skipped, started, elapsed):
         for hg, peer, goal in (("hookgate-es256", "node-es256", 3), ("hookgate-rs256", "node-rs256", 3),
                                ("hookgate-es256", "njs-es256", 1.5), ("hookgate-rs256", "njs-rs256", 1.5),
                                ("hookgate-pass", "nginx-pass", 1)):
-            v = ratio(rows[hg]["load"]["rps"], rows[peer]["load"]["rps"]) if hg in rows and peer in rows else None
-            target(f"{hg} ≥ {goal}× {peer} throughput", v, goal)
+            v, lo, hi = round_ratios(rows[hg], rows[peer]) if hg in rows and peer in rows else (None, None, None)
+            target(f"{hg} ≥ {goal}× {peer} throughput", v, goal, lo=lo, hi=hi)
         w("")
     w("## How fair this is\n")
     w(FAIRNESS.strip())
@@ -732,6 +793,8 @@ def main():
     ap.add_argument("--duration", type=int, default=5, help="seconds per measured wrk run (default 5)")
     ap.add_argument("--warmup", type=int, default=3, help="seconds of warm-up per scenario (default 3)")
     ap.add_argument("--conns", type=int, default=32, help="wrk connections of the load run (default 32)")
+    ap.add_argument("--rounds", type=int, default=3, help="times every scenario runs, in turn; figures are "
+                    "medians over the rounds (default 3)")
     ap.add_argument("--wrk-threads", type=int, default=1, help="wrk threads (default 1)")
     ap.add_argument("--no-latency", dest="latency", action="store_false", help="skip the one-connection runs")
     ap.add_argument("--workers", type=int, default=0, help="workers per contender (default: one per core, "
@@ -765,6 +828,8 @@ def main():
     if unknown:
         raise SystemExit(f"--only: unknown {', '.join(sorted(unknown))}")
     scenarios = [s for s in SCENARIOS if not only or s.sid in only]
+    if args.rounds < 1:
+        raise SystemExit("--rounds: at least 1")
 
     preflight(args)
     # Ctrl-C and SIGTERM both unwind through the finally blocks below, which stop everything.
@@ -776,8 +841,7 @@ def main():
     results, skipped, failures = {}, {}, []
     try:
         bench = Bench(args, procs, work)
-        log(f"signing floor: openssl speed -seconds {args.openssl_seconds} ecdsap256 rsa2048")
-        floor = openssl_floor(args.openssl_seconds)
+        floors = []
         for up in ups:
             log(f"upstream {UPSTREAMS[up]}")
             up_proc_before = len(procs.procs)
@@ -789,27 +853,37 @@ def main():
             # so that the first scenario (direct) is not the one paying for it.
             tx.wrk(f"http://127.0.0.1:{up_port}", "/token", args.conns,
                    max(args.warmup, 5) if up == "oidc" else args.warmup, args.wrk_threads)
-            rows = results.setdefault(up, {})
+            rounds = {}
             try:
-                for sc in scenarios:
-                    if sc.group == "signup":
-                        support = bench.signup_support()
-                        if support is not True:
-                            skipped[(up, sc.sid)] = support
-                            log(f"  {sc.sid}: {support}")
+                for rnd in range(1, args.rounds + 1):
+                    log(f" round {rnd}/{args.rounds}: signing floor, openssl speed -seconds "
+                        f"{args.openssl_seconds} ecdsap256 rsa2048")
+                    floors.append(openssl_floor(args.openssl_seconds))
+                    for sc in scenarios:
+                        if (up, sc.sid) in skipped:
                             continue
-                        if up == "oidc":
-                            skipped[(up, sc.sid)] = "n/a: node-oidc-provider has no signup endpoint"
-                            continue
-                    try:
-                        rows[sc.sid] = measure(bench, sc, up, up_port, up_proc, upstream_jwks)
-                    except ScenarioFailed as e:
-                        failures.append(f"[{up}] {e}")
-                        log(f"  FAILED {e}")
-                        skipped[(up, sc.sid)] = "FAILED (see the run's output)"
+                        if sc.group == "signup":
+                            support = bench.signup_support()
+                            if support is not True:
+                                skipped[(up, sc.sid)] = support
+                                log(f"  {sc.sid}: {support}")
+                                continue
+                            if up == "oidc":
+                                skipped[(up, sc.sid)] = "n/a: node-oidc-provider has no signup endpoint"
+                                continue
+                        try:
+                            rounds.setdefault(sc.sid, []).append(
+                                measure(bench, sc, up, up_port, up_proc, upstream_jwks, rnd == args.rounds))
+                        except ScenarioFailed as e:
+                            failures.append(f"[{up}] {e}")
+                            log(f"  FAILED {e}")
+                            skipped[(up, sc.sid)] = "FAILED (see the run's output)"
+                            rounds.pop(sc.sid, None)
             finally:
                 procs.stop_one(up_proc)
+            results[up] = {sid: combine(rs) for sid, rs in rounds.items()}
         elapsed = time.time() - t0
+        floor = floor_median(floors)
         report = render(args, machine(args), floor, results, skipped, started, elapsed)
         if args.json:
             with open(args.json, "w") as f:
