@@ -4,6 +4,8 @@
 //! it stops the runtimes, however idle it is. hookgate counts the requests in flight instead: it
 //! exits as soon as they are all answered, and at the latest when the configured grace period
 //! ends (pingora's own 300 s default is far too long for a sidecar that a deploy restarts).
+//! The outbox dispatcher's batch under way counts too, and the outbox is synced last, so a
+//! deploy does not run the post-event hooks of the last signups again after the restart.
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -124,7 +126,7 @@ pub fn run(config: Config, loaded: Loaded) -> anyhow::Result<()> {
         ));
     }
     let inflight = Arc::new(AtomicUsize::new(0));
-    let shared = Shared::new(live, engine, inflight.clone(), outbox);
+    let shared = Shared::new(live, engine, inflight.clone(), outbox.clone());
     let threads = config.server.threads.max(1);
     // Work stealing: one service, one runtime for all threads (pingora's default). Otherwise one
     // service per thread, each a one-thread runtime with its own `Proxy` and so its own upstream
@@ -192,7 +194,11 @@ pub fn run(config: Config, loaded: Loaded) -> anyhow::Result<()> {
         "hookgate starting"
     );
     server.run(RunArgs {
-        shutdown_signal: Box::new(DrainOnTerm { inflight, grace }),
+        shutdown_signal: Box::new(DrainOnTerm {
+            inflight,
+            grace,
+            outbox,
+        }),
     });
     Ok(())
 }
@@ -223,6 +229,7 @@ fn ensure_free(addr: SocketAddr) -> anyhow::Result<()> {
 struct DrainOnTerm {
     inflight: Arc<AtomicUsize>,
     grace: Duration,
+    outbox: Option<Arc<Outbox>>,
 }
 
 #[async_trait]
@@ -243,18 +250,20 @@ impl ShutdownSignalWatch for DrainOnTerm {
         );
         let inflight = self.inflight.clone();
         let grace = self.grace;
-        std::thread::spawn(move || drain_then_exit(&inflight, grace));
+        let outbox = self.outbox.clone();
+        std::thread::spawn(move || drain_then_exit(&inflight, grace, outbox.as_deref()));
         ShutdownSignal::GracefulTerminate
     }
 }
 
-fn drain_then_exit(inflight: &AtomicUsize, grace: Duration) {
+fn drain_then_exit(inflight: &AtomicUsize, grace: Duration, outbox: Option<&Outbox>) {
     let start = Instant::now();
     // Give the listeners a moment to stop accepting, so a connection accepted just before the
     // signal is counted before we look.
     std::thread::sleep(Duration::from_millis(100));
     while start.elapsed() < grace {
-        if inflight.load(Ordering::Acquire) == 0 {
+        if inflight.load(Ordering::Acquire) == 0 && outbox.is_none_or(Outbox::is_idle) {
+            sync_outbox(outbox);
             tracing::info!(
                 elapsed_ms = start.elapsed().as_millis() as u64,
                 "drained; exiting"
@@ -263,11 +272,20 @@ fn drain_then_exit(inflight: &AtomicUsize, grace: Duration) {
         }
         std::thread::sleep(Duration::from_millis(20));
     }
+    sync_outbox(outbox);
     tracing::warn!(
         still_in_flight = inflight.load(Ordering::Acquire),
+        outbox_batch_under_way = outbox.is_some_and(|o| !o.is_idle()),
         "grace period over; exiting"
     );
     std::process::exit(0);
+}
+
+/// The dispatcher's last results, durable before the process ends (see [`Outbox::sync`]).
+fn sync_outbox(outbox: Option<&Outbox>) {
+    if let Some(Err(e)) = outbox.map(Outbox::sync) {
+        tracing::warn!(error = %format!("{e:#}"), "cannot sync the outbox before exiting");
+    }
 }
 
 #[cfg(test)]

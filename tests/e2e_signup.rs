@@ -329,6 +329,60 @@ async fn post_hook_runs_once_per_signup_and_never_for_a_rejected_one() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn a_graceful_stop_after_deliveries_leaves_no_post_hook_to_run_again() {
+    let upstream = Upstream::start();
+    let crm = Upstream::start();
+    let mut hg = start(prepare(&format!("http://{}", crm.address())), &upstream, "");
+    // Concurrent signups: their events may share one commit of the outbox.
+    let (a, b, c) = tokio::join!(
+        signup(&hg, user("g0")),
+        signup(&hg, user("g1")),
+        signup(&hg, user("g2"))
+    );
+    let mut ids = BTreeSet::new();
+    for (status, answer) in [a, b, c] {
+        assert_eq!(status, 200);
+        ids.insert(answer["body_sha256"].as_str().unwrap().to_string());
+    }
+    wait_for("three notifications", Duration::from_secs(20), || {
+        notifications(&crm).len() >= 3
+    });
+    // A deploy: SIGTERM right after the hooks ran.
+    hg.signal("TERM");
+    assert!(hg.wait_exit(Duration::from_secs(15)).is_some());
+    let config = hg.config_path();
+    let (code, out, err) = run_cli(
+        &["outbox", "list", "--config", config.to_str().unwrap()],
+        hg.dir.path(),
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains("0 pending, 0 dead"),
+        "delivered events must not wait to run again after the restart: {out}"
+    );
+
+    // After the restart, a new signup is notified, and none of the earlier ones again.
+    let dir = std::mem::replace(&mut hg.dir, tempfile::tempdir().unwrap());
+    drop(hg);
+    let hg = start(dir, &upstream, "");
+    let (_, sentinel) = signup(&hg, user("after")).await;
+    let sentinel_id = sentinel["body_sha256"].as_str().unwrap().to_string();
+    wait_for("the new signup", Duration::from_secs(20), || {
+        notifications(&crm).iter().any(|(id, _)| *id == sentinel_id)
+    });
+    let seen: Vec<String> = notifications(&crm).into_iter().map(|(id, _)| id).collect();
+    assert_eq!(seen.len(), 4, "each signup notified once: {seen:?}");
+    assert_eq!(
+        seen.iter()
+            .filter(|id| **id != sentinel_id)
+            .cloned()
+            .collect::<BTreeSet<_>>(),
+        ids
+    );
+    drop(hg);
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn kill_9_with_events_pending_then_restart_delivers_every_event() {
     let upstream = Upstream::start();
     // The CRM is down at first: a port nothing listens on.

@@ -46,7 +46,20 @@ impl BackgroundService for Dispatcher {
                 return;
             }
             let worked = match self.run_once().await {
-                Ok(n) => n > 0,
+                Ok(0) => {
+                    // Out of work: make the results so far durable (one fsync, only if some
+                    // are not), so a restart or crash from here runs no delivered hook again.
+                    let outbox = self.outbox.clone();
+                    match tokio::task::spawn_blocking(move || outbox.sync()).await {
+                        Ok(Ok(_)) => {}
+                        Ok(Err(e)) => {
+                            tracing::warn!(error = %format!("{e:#}"), "cannot sync the outbox")
+                        }
+                        Err(e) => tracing::warn!(error = %e, "cannot sync the outbox"),
+                    }
+                    false
+                }
+                Ok(_) => true,
                 Err(e) => {
                     tracing::error!(error = %format!("{e:#}"), "outbox dispatch failed; retrying");
                     tokio::time::sleep(IDLE_POLL).await;
@@ -77,6 +90,8 @@ impl BackgroundService for Dispatcher {
 impl Dispatcher {
     /// Run one batch of due events; returns how many were handled.
     pub async fn run_once(&self) -> anyhow::Result<usize> {
+        // A graceful stop waits for the batch: its results are recorded before the process ends.
+        let _busy = self.outbox.busy();
         let outbox = self.outbox.clone();
         let batch = self.config.batch.max(1);
         let due = tokio::task::spawn_blocking(move || outbox.due(now_ms(), batch)).await??;

@@ -2,7 +2,9 @@
 //! embedded ACID file (redb), and the [`dispatch::Dispatcher`] that delivers them to hooks.
 //!
 //! An event is written, and its transaction committed with fsync, *before* the client's answer
-//! is written; so an accepted signup's event survives a crash or `kill -9`. The dispatcher runs
+//! is written; so an accepted signup's event survives a crash or `kill -9`. Concurrent signups
+//! share commits (group commit, [`Outbox::enqueue`]): one fsync carries every event that arrived
+//! while the previous one was being written. The dispatcher runs
 //! the hooks later, at least once: a hook that fails is retried with exponential backoff and
 //! jitter, and after `max_attempts` the event moves to the dead letters, where
 //! `hookgate outbox list|retry|drop` manages it.
@@ -26,6 +28,7 @@
 pub mod dispatch;
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::Context as _;
@@ -150,6 +153,43 @@ pub struct Outbox {
     db: Database,
     path: PathBuf,
     notify: tokio::sync::Notify,
+    /// Events waiting for [`Outbox::enqueue`]'s group commit.
+    queue: std::sync::Mutex<Queue>,
+    /// A commit without fsync (the dispatcher's results) has not been made durable yet.
+    unsynced: AtomicBool,
+    /// Dispatcher batches under way; a graceful stop waits for them (see [`Outbox::busy`]).
+    busy: AtomicUsize,
+}
+
+/// Counts a dispatcher batch as under way while it lives.
+pub struct Busy<'a>(&'a AtomicUsize);
+
+impl Drop for Busy<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// Events handed to [`Outbox::enqueue`] and not yet on disk, and whether a committer is at work.
+#[derive(Default)]
+struct Queue {
+    waiting: Vec<(Event, tokio::sync::oneshot::Sender<Result<u64, String>>)>,
+    committing: bool,
+}
+
+/// Resets the queue if a commit panics: the waiters of that batch and of the queue are answered
+/// (their senders dropped, which they see as an error) instead of waiting forever, and the next
+/// `enqueue` starts a committer again.
+struct CommitterGuard<'a>(&'a Outbox);
+
+impl Drop for CommitterGuard<'_> {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            let mut q = self.0.queue.lock().unwrap_or_else(|p| p.into_inner());
+            q.waiting.clear();
+            q.committing = false;
+        }
+    }
 }
 
 pub fn now_ms() -> u64 {
@@ -186,6 +226,9 @@ impl Outbox {
             db,
             path: path.to_path_buf(),
             notify: tokio::sync::Notify::new(),
+            queue: std::sync::Mutex::new(Queue::default()),
+            unsynced: AtomicBool::new(false),
+            busy: AtomicUsize::new(0),
         })
     }
 
@@ -210,18 +253,95 @@ impl Outbox {
             }
             meta.insert("next_seq", next)?;
         }
-        tx.commit()?;
+        self.commit_durably(tx)?;
         self.notify.notify_one();
         Ok(seqs)
     }
 
+    /// Commit with fsync; earlier commits without one become durable with it. The flag is set
+    /// while the write transaction is held, so it follows the order of the commits.
+    fn commit_durably(&self, tx: redb::WriteTransaction) -> anyhow::Result<()> {
+        let was = self.unsynced.swap(false, Ordering::AcqRel);
+        if let Err(e) = tx.commit() {
+            self.unsynced.store(was, Ordering::Release);
+            return Err(e.into());
+        }
+        Ok(())
+    }
+
+    /// Make the dispatcher's results durable if any are not yet: one empty fsync'd transaction.
+    /// The dispatcher calls it when it runs out of work and a graceful stop calls it last, so
+    /// neither a restart nor a crash after a quiet moment runs delivered hooks again. Blocking.
+    pub fn sync(&self) -> anyhow::Result<bool> {
+        if !self.unsynced.load(Ordering::Acquire) {
+            return Ok(false);
+        }
+        self.commit_durably(self.db.begin_write()?)?;
+        Ok(true)
+    }
+
+    /// Marks a dispatcher batch as under way until the returned guard drops.
+    pub fn busy(&self) -> Busy<'_> {
+        self.busy.fetch_add(1, Ordering::AcqRel);
+        Busy(&self.busy)
+    }
+
+    /// No dispatcher batch is under way.
+    pub fn is_idle(&self) -> bool {
+        self.busy.load(Ordering::Acquire) == 0
+    }
+
     /// [`Outbox::append`] for async callers: returns once the event is on disk.
+    ///
+    /// Group commit: events that arrive while a transaction is being written and fsync'd wait
+    /// and go together in the next one, so concurrent signups share fsyncs instead of queueing
+    /// one by one behind redb's single writer. Alone, an event is committed at once.
     pub async fn enqueue(self: &std::sync::Arc<Self>, event: Event) -> anyhow::Result<u64> {
-        let me = self.clone();
-        tokio::task::spawn_blocking(move || me.append(std::slice::from_ref(&event)))
-            .await
-            .context("the outbox writer task failed")?
-            .map(|seqs| seqs[0])
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let lead = {
+            let mut q = self.queue.lock().unwrap_or_else(|p| p.into_inner());
+            q.waiting.push((event, tx));
+            !std::mem::replace(&mut q.committing, true)
+        };
+        if lead {
+            let me = self.clone();
+            tokio::task::spawn_blocking(move || me.commit_waiting());
+        }
+        match rx.await {
+            Ok(Ok(seq)) => Ok(seq),
+            Ok(Err(e)) => Err(anyhow::anyhow!(e)),
+            Err(_) => anyhow::bail!("the outbox writer failed before storing the event"),
+        }
+    }
+
+    /// The committer: writes whatever is waiting in one transaction, answers those waiters, and
+    /// goes on until nothing is waiting. Blocking.
+    fn commit_waiting(&self) {
+        let _guard = CommitterGuard(self);
+        loop {
+            let batch = {
+                let mut q = self.queue.lock().unwrap_or_else(|p| p.into_inner());
+                if q.waiting.is_empty() {
+                    q.committing = false;
+                    return;
+                }
+                std::mem::take(&mut q.waiting)
+            };
+            let (events, waiters): (Vec<Event>, Vec<_>) = batch.into_iter().unzip();
+            match self.append(&events) {
+                Ok(seqs) => {
+                    for (waiter, seq) in waiters.into_iter().zip(seqs) {
+                        let _ = waiter.send(Ok(seq));
+                    }
+                }
+                Err(e) => {
+                    let e = format!("{e:#}");
+                    for waiter in waiters {
+                        let _ = waiter.send(Err(e.clone()));
+                    }
+                }
+            }
+        }
     }
 
     /// Pending events due at `now_ms`, oldest due first, at most `limit`.
@@ -258,11 +378,14 @@ impl Outbox {
     /// Deliveries and reschedules are not fsync'd (`Durability::None`): losing them in a crash
     /// only means the hooks run again, which at-least-once delivery allows, while an fsync here
     /// would compete with the signups' own (which make them durable too: redb persists earlier
-    /// commits with the next durable one). A batch that makes dead letters is fsync'd, so an
-    /// operator stopping hookgate finds them where the log said.
+    /// commits with the next durable one). They become durable at the latest when the dispatcher
+    /// runs out of work and when hookgate stops gracefully ([`Outbox::sync`]), so only a crash in
+    /// the middle of a busy stretch runs hooks again. A batch that makes dead letters is fsync'd,
+    /// so an operator stopping hookgate finds them where the log said.
     pub fn settle(&self, outcomes: &[Outcome]) -> anyhow::Result<()> {
         let mut tx = self.db.begin_write()?;
-        if !outcomes.iter().any(|o| matches!(o.next, Next::Dead(_))) {
+        let durable = outcomes.iter().any(|o| matches!(o.next, Next::Dead(_)));
+        if !durable {
             tx.set_durability(redb::Durability::None)?;
         }
         {
@@ -285,7 +408,12 @@ impl Outbox {
                 }
             }
         }
-        tx.commit()?;
+        if durable {
+            self.commit_durably(tx)?;
+        } else {
+            self.unsynced.store(true, Ordering::Release);
+            tx.commit()?;
+        }
         Ok(())
     }
 
@@ -425,6 +553,62 @@ mod tests {
             0,
             "nothing is due before it was written"
         );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn concurrent_enqueues_are_all_stored_once_with_distinct_sequence_numbers() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("o.redb");
+        let o = std::sync::Arc::new(Outbox::open(&path).unwrap());
+        let mut tasks = tokio::task::JoinSet::new();
+        let mut ids = std::collections::BTreeSet::new();
+        for _ in 0..200 {
+            let (o, e) = (o.clone(), event());
+            ids.insert(e.id.clone());
+            tasks.spawn(async move { o.enqueue(e).await.unwrap() });
+        }
+        let all = async {
+            let mut seqs = std::collections::BTreeSet::new();
+            while let Some(seq) = tasks.join_next().await {
+                assert!(seqs.insert(seq.unwrap()), "a sequence number given twice");
+            }
+            seqs
+        };
+        let seqs = tokio::time::timeout(std::time::Duration::from_secs(30), all)
+            .await
+            .expect("every enqueue is answered");
+        assert_eq!(seqs, (1..=200).collect());
+        let stored = o.due(now_ms(), 1000).unwrap();
+        assert_eq!(
+            stored.iter().map(|s| s.seq).collect::<Vec<_>>(),
+            (1..=200).collect::<Vec<_>>()
+        );
+        let stored_ids: std::collections::BTreeSet<_> =
+            stored.into_iter().map(|s| s.event.id).collect();
+        assert_eq!(stored_ids, ids, "each event stored once");
+    }
+
+    #[test]
+    fn sync_commits_only_when_results_are_not_yet_durable() {
+        let dir = tempfile::tempdir().unwrap();
+        let o = Outbox::open(&dir.path().join("o.redb")).unwrap();
+        assert!(!o.sync().unwrap(), "nothing to sync after open");
+        let seq = o.append(&[event()]).unwrap()[0];
+        assert!(!o.sync().unwrap(), "an append is durable itself");
+        let due = o.due(now_ms(), 10).unwrap();
+        o.settle(&[Outcome {
+            seq,
+            due_ms: due[0].due_ms.unwrap(),
+            next: Next::Delivered,
+        }])
+        .unwrap();
+        assert!(o.sync().unwrap(), "a delivery is recorded without fsync");
+        assert!(!o.sync().unwrap(), "and synced once");
+        {
+            let _batch = o.busy();
+            assert!(!o.is_idle());
+        }
+        assert!(o.is_idle());
     }
 
     #[test]
