@@ -1,4 +1,5 @@
-//! The admin listener: `/healthz`, `/readyz` and `/metrics` (Prometheus text), on their own address (127.0.0.1 by default) so
+//! The admin listener: `/healthz`, `/readyz` and `/metrics` (Prometheus text: reloads, and the
+//! post-event outbox when there is one), on their own address (127.0.0.1 by default) so
 //! that probes never share a port with traffic from the outside.
 //!
 //! Must not: proxy anything, or expose configuration secrets.
@@ -14,12 +15,15 @@ use pingora::protocols::http::ServerSession;
 use serde_json::json;
 
 use crate::config::Config;
+use crate::outbox::Outbox;
 use crate::reload::Status as ReloadStatus;
 
 pub struct Admin {
     /// The configuration hookgate started with (its upstream needs a restart to change).
     pub config: Arc<Config>,
     pub reload: Arc<ReloadStatus>,
+    /// The post-event outbox, when a route produces post-events.
+    pub outbox: Option<Arc<Outbox>>,
 }
 
 impl Admin {
@@ -61,7 +65,11 @@ impl ServeHttp for Admin {
             "/healthz" => (200, json!({ "status": "ok" })),
             "/readyz" => self.readiness().await,
             "/metrics" => {
-                let body = self.reload.metrics().into_bytes();
+                let mut text = self.reload.metrics();
+                if let Some(outbox) = &self.outbox {
+                    text.push_str(&outbox.metrics());
+                }
+                let body = text.into_bytes();
                 return Response::builder()
                     .status(200)
                     .header("content-type", "text/plain; version=0.0.4")
@@ -84,6 +92,13 @@ impl ServeHttp for Admin {
             .body(body)
             .expect("static response parts are valid")
     }
+}
+
+/// One metric in Prometheus' text exposition format, appended to `out`.
+pub fn metric_line(out: &mut String, name: &str, kind: &str, help: &str, value: u64) {
+    out.push_str(&format!(
+        "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}\n"
+    ));
 }
 
 /// Is something answering `/healthz` at this admin address? Used by tests and scripts.

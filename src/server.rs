@@ -180,6 +180,7 @@ pub fn run(config: Config, loaded: Loaded) -> anyhow::Result<()> {
         HttpServer::new_app(Admin {
             config: config.clone(),
             reload: reload_status,
+            outbox: outbox.clone(),
         }),
     );
     admin.add_tcp(&config.server.admin_listen.to_string());

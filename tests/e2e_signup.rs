@@ -347,6 +347,8 @@ async fn a_graceful_stop_after_deliveries_leaves_no_post_hook_to_run_again() {
     wait_for("three notifications", Duration::from_secs(20), || {
         notifications(&crm).len() >= 3
     });
+    hg.until_metric("hookgate_outbox_delivered_total", 3).await;
+    assert_eq!(hg.metric("hookgate_outbox_pending").await, 0);
     // A deploy: SIGTERM right after the hooks ran.
     hg.signal("TERM");
     assert!(hg.wait_exit(Duration::from_secs(15)).is_some());
@@ -454,6 +456,12 @@ async fn exhausted_events_become_dead_letters_that_the_cli_retries_and_drops() {
     wait_for("two dead letters", Duration::from_secs(20), || {
         hg.log().matches("is a dead letter").count() >= 2
     });
+    // While hookgate runs, the CLI cannot open the file: /metrics is where dead letters show.
+    hg.until_metric("hookgate_outbox_dead", 2).await;
+    assert_eq!(hg.metric("hookgate_outbox_pending").await, 0);
+    assert_eq!(hg.metric("hookgate_outbox_dead_letters_total").await, 2);
+    assert_eq!(hg.metric("hookgate_outbox_failed_attempts_total").await, 4);
+    assert_eq!(hg.metric("hookgate_outbox_delivered_total").await, 0);
     hg.signal("TERM");
     assert!(hg.wait_exit(Duration::from_secs(15)).is_some());
     let config = hg.config_path();

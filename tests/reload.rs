@@ -146,30 +146,6 @@ async fn readyz(hg: &Hookgate) -> Value {
         .unwrap()
 }
 
-async fn metric(hg: &Hookgate, name: &str) -> u64 {
-    let text = reqwest::get(hg.admin_url("/metrics"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    text.lines()
-        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
-        .unwrap_or_else(|| panic!("no {name} in /metrics:\n{text}"))
-}
-
-/// Wait (at most 10 s) until a counter in /metrics reaches `at_least`.
-async fn until_metric(hg: &Hookgate, name: &str, at_least: u64) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while Instant::now() < deadline {
-        if metric(hg, name).await >= at_least {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    panic!("{name} never reached {at_least}\n{}", hg.log());
-}
-
 const HOOK_FILE: &str = "hooks/credentials-exchange/stamp.js";
 
 #[tokio::test(flavor = "multi_thread")]
@@ -179,7 +155,7 @@ async fn in_place_write_is_picked_up() {
     // Truncate and write the same file, as `echo > file` or a simple editor does.
     std::fs::write(s.path(HOOK_FILE), hook("2", 0)).unwrap();
     until_version(&s.hg, "2").await;
-    assert_eq!(metric(&s.hg, "hookgate_generation").await, 2);
+    assert_eq!(s.hg.metric("hookgate_generation").await, 2);
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -285,7 +261,7 @@ async fn config_edit_changes_routes_and_hook_settings_live_and_reports_restart_o
         "{original}\n[[hooks.hook]]\nfile = \"credentials-exchange/stamp.js\"\nenabled = false\n"
     );
     std::fs::write(&path, &disabled).unwrap();
-    until_metric(&s.hg, "hookgate_generation", 3).await;
+    s.hg.until_metric("hookgate_generation", 3).await;
     assert_eq!(version(&s.hg).await, "none");
 
     // Enabled again, and a listen address changed: the hook runs, the address needs a restart.
@@ -299,7 +275,7 @@ async fn config_edit_changes_routes_and_hook_settings_live_and_reports_restart_o
         serde_json::json!(["server.listen"]),
         "{detail}"
     );
-    assert_eq!(metric(&s.hg, "hookgate_restart_required").await, 1);
+    assert_eq!(s.hg.metric("hookgate_restart_required").await, 1);
     assert!(s.hg.log().contains("need a restart"), "{}", s.hg.log());
 }
 
@@ -309,7 +285,7 @@ async fn broken_edits_are_rejected_and_the_previous_generation_keeps_answering()
     assert_eq!(version(&s.hg).await, "1");
 
     std::fs::write(s.path(HOOK_FILE), BROKEN).unwrap();
-    until_metric(&s.hg, "hookgate_reload_failure_total", 1).await;
+    s.hg.until_metric("hookgate_reload_failure_total", 1).await;
     assert_eq!(version(&s.hg).await, "1", "the old code keeps answering");
     let detail = readyz(&s.hg).await;
     let problems = detail["reload"]["last_error"]["problems"].to_string();
@@ -327,7 +303,7 @@ async fn broken_edits_are_rejected_and_the_previous_generation_keeps_answering()
     let path = s.hg.config_path();
     let original = std::fs::read_to_string(&path).unwrap();
     std::fs::write(&path, format!("{original}\n[tenant]\nnmae = \"typo\"\n")).unwrap();
-    until_metric(&s.hg, "hookgate_reload_failure_total", 2).await;
+    s.hg.until_metric("hookgate_reload_failure_total", 2).await;
     let detail = readyz(&s.hg).await;
     let problems = detail["reload"]["last_error"]["problems"].to_string();
     assert!(problems.contains("hookgate.toml:"), "{detail}");
@@ -340,12 +316,12 @@ async fn broken_edits_are_rejected_and_the_previous_generation_keeps_answering()
         format!("require('./nowhere');\n{}", hook("x", 0)),
     )
     .unwrap();
-    until_metric(&s.hg, "hookgate_reload_failure_total", 3).await;
+    s.hg.until_metric("hookgate_reload_failure_total", 3).await;
     assert_eq!(version(&s.hg).await, "1");
 
     // An empty file (what an in-place write looks like between its truncate and its write).
     std::fs::write(s.path(HOOK_FILE), "").unwrap();
-    until_metric(&s.hg, "hookgate_reload_failure_total", 4).await;
+    s.hg.until_metric("hookgate_reload_failure_total", 4).await;
     assert_eq!(version(&s.hg).await, "1");
 
     std::fs::write(s.path(HOOK_FILE), hook("2", 0)).unwrap();
@@ -419,7 +395,8 @@ async fn hundred_reloads_under_continuous_traffic_drop_no_request() {
             } else {
                 std::fs::write(&path, BROKEN).unwrap();
             }
-            until_metric(&s.hg, "hookgate_reload_failure_total", broken).await;
+            s.hg.until_metric("hookgate_reload_failure_total", broken)
+                .await;
         } else {
             if i % 2 == 0 {
                 atomic_save(&path, &hook(&i.to_string(), 0));
@@ -443,7 +420,7 @@ async fn hundred_reloads_under_continuous_traffic_drop_no_request() {
         failed.first()
     );
     assert!(ok > 100, "the clients ran throughout ({ok} requests)");
-    assert_eq!(metric(&s.hg, "hookgate_reload_success_total").await, 80);
-    assert_eq!(metric(&s.hg, "hookgate_reload_failure_total").await, 20);
+    assert_eq!(s.hg.metric("hookgate_reload_success_total").await, 80);
+    assert_eq!(s.hg.metric("hookgate_reload_failure_total").await, 20);
     eprintln!("100 reloads, {ok} requests, none failed");
 }

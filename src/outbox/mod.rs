@@ -28,7 +28,7 @@
 pub mod dispatch;
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::Context as _;
@@ -36,6 +36,7 @@ use redb::{Database, DatabaseError, ReadableDatabase, ReadableTable, TableDefini
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::admin::metric_line;
 use crate::hooks::Trigger;
 
 const PENDING: TableDefinition<(u64, u64), &[u8]> = TableDefinition::new("pending");
@@ -159,6 +160,10 @@ pub struct Outbox {
     unsynced: AtomicBool,
     /// Dispatcher batches under way; a graceful stop waits for them (see [`Outbox::busy`]).
     busy: AtomicUsize,
+    /// Since start: events delivered, failed delivery attempts, events that became dead letters.
+    delivered: AtomicU64,
+    failed_attempts: AtomicU64,
+    dead_letters: AtomicU64,
 }
 
 /// Counts a dispatcher batch as under way while it lives.
@@ -229,6 +234,9 @@ impl Outbox {
             queue: std::sync::Mutex::new(Queue::default()),
             unsynced: AtomicBool::new(false),
             busy: AtomicUsize::new(0),
+            delivered: AtomicU64::new(0),
+            failed_attempts: AtomicU64::new(0),
+            dead_letters: AtomicU64::new(0),
         })
     }
 
@@ -414,7 +422,78 @@ impl Outbox {
             self.unsynced.store(true, Ordering::Release);
             tx.commit()?;
         }
+        for o in outcomes {
+            let counter = match o.next {
+                Next::Delivered => &self.delivered,
+                Next::Retry { .. } => &self.failed_attempts,
+                Next::Dead(_) => {
+                    self.failed_attempts.fetch_add(1, Ordering::Relaxed);
+                    &self.dead_letters
+                }
+            };
+            counter.fetch_add(1, Ordering::Relaxed);
+        }
         Ok(())
+    }
+
+    /// `/metrics` lines, in Prometheus' text format: what waits in the file now, and what the
+    /// dispatcher did since start. While hookgate runs, `hookgate outbox list` cannot open the
+    /// file, so these are how an operator sees dead letters pile up (alert on
+    /// `hookgate_outbox_dead > 0`).
+    pub fn metrics(&self) -> String {
+        let mut out = String::new();
+        match self.counts() {
+            Ok((pending, dead)) => {
+                metric_line(
+                    &mut out,
+                    "hookgate_outbox_pending",
+                    "gauge",
+                    "Post-events waiting for delivery, retries included.",
+                    pending,
+                );
+                metric_line(
+                    &mut out,
+                    "hookgate_outbox_dead",
+                    "gauge",
+                    "Dead letters: events that used up their attempts.",
+                    dead,
+                );
+            }
+            Err(e) => tracing::warn!(error = %format!("{e:#}"), "cannot count the outbox"),
+        }
+        for (name, help, counter) in [
+            (
+                "hookgate_outbox_delivered_total",
+                "Post-events whose hooks all succeeded.",
+                &self.delivered,
+            ),
+            (
+                "hookgate_outbox_failed_attempts_total",
+                "Delivery attempts in which a hook failed.",
+                &self.failed_attempts,
+            ),
+            (
+                "hookgate_outbox_dead_letters_total",
+                "Post-events that became dead letters.",
+                &self.dead_letters,
+            ),
+        ] {
+            metric_line(
+                &mut out,
+                name,
+                "counter",
+                help,
+                counter.load(Ordering::Relaxed),
+            );
+        }
+        out
+    }
+
+    /// Pending events and dead letters now (both O(1) in redb).
+    fn counts(&self) -> anyhow::Result<(u64, u64)> {
+        use redb::ReadableTableMetadata;
+        let tx = self.db.begin_read()?;
+        Ok((tx.open_table(PENDING)?.len()?, tx.open_table(DEAD)?.len()?))
     }
 
     /// Every event, pending first (by due time), then the dead letters.

@@ -114,9 +114,7 @@ impl Status {
         let s = self.state();
         let mut out = String::new();
         let mut metric = |name: &str, kind: &str, help: &str, value: u64| {
-            out.push_str(&format!(
-                "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}\n"
-            ));
+            crate::admin::metric_line(&mut out, name, kind, help, value)
         };
         metric(
             "hookgate_reload_success_total",

@@ -104,6 +104,32 @@ impl Hookgate {
         format!("http://{}{path}", self.admin)
     }
 
+    /// One value from the admin listener's `/metrics`; panics, showing them all, if it is absent.
+    pub async fn metric(&self, name: &str) -> u64 {
+        let text = reqwest::get(self.admin_url("/metrics"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        text.lines()
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+            .unwrap_or_else(|| panic!("no {name} in /metrics:\n{text}"))
+    }
+
+    /// Wait (at most 20 s) until a value in `/metrics` reaches `at_least`.
+    pub async fn until_metric(&self, name: &str, at_least: u64) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while self.metric(name).await < at_least {
+            assert!(
+                Instant::now() < deadline,
+                "{name} never reached {at_least}\n{}",
+                self.log()
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
     pub fn config_path(&self) -> PathBuf {
         self.dir.path().join("hookgate.toml")
     }
