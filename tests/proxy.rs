@@ -123,9 +123,7 @@ fn passthrough_streams_a_chunked_upload() {
 async fn exchange_route_forwards_with_rewrite_and_exact_framing() {
     let up = Upstream::start();
     let hg = Hookgate::start(&up.address(), "", "", EXCHANGE_ROUTE);
-    let resp = client()
-        .post(hg.url("/oauth/token?x=1"))
-        .header("content-type", "application/x-www-form-urlencoded")
+    let resp = form_post(&client(), &hg, "/oauth/token?x=1")
         .header("x-want-status", "401")
         .body("grant_type=client_credentials&client_id=a")
         .send()
@@ -519,10 +517,14 @@ const PASSWORD_GRANT: &str = "grant_type=password&username=u&password=p";
 
 /// Post `body` to the exchange route in front of `raw_upstream`: the client gets the upstream's
 /// 400 `invalid_grant` (a grant hookgate passes through untouched).
-async fn post_refused_grant(c: &reqwest::Client, hg: &Hookgate, body: &str, what: &str) {
-    let resp = c
-        .post(hg.url("/oauth/token"))
+/// A form POST to hookgate, as token and legacy signup clients send.
+fn form_post(c: &reqwest::Client, hg: &Hookgate, path: &str) -> reqwest::RequestBuilder {
+    c.post(hg.url(path))
         .header("content-type", "application/x-www-form-urlencoded")
+}
+
+async fn post_refused_grant(c: &reqwest::Client, hg: &Hookgate, body: &str, what: &str) {
+    let resp = form_post(c, hg, "/oauth/token")
         .body(body.to_string())
         .send()
         .await
@@ -614,9 +616,7 @@ async fn exchange_routes_read_past_the_upstreams_informational_answers() {
 async fn exchange_routes_do_not_ask_the_upstream_for_compression() {
     let up = Upstream::start();
     let hg = Hookgate::start(&up.address(), "", "", EXCHANGE_ROUTE);
-    let resp = client()
-        .post(hg.url("/oauth/token"))
-        .header("content-type", "application/x-www-form-urlencoded")
+    let resp = form_post(&client(), &hg, "/oauth/token")
         .header("accept-encoding", "gzip, deflate, br")
         .body("grant_type=client_credentials&client_id=a&client_secret=s")
         .send()

@@ -50,12 +50,9 @@ impl BackgroundService for Dispatcher {
                     // Out of work: make the results so far durable (one fsync, only if some
                     // are not), so a restart or crash from here runs no delivered hook again.
                     let outbox = self.outbox.clone();
-                    match tokio::task::spawn_blocking(move || outbox.sync()).await {
-                        Ok(Ok(_)) => {}
-                        Ok(Err(e)) => {
-                            tracing::warn!(error = %format!("{e:#}"), "cannot sync the outbox")
-                        }
-                        Err(e) => tracing::warn!(error = %e, "cannot sync the outbox"),
+                    let synced = tokio::task::spawn_blocking(move || outbox.sync()).await;
+                    if let Err(e) = synced.map_err(anyhow::Error::from).and_then(|r| r) {
+                        tracing::warn!(error = %format!("{e:#}"), "cannot sync the outbox");
                     }
                     false
                 }
