@@ -49,12 +49,10 @@ pub async fn handle(proxy: &Proxy, session: &mut Session, ctx: &mut RequestCtx) 
         }
     };
     let mut req = session.req_header().clone();
-    let target = route.upstream_path_and_query(req.uri.path(), req.uri.query());
-    req.set_uri(
-        target
-            .parse()
-            .or_err(ErrorType::InvalidHTTPHeader, "rewritten upstream path")?,
-    );
+    // What routing decided the upstream reads (`super::routing`).
+    if let Some(uri) = &ctx.upstream_uri {
+        req.set_uri(uri.clone());
+    }
     strip_for_upstream(&mut req);
     let answer = match route.point {
         Some(Point::CredentialsExchange) => {
