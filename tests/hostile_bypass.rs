@@ -249,6 +249,10 @@ async fn every_spelling_of_the_token_endpoint_runs_the_hooks_or_is_refused() {
         ("POST", "/token%20", NoToken),
         ("POST", "/tokens", NoToken),
         ("POST", "/token.", NoToken),
+        ("POST", "/%2574oken", NoToken),
+        // The Kelvin sign folds to `k` under Unicode case folding; hookgate folds ASCII only.
+        ("POST", "/to%E2%84%AAen", NoToken),
+        ("POST", "/to\u{212A}en", NoToken),
         ("OPTIONS", "/token", NoToken),
     ];
     // Absolute-form (for the Host it names): routed by its path.
