@@ -9,9 +9,10 @@
 //! 2. A request no hooked route took, whose path (or, for a rewriting route, whose forwarded
 //!    path) belongs to a hooked route, is refused: 405 with `Allow` for another method, 400 for
 //!    the route's method in a spelling it does not take (another case on a `case_sensitive`
-//!    route, or a passthrough route listed first). Two exceptions: an exact passthrough route
-//!    that names the path takes the methods the hooked route does not (explicit wins), and
-//!    `OPTIONS` passes (CORS preflights; no server issues a token to one).
+//!    route, a prefix route rewriting into it). A passthrough route listed before a hooked one
+//!    never takes the hooked route's request from it. Two exceptions: an exact passthrough
+//!    route that names the path takes the methods the hooked route does not (explicit wins),
+//!    and `OPTIONS` passes (CORS preflights; no server issues a token to one).
 //!
 //! Owns: that decision, as a pure function of the routes, the method and the normalised target.
 //! Must not: read bodies, run hooks, or write anything (`super` writes the refusal).
@@ -37,6 +38,8 @@ pub enum Decision {
 /// Decide for a request with `method` (upper case, as received) and its normalised `target`.
 pub fn decide(routes: &[Route], method: &str, target: &Target) -> Decision {
     let path = target.path.as_str();
+    // The hooked route a passthrough route would have carried the request around.
+    let mut around = None;
     for (index, route) in routes.iter().enumerate() {
         if !route.allows(method) {
             continue;
@@ -49,11 +52,16 @@ pub fn decide(routes: &[Route], method: &str, target: &Target) -> Decision {
             return Decision::Route { index, upstream };
         }
         let forwarded = route.upstream_canonical(path, rest);
-        let guard = guard(routes, path).or_else(|| guard(routes, &forwarded));
-        return match guard {
-            Some(hooked) if !passes(route, hooked, method) => refuse(hooked, method),
-            _ => Decision::Route { index, upstream },
-        };
+        match guard(routes, path).or_else(|| guard(routes, &forwarded)) {
+            // A hooked route further down may still take it (its upstream_path, say).
+            Some(hooked) if !passes(route, hooked, method) => {
+                around.get_or_insert(hooked);
+            }
+            _ => return Decision::Route { index, upstream },
+        }
+    }
+    if let Some(hooked) = around {
+        return refuse(hooked, method);
     }
     match guard(routes, path) {
         Some(hooked) if method != "OPTIONS" => refuse(hooked, method),
@@ -111,6 +119,7 @@ mod tests {
     use crate::proxy::path::parse_target;
 
     const ROUTES: &str = "[upstream]\naddress = \"127.0.0.1:1\"\n[token]\nsigning_key = \"k.pem\"\n\
+        [[route]]\nname = \"first\"\npath = \"/token\"\n\
         [[route]]\nname = \"token\"\npath = \"/oauth/token\"\npoint = \"credentials-exchange\"\nupstream_path = \"/token\"\n\
         [[route]]\nname = \"signup\"\npath = \"/dbconnections/signup\"\npoint = \"pre-user-registration\"\nupstream_path = \"/api/users\"\n\
         [[route]]\nname = \"sms\"\npath = \"/hooks/sms\"\npoint = \"send-phone-message\"\nwebhook_secret = { env = \"S\" }\n\
@@ -164,14 +173,17 @@ mod tests {
             ("POST", "/API/Users/", "signup /api/users"),
             ("POST", "/hooks//sms/", "sms /hooks/sms"),
             // Another method: refused, naming the one the route takes...
-            ("GET", "/token", "405 POST"),
             ("PUT", "/oauth/token", "405 POST"),
-            ("HEAD", "/token/", "405 POST"),
+            ("HEAD", "/Token/", "first /Token/"),
+            ("HEAD", "/oauth/token", "405 POST"),
             ("GET", "/hooks/sms", "405 POST"),
             // ...unless an exact route names it, or a CORS preflight.
             ("GET", "/oauth/token", "token-get /oauth/token"),
+            // A passthrough route listed first does not take a hooked route's request from it,
+            // but takes the methods the hooked route does not.
+            ("GET", "/token", "first /token"),
             ("OPTIONS", "/oauth/token", "- /oauth/token"),
-            ("OPTIONS", "/token", "- /token"),
+            ("OPTIONS", "/token", "first /token"),
             // A prefix passthrough route is not an explicit exception.
             ("GET", "/api/users", "405 POST"),
             ("POST", "/api/other", "api /api/other"),
@@ -199,7 +211,7 @@ mod tests {
         };
         let body: serde_json::Value = serde_json::from_slice(&error.body()).unwrap();
         assert_eq!(body["statusCode"], 405, "signup shape: {body}");
-        let Decision::Refuse { error, .. } = decide_raw("GET", "/token") else {
+        let Decision::Refuse { error, .. } = decide_raw("PUT", "/oauth/token") else {
             panic!("refused")
         };
         let body: serde_json::Value = serde_json::from_slice(&error.body()).unwrap();
