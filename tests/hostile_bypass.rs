@@ -537,3 +537,49 @@ async fn public_url_is_the_jwks_base_whatever_the_request_says() {
         );
     }
 }
+
+/// Headers some servers route on instead of the request line never reach the upstream on
+/// passthrough, and method overrides are dropped where only the hooked route's other methods
+/// pass.
+#[tokio::test(flavor = "multi_thread")]
+async fn path_and_method_override_headers_never_reach_the_upstream() {
+    let up = Upstream::start();
+    let routes = format!(
+        "{TOKEN_ROUTE}[[route]]\nname = \"token-get\"\npath = \"/token\"\nmethods = [\"GET\"]\n"
+    );
+    let hg = Hookgate::start(&up.address(), "", "", &routes);
+    let overrides = "X-Original-URL: /token\r\nX-Rewrite-URL: /token\r\n\
+                     X-HTTP-Method-Override: POST\r\nX-HTTP-Method: POST\r\nX-Method-Override: POST\r\n";
+    let names = |a: &Answer| -> Vec<String> {
+        a.json()["headers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|h| h[0].as_str().unwrap().to_ascii_lowercase())
+            .collect()
+    };
+    let a = raw(hg.addr, "GET", "/token", overrides, "");
+    assert_eq!(a.status, 200, "the explicit GET route passes");
+    assert_eq!(a.json()["target"], "/token");
+    let seen = names(&a);
+    for h in [
+        "x-original-url",
+        "x-rewrite-url",
+        "x-http-method-override",
+        "x-http-method",
+        "x-method-override",
+    ] {
+        assert!(
+            !seen.contains(&h.to_string()),
+            "{h} reached the upstream: {seen:?}"
+        );
+    }
+    let a = raw(hg.addr, "POST", "/api/things", overrides, "");
+    assert_eq!(a.json()["target"], "/api/things");
+    let seen = names(&a);
+    assert!(!seen.contains(&"x-original-url".to_string()), "{seen:?}");
+    assert!(
+        seen.contains(&"x-http-method-override".to_string()),
+        "elsewhere, method overrides are the application's business: {seen:?}"
+    );
+}

@@ -263,6 +263,7 @@ impl ProxyHttp for Proxy {
         if let Some(uri) = &ctx.upstream_uri {
             upstream_request.set_uri(uri.clone());
         }
+        routing::strip_overrides(&ctx.live.config.routes, upstream_request);
         Ok(())
     }
 

@@ -17,9 +17,21 @@
 //! Owns: that decision, as a pure function of the routes, the method and the normalised target.
 //! Must not: read bodies, run hooks, or write anything (`super` writes the refusal).
 
-use super::path::Target;
+use pingora::http::RequestHeader;
+
+use super::path::{normalize, Target};
 use super::respond::OAuthError;
 use crate::config::{PathMatch, Point, Route};
+
+/// Headers some servers route on instead of the request line (IIS, Symfony, Zend): a client
+/// would choose the path after hookgate routed on another.
+const PATH_OVERRIDES: [&str; 2] = ["x-original-url", "x-rewrite-url"];
+/// Headers some frameworks read as the method instead of the request line.
+const METHOD_OVERRIDES: [&str; 3] = [
+    "x-http-method-override",
+    "x-http-method",
+    "x-method-override",
+];
 
 /// What happens to a request.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -68,6 +80,22 @@ pub fn decide(routes: &[Route], method: &str, target: &Target) -> Decision {
         _ => Decision::Unrouted {
             upstream: target.forward(path),
         },
+    }
+}
+
+/// Remove from a passthrough request what would make the upstream read another path than
+/// the one hookgate routed on, or, on a hooked route's path (where only the methods the route
+/// does not take pass), another method.
+pub fn strip_overrides(routes: &[Route], upstream: &mut RequestHeader) {
+    for h in PATH_OVERRIDES {
+        upstream.remove_header(h);
+    }
+    let guarded =
+        normalize(upstream.uri.path()).is_ok_and(|(path, _)| guard(routes, &path).is_some());
+    if guarded {
+        for h in METHOD_OVERRIDES {
+            upstream.remove_header(h);
+        }
     }
 }
 
