@@ -54,6 +54,7 @@ pub async fn handle(proxy: &Proxy, session: &mut Session, ctx: &mut RequestCtx) 
         req.set_uri(uri.clone());
     }
     strip_for_upstream(&mut req);
+    super::routing::strip_overrides(&live.config.routes, &mut req);
     let answer = match route.point {
         Some(Point::CredentialsExchange) => {
             credentials_exchange::exchange(proxy, &live, &ctx.request_id, route, req, body).await
