@@ -225,6 +225,8 @@ async fn every_spelling_of_the_token_endpoint_runs_the_hooks_or_is_refused() {
         ("POST", "/OAUTH/TOKEN", Hooked),
         ("POST", "/oauth/token/", Hooked),
         ("POST", "/oauth/token/.", Hooked),
+        ("POST", "/oauth/token/%2e", Hooked),
+        ("POST", "/oauth/token/x/%2E%2E", Hooked),
         // Ambiguous between servers: refused.
         ("POST", "/oauth%2Ftoken", Refused(400)),
         ("POST", "/oauth%2ftoken", Refused(400)),
@@ -250,6 +252,9 @@ async fn every_spelling_of_the_token_endpoint_runs_the_hooks_or_is_refused() {
         ("POST", "/tokens", NoToken),
         ("POST", "/token.", NoToken),
         ("POST", "/%2574oken", NoToken),
+        ("POST", "/token%3F", NoToken),
+        ("POST", "/token%23", NoToken),
+        ("POST", "/token%2e", NoToken),
         // The Kelvin sign folds to `k` under Unicode case folding; hookgate folds ASCII only.
         ("POST", "/to%E2%84%AAen", NoToken),
         ("POST", "/to\u{212A}en", NoToken),
