@@ -13,6 +13,7 @@
 //! canonical paths (whole or segment-wise prefix, with or without case). Must not: know routes,
 //! methods or what a refusal looks like on the wire (`super::routing` decides that).
 
+use std::borrow::Cow;
 use std::fmt;
 
 /// A request-target, normalised.
@@ -140,12 +141,12 @@ pub fn normalize(path: &str) -> Result<(String, bool), Refusal> {
     if path.contains('\\') {
         return Err(Refusal::Backslash);
     }
-    let mut segments: Vec<String> = Vec::new();
+    let mut segments: Vec<Cow<str>> = Vec::new();
     let mut last_was_segment = false;
     for raw in path.split('/') {
         let raw = raw.split(';').next().unwrap_or("");
         let seg = decode_unreserved(raw)?;
-        match seg.as_str() {
+        match seg.as_ref() {
             "" => last_was_segment = false,
             "." => last_was_segment = false,
             ".." => {
@@ -171,9 +172,9 @@ pub fn normalize(path: &str) -> Result<(String, bool), Refusal> {
     Ok((out, trailing_slash))
 }
 
-fn decode_unreserved(seg: &str) -> Result<String, Refusal> {
+fn decode_unreserved(seg: &str) -> Result<Cow<'_, str>, Refusal> {
     if !seg.contains('%') {
-        return Ok(seg.to_string());
+        return Ok(Cow::Borrowed(seg));
     }
     let bytes = seg.as_bytes();
     let mut out = String::with_capacity(seg.len());
@@ -205,7 +206,7 @@ fn decode_unreserved(seg: &str) -> Result<String, Refusal> {
         }
         i += 3;
     }
-    Ok(out)
+    Ok(Cow::Owned(out))
 }
 
 fn utf8_len(first: u8) -> usize {
