@@ -108,7 +108,9 @@ struct RawToken {
     #[serde(default = "default_discovery_path")]
     discovery_path: String,
     upstream_jwks_url: Option<String>,
-    public_url: Option<String>,
+    public_url: Option<Spanned<String>>,
+    #[serde(default)]
+    trust_forwarded_headers: bool,
     #[serde(default)]
     opaque_tokens: OpaqueTokens,
 }
@@ -212,6 +214,8 @@ struct RawRoute {
     path: Spanned<String>,
     #[serde(default, rename = "match")]
     match_kind: PathMatch,
+    #[serde(default)]
+    case_sensitive: bool,
     point: Option<Spanned<String>>,
     upstream_path: Option<Spanned<String>>,
     upstream_body: Option<Spanned<UpstreamBody>>,
@@ -457,9 +461,14 @@ pub struct TokenConfig {
     pub discovery_path: String,
     /// Default: the `jwks_uri` of the upstream's discovery document.
     pub upstream_jwks_url: Option<String>,
-    /// hookgate's public base URL, for the rewritten `jwks_uri`. Default: from the request's
-    /// `X-Forwarded-Proto`/`X-Forwarded-Host` or `Host`.
+    /// hookgate's public base URL (`https://id.example.com`, no trailing slash), for the
+    /// rewritten `jwks_uri`. Default: see [`Self::trust_forwarded_headers`], then the request's
+    /// (validated) `Host`, then the address the request arrived on.
     pub public_url: Option<String>,
+    /// Whether the request's `X-Forwarded-Proto`/`X-Forwarded-Host` (validated: http or https,
+    /// a well-formed host[:port]) build the public base URL when `public_url` is not set. Only
+    /// behind a proxy that sets them: otherwise any client chooses the `jwks_uri` it is served.
+    pub trust_forwarded_headers: bool,
     pub opaque_tokens: OpaqueTokens,
 }
 
@@ -472,6 +481,7 @@ impl Default for TokenConfig {
             discovery_path: default_discovery_path(),
             upstream_jwks_url: None,
             public_url: None,
+            trust_forwarded_headers: false,
             opaque_tokens: OpaqueTokens::Deny,
         }
     }
@@ -551,11 +561,18 @@ pub struct Route {
     pub name: String,
     /// Upper-case method names; empty means any method.
     pub methods: Vec<String>,
+    /// Canonical (see `crate::proxy::path`): what requests' canonical paths are compared with.
     pub path: String,
     pub match_kind: PathMatch,
+    /// Whether `/OAuth/Token` is another path than `/oauth/token` (default: the same). Requests
+    /// in another case never pass a hooked route unhooked either way: they are refused.
+    pub case_sensitive: bool,
     /// `None` for passthrough.
     pub point: Option<Point>,
+    /// As written: exact routes send the upstream exactly this.
     pub upstream_path: Option<String>,
+    /// `upstream_path`, canonical.
+    pub upstream_key: Option<String>,
     /// The body shape the upstream wants. Token routes: default form, as RFC 6749 says;
     /// signup routes: default the shape the client sent.
     pub upstream_body: UpstreamBody,
@@ -580,32 +597,77 @@ impl fmt::Debug for Secret {
 }
 
 impl Route {
-    pub fn matches(&self, method: &str, path: &str) -> bool {
-        let path_ok = match self.match_kind {
-            PathMatch::Exact => path == self.path,
-            PathMatch::Prefix => path.starts_with(&self.path),
-        };
-        path_ok && (self.methods.is_empty() || self.methods.iter().any(|m| m == method))
+    /// If this route takes a request for the canonical `path`: what follows the route's path
+    /// (`""` for an exact match). A route with a point also takes its `upstream_path`: the
+    /// upstream's own spelling of the endpoint reaches it only through the hooks.
+    pub fn take<'a>(&self, path: &'a str) -> Option<&'a str> {
+        self.at(path, &self.path, self.case_sensitive).or_else(|| {
+            let key = self
+                .upstream_key
+                .as_deref()
+                .filter(|_| self.point.is_some())?;
+            self.at(path, key, self.case_sensitive)
+        })
     }
 
-    /// The path (and query) to send upstream for a request that matched this route.
-    pub fn upstream_path_and_query(&self, path: &str, query: Option<&str>) -> String {
-        let path = match (&self.upstream_path, self.match_kind) {
-            (None, _) => path.to_string(),
+    fn at<'a>(&self, path: &'a str, key: &str, case_sensitive: bool) -> Option<&'a str> {
+        match self.match_kind {
+            PathMatch::Exact => crate::proxy::path::same(path, key, case_sensitive).then_some(""),
+            PathMatch::Prefix => crate::proxy::path::under(path, key, case_sensitive),
+        }
+    }
+
+    pub fn allows(&self, method: &str) -> bool {
+        self.methods.is_empty() || self.methods.iter().any(|m| m == method)
+    }
+
+    /// Whether the canonical `path` belongs to this route's hooks: a route with a point, at its
+    /// path or its `upstream_path` (or under them, for a prefix route), in any case, as an
+    /// upstream that ignores case would read it.
+    pub fn guards(&self, path: &str) -> bool {
+        self.point.is_some()
+            && (self.at(path, &self.path, false).is_some()
+                || self
+                    .upstream_key
+                    .as_deref()
+                    .is_some_and(|k| self.at(path, k, false).is_some()))
+    }
+
+    /// The canonical path the upstream gets for a request this route took (`rest` from
+    /// [`Self::take`]), `client` being the request's canonical path.
+    pub fn upstream_canonical(&self, client: &str, rest: &str) -> String {
+        match (&self.upstream_key, self.match_kind) {
+            (None, _) => client.to_string(),
             (Some(to), PathMatch::Exact) => to.clone(),
-            (Some(to), PathMatch::Prefix) => format!("{to}{}", &path[self.path.len()..]),
+            (Some(to), PathMatch::Prefix) => crate::proxy::path::join(to, rest),
+        }
+    }
+
+    /// The path and query to send upstream for a request this route took (`rest` from
+    /// [`Self::take`]). An exact route's `upstream_path` is sent as written; a hooked exact
+    /// route without one sends its own path, so every spelling gets the same answer.
+    pub fn upstream_target(&self, target: &crate::proxy::path::Target, rest: &str) -> String {
+        let exact = match (&self.upstream_path, self.match_kind, self.point) {
+            (Some(to), PathMatch::Exact, _) => to,
+            (None, PathMatch::Exact, Some(_)) => &self.path,
+            _ => return target.forward(&self.upstream_canonical(&target.path, rest)),
         };
-        match query {
-            Some(q) => format!("{path}?{q}"),
-            None => path,
+        match &target.query {
+            Some(q) => format!("{exact}?{q}"),
+            None => exact.clone(),
         }
     }
 }
 
 impl Config {
-    /// The first route matching the request, in file order.
+    /// The first route that takes a request, in file order (`path` as received, normalised
+    /// here). For tests and tools; the proxy routes with `crate::proxy::routing`, which also
+    /// guards hooked routes.
     pub fn route_for(&self, method: &str, path: &str) -> Option<&Route> {
-        self.routes.iter().find(|r| r.matches(method, path))
+        let (path, _) = crate::proxy::path::normalize(path).ok()?;
+        self.routes
+            .iter()
+            .find(|r| r.allows(method) && r.take(&path).is_some())
     }
 
     /// Read, parse and validate a configuration file, applying environment overrides.
@@ -727,6 +789,26 @@ impl Validator<'_> {
         }
     }
 
+    /// A route's path, canonical (see `crate::proxy::path`): requests are compared with it in
+    /// that form, so `/oauth/token/` in the file means `/oauth/token`.
+    fn route_path(&mut self, value: &Spanned<String>, key: &str) -> String {
+        let text = value.get_ref();
+        if !text.starts_with('/') {
+            self.error(value.span(), key, "must start with `/`");
+            return text.clone();
+        }
+        if text.contains('?') || text.contains('#') {
+            self.error(value.span(), key, "a path, without `?` or `#`");
+        }
+        match crate::proxy::path::normalize(text) {
+            Ok((path, _)) => path,
+            Err(why) => {
+                self.error(value.span(), key, format!("`{text}`: {why}"));
+                text.clone()
+            }
+        }
+    }
+
     fn validate(
         mut self,
         raw: RawConfig,
@@ -810,9 +892,7 @@ impl Validator<'_> {
             let span = r.span();
             let r = r.into_inner();
             let key = |k: &str| format!("route[{i}].{k}");
-            if !r.path.get_ref().starts_with('/') {
-                self.error(r.path.span(), key("path"), "must start with `/`");
-            }
+            let path = self.route_path(&r.path, &key("path"));
             let point = match &r.point {
                 None => None,
                 Some(p) => match Point::parse(p.get_ref()) {
@@ -847,11 +927,10 @@ impl Validator<'_> {
             if point.is_some() && methods.is_empty() {
                 methods.push("POST".to_string());
             }
-            if let Some(up) = &r.upstream_path {
-                if !up.get_ref().starts_with('/') {
-                    self.error(up.span(), key("upstream_path"), "must start with `/`");
-                }
-            }
+            let upstream_key = r
+                .upstream_path
+                .as_ref()
+                .map(|up| self.route_path(up, &key("upstream_path")));
             if !matches!(
                 point,
                 Some(Point::CredentialsExchange | Point::PreUserRegistration)
@@ -972,10 +1051,12 @@ impl Validator<'_> {
             routes.push(Route {
                 name,
                 methods,
-                path: r.path.into_inner(),
+                path,
                 match_kind: r.match_kind,
+                case_sensitive: r.case_sensitive,
                 point,
                 upstream_path: r.upstream_path.map(Spanned::into_inner),
+                upstream_key,
                 upstream_body: r.upstream_body.map(Spanned::into_inner).unwrap_or(
                     if point == Some(Point::PreUserRegistration) {
                         UpstreamBody::Same
@@ -1001,11 +1082,28 @@ impl Validator<'_> {
             None => TokenConfig::default(),
             Some(t) => {
                 let t = t.into_inner();
-                for p in [&t.jwks_path, &t.discovery_path] {
+                let mut canonical = |p: &str| {
                     if !p.starts_with('/') {
                         self.error(0..0, "token", format!("`{p}` must start with `/`"));
+                        return p.to_string();
                     }
-                }
+                    crate::proxy::path::normalize(p)
+                        .map(|(p, _)| p)
+                        .unwrap_or_else(|why| {
+                            self.error(0..0, "token", format!("`{p}`: {why}"));
+                            p.to_string()
+                        })
+                };
+                let jwks_path = canonical(&t.jwks_path);
+                let discovery_path = canonical(&t.discovery_path);
+                let public_url = t.public_url.map(|u| {
+                    let span = u.span();
+                    let u = u.into_inner().trim_end_matches('/').to_string();
+                    if let Err(why) = crate::proxy::local::check_public_url(&u) {
+                        self.error(span, "token.public_url", why);
+                    }
+                    u
+                });
                 TokenConfig {
                     signing_key: t.signing_key.map(|p| base.join(p.into_inner())),
                     previous_keys: t
@@ -1013,10 +1111,11 @@ impl Validator<'_> {
                         .into_iter()
                         .map(|p| base.join(p.into_inner()))
                         .collect(),
-                    jwks_path: t.jwks_path,
-                    discovery_path: t.discovery_path,
+                    jwks_path,
+                    discovery_path,
                     upstream_jwks_url: t.upstream_jwks_url,
-                    public_url: t.public_url.map(|u| u.trim_end_matches('/').to_string()),
+                    public_url,
+                    trust_forwarded_headers: t.trust_forwarded_headers,
                     opaque_tokens: t.opaque_tokens,
                 }
             }
@@ -1364,13 +1463,53 @@ mod tests {
         );
         assert!(c.route_for("POST", "/oauth/token/x").is_none());
         let api = c.route_for("GET", "/api/users").unwrap();
-        assert_eq!(
-            api.upstream_path_and_query("/api/users", Some("a=1")),
-            "/v2/users?a=1"
+        let target = |raw: &str| {
+            crate::proxy::path::parse_target(raw.as_bytes())
+                .unwrap()
+                .unwrap()
+        };
+        let upstream = |r: &Route, raw: &str| {
+            let t = target(raw);
+            r.upstream_target(&t, r.take(&t.path).unwrap())
+        };
+        assert_eq!(upstream(api, "/api/users?a=1"), "/v2/users?a=1");
+        assert_eq!(upstream(api, "/API//users/?a=1"), "/v2/users/?a=1");
+        assert_eq!(upstream(api, "/api"), "/v2");
+        assert!(
+            c.route_for("GET", "/apix").is_none(),
+            "prefixes are whole segments"
         );
+        assert_eq!(upstream(token, "/oauth/token"), "/token");
+        assert_eq!(upstream(token, "/oauth/token/?x"), "/token?x");
         assert_eq!(
-            token.upstream_path_and_query("/oauth/token", None),
-            "/token"
+            c.route_for("POST", "/token").unwrap().name,
+            token.name,
+            "a hooked route also takes its upstream_path"
         );
+    }
+
+    #[test]
+    fn route_paths_are_canonical_and_case_is_a_route_setting() {
+        let text = format!(
+            "{MINIMAL}[[route]]\npath = \"/a//b/\"\n[[route]]\npath = \"/C\"\ncase_sensitive = true\n\
+             [[route]]\npath = \"/x%2Fy\"\n[[route]]\npath = \"/q?x\"\n"
+        );
+        let err = parse(&text).unwrap_err().to_string();
+        assert!(
+            err.contains("route[2].path") && err.contains("%2F"),
+            "{err}"
+        );
+        assert!(err.contains("route[3].path"), "{err}");
+        let text = format!(
+            "{MINIMAL}[[route]]\npath = \"/a//b/\"\n[[route]]\npath = \"/C\"\ncase_sensitive = true\n"
+        );
+        let c = parse(&text).unwrap();
+        assert_eq!(c.routes[0].path, "/a/b");
+        assert!(
+            c.route_for("GET", "/A/B").is_some(),
+            "case-insensitive by default"
+        );
+        assert!(c.route_for("GET", "/C").is_some());
+        assert!(c.route_for("GET", "/c").is_none());
     }
 }

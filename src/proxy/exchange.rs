@@ -49,13 +49,12 @@ pub async fn handle(proxy: &Proxy, session: &mut Session, ctx: &mut RequestCtx) 
         }
     };
     let mut req = session.req_header().clone();
-    let target = route.upstream_path_and_query(req.uri.path(), req.uri.query());
-    req.set_uri(
-        target
-            .parse()
-            .or_err(ErrorType::InvalidHTTPHeader, "rewritten upstream path")?,
-    );
+    // What routing decided the upstream reads (`super::routing`).
+    if let Some(uri) = &ctx.upstream_uri {
+        req.set_uri(uri.clone());
+    }
     strip_for_upstream(&mut req);
+    super::routing::strip_overrides(&live.config.routes, &mut req);
     let answer = match route.point {
         Some(Point::CredentialsExchange) => {
             credentials_exchange::exchange(proxy, &live, &ctx.request_id, route, req, body).await

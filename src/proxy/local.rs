@@ -2,7 +2,14 @@
 //! document with `jwks_uri` pointing at that JWKS (a re-signed token no longer verifies with the
 //! upstream's keys, so resource servers that follow discovery must find hookgate's).
 //!
+//! The `jwks_uri` tells resource servers whose keys to trust, so no client may choose it: it is
+//! `token.public_url` when set; `X-Forwarded-Proto`/`X-Forwarded-Host` are read only with
+//! `token.trust_forwarded_headers`, and every value taken from a request must be `http`/`https`
+//! and a well-formed host[:port], else the next source is used.
+//!
 //! Must not: answer anything a route or the upstream should answer.
+
+use std::net::Ipv6Addr;
 
 use bytes::Bytes;
 use pingora::http::RequestHeader;
@@ -11,14 +18,21 @@ use pingora::proxy::Session;
 use serde_json::Value;
 
 use super::exchange::write_upstream_response;
+use super::path::{same, Target};
 use super::respond::write_json;
 use super::upstream::UpstreamResponse;
 use super::Proxy;
 use crate::config::Config;
 use crate::reload::Live;
 
-/// Answer the request here if it is hookgate's own; `Ok(true)` when answered.
-pub async fn answer(proxy: &Proxy, live: &Live, session: &mut Session) -> Result<bool> {
+/// Answer the request here if it is hookgate's own; `Ok(true)` when answered. `target` is the
+/// request's, normalised: hookgate's paths are matched as routes are (any spelling, any case).
+pub async fn answer(
+    proxy: &Proxy,
+    live: &Live,
+    session: &mut Session,
+    target: &Target,
+) -> Result<bool> {
     let Some(keys) = &live.keys else {
         return Ok(false);
     };
@@ -27,15 +41,28 @@ pub async fn answer(proxy: &Proxy, live: &Live, session: &mut Session) -> Result
         return Ok(false);
     }
     let token = &live.config.token;
-    let path = req.uri.path();
-    if path == token.jwks_path {
+    if same(&target.path, &token.jwks_path, false) {
         write_json(session, 200, keys.jwks_body()).await?;
         return Ok(true);
     }
-    if path == token.discovery_path {
-        let jwks_uri = format!("{}{}", public_base(&live.config, req), token.jwks_path);
+    if same(&target.path, &token.discovery_path, false) {
+        let server_addr = session
+            .server_addr()
+            .and_then(|a| a.as_inet())
+            .map(|a| a.to_string());
+        let jwks_uri = format!(
+            "{}{}",
+            public_base(&live.config, req, server_addr.as_deref()),
+            token.jwks_path
+        );
         let mut upstream_req = req.clone();
         upstream_req.remove_header("accept-encoding");
+        // The upstream gets the spelling hookgate answered for, whatever the client wrote.
+        let uri = target
+            .forward(&token.discovery_path)
+            .parse()
+            .or_err(ErrorType::InvalidHTTPHeader, "discovery path")?;
+        upstream_req.set_uri(uri);
         match proxy.upstream.send(upstream_req, Bytes::new()).await {
             Ok(resp) => {
                 write_upstream_response(session, rewrite_discovery(resp, &jwks_uri)).await?
@@ -47,8 +74,9 @@ pub async fn answer(proxy: &Proxy, live: &Live, session: &mut Session) -> Result
     Ok(false)
 }
 
-/// `scheme://host` under which clients reach hookgate.
-fn public_base(config: &Config, req: &RequestHeader) -> String {
+/// `scheme://host[:port]` under which clients reach hookgate. `server_addr` is the address the
+/// request arrived on, for a request that names no host.
+fn public_base(config: &Config, req: &RequestHeader, server_addr: Option<&str>) -> String {
     if let Some(url) = &config.token.public_url {
         return url.clone();
     }
@@ -56,15 +84,96 @@ fn public_base(config: &Config, req: &RequestHeader) -> String {
         req.headers
             .get(name)
             .and_then(|v| v.to_str().ok())
-            .map(|v| v.split(',').next().unwrap_or("").trim().to_string())
+            .map(|v| v.split(',').next().unwrap_or("").trim())
             .filter(|v| !v.is_empty())
     };
-    let scheme = get("x-forwarded-proto").unwrap_or_else(|| "http".into());
-    let host = get("x-forwarded-host")
-        .or_else(|| get("host"))
-        .or_else(|| req.uri.authority().map(|a| a.to_string()))
+    let host = get("host").filter(|h| valid_host(h));
+    let (scheme, host) = if config.token.trust_forwarded_headers {
+        let scheme = get("x-forwarded-proto")
+            .map(str::to_ascii_lowercase)
+            .filter(|s| s == "http" || s == "https");
+        let forwarded_host = get("x-forwarded-host").filter(|h| valid_host(h));
+        (scheme, forwarded_host.or(host))
+    } else {
+        (None, host)
+    };
+    let host = host
+        .map(str::to_string)
+        .or_else(|| server_addr.map(str::to_string))
         .unwrap_or_else(|| config.server.listen[0].to_string());
-    format!("{scheme}://{host}")
+    format!("{}://{host}", scheme.as_deref().unwrap_or("http"))
+}
+
+/// Whether `text` is `host[:port]` as a URL's authority may hold it: a DNS name, an IPv4
+/// address, or a bracketed IPv6 address; the port 1-65535. Nothing else (no user information,
+/// path, spaces or other characters) can reach a URL hookgate builds.
+pub fn valid_host(text: &str) -> bool {
+    let (host, port) = if let Some(rest) = text.strip_prefix('[') {
+        let Some((v6, after)) = rest.split_once(']') else {
+            return false;
+        };
+        if v6.parse::<Ipv6Addr>().is_err() {
+            return false;
+        }
+        match after {
+            "" => return true,
+            p => match p.strip_prefix(':') {
+                Some(port) => ("", Some(port)),
+                None => return false,
+            },
+        }
+    } else {
+        match text.rsplit_once(':') {
+            Some((h, p)) => (h, Some(p)),
+            None => (text, None),
+        }
+    };
+    let port_ok = port.is_none_or(|p| {
+        !p.is_empty()
+            && p.len() <= 5
+            && p.bytes().all(|b| b.is_ascii_digit())
+            && p.parse::<u16>().is_ok_and(|n| n > 0)
+    });
+    if !port_ok {
+        return false;
+    }
+    if host.is_empty() {
+        // Only a bracketed IPv6 address leaves no name to check.
+        return text.starts_with('[');
+    }
+    let name = host.strip_suffix('.').unwrap_or(host);
+    name.len() <= 253
+        && name.split('.').all(|label| {
+            !label.is_empty()
+                && label.len() <= 63
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        })
+}
+
+/// `token.public_url`: `http(s)://host[:port]` and an optional path, nothing else.
+pub fn check_public_url(url: &str) -> std::result::Result<(), String> {
+    let lower = url.to_ascii_lowercase();
+    let rest = if lower.starts_with("https://") {
+        &url[8..]
+    } else if lower.starts_with("http://") {
+        &url[7..]
+    } else {
+        return Err(format!(
+            "`{url}` must start with http:// or https://, e.g. \"https://id.example.com\""
+        ));
+    };
+    let (host, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+    if !valid_host(host) {
+        return Err(format!("`{host}` is not a host[:port]"));
+    }
+    if path.contains(['?', '#', '\\', ' ']) {
+        return Err(format!("`{url}`: a base URL, without query or fragment"));
+    }
+    Ok(())
 }
 
 fn rewrite_discovery(resp: UpstreamResponse, jwks_uri: &str) -> UpstreamResponse {
@@ -78,5 +187,140 @@ fn rewrite_discovery(resp: UpstreamResponse, jwks_uri: &str) -> UpstreamResponse
     UpstreamResponse {
         header: resp.header,
         body: Bytes::from(serde_json::to_vec(&doc).expect("a JSON map serialises")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hosts_are_names_addresses_and_ports_only() {
+        for ok in [
+            "idp.example.com",
+            "idp.example.com:8443",
+            "localhost",
+            "127.0.0.1:8080",
+            "[::1]",
+            "[::1]:8080",
+            "xn--bcher-kva.example.",
+        ] {
+            assert!(valid_host(ok), "{ok}");
+        }
+        for bad in [
+            "",
+            "attacker.example/x",
+            "attacker.example#",
+            "user@idp.example",
+            "idp.example:0",
+            "idp.example:99999",
+            "idp.example:",
+            "idp example",
+            "[::1",
+            "[nope]:1",
+            "[::1]x",
+            "-idp.example",
+            "idp..example",
+            "javascript:alert(1)",
+            "idp.example:80:80",
+            "\u{e9}.example",
+        ] {
+            assert!(!valid_host(bad), "{bad}");
+        }
+    }
+
+    fn request(headers: &[(&'static str, &str)]) -> RequestHeader {
+        let mut req =
+            RequestHeader::build("GET", b"/.well-known/openid-configuration", None).unwrap();
+        for (k, v) in headers {
+            req.insert_header(*k, v.to_string()).unwrap();
+        }
+        req
+    }
+
+    fn config(token: &str) -> Config {
+        let text = format!("[upstream]\naddress = \"127.0.0.1:1\"\n[token]\n{token}\n");
+        Config::parse(std::path::Path::new("t.toml"), &text, &|_| None).unwrap()
+    }
+
+    #[test]
+    fn forwarded_headers_are_ignored_unless_trusted() {
+        let hostile = [
+            ("host", "hg.example:8080"),
+            ("x-forwarded-proto", "javascript"),
+            ("x-forwarded-host", "attacker.example"),
+        ];
+        let c = config("");
+        assert_eq!(
+            public_base(&c, &request(&hostile), Some("10.0.0.1:8080")),
+            "http://hg.example:8080"
+        );
+        assert_eq!(
+            public_base(
+                &c,
+                &request(&[("x-forwarded-proto", "https")]),
+                Some("10.0.0.1:80")
+            ),
+            "http://10.0.0.1:80",
+            "no Host: the address the request arrived on"
+        );
+        let bad_host = request(&[("host", "attacker.example/evil#")]);
+        assert_eq!(
+            public_base(&c, &bad_host, Some("10.0.0.1:80")),
+            "http://10.0.0.1:80"
+        );
+    }
+
+    #[test]
+    fn trusted_forwarded_headers_must_be_http_and_a_host() {
+        let c = config("trust_forwarded_headers = true");
+        let base = |h: &[(&'static str, &str)]| public_base(&c, &request(h), None);
+        assert_eq!(
+            base(&[
+                ("host", "10.0.0.1"),
+                ("x-forwarded-proto", "HTTPS, http"),
+                ("x-forwarded-host", "id.example.com, proxy.internal")
+            ]),
+            "https://id.example.com"
+        );
+        assert_eq!(
+            base(&[
+                ("host", "10.0.0.1"),
+                ("x-forwarded-proto", "javascript"),
+                ("x-forwarded-host", "attacker.example/x")
+            ]),
+            "http://10.0.0.1"
+        );
+        assert_eq!(
+            base(&[("host", "10.0.0.1"), ("x-forwarded-proto", "https")]),
+            "https://10.0.0.1"
+        );
+    }
+
+    #[test]
+    fn public_url_wins_and_is_checked_at_load() {
+        let c =
+            config("public_url = \"https://id.example.com/auth/\"\ntrust_forwarded_headers = true");
+        assert_eq!(
+            public_base(
+                &c,
+                &request(&[("x-forwarded-host", "attacker.example")]),
+                None
+            ),
+            "https://id.example.com/auth"
+        );
+        for bad in [
+            "javascript://x",
+            "https://a b",
+            "id.example.com",
+            "https://x/?q",
+        ] {
+            let text =
+                format!("[upstream]\naddress = \"127.0.0.1:1\"\n[token]\npublic_url = \"{bad}\"\n");
+            let err = Config::parse(std::path::Path::new("t.toml"), &text, &|_| None)
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains("token.public_url"), "{bad}: {err}");
+        }
     }
 }

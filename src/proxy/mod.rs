@@ -3,11 +3,15 @@
 //! A request travels through these phases, in this order:
 //!
 //! ```text
-//! new_ctx (takes the Live snapshot it keeps to the end) ─▶ request_filter ─┬─ route has a point (exchange) ─▶ exchange::handle ─▶ done (Ok(true))
-//!                            │     read body (bounded) → point's hooks → upstream via connector
-//!                            │     → point's hooks → write the answer with exact framing
-//!                            └─ passthrough ─▶ upstream_peer ─▶ upstream_request_filter (path rewrite)
-//!                                              ─▶ pingora streams request and response untouched
+//! new_ctx (takes the Live snapshot it keeps to the end) ─▶ request_filter
+//!     path::parse_target (normalise once; ambiguous spellings: 400) ─▶ routing::decide
+//!     ─┬─ refused (would reach a hooked endpoint unhooked: 405 / 400) ─▶ done (Ok(true))
+//!      ├─ route has a point (exchange) ─▶ exchange::handle ─▶ done (Ok(true))
+//!      │     read body (bounded) → point's hooks → upstream via connector
+//!      │     → point's hooks → write the answer with exact framing
+//!      ├─ no route: local::answer (JWKS, discovery) ─▶ done, or on as passthrough
+//!      └─ passthrough ─▶ upstream_peer ─▶ upstream_request_filter (the normalised or rewritten path)
+//!                        ─▶ pingora streams request and response untouched
 //! any failure to reach the upstream ─▶ fail_to_proxy (OAuth-shaped JSON 502/504)
 //! logging (always last) ─▶ access log; the in-flight guard in the ctx drops here
 //! ```
@@ -18,7 +22,9 @@
 pub mod body;
 pub mod exchange;
 pub mod local;
+pub mod path;
 pub mod respond;
+pub mod routing;
 pub mod upstream;
 
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -143,6 +149,9 @@ pub struct RequestCtx {
     pub live: Arc<Live>,
     /// Index into `live.config.routes`.
     pub route: Option<usize>,
+    /// The path and query the upstream is sent (the normalised one hookgate routed on, or the
+    /// route's rewrite); `None` leaves the request's own (`OPTIONS *`).
+    pub upstream_uri: Option<http::Uri>,
     pub started: Instant,
     _inflight: InflightGuard,
 }
@@ -157,6 +166,14 @@ impl RequestCtx {
     }
 }
 
+/// Answer a request whose target hookgate will not route: 400 `invalid_request`, and the
+/// connection closes (its body, if any, is unread).
+async fn refuse(session: &mut Session, why: &str) -> Result<bool> {
+    session.set_keepalive(None);
+    OAuthError::invalid_request(why).write(session).await?;
+    Ok(true)
+}
+
 #[async_trait]
 impl ProxyHttp for Proxy {
     type CTX = RequestCtx;
@@ -167,6 +184,7 @@ impl ProxyHttp for Proxy {
             request_id: format!("{:08x}{n:08x}", self.pid),
             live: self.live.load_full(),
             route: None,
+            upstream_uri: None,
             started: Instant::now(),
             _inflight: InflightGuard::new(&self.inflight),
         }
@@ -186,16 +204,38 @@ impl ProxyHttp for Proxy {
         {
             ctx.request_id = id.to_string();
         }
+        // Route on the path as the upstream will read it, never on the bytes as received: see
+        // `path` and `routing` for why, and for what is refused.
         let req = session.req_header();
-        ctx.route = ctx
-            .live
-            .config
-            .routes
-            .iter()
-            .position(|r| r.matches(req.method.as_str(), req.uri.path()));
+        let method = req.method.clone();
+        let target = match path::parse_target(req.raw_path()) {
+            Ok(Some(target)) => target,
+            // `OPTIONS *` asks about the server as a whole and names no endpoint.
+            Ok(None) if method == http::Method::OPTIONS => return Ok(false),
+            Ok(None) => return refuse(session, path::Refusal::Form.description()).await,
+            Err(why) => return refuse(session, why.description()).await,
+        };
+        let live = ctx.live.clone();
+        let upstream = match routing::decide(&live.config.routes, method.as_str(), &target) {
+            routing::Decision::Route { index, upstream } => {
+                ctx.route = Some(index);
+                upstream
+            }
+            routing::Decision::Unrouted { upstream } => upstream,
+            routing::Decision::Refuse { error, allow } => {
+                session.set_keepalive(None);
+                error.write_with_allow(session, allow.as_deref()).await?;
+                return Ok(true);
+            }
+        };
+        match upstream.parse::<http::Uri>() {
+            Ok(uri) => ctx.upstream_uri = Some(uri),
+            Err(_) => {
+                return refuse(session, "the request path cannot be forwarded").await;
+            }
+        }
         let Some(route) = ctx.route() else {
-            let live = ctx.live.clone();
-            return local::answer(self, &live, session).await;
+            return local::answer(self, &live, session, &target).await;
         };
         if route.point.is_none() {
             return Ok(false);
@@ -218,16 +258,12 @@ impl ProxyHttp for Proxy {
         upstream_request: &mut RequestHeader,
         ctx: &mut RequestCtx,
     ) -> Result<()> {
-        if let Some(route) = ctx.route() {
-            if route.upstream_path.is_some() {
-                let uri = &upstream_request.uri;
-                let target = route.upstream_path_and_query(uri.path(), uri.query());
-                let uri = target
-                    .parse()
-                    .or_err(ErrorType::InvalidHTTPHeader, "rewritten upstream path")?;
-                upstream_request.set_uri(uri);
-            }
+        // The upstream reads exactly the path hookgate routed on (and an origin-form target,
+        // whatever form the client used).
+        if let Some(uri) = &ctx.upstream_uri {
+            upstream_request.set_uri(uri.clone());
         }
+        routing::strip_overrides(&ctx.live.config.routes, upstream_request);
         Ok(())
     }
 

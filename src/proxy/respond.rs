@@ -90,7 +90,19 @@ impl OAuthError {
                 self.description.replace('"', "'")
             )
         });
-        write_json_with(session, self.status, self.body(), challenge.as_deref()).await
+        write_json_with(
+            session,
+            self.status,
+            self.body(),
+            challenge.as_deref(),
+            None,
+        )
+        .await
+    }
+
+    /// [`Self::write`], with an `Allow` header when given (a 405 must name the methods).
+    pub async fn write_with_allow(&self, session: &mut Session, allow: Option<&str>) -> Result<()> {
+        write_json_with(session, self.status, self.body(), None, allow).await
     }
 }
 
@@ -103,7 +115,7 @@ impl std::fmt::Display for OAuthError {
 /// Write a complete JSON response. Token-endpoint answers must not be cached (RFC 6749 §5.1),
 /// and nothing hookgate answers itself is worth caching, so every one says so.
 pub async fn write_json(session: &mut Session, status: u16, body: Bytes) -> Result<()> {
-    write_json_with(session, status, body, None).await
+    write_json_with(session, status, body, None, None).await
 }
 
 async fn write_json_with(
@@ -111,10 +123,14 @@ async fn write_json_with(
     status: u16,
     body: Bytes,
     www_authenticate: Option<&str>,
+    allow: Option<&str>,
 ) -> Result<()> {
-    let mut header = ResponseHeader::build(status, Some(5))?;
+    let mut header = ResponseHeader::build(status, Some(6))?;
     if let Some(challenge) = www_authenticate {
         header.insert_header("www-authenticate", challenge)?;
+    }
+    if let Some(allow) = allow {
+        header.insert_header("allow", allow)?;
     }
     header.insert_header("content-type", "application/json")?;
     header.insert_header("content-length", body.len().to_string())?;
