@@ -8,6 +8,11 @@
 //!
 //! Hooks are taken from the generation in force when the event runs, so a fixed hook file
 //! (or its secrets) applies to events already waiting.
+//!
+//! The service always runs: it waits until the outbox is opened (at start, or by the reload that
+//! adds the first signup or change-password route). While the file is broken (a failed write),
+//! it runs no hooks and tries [`Outbox::recover`] about once a second instead, so hookgate
+//! becomes ready again by itself once the disk has room, even with no traffic.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -40,10 +45,25 @@ pub struct Dispatcher {
 #[async_trait]
 impl BackgroundService for Dispatcher {
     async fn start(&self, mut shutdown: ShutdownWatch) {
+        tokio::select! {
+            _ = shutdown.changed() => return,
+            _ = self.outbox.wait_open() => {},
+        }
         tracing::info!(outbox = %self.outbox.path().display(), "outbox dispatcher started");
         loop {
             if *shutdown.borrow() {
                 return;
+            }
+            if self.outbox.is_broken() {
+                let outbox = self.outbox.clone();
+                let _ = tokio::task::spawn_blocking(move || outbox.recover()).await;
+                if self.outbox.is_broken() {
+                    tokio::select! {
+                        _ = shutdown.changed() => return,
+                        _ = tokio::time::sleep(IDLE_POLL) => {},
+                    }
+                    continue;
+                }
             }
             let worked = match self.run_once().await {
                 Ok(0) => {
