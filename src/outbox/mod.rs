@@ -385,6 +385,9 @@ impl Outbox {
             Err(e) => e,
         };
         self.health.write_failures.fetch_add(1, Ordering::Relaxed);
+        // If the failed commit did reach the disk after all (an fsync that reported an error),
+        // the retry stores its events a second time: the hooks would run twice, which
+        // at-least-once delivery allows (`context.event_id` is the same).
         tracing::warn!(error = %format!("{first:#}"), "outbox write failed; reopening the file and trying once more");
         let second = match self.reopen(epoch) {
             Ok(()) => self.with_db(&f),
@@ -465,17 +468,22 @@ impl Outbox {
         self.is_open() && !self.health.writable.load(Ordering::Acquire)
     }
 
-    /// Reopen a broken file and probe it with a durable write; at most every
-    /// [`RECOVERY_INTERVAL_MS`] (a call in between answers the last error). Blocking.
-    pub fn recover(&self) -> Result<(), Unwritable> {
-        if self.health.writable.load(Ordering::Acquire) || !self.is_open() {
-            return self.writable();
-        }
-        let _one = self.recovering.lock().unwrap_or_else(|p| p.into_inner());
+    /// Is a recovery attempt due (the file is broken and none was tried lately)?
+    fn recovery_due(&self) -> bool {
         let last = self.health.last_recovery_ms.load(Ordering::Acquire);
-        if self.health.writable.load(Ordering::Acquire)
-            || now_ms().saturating_sub(last) < RECOVERY_INTERVAL_MS
-        {
+        self.is_broken() && now_ms().saturating_sub(last) >= RECOVERY_INTERVAL_MS
+    }
+
+    /// Reopen a broken file and probe it with a durable write; at most every
+    /// [`RECOVERY_INTERVAL_MS`], and one caller at a time: the others (requests on a broken
+    /// outbox) get the current state at once instead of queueing behind a slow reopen. Blocking.
+    pub fn recover(&self) -> Result<(), Unwritable> {
+        let _one = match self.recovering.try_lock() {
+            Ok(guard) => guard,
+            Err(std::sync::TryLockError::Poisoned(p)) => p.into_inner(),
+            Err(std::sync::TryLockError::WouldBlock) => return self.writable(),
+        };
+        if !self.recovery_due() {
             return self.writable();
         }
         self.health
@@ -499,7 +507,7 @@ impl Outbox {
     /// Before a request changes anything upstream: can its event be stored? A broken outbox
     /// gets a recovery attempt first (see [`Outbox::recover`]). A refusal is counted.
     pub async fn preflight(self: &std::sync::Arc<Self>) -> Result<(), Unwritable> {
-        if !self.health.writable.load(Ordering::Acquire) {
+        if self.recovery_due() {
             let me = self.clone();
             let _ = tokio::task::spawn_blocking(move || me.recover()).await;
         }
