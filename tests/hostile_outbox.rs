@@ -406,3 +406,29 @@ async fn a_reload_adding_the_first_signup_route_opens_the_outbox_and_runs_post_h
     assert_eq!(detail["outbox"]["writable"], true, "{detail}");
     assert!(hg.dir.path().join("hookgate-outbox.redb").exists());
 }
+
+/// The outbox's settings are fixed at start: a reload that changes `[outbox]` together with
+/// adding the first signup route would open the old file and leave its events behind at the next
+/// restart. It is rejected, saying so, and the previous generation keeps serving.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_reload_adding_the_first_signup_route_with_a_new_outbox_path_is_rejected() {
+    let upstream = Upstream::start();
+    let hg = Hookgate::start(&upstream.address(), "", "", "[hooks]\ndir = \"hooks\"\n");
+    let path = hg.config_path();
+    let config = std::fs::read_to_string(&path).unwrap();
+    let tmp = path.with_file_name(".hookgate.toml.tmp");
+    std::fs::write(
+        &tmp,
+        format!("{config}\n[outbox]\npath = \"elsewhere.redb\"\n{ROUTE}"),
+    )
+    .unwrap();
+    std::fs::rename(&tmp, &path).unwrap();
+    hg.until_metric("hookgate_reload_failure_total", 1).await;
+    let (status, detail) = readyz(&hg).await;
+    assert_eq!(status, 200, "the previous generation serves: {detail}");
+    let problems = detail["reload"]["last_error"]["problems"].to_string();
+    assert!(problems.contains("need a restart"), "{problems}");
+    assert_eq!(hg.metric("hookgate_generation").await, 1);
+    assert!(!hg.dir.path().join("elsewhere.redb").exists());
+    assert!(!hg.dir.path().join("hookgate-outbox.redb").exists());
+}

@@ -65,6 +65,7 @@ impl BackgroundService for Dispatcher {
                     continue;
                 }
             }
+            let failures = self.outbox.write_failures();
             let worked = match self.run_once().await {
                 Ok(0) => {
                     // Out of work: make the results so far durable (one fsync, only if some
@@ -83,6 +84,16 @@ impl BackgroundService for Dispatcher {
                     false
                 }
             };
+            if self.outbox.write_failures() != failures {
+                // A write failed (even if its retry after a reopen worked): the disk is in
+                // trouble, and a reopen drops the results not yet fsync'd, so the same events
+                // come back due. Going straight on would run their hooks again in a tight loop.
+                tokio::select! {
+                    _ = shutdown.changed() => return,
+                    _ = tokio::time::sleep(IDLE_POLL) => {},
+                }
+                continue;
+            }
             if worked {
                 continue;
             }

@@ -47,7 +47,14 @@ fn unix(t: SystemTime) -> u64 {
 
 impl Health {
     pub fn failed(&self, error: String) {
-        self.writable.store(false, Ordering::Release);
+        // Said once when it breaks (the recovery that follows fails quietly until it works).
+        if self.writable.swap(false, Ordering::AcqRel) {
+            tracing::error!(
+                error,
+                "the outbox cannot be written: requests with post hooks are refused until it can \
+                 (it is reopened about once a second)"
+            );
+        }
         *self.last_error.lock().unwrap_or_else(|p| p.into_inner()) =
             Some((SystemTime::now(), error));
     }

@@ -463,6 +463,11 @@ impl Outbox {
         self.health.check(&self.path, self.min_free)
     }
 
+    /// Writes that failed since start (see `hookgate_outbox_write_failures_total`).
+    pub fn write_failures(&self) -> u64 {
+        self.health.write_failures.load(Ordering::Relaxed)
+    }
+
     /// The last write failed (the file needs a reopen); a low disk alone does not break it.
     pub fn is_broken(&self) -> bool {
         self.is_open() && !self.health.writable.load(Ordering::Acquire)
