@@ -1,6 +1,6 @@
 //! The admin listener: `/healthz`, `/readyz` and `/metrics` (Prometheus text: reloads, and the
-//! post-event outbox when a route produces post-events), on their own address (127.0.0.1 by default) so
-//! that probes never share a port with traffic from the outside.
+//! post-event outbox when a route produces post-events), on their own address (127.0.0.1 by
+//! default) so that probes never share a port with traffic from the outside.
 //!
 //! Must not: proxy anything, or expose configuration secrets.
 

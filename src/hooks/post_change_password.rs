@@ -8,11 +8,12 @@
 //! `user: { id, username, email, last_password_reset }` and `context: { requestLanguage,
 //! connection: { id, name, tenant } }` — is written to the same durable outbox as
 //! post-user-registration before the client is answered, and the outbox's dispatcher runs the
-//! hooks at least once (adding `context.webtask` and `context.event_id`). When the event cannot be
-//! stored the request fails in the OAuth shape: 503 before the upstream is called (the outbox
-//! is broken or its disk below its reserve), 500 after its 2xx (logged with the event to replay). Legacy servers identify
-//! the user in different places, so `[route.change_password]` says where each field is: the
-//! request body, the upstream's answer, a header, or a claim of the request's bearer JWT.
+//! hooks at least once (adding `context.webtask` and `context.event_id`). When the event cannot
+//! be stored the request fails in the OAuth shape: 503 before the upstream is called (the outbox
+//! is broken or its disk below its reserve), 500 after its 2xx (logged with the event to
+//! replay). Legacy servers identify the user in different places, so `[route.change_password]`
+//! says where each field is: the request body, the upstream's answer, a header, or a claim of
+//! the request's bearer JWT.
 //!
 //! Must not: read the password. No field of the mapping can point at it unless a user writes
 //! that on purpose, and nothing here logs the body.

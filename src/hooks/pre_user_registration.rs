@@ -265,7 +265,8 @@ pub(crate) async fn store_event(
                 "UNRECORDED {trigger} event: the upstream applied the request but its event could not be stored; the request was answered 500; replay the `event` once the outbox is writable"
             );
             Err(OAuthError::server_error(format!(
-                "the request reached the identity server but hookgate could not record it                  (request id {request_id}); it may have been applied: check before trying again"
+                "the request reached the identity server but hookgate could not record it \
+                 (request id {request_id}); it may have been applied: check before trying again"
             )))
         }
     }

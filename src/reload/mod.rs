@@ -16,8 +16,9 @@
 //!
 //! Owns: the snapshot type, the check-and-swap, the reload status (`/readyz` detail, `/metrics`)
 //! and the watcher thread; opening the outbox when a reload adds the first route that produces
-//! post-events (a rejected reload if it cannot be opened). Must not: parse configuration or compile hooks itself (it calls
-//! [`Config::load`] and [`crate::server::load`], exactly what `hookgate check` runs), or run hooks.
+//! post-events (a rejected reload if it cannot be opened). Must not: parse configuration or
+//! compile hooks itself (it calls [`Config::load`] and [`crate::server::load`], exactly what
+//! `hookgate check` runs), or run hooks.
 
 mod fingerprint;
 mod restart;
