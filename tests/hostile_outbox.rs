@@ -432,3 +432,70 @@ async fn a_reload_adding_the_first_signup_route_with_a_new_outbox_path_is_reject
     assert!(!hg.dir.path().join("elsewhere.redb").exists());
     assert!(!hg.dir.path().join("hookgate-outbox.redb").exists());
 }
+
+/// A password change with post hooks is refused the same way, in the OAuth shape of its route,
+/// before the upstream changes the password.
+#[tokio::test(flavor = "multi_thread")]
+async fn full_disk_refuses_password_changes_in_the_oauth_shape_before_the_upstream() {
+    let Some(disk) = Tmpfs::mount("16m") else {
+        return;
+    };
+    let upstream = Upstream::start();
+    let crm = Upstream::start();
+    let dir = tempfile::tempdir().unwrap();
+    let hooks = dir.path().join("hooks/post-change-password");
+    std::fs::create_dir_all(&hooks).unwrap();
+    std::fs::write(hooks.join("notify.js"), POST_HOOK).unwrap();
+    std::fs::write(
+        dir.path().join("notify_url"),
+        format!("http://{}", crm.address()),
+    )
+    .unwrap();
+    let extra = format!(
+        "[[route]]\nname = \"change\"\npath = \"/dbconnections/change_password\"\n\
+         point = \"post-change-password\"\n[route.change_password]\nid = \"body:email\"\n\
+         [hooks]\ndir = \"hooks\"\n[[hooks.hook]]\nfile = \"post-change-password/notify.js\"\n\
+         secrets = {{ NOTIFY_URL = {{ file = \"notify_url\" }} }}\n[outbox]\npath = \"{}\"\n",
+        disk.path("outbox.redb").display()
+    );
+    let hg = Hookgate::start_in(dir, &upstream.address(), "", "", &extra);
+    let change = |email: &'static str| {
+        let url = hg.url("/dbconnections/change_password");
+        async move {
+            let resp = reqwest::Client::new()
+                .post(url)
+                .json(&json!({ "email": email, "client_id": "spa", "password": "n3w-secret" }))
+                .send()
+                .await
+                .unwrap();
+            (resp.status().as_u16(), resp.json::<Value>().await.unwrap())
+        }
+    };
+    let filler = disk.fill();
+    let (status, body) = change("full@example.com").await;
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(body["error"], "temporarily_unavailable", "{body}");
+    assert!(body["error_description"].is_string(), "{body}");
+    assert!(
+        !upstream
+            .seen
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|l| l.contains("change_password")),
+        "a refused change must not reach the upstream"
+    );
+    assert_eq!(readyz(&hg).await.0, 503);
+
+    std::fs::remove_file(filler).unwrap();
+    until_ready(&hg).await;
+    let (status, body) = change("after@example.com").await;
+    assert_eq!(status, 200, "{body}");
+    wait_for(
+        "the post-change-password hook",
+        Duration::from_secs(20),
+        || notified(&crm).contains("after@example.com"),
+    );
+    drop(hg);
+    drop(disk);
+}
