@@ -19,7 +19,7 @@
 //!   range scan; rescheduling is remove + insert under the new due time.
 //! * `dead`: `seq → event JSON`: events that used up their attempts.
 //! * `meta`: `"next_seq" → u64`: sequence numbers are never reused, so an id printed by
-//!   `outbox list` names one event for good.
+//!   `outbox list` names one event for good; `"probe_ms"`: the last recovery probe's write.
 //!
 //! # Nothing answered 2xx that is not recorded
 //! A route that produces an event asks [`Outbox::preflight`] before the upstream changes
@@ -480,7 +480,7 @@ impl Outbox {
     }
 
     /// Reopen a broken file and probe it with a durable write; at most every
-    /// [`RECOVERY_INTERVAL_MS`], and one caller at a time: the others (requests on a broken
+    /// `RECOVERY_INTERVAL_MS`, and one caller at a time: the others (requests on a broken
     /// outbox) get the current state at once instead of queueing behind a slow reopen. Blocking.
     pub fn recover(&self) -> Result<(), Unwritable> {
         let _one = match self.recovering.try_lock() {
