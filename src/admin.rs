@@ -1,6 +1,6 @@
 //! The admin listener: `/healthz`, `/readyz` and `/metrics` (Prometheus text: reloads, and the
-//! post-event outbox when there is one), on their own address (127.0.0.1 by default) so
-//! that probes never share a port with traffic from the outside.
+//! post-event outbox when a route produces post-events), on their own address (127.0.0.1 by
+//! default) so that probes never share a port with traffic from the outside.
 //!
 //! Must not: proxy anything, or expose configuration secrets.
 
@@ -22,13 +22,16 @@ pub struct Admin {
     /// The configuration hookgate started with (its upstream needs a restart to change).
     pub config: Arc<Config>,
     pub reload: Arc<ReloadStatus>,
-    /// The post-event outbox, when a route produces post-events.
-    pub outbox: Option<Arc<Outbox>>,
+    /// The post-event outbox (closed, and absent from `/readyz` and `/metrics`, while no route
+    /// produces post-events).
+    pub outbox: Arc<Outbox>,
 }
 
 impl Admin {
-    /// Ready means: the configuration is loaded (it is, or this would not run) and the upstream
-    /// accepts a TCP connection now. A rejected reload does not make hookgate unready (the
+    /// Ready means: the configuration is loaded (it is, or this would not run), the upstream
+    /// accepts a TCP connection now, and, when a route produces post-events, the outbox can store
+    /// one (its last write succeeded and its disk keeps `outbox.min_free_mb`): a signup answered
+    /// while it cannot would be refused. A rejected reload does not make hookgate unready (the
     /// previous generation serves), but the `reload` detail names the problems.
     async fn readiness(&self) -> (u16, serde_json::Value) {
         let up = &self.config.upstream;
@@ -48,12 +51,17 @@ impl Admin {
                 json!({ "address": up.address, "reachable": false, "error": "connect timed out" }),
             ),
         };
-        let body = json!({
-            "status": if ready { "ready" } else { "not ready" },
+        let mut body = json!({
             "config": { "file": self.config.path.display().to_string(), "loaded": true },
             "upstream": upstream,
             "reload": self.reload.detail(),
         });
+        let mut ready = ready;
+        if let Some((writable, detail)) = self.outbox.readiness() {
+            ready &= writable;
+            body["outbox"] = detail;
+        }
+        body["status"] = json!(if ready { "ready" } else { "not ready" });
         (if ready { 200 } else { 503 }, body)
     }
 }
@@ -66,9 +74,7 @@ impl ServeHttp for Admin {
             "/readyz" => self.readiness().await,
             "/metrics" => {
                 let mut text = self.reload.metrics();
-                if let Some(outbox) = &self.outbox {
-                    text.push_str(&outbox.metrics());
-                }
+                text.push_str(&self.outbox.metrics());
                 let body = text.into_bytes();
                 return Response::builder()
                     .status(200)

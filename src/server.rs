@@ -91,7 +91,14 @@ pub fn run(config: Config, loaded: Loaded) -> anyhow::Result<()> {
     }
     let engine = Engine::start(&config.hooks)?;
     let live = Arc::new(ArcSwap::from_pointee(Live::new(1, config.clone(), loaded)));
-    let reloader = Reloader::new(config.clone(), live.clone());
+    // The outbox is open before anything is served: an accepted signup's event must have a
+    // place to go. Without a route that produces events it stays closed until a reload adds one
+    // (the reloader opens it then, before that generation serves).
+    let outbox = Arc::new(Outbox::closed(&config.outbox));
+    if config.outbox_needed() {
+        outbox.ensure_open()?;
+    }
+    let reloader = Reloader::new(config.clone(), live.clone(), outbox.clone());
     let reload_status = reloader.status();
     reload::watch::spawn(reloader)?;
     let grace = config.server.grace_period;
@@ -108,25 +115,19 @@ pub fn run(config: Config, loaded: Loaded) -> anyhow::Result<()> {
     let mut server = Server::new_with_opt_and_conf(None, conf);
     server.bootstrap();
 
-    // The outbox is open before anything is served: an accepted signup's event must have a
-    // place to go. Its dispatcher runs as a background service next to the listeners.
-    let outbox = match config.outbox_needed() {
-        false => None,
-        true => Some(Arc::new(Outbox::open(&config.outbox.path)?)),
-    };
-    if let Some(outbox) = &outbox {
-        server.add_service(background_service(
-            "outbox dispatcher",
-            Dispatcher {
-                outbox: outbox.clone(),
-                engine: engine.clone(),
-                live: live.clone(),
-                config: config.outbox.clone(),
-            },
-        ));
-    }
+    // The dispatcher runs as a background service next to the listeners; it waits for the
+    // outbox to be opened if it is not yet.
+    server.add_service(background_service(
+        "outbox dispatcher",
+        Dispatcher {
+            outbox: outbox.clone(),
+            engine: engine.clone(),
+            live: live.clone(),
+            config: config.outbox.clone(),
+        },
+    ));
     let inflight = Arc::new(AtomicUsize::new(0));
-    let shared = Shared::new(live, engine, inflight.clone(), outbox.clone());
+    let shared = Shared::new(live, engine, inflight.clone(), Some(outbox.clone()));
     let threads = config.server.threads.max(1);
     // Work stealing: one service, one runtime for all threads (pingora's default). Otherwise one
     // service per thread, each a one-thread runtime with its own `Proxy` and so its own upstream
@@ -198,7 +199,7 @@ pub fn run(config: Config, loaded: Loaded) -> anyhow::Result<()> {
         shutdown_signal: Box::new(DrainOnTerm {
             inflight,
             grace,
-            outbox,
+            outbox: Some(outbox),
         }),
     });
     Ok(())

@@ -8,9 +8,12 @@
 //! `user: { id, username, email, last_password_reset }` and `context: { requestLanguage,
 //! connection: { id, name, tenant } }` — is written to the same durable outbox as
 //! post-user-registration before the client is answered, and the outbox's dispatcher runs the
-//! hooks at least once (adding `context.webtask` and `context.event_id`). Legacy servers identify
-//! the user in different places, so `[route.change_password]` says where each field is: the
-//! request body, the upstream's answer, a header, or a claim of the request's bearer JWT.
+//! hooks at least once (adding `context.webtask` and `context.event_id`). When the event cannot
+//! be stored the request fails in the OAuth shape: 503 before the upstream is called (the outbox
+//! is broken or its disk below its reserve), 500 after its 2xx (logged with the event to
+//! replay). Legacy servers identify the user in different places, so `[route.change_password]`
+//! says where each field is: the request body, the upstream's answer, a header, or a claim of
+//! the request's bearer JWT.
 //!
 //! Must not: read the password. No field of the mapping can point at it unless a user writes
 //! that on purpose, and nothing here logs the body.
@@ -19,7 +22,7 @@ use bytes::Bytes;
 use pingora::http::RequestHeader;
 use serde_json::{json, Map, Value};
 
-use super::pre_user_registration::get_at;
+use super::pre_user_registration::{get_at, outbox_ready, store_event};
 use super::Trigger;
 use crate::config::{Location, Route};
 use crate::outbox::Event;
@@ -44,6 +47,16 @@ pub async fn exchange(
     let claims = bearer_claims(header(&req, "authorization").as_deref());
     let accept_language = header(&req, "accept-language");
     let headers = req.headers.clone();
+    // Whether hooks will run depends on the client id, which may be in the upstream's answer: any
+    // hook that could run makes the event's storage a precondition of the change.
+    let maybe_hooks = live
+        .generation
+        .all_hooks()
+        .any(|h| h.trigger == Trigger::PostChangePassword);
+    let outbox = match maybe_hooks {
+        true => Some(outbox_ready(proxy, request_id, route, "password change").await?),
+        false => None,
+    };
     let resp = proxy.upstream.send(req, body).await?;
     if !resp.header.status.is_success() {
         return Ok(resp);
@@ -75,14 +88,7 @@ pub async fn exchange(
         client_id.as_deref(),
         Some(&route.name),
     );
-    if hooks.is_empty() {
-        return Ok(resp);
-    }
-    let Some(outbox) = proxy.outbox.as_ref() else {
-        tracing::error!(
-            request_id,
-            "post-change-password hooks exist but the outbox is not open; restart hookgate"
-        );
+    let Some(outbox) = outbox.filter(|_| !hooks.is_empty()) else {
         return Ok(resp);
     };
     let id = find(&map.id);
@@ -106,16 +112,7 @@ pub async fn exchange(
         client_id,
         vec![user, context],
     );
-    let event_id = event.id.clone();
-    // The password is changed upstream whatever happens here: an error answer would make the
-    // client try again. A failed write is logged loudly instead.
-    match outbox.enqueue(event).await {
-        Ok(seq) => tracing::debug!(request_id, event_id, seq, "post-change-password queued"),
-        Err(e) => tracing::error!(
-            request_id, event_id, error = %format!("{e:#}"),
-            "could not store the post-change-password event; its hooks will not run"
-        ),
-    }
+    store_event(&outbox, event, request_id, route, id.as_deref()).await?;
     Ok(resp)
 }
 

@@ -8,9 +8,11 @@
 //! The way of a signup: parse the body (form or JSON) → strip client-supplied `app_metadata`
 //! (a client must never set it; logged) → run the hooks in order, merging the metadata each
 //! returns over what the client sent → forward the body with the metadata where the route's
-//! mapping puts them → on a 2xx answer, write the post-user-registration event to the outbox
-//! *before* answering (so a crash after the answer loses nothing) → answer the upstream's
-//! answer as it came. A non-2xx answer passes through and starts no post hook.
+//! mapping puts them → if post-user-registration hooks will run, check that the outbox can store
+//! their event (else 503, before the user is created) → on a 2xx answer, write the event to the
+//! outbox *before* answering (so a crash after the answer loses nothing; if the write fails,
+//! 500 and the event in an error log line to replay it) → answer the upstream's answer as it
+//! came. A non-2xx answer passes through and starts no post hook.
 //!
 //! Errors are answered in Auth0's `/dbconnections/signup` shape (see
 //! [`crate::proxy::respond::ErrorShape::Signup`]): `PreUserRegistrationError` with its
@@ -31,6 +33,7 @@ use serde_json::{json, Map, Value};
 use super::{post_user_registration, Hook, OnError, Trigger};
 use crate::config::{Route, SignupMapping};
 use crate::engine::HookError;
+use crate::outbox::{Event, Outbox};
 use crate::proxy::body::{header, request_language, Params};
 use crate::proxy::respond::{ErrorShape, OAuthError};
 use crate::proxy::upstream::UpstreamResponse;
@@ -153,6 +156,20 @@ pub async fn signup(
             Value::Object(am.clone()),
         );
     }
+    // Its post-event must be storable before the user is created: refused now (503, nothing
+    // created) rather than answered 2xx with the event lost.
+    let post_hooks = !live
+        .generation
+        .hooks_for(
+            Trigger::PostUserRegistration,
+            client_id.as_deref(),
+            Some(&route.name),
+        )
+        .is_empty();
+    let outbox = match post_hooks {
+        true => Some(outbox_ready(proxy, request_id, route, "signup").await?),
+        false => None,
+    };
     let format = route.upstream_body.format(params.format);
     req.insert_header("content-type", format.content_type())
         .map_err(|e| OAuthError::server_error(format!("cannot build the upstream request: {e}")))?;
@@ -164,22 +181,7 @@ pub async fn signup(
         return Ok(resp);
     }
 
-    if live
-        .generation
-        .hooks_for(
-            Trigger::PostUserRegistration,
-            client_id.as_deref(),
-            Some(&route.name),
-        )
-        .is_empty()
-    {
-        return Ok(resp);
-    }
-    let Some(outbox) = proxy.outbox.as_ref() else {
-        tracing::error!(
-            request_id,
-            "post-user-registration hooks exist but the outbox is not open; restart hookgate"
-        );
+    let Some(outbox) = outbox else {
         return Ok(resp);
     };
     let id = serde_json::from_slice::<Value>(&resp.body)
@@ -205,17 +207,69 @@ pub async fn signup(
         "app_metadata": app_metadata.unwrap_or_default(),
     });
     let event = post_user_registration::event(&route.name, client_id, user, Value::Object(context));
-    let event_id = event.id.clone();
-    // The signup exists upstream whatever happens here: answering an error would make the
-    // client retry a signup that succeeded. A failed write is logged loudly instead.
-    match outbox.enqueue(event).await {
-        Ok(seq) => tracing::debug!(request_id, event_id, seq, "post-user-registration queued"),
-        Err(e) => tracing::error!(
-            request_id, event_id, user_id = ?id, error = %format!("{e:#}"),
-            "could not store the post-user-registration event; its hooks will not run"
-        ),
-    }
+    store_event(&outbox, event, request_id, route, id.as_deref()).await?;
     Ok(resp)
+}
+
+/// The outbox, if a post-event can be stored now; else the request is refused before the
+/// upstream changes anything: 503 in the route's shape (nothing happened, trying again later is
+/// safe). `what` names the request in the log.
+pub(crate) async fn outbox_ready(
+    proxy: &Proxy,
+    request_id: &str,
+    route: &Route,
+    what: &str,
+) -> Result<Arc<Outbox>, OAuthError> {
+    let refused = |problem: String| {
+        tracing::error!(request_id, route = %route.name, problem, "the {what}'s post-event could not be stored; refused before the upstream was called (nothing was changed)");
+        OAuthError::new(
+            503,
+            "temporarily_unavailable",
+            format!(
+                "the {what} cannot be recorded right now; nothing was changed, try again later"
+            ),
+        )
+    };
+    let outbox = proxy
+        .outbox
+        .clone()
+        .ok_or_else(|| refused("the outbox is not open".into()))?;
+    match outbox.preflight().await {
+        Ok(()) => Ok(outbox),
+        Err(problem) => Err(refused(problem.to_string())),
+    }
+}
+
+/// Store a post-event after the upstream's 2xx. If that fails, the change exists upstream but
+/// its hooks would never run: the request fails (500 in the route's shape; the client must not
+/// take the change as recorded) and the whole event is logged at error level, so an operator
+/// can replay it. Events never hold a password.
+pub(crate) async fn store_event(
+    outbox: &Arc<Outbox>,
+    event: Event,
+    request_id: &str,
+    route: &Route,
+    user_id: Option<&str>,
+) -> Result<(), OAuthError> {
+    let (event_id, trigger) = (event.id.clone(), event.trigger);
+    let replay = serde_json::to_string(&event).unwrap_or_default();
+    match outbox.enqueue(event).await {
+        Ok(seq) => {
+            tracing::debug!(request_id, event_id, seq, "{trigger} queued");
+            Ok(())
+        }
+        Err(e) => {
+            tracing::error!(
+                request_id, route = %route.name, event_id, user_id, error = %format!("{e:#}"),
+                event = %replay,
+                "UNRECORDED {trigger} event: the upstream applied the request but its event could not be stored; the request was answered 500; replay the `event` once the outbox is writable"
+            );
+            Err(OAuthError::server_error(format!(
+                "the request reached the identity server but hookgate could not record it \
+                 (request id {request_id}); it may have been applied: check before trying again"
+            )))
+        }
+    }
 }
 
 /// The signup fields the hooks see, read where the mapping says.

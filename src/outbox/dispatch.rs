@@ -8,6 +8,11 @@
 //!
 //! Hooks are taken from the generation in force when the event runs, so a fixed hook file
 //! (or its secrets) applies to events already waiting.
+//!
+//! The service always runs: it waits until the outbox is opened (at start, or by the reload that
+//! adds the first signup or change-password route). While the file is broken (a failed write),
+//! it runs no hooks and tries [`Outbox::recover`] about once a second instead, so hookgate
+//! becomes ready again by itself once the disk has room, even with no traffic.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -40,11 +45,27 @@ pub struct Dispatcher {
 #[async_trait]
 impl BackgroundService for Dispatcher {
     async fn start(&self, mut shutdown: ShutdownWatch) {
+        tokio::select! {
+            _ = shutdown.changed() => return,
+            _ = self.outbox.wait_open() => {},
+        }
         tracing::info!(outbox = %self.outbox.path().display(), "outbox dispatcher started");
         loop {
             if *shutdown.borrow() {
                 return;
             }
+            if self.outbox.is_broken() {
+                let outbox = self.outbox.clone();
+                let _ = tokio::task::spawn_blocking(move || outbox.recover()).await;
+                if self.outbox.is_broken() {
+                    tokio::select! {
+                        _ = shutdown.changed() => return,
+                        _ = tokio::time::sleep(IDLE_POLL) => {},
+                    }
+                    continue;
+                }
+            }
+            let failures = self.outbox.write_failures();
             let worked = match self.run_once().await {
                 Ok(0) => {
                     // Out of work: make the results so far durable (one fsync, only if some
@@ -63,6 +84,16 @@ impl BackgroundService for Dispatcher {
                     false
                 }
             };
+            if self.outbox.write_failures() != failures {
+                // A write failed (even if its retry after a reopen worked): the disk is in
+                // trouble, and a reopen drops the results not yet fsync'd, so the same events
+                // come back due. Going straight on would run their hooks again in a tight loop.
+                tokio::select! {
+                    _ = shutdown.changed() => return,
+                    _ = tokio::time::sleep(IDLE_POLL) => {},
+                }
+                continue;
+            }
             if worked {
                 continue;
             }

@@ -15,8 +15,10 @@
 //! snapshots live exactly as long as the requests still holding them.
 //!
 //! Owns: the snapshot type, the check-and-swap, the reload status (`/readyz` detail, `/metrics`)
-//! and the watcher thread. Must not: parse configuration or compile hooks itself (it calls
-//! [`Config::load`] and [`crate::server::load`], exactly what `hookgate check` runs), or run hooks.
+//! and the watcher thread; opening the outbox when a reload adds the first route that produces
+//! post-events (a rejected reload if it cannot be opened). Must not: parse configuration or
+//! compile hooks itself (it calls [`Config::load`] and [`crate::server::load`], exactly what
+//! `hookgate check` runs), or run hooks.
 
 mod fingerprint;
 mod restart;
@@ -31,6 +33,7 @@ use serde_json::json;
 
 use crate::config::{Config, Route};
 use crate::hooks::Generation;
+use crate::outbox::Outbox;
 use crate::server::Loaded;
 use crate::token::KeyRing;
 
@@ -188,11 +191,14 @@ pub struct Reloader {
     /// Fingerprint of what the generation in force was built from: going back to it (a broken
     /// edit undone) needs no rebuild.
     in_force: u64,
+    /// The process's outbox: a generation that produces post-events is swapped in only once it
+    /// is open (the first signup or change-password route opens it).
+    outbox: Arc<Outbox>,
 }
 
 impl Reloader {
     /// `live` holds the generation hookgate started with (number 1).
-    pub fn new(boot: Arc<Config>, live: Arc<ArcSwap<Live>>) -> Reloader {
+    pub fn new(boot: Arc<Config>, live: Arc<ArcSwap<Live>>, outbox: Arc<Outbox>) -> Reloader {
         let status = Arc::new(Status::default());
         let current = live.load();
         status.generation.store(current.number, Ordering::Relaxed);
@@ -205,6 +211,7 @@ impl Reloader {
             status,
             last_seen,
             in_force: last_seen,
+            outbox,
         }
     }
 
@@ -294,6 +301,36 @@ impl Reloader {
         };
         if !self.still(seen, Some(&config)) {
             return None;
+        }
+        // A new signup or change-password route needs the outbox before its first request: its
+        // events would have nowhere to go. Opening it starts the dispatcher, which waits for it.
+        if config.outbox_needed() && !self.outbox.is_open() {
+            if restart.iter().any(|r| r == "outbox") {
+                // Opening the file hookgate started with would leave its events behind when a
+                // restart moves to the new one.
+                let problem = format!(
+                    "{}: [outbox] changed together with the first route that produces \
+                     post-events; the outbox's settings need a restart: restart hookgate, or \
+                     keep [outbox] as it was to open {} now",
+                    path.display(),
+                    self.outbox.path().display()
+                );
+                return Some(self.reject(vec![problem], why));
+            }
+            if let Err(e) = self.outbox.ensure_open() {
+                // Perhaps passing (a full disk): the next rescan tries again.
+                self.last_seen = 0;
+                let problem = format!(
+                    "{}: a route of this configuration produces post-events, but the outbox \
+                     cannot be opened: {e:#}",
+                    path.display()
+                );
+                return Some(self.reject(vec![problem], why));
+            }
+            tracing::info!(
+                outbox = %self.outbox.path().display(),
+                "the outbox was opened for the new routes' post-events; its dispatcher starts"
+            );
         }
         self.in_force = seen;
         let hooks = loaded.generation.all_hooks().count();

@@ -39,7 +39,8 @@ pub fn pin(new: &mut Config, running: &Config) -> Vec<String> {
     pin!("server.work_stealing", server.work_stealing);
     pin!("upstream", upstream);
     pin!("token.upstream_jwks_url", token.upstream_jwks_url);
-    // The outbox file is opened, and its dispatcher configured, once at start.
+    // The outbox's file and its dispatcher's settings are fixed at start (a reload that adds the
+    // first signup route opens that file; see `Reloader::attempt`).
     pin!("outbox", outbox);
     pin!("hooks.dir", hooks.dir);
     pin!("hooks.workers", hooks.workers);
