@@ -241,10 +241,11 @@ impl Egress {
         req: Request,
         hops: &mut Vec<String>,
     ) -> Result<Response, Failure> {
-        let mut method = reqwest::Method::from_bytes(req.method.as_bytes()).map_err(|_| Failure {
-            code: "ERR_INVALID_HTTP_TOKEN",
-            message: format!("Method must be a valid HTTP token [\"{}\"]", req.method),
-        })?;
+        let mut method =
+            reqwest::Method::from_bytes(req.method.as_bytes()).map_err(|_| Failure {
+                code: "ERR_INVALID_HTTP_TOKEN",
+                message: format!("Method must be a valid HTTP token [\"{}\"]", req.method),
+            })?;
         let mut headers = req.headers;
         let mut body = req.body;
         loop {
@@ -304,10 +305,10 @@ impl Egress {
             }
             // A hook's own `Host` names the first URL only; credentials do not cross origins.
             let cross_origin = next.origin() != url.origin();
-            headers.retain(|(k, _)| {
-                !k.eq_ignore_ascii_case("host")
-                    && !(cross_origin && is_credential_header(k))
-            });
+            let dropped = |k: &str| {
+                k.eq_ignore_ascii_case("host") || (cross_origin && is_credential_header(k))
+            };
+            headers.retain(|(k, _)| !dropped(k));
             url = next;
         }
     }
