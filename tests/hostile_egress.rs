@@ -54,10 +54,7 @@ fn logs() -> &'static Logs {
 fn log_line(needles: &[&str]) -> String {
     for _ in 0..100 {
         let text = String::from_utf8(logs().0.lock().unwrap().clone()).unwrap();
-        if let Some(l) = text
-            .lines()
-            .find(|l| needles.iter().all(|n| l.contains(n)))
-        {
+        if let Some(l) = text.lines().find(|l| needles.iter().all(|n| l.contains(n))) {
             return l.to_owned();
         }
         std::thread::sleep(Duration::from_millis(20));
@@ -70,7 +67,10 @@ fn log_line(needles: &[&str]) -> String {
 async fn redirecting_to(
     status: &'static str,
     location: String,
-) -> (String, tokio::sync::mpsc::UnboundedReceiver<serde_json::Value>) {
+) -> (
+    String,
+    tokio::sync::mpsc::UnboundedReceiver<serde_json::Value>,
+) {
     http_server(move |_| {
         (
             status,
@@ -108,7 +108,10 @@ fn a_redirect_from_an_allowed_host_to_a_forbidden_one_is_refused_before_anything
             forbidden_seen.try_recv().is_err(),
             "the forbidden host received a request after {status}"
         );
-        let line = log_line(&["outbound request failed", "hops=api.allowed.example -> 127.0.0.1"]);
+        let line = log_line(&[
+            "outbound request failed",
+            "hops=api.allowed.example -> 127.0.0.1",
+        ]);
         assert!(line.contains("host=127.0.0.1"), "{line}");
     }
 }
@@ -221,7 +224,9 @@ async fn counting_server(hold: Duration) -> Counting {
                 }
                 tokio::time::sleep(hold).await;
                 let _ = sock
-                    .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok")
+                    .write_all(
+                        b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok",
+                    )
                     .await;
                 let _ = sock.shutdown().await;
                 s.fetch_add(1, Ordering::SeqCst);
@@ -250,14 +255,18 @@ fn a_fetch_flood_from_one_hook_stays_under_max_concurrent_and_every_request_comp
         "timeout_ms = 20000\n[egress]\nmax_concurrent = 8",
         1,
     );
-    assert_eq!(rt.block_on(engine.call(&h, vec![], "r")).unwrap(), json!(200));
+    assert_eq!(
+        rt.block_on(engine.call(&h, vec![], "r")).unwrap(),
+        json!(200)
+    );
     assert_eq!(server.served.load(Ordering::SeqCst), 200);
     let max = server.max_open.load(Ordering::SeqCst);
     assert!(max <= 8, "{max} connections were open at once");
     let _ = &server.open;
 }
 
-const ROUTES: &str = "[[route]]\nname = \"token\"\npath = \"/oauth/token\"\npoint = \"credentials-exchange\"\n\
+const ROUTES: &str =
+    "[[route]]\nname = \"token\"\npath = \"/oauth/token\"\npoint = \"credentials-exchange\"\n\
      upstream_path = \"/token\"\naudience_param = \"resource\"\n\
      [[route]]\nname = \"flood\"\npath = \"/flood/token\"\npoint = \"credentials-exchange\"\n\
      upstream_path = \"/token\"\naudience_param = \"resource\"\n";
@@ -307,7 +316,11 @@ fn while_one_hook_floods_the_network_hookgate_keeps_answering_other_clients() {
         // The flood is under way once the cap's worth of connections has come.
         let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
         while server.served.load(Ordering::SeqCst) < 64 {
-            assert!(tokio::time::Instant::now() < deadline, "the flood never came\n{}", hg.log());
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "the flood never came\n{}",
+                hg.log()
+            );
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
         for _ in 0..10 {
