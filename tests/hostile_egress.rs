@@ -340,3 +340,30 @@ fn while_one_hook_floods_the_network_hookgate_keeps_answering_other_clients() {
     let max = server.max_open.load(Ordering::SeqCst);
     assert!(max <= 32, "{max} outbound connections were open at once");
 }
+
+#[test]
+fn a_request_over_max_concurrent_waits_for_a_slot_until_its_hooks_timeout() {
+    logs();
+    let rt = rt();
+    let silent = silent_server(&rt);
+    let (url, mut seen) = rt.block_on(echo_server());
+    // The first request holds the only slot and is never answered; the second waits for it.
+    let (_dir, h, engine) = single(
+        &format!(
+            "module.exports = function (cb) {{ fetch('http://127.0.0.1:{silent}/hold').catch(function () {{}}); fetch('{url}/queued-7c1').catch(function () {{}}); cb(null, 'started'); }};"
+        ),
+        "timeout_ms = 500\n[egress]\nmax_concurrent = 1",
+        1,
+    );
+    assert_eq!(
+        rt.block_on(engine.call(&h, vec![], "r")).unwrap(),
+        json!("started")
+    );
+    // The hook's deadline ends the wait (the worker abandons the request, or the egress's own
+    // timeout, the same deadline, fires first): either way the log says it never had a slot.
+    log_line(&["still waiting for one of the 1 outbound request slots"]);
+    assert!(
+        seen.try_recv().is_err(),
+        "the queued request went out while the slot was held"
+    );
+}

@@ -13,6 +13,7 @@
 //! come back as sent, compressed or not, because Node's `http` does not decode them either.
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -170,24 +171,31 @@ impl Egress {
         };
         let env = self.clone();
         let (hook, method) = (hook.to_owned(), req.method.clone());
+        let first_url = url.to_string();
         let task = net.handle.clone().spawn(async move {
             let started = Instant::now();
             // The hosts requested, first to last; only this task writes it.
             let mut hops = Vec::new();
-            let mut waited = true;
+            let unfinished = Unfinished {
+                hook: &hook,
+                method: &method,
+                url: &first_url,
+                waiting: AtomicBool::new(true),
+                max_concurrent: net.max_concurrent,
+            };
             let run = async {
                 // Never closed: acquiring fails only if it were.
                 let _permit = net.permits.clone().acquire_owned().await.ok();
-                waited = false;
+                unfinished.waiting.store(false, Ordering::Relaxed);
                 env.run(&net, url, req, &mut hops).await
             };
             let outcome = tokio::time::timeout(timeout, run).await;
             let result = match outcome {
                 Ok(r) => r,
-                Err(_) if waited => Err(Failure {
+                Err(_) if unfinished.waiting.load(Ordering::Relaxed) => Err(Failure {
                     code: "ETIMEDOUT",
                     message: format!(
-                        "the hook's timeout was reached while the request waited for one of the {} outbound request slots ([hooks.egress] max_concurrent)",
+                        "the hook's timeout was reached while the request was still waiting for one of the {} outbound request slots ([hooks.egress] max_concurrent)",
                         net.max_concurrent
                     ),
                 }),
@@ -196,6 +204,8 @@ impl Egress {
                     message: "the hook's timeout was reached".to_owned(),
                 }),
             };
+            // Answered (or failed): nothing to say on drop. It owns no heap memory.
+            std::mem::forget(unfinished);
             let ms = started.elapsed().as_secs_f64() * 1000.0;
             // The host actually reached (or refused) is the last hop; the hops say how.
             let reached = hops.last().cloned().unwrap_or_default();
@@ -350,6 +360,29 @@ impl Egress {
             headers,
             body,
         })
+    }
+}
+
+/// The log line of a request whose task is dropped before it finishes: the worker aborted it
+/// (the hook's deadline passed, or the hook gave up on it: `req.abort()`, its own timeout).
+/// Forgotten once the request has its answer.
+struct Unfinished<'a> {
+    hook: &'a str,
+    method: &'a str,
+    url: &'a str,
+    waiting: AtomicBool,
+    max_concurrent: usize,
+}
+
+impl Drop for Unfinished<'_> {
+    fn drop(&mut self) {
+        if self.waiting.load(Ordering::Relaxed) {
+            tracing::warn!(target: "hookgate::egress", hook = %self.hook, method = %self.method, url = %self.url,
+                "outbound request abandoned: it was still waiting for one of the {} outbound request slots ([hooks.egress] max_concurrent) when the hook stopped waiting for it", self.max_concurrent);
+        } else {
+            tracing::info!(target: "hookgate::egress", hook = %self.hook, method = %self.method, url = %self.url,
+                "outbound request cancelled before its answer: the hook stopped waiting for it");
+        }
     }
 }
 
