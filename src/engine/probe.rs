@@ -5,7 +5,7 @@
 //!
 //! How: one scratch worker per hook (its own QuickJS runtime, the real globals, `require`, the
 //! configured memory and stack limits), on a thread of its own, evaluating the module under a
-//! short CPU deadline; then the export's shape is checked. Module-scope side effects do not
+//! short deadline ([`LOAD_DEADLINE`]); then the export's shape is checked. Module-scope side effects do not
 //! leave the probe: outbound requests get a refusing egress ([`Egress::refusing`]: nothing is
 //! sent), the event loop is never run (timers never fire, promise jobs never run), and the runtime
 //! is dropped after, so nothing reaches the workers that serve requests — they evaluate the
@@ -25,9 +25,10 @@ use super::globals::crash_kind;
 use super::worker::{Limits, Worker};
 use crate::hooks::{Hook, HooksConfig, Trigger};
 
-/// The CPU time a module gets to evaluate at load (less if the hook's timeout is shorter: a module
-/// slower than its hook's timeout fails every call, since a timeout recycles the worker and the
-/// next call evaluates the module again).
+/// The time a module gets to evaluate at load, whatever the hook's timeout. Evaluating a module
+/// takes milliseconds; what needs longer is a loop. Not the hook's own timeout, even when shorter
+/// (a module slower than that fails every call): a load on a machine busy serving could then
+/// refuse a good hook, and an unchanged file is not looked at again until it changes.
 pub(crate) const LOAD_DEADLINE: Duration = Duration::from_secs(2);
 
 /// What a module must export for its trigger.
@@ -125,7 +126,7 @@ pub fn probe(cfg: &HooksConfig, hooks: &[Arc<Hook>]) -> Vec<String> {
 
 fn probe_one(hook: &Arc<Hook>, limits: &Limits, egress: &Egress) -> Option<String> {
     let file = hook.file.display().to_string();
-    let budget = hook.timeout.min(LOAD_DEADLINE);
+    let budget = LOAD_DEADLINE;
     let started = Instant::now();
     // A scratch worker: its runtime and every value of the module go when it is dropped.
     let mut worker = Worker::new(limits.clone(), egress.clone());
