@@ -29,7 +29,13 @@ use crate::hooks::{Hook, HooksConfig, Trigger};
 /// takes milliseconds; what needs longer is a loop. Not the hook's own timeout, even when shorter
 /// (a module slower than that fails every call): a load on a machine busy serving could then
 /// refuse a good hook, and an unchanged file is not looked at again until it changes.
-pub(crate) const LOAD_DEADLINE: Duration = Duration::from_secs(2);
+/// Debug builds get 6 s: their QuickJS is compiled without optimisation, and the slowest package
+/// the node-compat suite loads (unirest) took 1.4 s there on a busy 2-core machine.
+pub(crate) const LOAD_DEADLINE: Duration = if cfg!(debug_assertions) {
+    Duration::from_secs(6)
+} else {
+    Duration::from_secs(2)
+};
 
 /// What a module must export for its trigger.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
