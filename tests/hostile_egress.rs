@@ -190,7 +190,7 @@ fn a_redirect_loop_ends_with_an_error() {
 }
 
 /// An HTTP server that holds every connection `hold` before answering (`connection: close`, so
-/// one request is one connection) and records the most connections it had open at once.
+/// one request is one connection) and records the most connections it held unanswered at once.
 struct Counting {
     url: String,
     open: Arc<AtomicUsize>,
@@ -223,15 +223,16 @@ async fn counting_server(hold: Duration) -> Counting {
                     }
                 }
                 tokio::time::sleep(hold).await;
+                // Counted out before the answer is written: the client's slot is released only
+                // once it has read the answer, so the count never runs ahead of the client's.
+                o.fetch_sub(1, Ordering::SeqCst);
+                s.fetch_add(1, Ordering::SeqCst);
                 let _ = sock
                     .write_all(
                         b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok",
                     )
                     .await;
                 let _ = sock.shutdown().await;
-                s.fetch_add(1, Ordering::SeqCst);
-                drop(sock);
-                o.fetch_sub(1, Ordering::SeqCst);
             });
         }
     });
@@ -366,4 +367,35 @@ fn a_request_over_max_concurrent_waits_for_a_slot_until_its_hooks_timeout() {
         seen.try_recv().is_err(),
         "the queued request went out while the slot was held"
     );
+}
+
+#[test]
+fn a_307_keeps_the_method_body_and_same_origin_credentials() {
+    let rt = rt();
+    let (url, mut seen) = rt.block_on(http_server(|seen| {
+        if seen["path"] == "/old" {
+            (
+                "307 Temporary Redirect",
+                vec![("location".to_owned(), "/new".to_owned())],
+                Vec::new(),
+            )
+        } else {
+            ("200 OK", Vec::new(), b"moved".to_vec())
+        }
+    }));
+    let (_dir, h, engine) = single(
+        &format!("module.exports = async function (cb) {{ const r = await fetch('{url}/old', {{ method: 'PUT', body: 'payload', headers: {{ authorization: 'Bearer t' }} }}); cb(null, [r.status, await r.text(), r.redirected]); }};"),
+        "",
+        1,
+    );
+    assert_eq!(
+        rt.block_on(engine.call(&h, vec![], "r")).unwrap(),
+        json!([200, "moved", true])
+    );
+    next_request(&rt, &mut seen);
+    let req = next_request(&rt, &mut seen);
+    assert_eq!(req["path"], "/new");
+    assert_eq!(req["method"], "PUT");
+    assert_eq!(req["body"], "payload");
+    assert_eq!(req["headers"]["authorization"], "Bearer t");
 }

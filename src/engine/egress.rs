@@ -209,13 +209,15 @@ impl Egress {
             let ms = started.elapsed().as_secs_f64() * 1000.0;
             // The host actually reached (or refused) is the last hop; the hops say how.
             let reached = hops.last().cloned().unwrap_or_default();
-            let hops = if hops.len() > 1 { hops.join(" -> ") } else { String::new() };
+            // Only when there were redirects: `hops=a.example -> b.example`.
+            let hops = (hops.len() > 1).then(|| hops.join(" -> "));
+            let hops = hops.as_ref().map(tracing::field::display);
             match &result {
                 Ok(r) => {
-                    tracing::info!(target: "hookgate::egress", hook = %hook, method = %method, host = %reached, hops = %hops, status = r.status, ms = format_args!("{ms:.1}"), "outbound request")
+                    tracing::info!(target: "hookgate::egress", hook = %hook, method = %method, host = %reached, hops, status = r.status, ms = format_args!("{ms:.1}"), "outbound request")
                 }
                 Err(f) => {
-                    tracing::warn!(target: "hookgate::egress", hook = %hook, method = %method, host = %reached, hops = %hops, error = %f.message, ms = format_args!("{ms:.1}"), "outbound request failed")
+                    tracing::warn!(target: "hookgate::egress", hook = %hook, method = %method, host = %reached, hops, error = %f.message, ms = format_args!("{ms:.1}"), "outbound request failed")
                 }
             }
             let _ = done.send(Done { seq, id, result });
