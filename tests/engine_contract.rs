@@ -15,6 +15,29 @@ fn run_with(source: &str, toml_text: &str, args: Vec<Value>) -> Result<Value, Ho
     engine.call_blocking(&hook, args, "req-1")
 }
 
+/// [`run`] for a hook that never went through `Generation::load`, whose probe refuses a module
+/// that cannot work (`tests/hostile_load.rs`): what the worker itself does with one, as for
+/// `hookgate test`.
+fn run_unprobed(source: &str) -> Result<Value, HookError> {
+    let dir = hooks_dir(&[("credentials-exchange/h.js", source)]);
+    let file = dir.path().join("credentials-exchange/h.js");
+    let program = hookgate::engine::program::ProgramBuilder::new(dir.path())
+        .build(&file)
+        .unwrap();
+    let hook = std::sync::Arc::new(hookgate::hooks::Hook::standalone(
+        "credentials-exchange/h".into(),
+        hookgate::hooks::Trigger::CredentialsExchange,
+        file,
+        std::time::Duration::from_secs(2),
+        Default::default(),
+        program,
+    ));
+    let mut cfg = config("");
+    cfg.workers = Some(1);
+    let engine = hookgate::engine::Engine::start(&cfg).unwrap();
+    engine.call_blocking(&hook, vec![json!(1), json!(2)], "req-1")
+}
+
 fn failed(class: &str, message: &str) -> Result<Value, HookError> {
     Err(HookError::Failed(HookFailure {
         class: class.into(),
@@ -284,7 +307,7 @@ fn cb_never_called_and_nothing_pending_is_a_timeout() {
 
 #[test]
 fn a_module_that_does_not_export_a_function_fails() {
-    let r = run("module.exports = { not: 'a function' };");
+    let r = run_unprobed("module.exports = { not: 'a function' };");
     assert!(
         matches!(&r, Err(HookError::Failed(f)) if f.message.contains("module.exports is not a function")),
         "{r:?}"
@@ -294,7 +317,7 @@ fn a_module_that_does_not_export_a_function_fails() {
 #[test]
 fn module_top_level_errors_fail_the_call() {
     assert_eq!(
-        run("throw new Error('at load'); module.exports = function () {};"),
+        run_unprobed("throw new Error('at load'); module.exports = function () {};"),
         failed("Error", "at load")
     );
 }

@@ -153,6 +153,37 @@ fn position_in_stack(stack: &str, file_name: &str) -> Option<(u32, u32)> {
     Some((line, column))
 }
 
+/// The first frame of a QuickJS stack trace in a file `is_file` accepts (a compiled module, not
+/// hookgate's own globals or built-ins), as `(file, line, column)` in the file's own coordinates:
+/// a column on line 1 is moved back past the CommonJS wrapper. For locating errors thrown while a
+/// module evaluates (`probe.rs`).
+pub(crate) fn locate_in_stack(
+    stack: &str,
+    is_file: impl Fn(&str) -> bool,
+) -> Option<(String, u32, u32)> {
+    stack.lines().find_map(|frame| {
+        let frame = frame.trim();
+        let frame = frame.strip_prefix("at ").unwrap_or(frame);
+        // `at name (file:line:col)` or `at file:line:col`.
+        let place = match frame.rfind('(') {
+            Some(open) => frame[open + 1..].trim_end_matches(')'),
+            None => frame,
+        };
+        let mut parts = place.rsplitn(3, ':');
+        let (column, line, file) = (parts.next()?, parts.next()?, parts.next()?);
+        let (Ok(line), Ok(mut column)) = (line.parse::<u32>(), column.parse::<u32>()) else {
+            return None;
+        };
+        if !is_file(file) {
+            return None;
+        }
+        if line == 1 {
+            column = column.saturating_sub(WRAP_HEAD.len() as u32);
+        }
+        Some((file.to_owned(), line, column))
+    })
+}
+
 /// Evaluate bytecode made by [`compile_commonjs`] in `ctx`, returning the wrapper function.
 pub fn load_commonjs<'js>(ctx: &Ctx<'js>, bytecode: &[u8]) -> rquickjs::Result<Value<'js>> {
     // SAFETY: `bytecode` came from `JS_WriteObject` of the same QuickJS build; `JS_EvalFunction`
@@ -187,6 +218,21 @@ mod tests {
         assert_eq!(err.file, "hooks/x/bad.js");
         assert_eq!(err.line, 2, "{err}");
         assert!(err.column > 0, "{err}");
+    }
+
+    #[test]
+    fn a_stack_frame_is_located_in_the_files_own_coordinates() {
+        let stack = "    at f (/h/lib.js:1:70)\n    at <anonymous> (/h/x.js:3:9)\n    at main (<input>:12:3)\n";
+        assert_eq!(
+            locate_in_stack(stack, |f| f == "/h/x.js"),
+            Some(("/h/x.js".to_owned(), 3, 9))
+        );
+        let first = locate_in_stack(stack, |f| f.starts_with("/h/")).unwrap();
+        assert_eq!(
+            first,
+            ("/h/lib.js".to_owned(), 1, 70 - WRAP_HEAD.len() as u32)
+        );
+        assert_eq!(locate_in_stack(stack, |_| false), None);
     }
 
     #[test]

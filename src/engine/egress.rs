@@ -2,31 +2,50 @@
 //! npm package built on them — runs here, on the engine's tokio runtime with reqwest; the answer
 //! goes back to the worker that asked, through its completion channel.
 //!
-//! Owns: `[hooks.egress]` — the allow-list (checked on the host the hook named), the redirection
-//! map (host -> local address, `Host` header kept), the per-hook timeout, the body size limit —
-//! and the one log line per outbound request (hook, method, host, status, duration).
+//! Owns: `[hooks.egress]` — the allow-list and the redirection map (host -> local address, `Host`
+//! header kept), both applied to the host the hook named *and to every redirect hop* (hookgate
+//! follows redirects itself, one hop at a time, so a 302 from an allowed host cannot reach a
+//! forbidden one), the per-hook timeout, the body size limit, the process-wide cap on requests
+//! in flight (`max_concurrent`: one hook opening thousands of fetches must not use up the file
+//! descriptors `accept()` needs) — and the one log line per outbound request (hook, method, the
+//! host reached, the hops, status, duration).
 //! Must not touch: JS values (the worker hands a [`Done`] to `io.js`), or response bodies: they
 //! come back as sent, compressed or not, because Node's `http` does not decode them either.
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::Sender;
+use tokio::sync::Semaphore;
 
 use crate::hooks::{EgressConfig, RedirectTarget};
+
+/// The WHATWG fetch standard's redirect limit (undici's too).
+const MAX_REDIRECTS: usize = 20;
+/// Idle keep-alive connections kept per host. reqwest keeps any number by default; with many
+/// hosts that is file descriptors held by nothing in flight.
+const IDLE_PER_HOST: usize = 32;
 
 /// Shared by every worker.
 #[derive(Clone)]
 pub(crate) struct Egress {
-    /// Follows redirects, like WHATWG `fetch`.
-    follow: reqwest::Client,
-    /// Hands 3xx answers to the hook, like Node's `http.request`; packages follow them themselves.
-    manual: reqwest::Client,
-    handle: tokio::runtime::Handle,
+    /// `None`: a refusing egress (the load-time probe, [`Egress::refusing`]): nothing is sent.
+    net: Option<Arc<Net>>,
     allow_hosts: Option<Arc<[String]>>,
     redirect: Arc<BTreeMap<String, RedirectTarget>>,
     max_body_bytes: usize,
+}
+
+/// What actually sends.
+struct Net {
+    /// Never follows redirects: [`Egress::run`] follows them itself, checking every hop.
+    client: reqwest::Client,
+    handle: tokio::runtime::Handle,
+    /// One permit per request in flight, for the whole process (`[hooks.egress] max_concurrent`).
+    permits: Arc<Semaphore>,
+    max_concurrent: usize,
 }
 
 pub(crate) struct Request {
@@ -42,6 +61,7 @@ pub(crate) struct Request {
 pub(crate) struct Response {
     pub status: u16,
     pub status_text: String,
+    /// The URL answered, as the hook names it: after redirects, before the redirection map.
     pub url: String,
     pub headers: Vec<(String, String)>,
     pub body: Vec<u8>,
@@ -61,18 +81,39 @@ pub(crate) struct Done {
     pub result: Result<Response, Failure>,
 }
 
+/// The error every forbidden host gets, first hop or redirect.
+fn forbidden(host: &str) -> Failure {
+    Failure {
+        code: "ERR_HOOKGATE_EGRESS",
+        message: format!("host `{host}` is not in [hooks.egress] allow_hosts"),
+    }
+}
+
 impl Egress {
     pub fn new(cfg: &EgressConfig, handle: tokio::runtime::Handle) -> anyhow::Result<Egress> {
         // No default User-Agent and no Accept-Encoding: a hook's requests carry the headers the
         // hook (or its package) set, as under Node.
-        let follow = reqwest::Client::builder().build()?;
-        let manual = reqwest::Client::builder()
+        let client = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
+            .pool_max_idle_per_host(IDLE_PER_HOST)
             .build()?;
-        Ok(Egress {
-            follow,
-            manual,
+        let max_concurrent = cfg.max_concurrent.max(1);
+        let mut egress = Egress::refusing(cfg);
+        egress.net = Some(Arc::new(Net {
+            client,
             handle,
+            permits: Arc::new(Semaphore::new(max_concurrent)),
+            max_concurrent,
+        }));
+        Ok(egress)
+    }
+
+    /// An egress that sends nothing: every request fails as a forbidden host would, after the
+    /// same URL checks. For evaluating hooks at load time (`probe.rs`), where a module-scope
+    /// `fetch` must not reach anything.
+    pub fn refusing(cfg: &EgressConfig) -> Egress {
+        Egress {
+            net: None,
             allow_hosts: cfg.allow_hosts.as_deref().map(Arc::from),
             redirect: Arc::new(
                 cfg.redirect
@@ -81,7 +122,7 @@ impl Egress {
                     .collect(),
             ),
             max_body_bytes: cfg.max_body_bytes,
-        })
+        }
     }
 
     /// Start a request for `hook`; the result is always sent to `done`, even a refusal. Returns
@@ -95,70 +136,88 @@ impl Egress {
         timeout: Duration,
         done: Sender<Done>,
     ) -> Option<tokio::task::AbortHandle> {
-        let refuse = |code: &'static str, message: String| {
-            tracing::warn!(target: "hookgate::egress", hook = %hook, method = %req.method, url = %req.url, "outbound request refused: {message}");
+        let refuse = |failure: Failure| {
+            tracing::warn!(target: "hookgate::egress", hook = %hook, method = %req.method, url = %req.url, "outbound request refused: {}", failure.message);
             let _ = done.send(Done {
                 seq,
                 id,
-                result: Err(Failure { code, message }),
+                result: Err(failure),
             });
             None
         };
-        let mut url = match reqwest::Url::parse(&req.url) {
-            Ok(u) if u.scheme() == "http" || u.scheme() == "https" => u,
-            Ok(u) => {
-                let scheme = u.scheme().to_owned();
-                return refuse(
-                    "ERR_INVALID_PROTOCOL",
-                    format!("Protocol \"{scheme}:\" not supported. Expected \"http:\""),
-                );
-            }
-            Err(e) => {
-                return refuse("ERR_INVALID_URL", format!("Invalid URL `{}`: {e}", req.url));
-            }
+        let url = match parse_http(&req.url) {
+            Ok(u) => u,
+            Err(f) => return refuse(f),
         };
         let host = url.host_str().unwrap_or_default().to_ascii_lowercase();
         if !host_allowed(self.allow_hosts.as_deref(), &host) {
-            return refuse(
-                "ERR_HOOKGATE_EGRESS",
-                format!("host `{host}` is not in [hooks.egress] allow_hosts"),
-            );
+            return refuse(forbidden(&host));
         }
-        let mut headers = req.headers;
-        if let Some(target) = self.redirect.get(&host) {
-            let authority = match url.port() {
-                Some(p) => format!("{host}:{p}"),
-                None => host.clone(),
-            };
-            if !headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("host")) {
-                headers.push(("host".into(), authority));
-            }
-            if redirect_url(&mut url, target).is_err() {
-                return refuse(
-                    "ERR_HOOKGATE_EGRESS",
-                    format!("cannot redirect `{host}` to {}", target.host),
-                );
-            }
+        if let Err(f) = self.map(&url) {
+            return refuse(f);
         }
+        let Some(net) = self.net.clone() else {
+            tracing::debug!(target: "hookgate::egress", hook = %hook, method = %req.method, url = %req.url,
+                "outbound request not sent: requests made while a hook loads are refused");
+            let _ = done.send(Done {
+                seq,
+                id,
+                result: Err(Failure {
+                    code: "ERR_HOOKGATE_EGRESS",
+                    message: "outbound requests are not sent while the hook is loaded (module scope at load time)".into(),
+                }),
+            });
+            return None;
+        };
         let env = self.clone();
         let (hook, method) = (hook.to_owned(), req.method.clone());
-        let req = Request { headers, ..req };
-        let task = self.handle.spawn(async move {
+        let first_url = url.to_string();
+        let task = net.handle.clone().spawn(async move {
             let started = Instant::now();
-            let result = match tokio::time::timeout(timeout, env.run(url, req)).await {
+            // The hosts requested, first to last; only this task writes it.
+            let mut hops = Vec::new();
+            let unfinished = Unfinished {
+                hook: &hook,
+                method: &method,
+                url: &first_url,
+                waiting: AtomicBool::new(true),
+                max_concurrent: net.max_concurrent,
+            };
+            let run = async {
+                // Never closed: acquiring fails only if it were.
+                let _permit = net.permits.clone().acquire_owned().await.ok();
+                unfinished.waiting.store(false, Ordering::Relaxed);
+                env.run(&net, url, req, &mut hops).await
+            };
+            let outcome = tokio::time::timeout(timeout, run).await;
+            let result = match outcome {
                 Ok(r) => r,
+                Err(_) if unfinished.waiting.load(Ordering::Relaxed) => Err(Failure {
+                    code: "ETIMEDOUT",
+                    message: format!(
+                        "the hook's timeout was reached while the request was still waiting for one of the {} outbound request slots ([hooks.egress] max_concurrent)",
+                        net.max_concurrent
+                    ),
+                }),
                 Err(_) => Err(Failure {
                     code: "ETIMEDOUT",
                     message: "the hook's timeout was reached".to_owned(),
                 }),
             };
+            // Answered (or failed): nothing to say on drop. It owns no heap memory.
+            std::mem::forget(unfinished);
             let ms = started.elapsed().as_secs_f64() * 1000.0;
+            // The host actually reached (or refused) is the last hop; the hops say how.
+            let reached = hops.last().cloned().unwrap_or_default();
+            // Only when there were redirects: `hops=a.example -> b.example`.
+            let hops = (hops.len() > 1).then(|| hops.join(" -> "));
+            let hops = hops.as_ref().map(tracing::field::display);
             match &result {
                 Ok(r) => {
-                    tracing::info!(target: "hookgate::egress", hook = %hook, method = %method, host = %host, status = r.status, ms = format_args!("{ms:.1}"), "outbound request")
+                    tracing::info!(target: "hookgate::egress", hook = %hook, method = %method, host = %reached, hops, status = r.status, ms = format_args!("{ms:.1}"), "outbound request")
                 }
                 Err(f) => {
-                    tracing::warn!(target: "hookgate::egress", hook = %hook, method = %method, host = %host, error = %f.message, ms = format_args!("{ms:.1}"), "outbound request failed")
+                    tracing::warn!(target: "hookgate::egress", hook = %hook, method = %method, host = %reached, hops, error = %f.message, ms = format_args!("{ms:.1}"), "outbound request failed")
                 }
             }
             let _ = done.send(Done { seq, id, result });
@@ -166,26 +225,113 @@ impl Egress {
         Some(task.abort_handle())
     }
 
-    async fn run(&self, url: reqwest::Url, req: Request) -> Result<Response, Failure> {
-        let method = reqwest::Method::from_bytes(req.method.as_bytes()).map_err(|_| Failure {
-            code: "ERR_INVALID_HTTP_TOKEN",
-            message: format!("Method must be a valid HTTP token [\"{}\"]", req.method),
-        })?;
-        let client = if req.follow {
-            &self.follow
-        } else {
-            &self.manual
+    /// Where a request for `url` goes on the wire: the redirection map applied, with the `Host`
+    /// header the mapped request must carry (`None`: not mapped).
+    fn map(&self, url: &reqwest::Url) -> Result<(reqwest::Url, Option<String>), Failure> {
+        let host = url.host_str().unwrap_or_default().to_ascii_lowercase();
+        let Some(target) = self.redirect.get(&host) else {
+            return Ok((url.clone(), None));
         };
-        let mut builder = client.request(method, url);
-        for (k, v) in &req.headers {
-            builder = builder.header(k, v);
+        let authority = match url.port() {
+            Some(p) => format!("{host}:{p}"),
+            None => host.clone(),
+        };
+        let mut wire = url.clone();
+        redirect_url(&mut wire, target).map_err(|_| Failure {
+            code: "ERR_HOOKGATE_EGRESS",
+            message: format!("cannot redirect `{host}` to {}", target.host),
+        })?;
+        Ok((wire, Some(authority)))
+    }
+
+    /// Send `req`, following redirects when it asks to — each hop checked against the allow-list
+    /// and mapped like the first — and read the answer. `hops` gets every host requested.
+    async fn run(
+        &self,
+        net: &Net,
+        mut url: reqwest::Url,
+        req: Request,
+        hops: &mut Vec<String>,
+    ) -> Result<Response, Failure> {
+        let mut method =
+            reqwest::Method::from_bytes(req.method.as_bytes()).map_err(|_| Failure {
+                code: "ERR_INVALID_HTTP_TOKEN",
+                message: format!("Method must be a valid HTTP token [\"{}\"]", req.method),
+            })?;
+        let mut headers = req.headers;
+        let mut body = req.body;
+        loop {
+            let host = url.host_str().unwrap_or_default().to_ascii_lowercase();
+            hops.push(host.clone());
+            // The first hop was checked before the task started; a redirect's target is checked
+            // here, before anything is sent to it.
+            if !host_allowed(self.allow_hosts.as_deref(), &host) {
+                return Err(forbidden(&host));
+            }
+            let (wire, host_header) = self.map(&url)?;
+            let mut builder = net.client.request(method.clone(), wire);
+            for (k, v) in &headers {
+                builder = builder.header(k, v);
+            }
+            if let Some(authority) = host_header {
+                if !headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("host")) {
+                    builder = builder.header("host", authority);
+                }
+            }
+            if let Some(body) = &body {
+                builder = builder.body(body.clone());
+            }
+            let resp = builder.send().await.map_err(|e| failure(&e))?;
+            let status = resp.status();
+            let location = resp
+                .headers()
+                .get(reqwest::header::LOCATION)
+                .and_then(|v| v.to_str().ok());
+            let next = match location {
+                Some(loc) if req.follow && is_followed(status) => loc.to_owned(),
+                _ => return self.read(resp, url).await,
+            };
+            drop(resp);
+            if hops.len() > MAX_REDIRECTS {
+                return Err(Failure {
+                    code: "ERR_HOOKGATE_TOO_MANY_REDIRECTS",
+                    message: format!("redirect count exceeded ({MAX_REDIRECTS})"),
+                });
+            }
+            let next = url
+                .join(&next)
+                .map_err(|e| Failure {
+                    code: "ERR_INVALID_URL",
+                    message: format!("invalid redirect location `{next}`: {e}"),
+                })
+                .and_then(|u| parse_http(u.as_str()))?;
+            // The fetch standard: 303 becomes a GET (HEAD stays), and so does a POST after 301/302;
+            // the body and the headers describing it go.
+            let s = status.as_u16();
+            if (s == 303 && method != reqwest::Method::HEAD)
+                || ((s == 301 || s == 302) && method == reqwest::Method::POST)
+            {
+                method = reqwest::Method::GET;
+                body = None;
+                headers.retain(|(k, _)| !is_body_header(k));
+            }
+            // A hook's own `Host` names the first URL only; credentials do not cross origins.
+            let cross_origin = next.origin() != url.origin();
+            let dropped = |k: &str| {
+                k.eq_ignore_ascii_case("host") || (cross_origin && is_credential_header(k))
+            };
+            headers.retain(|(k, _)| !dropped(k));
+            url = next;
         }
-        if let Some(body) = req.body {
-            builder = builder.body(body);
-        }
-        let mut resp = builder.send().await.map_err(|e| failure(&e))?;
+    }
+
+    /// The final answer, body read up to the limit.
+    async fn read(
+        &self,
+        mut resp: reqwest::Response,
+        url: reqwest::Url,
+    ) -> Result<Response, Failure> {
         let status = resp.status();
-        let url = resp.url().to_string();
         let headers = resp
             .headers()
             .iter()
@@ -212,11 +358,77 @@ impl Egress {
         Ok(Response {
             status: status.as_u16(),
             status_text: status.canonical_reason().unwrap_or("").to_owned(),
-            url,
+            url: url.to_string(),
             headers,
             body,
         })
     }
+}
+
+/// The log line of a request whose task is dropped before it finishes: the worker aborted it
+/// (the hook's deadline passed, or the hook gave up on it: `req.abort()`, its own timeout).
+/// Forgotten once the request has its answer.
+struct Unfinished<'a> {
+    hook: &'a str,
+    method: &'a str,
+    url: &'a str,
+    waiting: AtomicBool,
+    max_concurrent: usize,
+}
+
+impl Drop for Unfinished<'_> {
+    fn drop(&mut self) {
+        if self.waiting.load(Ordering::Relaxed) {
+            tracing::warn!(target: "hookgate::egress", hook = %self.hook, method = %self.method, url = %self.url,
+                "outbound request abandoned: it was still waiting for one of the {} outbound request slots ([hooks.egress] max_concurrent) when the hook stopped waiting for it", self.max_concurrent);
+        } else {
+            tracing::info!(target: "hookgate::egress", hook = %self.hook, method = %self.method, url = %self.url,
+                "outbound request cancelled before its answer: the hook stopped waiting for it");
+        }
+    }
+}
+
+/// An http(s) URL, or the error Node gives for anything else.
+fn parse_http(url: &str) -> Result<reqwest::Url, Failure> {
+    match reqwest::Url::parse(url) {
+        Ok(u) if u.scheme() == "http" || u.scheme() == "https" => Ok(u),
+        Ok(u) => Err(Failure {
+            code: "ERR_INVALID_PROTOCOL",
+            message: format!(
+                "Protocol \"{}:\" not supported. Expected \"http:\"",
+                u.scheme()
+            ),
+        }),
+        Err(e) => Err(Failure {
+            code: "ERR_INVALID_URL",
+            message: format!("Invalid URL `{url}`: {e}"),
+        }),
+    }
+}
+
+/// The redirect statuses fetch follows (not 300 or 304).
+fn is_followed(status: reqwest::StatusCode) -> bool {
+    matches!(status.as_u16(), 301 | 302 | 303 | 307 | 308)
+}
+
+/// The fetch standard's "request-body-header names", dropped with the body.
+fn is_body_header(name: &str) -> bool {
+    [
+        "content-type",
+        "content-length",
+        "content-encoding",
+        "content-language",
+        "content-location",
+    ]
+    .iter()
+    .any(|h| name.eq_ignore_ascii_case(h))
+}
+
+/// Dropped on a cross-origin redirect, as undici (Node's fetch) does.
+fn is_credential_header(name: &str) -> bool {
+    ["authorization", "proxy-authorization", "cookie"]
+        .iter()
+        .any(|h| name.eq_ignore_ascii_case(h))
 }
 
 /// Point `url` at `target`, keeping path, query and fragment.

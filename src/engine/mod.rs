@@ -57,6 +57,7 @@ pub(crate) mod compile;
 mod egress;
 mod globals;
 mod natives;
+pub mod probe;
 pub mod program;
 mod values;
 mod worker;

@@ -489,6 +489,45 @@ impl Worker {
         }
     }
 
+    /// The load-time probe (`probe.rs`, on a scratch worker): evaluate `hook`'s main module in a
+    /// fresh context until `deadline`, without calling it or running its event loop (module-scope
+    /// timers and requests are never run), and hand `check` the exports or the exception (to
+    /// `ctx.catch()`), and whether the deadline stopped it.
+    pub(crate) fn evaluate<R>(
+        &mut self,
+        hook: &Arc<Hook>,
+        deadline: Instant,
+        check: impl for<'js> FnOnce(&Ctx<'js>, rquickjs::Result<Value<'js>>, bool) -> R,
+    ) -> rquickjs::Result<R> {
+        *self.shared.0.call.borrow_mut() = Some(CallState {
+            seq: 0,
+            hook: hook.clone(),
+            request_id: "load".into(),
+            deadline,
+            settled: None,
+            crashed: false,
+            timers: BTreeSet::new(),
+            timer_due: HashMap::new(),
+            requests: HashMap::new(),
+            log_bytes: 0,
+            log_dropped: false,
+        });
+        self.deadline.set(Some(deadline));
+        self.interrupted.set(false);
+        let out = Context::full(&self.rt).map(|ctx| {
+            ctx.with(|ctx| {
+                let exports = globals::install(&ctx, &self.shared).and_then(|api| {
+                    let main = api.require_main.restore(&ctx)?;
+                    main.call((hook.program.main.clone(),))
+                });
+                check(&ctx, exports, self.interrupted.get())
+            })
+        });
+        self.deadline.set(None);
+        self.shared.0.call.borrow_mut().take();
+        out
+    }
+
     fn crashed(&self) -> bool {
         self.shared.with_call(|c| c.crashed)
     }

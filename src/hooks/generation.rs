@@ -1,7 +1,8 @@
 //! Discovery: from the hooks folder and `[[hooks.hook]]` to one immutable, compiled [`Generation`].
 //!
 //! Owns: scanning `<dir>/<trigger-id>/*.js`, matching settings to files, resolving secrets,
-//! compiling every enabled hook (with everything it requires) and reporting every problem at once.
+//! compiling every enabled hook (with everything it requires), evaluating each once in a scratch
+//! runtime (`engine::probe`) and reporting every problem at once.
 //! Must not touch: running hooks (the engine does) or swapping generations (hot reload does).
 
 use std::collections::{BTreeMap, HashMap};
@@ -199,6 +200,10 @@ impl Generation {
                 .or_default()
                 .push(Arc::new(hook));
         }
+        // Every hook that compiled is evaluated once now, so one that cannot work (a top-level
+        // throw or endless loop, exports that are not a function) rejects the generation.
+        let compiled: Vec<Arc<Hook>> = generation.all_hooks().cloned().collect();
+        problems.extend(crate::engine::probe::probe(cfg, &compiled));
         generation.warnings = std::mem::take(&mut builder.warnings);
         for w in &generation.warnings {
             tracing::warn!("{w}");

@@ -75,6 +75,11 @@ pub struct EgressConfig {
     pub redirect: BTreeMap<String, RedirectTarget>,
     /// A response body larger than this fails the request. Default 10 MiB.
     pub max_body_bytes: usize,
+    /// Outbound requests in flight at once, for the whole process (all hooks, all calls). One
+    /// more waits for a slot until its hook's timeout. Keeps a hook opening thousands of
+    /// requests from using up the file descriptors hookgate needs to accept connections.
+    /// Default 512.
+    pub max_concurrent: usize,
 }
 
 impl Default for EgressConfig {
@@ -83,6 +88,7 @@ impl Default for EgressConfig {
             allow_hosts: None,
             redirect: BTreeMap::new(),
             max_body_bytes: 10 << 20,
+            max_concurrent: 512,
         }
     }
 }

@@ -1,0 +1,194 @@
+//! The load-time probe: every hook's module is evaluated once when its generation loads, so a hook
+//! that can never work (a top-level `throw`, a top-level endless loop, `module.exports = 42`, a
+//! package that throws when required) is refused by `hookgate check` and by hot reload instead
+//! of failing every request.
+//!
+//! How: one scratch worker per hook (its own QuickJS runtime, the real globals, `require`, the
+//! configured memory and stack limits), on a thread of its own, evaluating the module under a
+//! short deadline ([`LOAD_DEADLINE`]); then the export's shape is checked. Module-scope side effects do not
+//! leave the probe: outbound requests get a refusing egress ([`Egress::refusing`]: nothing is
+//! sent), the event loop is never run (timers never fire, promise jobs never run), and the runtime
+//! is dropped after, so nothing reaches the workers that serve requests — they evaluate the
+//! module again on their first call, as before.
+//! Owns: what "a hook module that loads" means and the text of its load-time problems.
+//! Must not touch: the worker pool, or any generation's state (callers turn problems into a
+//! rejected generation).
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use rquickjs::{Ctx, Value};
+
+use super::compile::locate_in_stack;
+use super::egress::Egress;
+use super::globals::crash_kind;
+use super::worker::{Limits, Worker};
+use crate::hooks::{Hook, HooksConfig, Trigger};
+
+/// The time a module gets to evaluate at load, whatever the hook's timeout. Evaluating a module
+/// takes milliseconds; what needs longer is a loop. Not the hook's own timeout, even when shorter
+/// (a module slower than that fails every call): a load on a machine busy serving could then
+/// refuse a good hook, and an unchanged file is not looked at again until it changes.
+/// Debug builds get 6 s: their QuickJS is compiled without optimisation, and the slowest package
+/// the node-compat suite loads (unirest) took 1.4 s there on a busy 2-core machine.
+pub(crate) const LOAD_DEADLINE: Duration = if cfg!(debug_assertions) {
+    Duration::from_secs(6)
+} else {
+    Duration::from_secs(2)
+};
+
+/// What a module must export for its trigger.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Shape {
+    /// Auth0 Hooks: `module.exports = function (..., cb) { ... }`.
+    Function,
+    // Auth0 Actions (not accepted yet) will be an object whose `onExecute…` members are
+    // functions: a variant here, its check in `shape_problem`, and its trigger in `expected`.
+}
+
+fn expected(_trigger: Trigger) -> Shape {
+    Shape::Function
+}
+
+/// Why `exports` does not have `shape`, or `None` when it does.
+fn shape_problem(shape: Shape, exports: &Value<'_>) -> Option<String> {
+    match shape {
+        Shape::Function if exports.is_function() => None,
+        Shape::Function => Some(format!(
+            "module.exports is {}, not a function: a hook file must set module.exports = function (...) {{ ... }}",
+            describe(exports)
+        )),
+    }
+}
+
+fn describe(v: &Value<'_>) -> String {
+    if v.is_undefined() {
+        "undefined".into()
+    } else if v.is_null() {
+        "null".into()
+    } else if v.is_array() {
+        "an array".into()
+    } else if v.is_object() {
+        let keys: Vec<String> = v
+            .as_object()
+            .map(|o| o.keys::<String>().flatten().take(5).collect())
+            .unwrap_or_default();
+        if keys.is_empty() {
+            "an empty object".into()
+        } else {
+            format!("an object (keys: {})", keys.join(", "))
+        }
+    } else if v.is_string() {
+        "a string".into()
+    } else if v.is_bool() {
+        "a boolean".into()
+    } else if v.is_number() {
+        "a number".into()
+    } else {
+        format!("a {}", v.type_name())
+    }
+}
+
+/// The sandbox limits the workers get, from `[hooks]` (as `Engine::start` builds them).
+fn limits(cfg: &HooksConfig) -> Limits {
+    Limits {
+        memory_bytes: cfg.memory_limit_mb.max(8) << 20,
+        stack_bytes: cfg.stack_limit_kb.max(64) << 10,
+        max_response_bytes: cfg.max_response_bytes,
+        max_log_bytes: cfg.max_log_bytes,
+    }
+}
+
+/// Evaluate every hook's module; one problem line per hook that cannot work
+/// (`file:line:col: ...` where the failure has a place). Blocks until done.
+pub fn probe(cfg: &HooksConfig, hooks: &[Arc<Hook>]) -> Vec<String> {
+    if hooks.is_empty() {
+        return Vec::new();
+    }
+    let limits = limits(cfg);
+    let egress = Egress::refusing(&cfg.egress);
+    let hooks = hooks.to_vec();
+    // QuickJS checks its stack limit against the real native stack: a thread sized as a worker's.
+    let stack = limits.stack_bytes + (16 << 20);
+    let run = move || {
+        hooks
+            .iter()
+            .filter_map(|hook| probe_one(hook, &limits, &egress))
+            .collect::<Vec<_>>()
+    };
+    match std::thread::Builder::new()
+        .name("hookgate-probe".into())
+        .stack_size(stack)
+        .spawn(run)
+        .map(|t| t.join())
+    {
+        Ok(Ok(problems)) => problems,
+        Ok(Err(_)) => vec!["evaluating the hooks at load panicked; see the log".into()],
+        Err(e) => vec![format!(
+            "cannot start a thread to evaluate the hooks at load: {e}"
+        )],
+    }
+}
+
+fn probe_one(hook: &Arc<Hook>, limits: &Limits, egress: &Egress) -> Option<String> {
+    let file = hook.file.display().to_string();
+    let budget = LOAD_DEADLINE;
+    let started = Instant::now();
+    // A scratch worker: its runtime and every value of the module go when it is dropped.
+    let mut worker = Worker::new(limits.clone(), egress.clone());
+    let is_module = |f: &str| !f.starts_with("builtin:") && hook.program.modules.contains_key(f);
+    let outcome = worker.evaluate(hook, started + budget, |ctx, exports, interrupted| {
+        if interrupted {
+            return Some(format!(
+                "{file}: the module did not finish evaluating within {} ms at load (an endless loop at the top level?)",
+                budget.as_millis()
+            ));
+        }
+        match exports {
+            Ok(v) => shape_problem(expected(hook.trigger), &v).map(|p| format!("{file}: {p}")),
+            Err(e) => Some(thrown(ctx, e, &file, &is_module)),
+        }
+    });
+    let problem = outcome
+        .unwrap_or_else(|e| Some(format!("{file}: cannot evaluate the module at load: {e}")));
+    tracing::debug!(hook = %hook.name, ms = started.elapsed().as_secs_f64() * 1000.0, ok = problem.is_none(), "hook module evaluated at load");
+    problem
+}
+
+/// An exception thrown while the module evaluated, located at its first frame in a module of the
+/// hook (the hook file or a package it requires).
+fn thrown(
+    ctx: &Ctx<'_>,
+    e: rquickjs::Error,
+    file: &str,
+    is_module: &dyn Fn(&str) -> bool,
+) -> String {
+    if !e.is_exception() {
+        return format!("{file}: the module failed while evaluating at load: {e}");
+    }
+    let exc = ctx.catch();
+    let (class, message, stack) = match exc.as_exception() {
+        Some(x) => (
+            x.get::<_, String>("name")
+                .unwrap_or_else(|_| "Error".into()),
+            x.message().unwrap_or_default(),
+            x.stack().unwrap_or_default(),
+        ),
+        None => (
+            "thrown value".into(),
+            exc.as_string()
+                .and_then(|s| s.to_string().ok())
+                .unwrap_or_else(|| describe(&exc)),
+            String::new(),
+        ),
+    };
+    if let Some(kind) = crash_kind(&message) {
+        return format!("{file}: {kind} while the module evaluated at load");
+    }
+    let what = format!("{class}: {message} (thrown while the module evaluated at load)");
+    match locate_in_stack(&stack, is_module) {
+        Some((at, line, column)) if at == file => format!("{at}:{line}:{column}: {what}"),
+        Some((at, line, column)) => format!("{file}: {at}:{line}:{column}: {what}"),
+        None => format!("{file}: {what}"),
+    }
+}
