@@ -1,0 +1,222 @@
+//! Hostile identity: clients that try to be someone else, and signups that try to set what only
+//! hooks may set.
+//!
+//! - Targeting by client uses the client named by the identity server's verified token, whatever
+//!   spelling of the credentials the request used (node-oidc-provider, two clients A and B, a
+//!   hook limited to A that widens the scope and adds a claim).
+//! - Every spelling of `app_metadata` in a signup body is stripped before the upstream (the Rust
+//!   echo upstream reports what it received).
+
+mod common;
+
+use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE_NO_PAD};
+use base64::Engine as _;
+use common::hookgate::Hookgate;
+use common::oidc::{self, OidcServer};
+use common::upstream::Upstream;
+use serde_json::{json, Value};
+
+/// Clients of `tests/oidc/clients.json` whose Basic credentials differ between the standard and
+/// URL-safe alphabets and carry padding (the `?>` in the secrets), so every spelling is distinct.
+const A: (&str, &str) = ("tenant-a", "s?>a-secret");
+const B: (&str, &str) = ("tenant-b", "s?>b-secret");
+
+const TOKEN_ROUTE: &str =
+    "[[route]]\nname = \"token\"\npath = \"/oauth/token\"\npoint = \"credentials-exchange\"\n\
+     upstream_path = \"/token\"\naudience_param = \"resource\"\n";
+
+/// Meant for tenant A only: a privilege a client-limited hook grants.
+const A_ONLY_HOOK: &str = r#"
+module.exports = function (client, scope, audience, context, cb) {
+  cb(null, { scope: (scope || []).concat(['admin:all']), 'https://example.com/tenant-a-only': client.id });
+};
+"#;
+
+/// Runs for everyone: records which client hookgate said it was.
+const EVERYONE_HOOK: &str = r#"
+module.exports = function (client, scope, audience, context, cb) {
+  cb(null, { scope: scope, 'https://example.com/client_seen': client.id });
+};
+"#;
+
+struct Setup {
+    _idp: OidcServer,
+    hg: Hookgate,
+}
+
+fn setup() -> Setup {
+    let idp = OidcServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let hooks = dir.path().join("hooks").join("credentials-exchange");
+    std::fs::create_dir_all(&hooks).unwrap();
+    std::fs::write(hooks.join("a-only.js"), A_ONLY_HOOK).unwrap();
+    std::fs::write(hooks.join("everyone.js"), EVERYONE_HOOK).unwrap();
+    let hooks_table = format!(
+        "[hooks]\ndir = \"hooks\"\n\
+         [[hooks.hook]]\nfile = \"credentials-exchange/everyone.js\"\norder = 1\n\
+         [[hooks.hook]]\nfile = \"credentials-exchange/a-only.js\"\norder = 2\nclients = [\"{}\"]\n",
+        A.0
+    );
+    let hg = Hookgate::start_in(
+        dir,
+        &idp.addr(),
+        "",
+        "",
+        &format!("{TOKEN_ROUTE}{hooks_table}"),
+    );
+    Setup { _idp: idp, hg }
+}
+
+/// One way of presenting a client's credentials.
+struct Spelling {
+    name: &'static str,
+    /// The raw `Authorization` header, if any.
+    authorization: Option<String>,
+    /// Extra form parameters (client_secret_post).
+    form: Vec<(&'static str, String)>,
+    /// node-oidc-provider 9 accepts it (so a token must come back).
+    upstream_accepts: bool,
+}
+
+fn spellings((id, secret): (&'static str, &'static str)) -> Vec<Spelling> {
+    let raw = format!("{id}:{secret}");
+    let padded = STANDARD.encode(&raw);
+    let unpadded = STANDARD_NO_PAD.encode(&raw);
+    let url_safe = URL_SAFE_NO_PAD.encode(&raw);
+    assert!(padded.ends_with('=') && padded.contains(['+', '/']));
+    assert_ne!(url_safe, unpadded, "the alphabets must differ for this test to mean anything");
+    // RFC 6749 §2.3.1: the parts are form-urlencoded first; the server decodes the escape.
+    let escaped = STANDARD.encode(format!("{}%2D{}:{secret}", &id[..6], &id[7..]));
+    let basic = |name, token: String, accepts| Spelling {
+        name,
+        authorization: Some(token),
+        form: vec![],
+        upstream_accepts: accepts,
+    };
+    vec![
+        basic("padded", format!("Basic {padded}"), true),
+        basic("unpadded", format!("Basic {unpadded}"), true),
+        basic("lower-case scheme", format!("basic {unpadded}"), true),
+        basic("form-escaped id", format!("Basic {escaped}"), true),
+        basic("surrounding spaces", format!("  Basic {padded}  "), true),
+        // node-oidc-provider refuses these; other servers take them.
+        basic("url-safe", format!("Basic {url_safe}"), false),
+        basic("two spaces", format!("Basic  {padded}"), false),
+        basic("tab", format!("Basic\t{padded}"), false),
+        Spelling {
+            name: "client_secret_post",
+            authorization: None,
+            form: vec![("client_id", id.into()), ("client_secret", secret.into())],
+            upstream_accepts: true,
+        },
+    ]
+}
+
+/// Ask for a token with one spelling; the answer's status and, on 200, the token's claims
+/// (unverified: what a resource server would read after verifying hookgate's signature).
+async fn token(s: &Setup, spelling: &Spelling, extra: &[(&str, &str)]) -> (u16, Value) {
+    let mut form: Vec<(&str, String)> = vec![
+        ("grant_type", "client_credentials".into()),
+        ("resource", oidc::AUDIENCE.into()),
+        ("scope", "read:users".into()),
+    ];
+    form.extend(spelling.form.iter().cloned());
+    form.extend(extra.iter().map(|(k, v)| (*k, v.to_string())));
+    let mut req = reqwest::Client::new().post(s.hg.url("/oauth/token")).form(&form);
+    if let Some(a) = &spelling.authorization {
+        req = req.header("authorization", a);
+    }
+    let resp = req.send().await.unwrap();
+    let status = resp.status().as_u16();
+    let body: Value = resp.json().await.unwrap_or(Value::Null);
+    if status != 200 {
+        return (status, body);
+    }
+    let jwt = body["access_token"].as_str().unwrap();
+    let payload = jwt.split('.').nth(1).unwrap();
+    let claims = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap();
+    (status, claims)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_client_limited_hook_runs_for_its_client_in_every_spelling_and_for_no_other() {
+    let s = setup();
+    for spelling in spellings(B) {
+        let (status, claims) = token(&s, &spelling, &[]).await;
+        if spelling.upstream_accepts {
+            assert_eq!(status, 200, "B {}: {claims}\n{}", spelling.name, s.hg.log());
+        }
+        if status == 200 {
+            assert_eq!(claims["client_id"], B.0, "B {}", spelling.name);
+            assert_eq!(
+                claims["https://example.com/client_seen"], B.0,
+                "B {}: hooks see the token's client",
+                spelling.name
+            );
+            assert!(
+                claims.get("https://example.com/tenant-a-only").is_none(),
+                "B {} got A's hook: {claims}",
+                spelling.name
+            );
+            assert_eq!(claims["scope"], "read:users", "B {}", spelling.name);
+        }
+    }
+    for spelling in spellings(A) {
+        let (status, claims) = token(&s, &spelling, &[]).await;
+        if spelling.upstream_accepts {
+            assert_eq!(status, 200, "A {}: {claims}\n{}", spelling.name, s.hg.log());
+        }
+        if status == 200 {
+            assert_eq!(
+                claims["https://example.com/tenant-a-only"], A.0,
+                "A {} did not get its hook: {claims}",
+                spelling.name
+            );
+            assert_eq!(claims["scope"], "read:users admin:all", "A {}", spelling.name);
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_client_naming_another_client_never_gets_that_clients_hook() {
+    let s = setup();
+    let b_basic = STANDARD_NO_PAD.encode(format!("{}:{}", B.0, B.1));
+    let attempts: Vec<(&str, Option<String>, Vec<(&str, &str)>)> = vec![
+        // B's credentials, A's name in the body.
+        (
+            "basic B + body client_id A",
+            Some(format!("Basic {b_basic}")),
+            vec![("client_id", A.0)],
+        ),
+        // A's name in Basic with B's secret.
+        (
+            "basic A with B's secret",
+            Some(format!(
+                "Basic {}",
+                STANDARD_NO_PAD.encode(format!("{}:{}", A.0, B.1))
+            )),
+            vec![],
+        ),
+        // An unreadable Basic header next to B's post credentials.
+        (
+            "garbage basic + post B",
+            Some("Basic !!!".into()),
+            vec![("client_id", B.0), ("client_secret", B.1)],
+        ),
+    ];
+    for (name, authorization, form) in attempts {
+        let spelling = Spelling {
+            name: "attempt",
+            authorization,
+            form: vec![],
+            upstream_accepts: false,
+        };
+        let (status, claims) = token(&s, &spelling, &form).await;
+        if status == 200 {
+            assert!(
+                claims.get("https://example.com/tenant-a-only").is_none(),
+                "{name} got A's hook: {claims}"
+            );
+        }
+    }
+}
