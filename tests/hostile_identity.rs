@@ -220,3 +220,109 @@ async fn a_client_naming_another_client_never_gets_that_clients_hook() {
         }
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// app_metadata from the client, in every spelling.
+
+const SIGNUP_ROUTE: &str = r#"
+[[route]]
+name = "signup"
+path = "/dbconnections/signup"
+point = "pre-user-registration"
+[route.signup]
+user_id = "/body_sha256"
+"#;
+
+const SIGNUP_HOOK: &str = r#"
+module.exports = function (user, context, cb) {
+  cb(null, { user: { app_metadata: { plan: 'free' } } });
+};
+"#;
+
+fn signup_hookgate(upstream: &Upstream) -> Hookgate {
+    let dir = tempfile::tempdir().unwrap();
+    let hooks = dir.path().join("hooks").join("pre-user-registration");
+    std::fs::create_dir_all(&hooks).unwrap();
+    std::fs::write(hooks.join("plan.js"), SIGNUP_HOOK).unwrap();
+    Hookgate::start_in(
+        dir,
+        &upstream.address(),
+        "",
+        "",
+        &format!("{SIGNUP_ROUTE}[hooks]\ndir = \"hooks\"\n"),
+    )
+}
+
+/// Post a raw body; the echo upstream's answer (it reports the body it received).
+async fn raw_signup(hg: &Hookgate, content_type: &str, body: String) -> (u16, Value) {
+    let resp = reqwest::Client::new()
+        .post(hg.url("/dbconnections/signup"))
+        .header("content-type", content_type)
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    (resp.status().as_u16(), resp.json().await.unwrap_or(Value::Null))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn no_spelling_of_app_metadata_from_the_client_reaches_the_identity_server() {
+    let upstream = Upstream::start();
+    let hg = signup_hookgate(&upstream);
+    let base = "email=eve%40example.com&password=pw-123456&connection=db&client_id=spa";
+    let form_keys = [
+        "app_metadata=%7B%22role%22%3A%22admin%22%7D",
+        "app_metadata[role]=admin",
+        "app_metadata%5Brole%5D=admin",
+        "app_metadata%255Brole%255D=admin",
+        "app_metadata.role=admin",
+        "APP_METADATA[role]=admin",
+        "App_Metadata%5Brole%5D%5Blevel%5D=admin",
+        "app.metadata[role]=admin",
+        "app+metadata[role]=admin",
+        "app_metadata[]=admin",
+    ];
+    for key in form_keys {
+        let (status, answer) = raw_signup(
+            &hg,
+            "application/x-www-form-urlencoded",
+            format!("{base}&{key}"),
+        )
+        .await;
+        assert_eq!(status, 200, "{key}: {answer}\n{}", hg.log());
+        let forwarded = answer["body"].as_str().unwrap();
+        assert!(
+            !forwarded.contains("admin"),
+            "{key} reached the upstream: {forwarded}"
+        );
+        assert!(
+            forwarded.contains("plan"),
+            "the hook's app_metadata is forwarded: {forwarded}"
+        );
+    }
+    let json_bodies = [
+        json!({ "app_metadata": { "role": "admin" } }),
+        json!({ "app_metadata[role]": "admin" }),
+        json!({ "app_metadata.role": "admin" }),
+        json!({ "App_Metadata": { "role": "admin" } }),
+        json!({ "app_metadata%5Brole%5D": "admin" }),
+    ];
+    for extra in json_bodies {
+        let mut body = json!({ "email": "eve@example.com", "password": "pw-123456",
+                               "connection": "db", "client_id": "spa" });
+        for (k, v) in extra.as_object().unwrap() {
+            body[k] = v.clone();
+        }
+        let (status, answer) = raw_signup(&hg, "application/json", body.to_string()).await;
+        assert_eq!(status, 200, "{extra}: {answer}");
+        let forwarded = answer["body"].as_str().unwrap();
+        assert!(
+            !forwarded.contains("admin"),
+            "{extra} reached the upstream: {forwarded}"
+        );
+        let forwarded: Value = serde_json::from_str(forwarded).unwrap();
+        assert_eq!(forwarded["app_metadata"], json!({ "plan": "free" }));
+    }
+    let log = hg.log();
+    assert!(log.contains("carried app_metadata; removed"), "{log}");
+}

@@ -160,7 +160,10 @@ pub fn basic_credentials(authorization: Option<&str>) -> Option<(String, String)
     if !scheme.eq_ignore_ascii_case("basic") {
         return None;
     }
-    let token = rest.trim_matches(|c: char| c.is_ascii_whitespace());
+    // Padding is optional, and a wrong amount of it is ignored (as Node's decoder does).
+    let token = rest
+        .trim_matches(|c: char| c.is_ascii_whitespace())
+        .trim_end_matches('=');
     let decoded = B64_LENIENT
         .decode(token)
         .or_else(|_| B64URL_LENIENT.decode(token))
