@@ -19,6 +19,7 @@ pub mod body;
 pub mod exchange;
 pub mod local;
 pub mod respond;
+pub mod transport;
 pub mod upstream;
 
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
