@@ -785,7 +785,11 @@ impl Validator<'_> {
             self.error(0..0, "server.max_body_bytes", "must be greater than 0");
         }
         if s.header_read_timeout_ms == 0 {
-            self.error(0..0, "server.header_read_timeout_ms", "must be greater than 0");
+            self.error(
+                0..0,
+                "server.header_read_timeout_ms",
+                "must be greater than 0",
+            );
         }
         if s.max_header_bytes == 0 {
             self.error(0..0, "server.max_header_bytes", "must be greater than 0");

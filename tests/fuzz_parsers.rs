@@ -16,7 +16,9 @@ fn content_type() -> impl Strategy<Value = Option<String>> {
     prop_oneof![
         Just(None),
         Just(Some("application/json".to_string())),
-        Just(Some("application/x-www-form-urlencoded; charset=utf-8".to_string())),
+        Just(Some(
+            "application/x-www-form-urlencoded; charset=utf-8".to_string()
+        )),
         Just(Some("application/jwt+json".to_string())),
         any::<String>().prop_map(Some),
     ]
@@ -27,7 +29,8 @@ fn body() -> impl Strategy<Value = Vec<u8>> {
     prop_oneof![
         any::<Vec<u8>>(),
         "[a-z_\\[\\]%.=&+0-9A-F]{0,64}".prop_map(String::into_bytes),
-        "\\{\"[a-z]{0,8}\":(\"[^\"]{0,8}\"|[0-9]{1,4}|\\[\\]|\\{\\}|null)\\}?".prop_map(String::into_bytes),
+        "\\{\"[a-z]{0,8}\":(\"[^\"]{0,8}\"|[0-9]{1,4}|\\[\\]|\\{\\}|null)\\}?"
+            .prop_map(String::into_bytes),
     ]
 }
 

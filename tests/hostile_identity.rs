@@ -84,7 +84,10 @@ fn spellings((id, secret): (&'static str, &'static str)) -> Vec<Spelling> {
     let unpadded = STANDARD_NO_PAD.encode(&raw);
     let url_safe = URL_SAFE_NO_PAD.encode(&raw);
     assert!(padded.ends_with('=') && padded.contains(['+', '/']));
-    assert_ne!(url_safe, unpadded, "the alphabets must differ for this test to mean anything");
+    assert_ne!(
+        url_safe, unpadded,
+        "the alphabets must differ for this test to mean anything"
+    );
     // RFC 6749 §2.3.1: the parts are form-urlencoded first; the server decodes the escape.
     let escaped = STANDARD.encode(format!("{}%2D{}:{secret}", &id[..6], &id[7..]));
     let basic = |name, token: String, accepts| Spelling {
@@ -122,7 +125,9 @@ async fn token(s: &Setup, spelling: &Spelling, extra: &[(&str, &str)]) -> (u16, 
     ];
     form.extend(spelling.form.iter().cloned());
     form.extend(extra.iter().map(|(k, v)| (*k, v.to_string())));
-    let mut req = reqwest::Client::new().post(s.hg.url("/oauth/token")).form(&form);
+    let mut req = reqwest::Client::new()
+        .post(s.hg.url("/oauth/token"))
+        .form(&form);
     if let Some(a) = &spelling.authorization {
         req = req.header("authorization", a);
     }
@@ -172,16 +177,23 @@ async fn a_client_limited_hook_runs_for_its_client_in_every_spelling_and_for_no_
                 "A {} did not get its hook: {claims}",
                 spelling.name
             );
-            assert_eq!(claims["scope"], "read:users admin:all", "A {}", spelling.name);
+            assert_eq!(
+                claims["scope"], "read:users admin:all",
+                "A {}",
+                spelling.name
+            );
         }
     }
 }
+
+/// A name, an `Authorization` header, form parameters.
+type Attempt = (&'static str, Option<String>, Vec<(&'static str, &'static str)>);
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_client_naming_another_client_never_gets_that_clients_hook() {
     let s = setup();
     let b_basic = STANDARD_NO_PAD.encode(format!("{}:{}", B.0, B.1));
-    let attempts: Vec<(&str, Option<String>, Vec<(&str, &str)>)> = vec![
+    let attempts: Vec<Attempt> = vec![
         // B's credentials, A's name in the body.
         (
             "basic B + body client_id A",
@@ -262,7 +274,10 @@ async fn raw_signup(hg: &Hookgate, content_type: &str, body: String) -> (u16, Va
         .send()
         .await
         .unwrap();
-    (resp.status().as_u16(), resp.json().await.unwrap_or(Value::Null))
+    (
+        resp.status().as_u16(),
+        resp.json().await.unwrap_or(Value::Null),
+    )
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -25,7 +25,10 @@ fn read_until_close(s: &mut TcpStream, limit: Duration) -> String {
             Ok(0) => break,
             Ok(n) => out.extend_from_slice(&buf[..n]),
             Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => break,
-            Err(e) => panic!("no close within {limit:?} ({e}); got so far: {:?}", String::from_utf8_lossy(&out)),
+            Err(e) => panic!(
+                "no close within {limit:?} ({e}); got so far: {:?}",
+                String::from_utf8_lossy(&out)
+            ),
         }
     }
     String::from_utf8_lossy(&out).into_owned()
@@ -72,7 +75,8 @@ fn a_client_trickling_header_lines_is_answered_408_at_the_header_deadline() {
     let mut s = TcpStream::connect(hg.addr).unwrap();
     // A first, ordinary request on the connection: the deadline is for each head, not the
     // connection.
-    s.write_all(b"GET /first HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    s.write_all(b"GET /first HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
     assert!(read_response(&mut s).starts_with("HTTP/1.1 200"));
     // Then a head that never ends: a header line every 300 ms, for much longer than the
     // deadline (pingora alone times each read, so this would be held open for ever).
@@ -100,7 +104,11 @@ fn a_client_trickling_header_lines_is_answered_408_at_the_header_deadline() {
     );
     trickle.join().unwrap();
     assert!(
-        !up.seen.lock().unwrap().iter().any(|l| l.contains("/second")),
+        !up.seen
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|l| l.contains("/second")),
         "the unfinished request never reaches the upstream"
     );
 }
@@ -172,10 +180,7 @@ fn oversized_headers_on_an_exchange_route_get_431_without_contacting_the_upstrea
     let body = json_body(&response);
     assert_eq!(body["error"], "invalid_request");
     assert!(
-        body["error_description"]
-            .as_str()
-            .unwrap()
-            .contains("8192"),
+        body["error_description"].as_str().unwrap().contains("8192"),
         "names the limit: {body}"
     );
     assert!(
@@ -194,9 +199,11 @@ fn token_in_flight(hg: &Hookgate, up: &Upstream, upstream_ms: u64) -> TcpStream 
     let mut s = TcpStream::connect(hg.addr).unwrap();
     s.write_all(&token_request("")).unwrap();
     let path = format!("/slow/{upstream_ms}");
-    wait_for("the upstream to get the request", Duration::from_secs(10), || {
-        up.seen.lock().unwrap().iter().any(|l| l.contains(&path))
-    });
+    wait_for(
+        "the upstream to get the request",
+        Duration::from_secs(10),
+        || up.seen.lock().unwrap().iter().any(|l| l.contains(&path)),
+    );
     s
 }
 
@@ -212,7 +219,11 @@ fn sigterm_answers_an_exchange_request_still_in_flight_503_when_the_grace_period
     let mut s = token_in_flight(&hg, &up, 60_000);
     hg.signal("TERM");
     let response = read_until_close(&mut s, Duration::from_secs(20));
-    assert!(response.starts_with("HTTP/1.1 503"), "{response:?}\n{}", hg.log());
+    assert!(
+        response.starts_with("HTTP/1.1 503"),
+        "{response:?}\n{}",
+        hg.log()
+    );
     let body = json_body(&response);
     assert_eq!(body["error"], "temporarily_unavailable", "{body}");
     let status = hg
@@ -235,6 +246,10 @@ fn sigterm_lets_an_exchange_request_use_the_whole_grace_period() {
     let mut s = token_in_flight(&hg, &up, 4_300);
     hg.signal("TERM");
     let response = read_until_close(&mut s, Duration::from_secs(20));
-    assert!(response.starts_with("HTTP/1.1 200"), "{response:?}\n{}", hg.log());
+    assert!(
+        response.starts_with("HTTP/1.1 200"),
+        "{response:?}\n{}",
+        hg.log()
+    );
     assert!(hg.wait_exit(Duration::from_secs(20)).is_some());
 }

@@ -474,8 +474,14 @@ mod tests {
     fn the_token_names_the_client_by_client_id_then_azp_then_sub() {
         let c = |v: Value| v.as_object().unwrap().clone();
         let id = |v| token_client_id(&c(v));
-        assert_eq!(id(json!({"client_id": "a", "azp": "b", "sub": "c"})).as_deref(), Some("a"));
-        assert_eq!(id(json!({"client_id": "", "azp": "b", "sub": "c"})).as_deref(), Some("b"));
+        assert_eq!(
+            id(json!({"client_id": "a", "azp": "b", "sub": "c"})).as_deref(),
+            Some("a")
+        );
+        assert_eq!(
+            id(json!({"client_id": "", "azp": "b", "sub": "c"})).as_deref(),
+            Some("b")
+        );
         assert_eq!(id(json!({"sub": "c"})).as_deref(), Some("c"));
         assert_eq!(id(json!({"client_id": 5})), None);
         assert_eq!(id(json!({})), None);
@@ -495,8 +501,14 @@ mod tests {
         };
         let none = form("grant_type=client_credentials");
         let a = form("client_id=a");
-        assert_eq!(sent_client_id(Some(&basic("a:s")), &none).as_deref(), Some("a"));
-        assert_eq!(sent_client_id(Some(&basic("a:s")), &a).as_deref(), Some("a"));
+        assert_eq!(
+            sent_client_id(Some(&basic("a:s")), &none).as_deref(),
+            Some("a")
+        );
+        assert_eq!(
+            sent_client_id(Some(&basic("a:s")), &a).as_deref(),
+            Some("a")
+        );
         assert_eq!(sent_client_id(None, &a).as_deref(), Some("a"));
         assert_eq!(sent_client_id(Some(&basic("b:s")), &a), None, "disagree");
         assert_eq!(sent_client_id(Some("Basic !!"), &a), None, "unreadable");

@@ -362,9 +362,10 @@ fn eat<'t>(text: &'t [u8], word: &[u8]) -> Option<&'t [u8]> {
     if text.len() < word.len() {
         return None;
     }
-    let same = text.iter().zip(word).all(|(t, w)| {
-        t == w || (*w == b'_' && matches!(t, b'.' | b' '))
-    });
+    let same = text
+        .iter()
+        .zip(word)
+        .all(|(t, w)| t == w || (*w == b'_' && matches!(t, b'.' | b' ')));
     same.then(|| &text[word.len()..])
 }
 
@@ -494,14 +495,30 @@ mod tests {
         ] {
             assert!(names_path(key, &p("app_metadata")), "{key}");
         }
-        for key in ["app_metadatax", "user_metadata[a]", "xapp_metadata", "app", ""] {
+        for key in [
+            "app_metadatax",
+            "user_metadata[a]",
+            "xapp_metadata",
+            "app",
+            "",
+        ] {
             assert!(!names_path(key, &p("app_metadata")), "{key}");
         }
         let nested = vec!["profile".to_string(), "app".to_string()];
-        for key in ["profile[app]", "profile[app][role]", "profile.app.role", "Profile[App]"] {
+        for key in [
+            "profile[app]",
+            "profile[app][role]",
+            "profile.app.role",
+            "Profile[App]",
+        ] {
             assert!(names_path(key, &nested), "{key}");
         }
-        for key in ["profile", "profile[apps]", "profile[metadata]", "profile.application"] {
+        for key in [
+            "profile",
+            "profile[apps]",
+            "profile[metadata]",
+            "profile.application",
+        ] {
             assert!(!names_path(key, &nested), "{key}");
         }
         let mut m = serde_json::from_str::<Map<String, Value>>(

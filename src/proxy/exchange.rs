@@ -5,16 +5,21 @@
 //! [`super::upstream::Upstream`], and the answer is written back with an exact
 //! `Content-Length`. The extensibility points plug in between those steps.
 //!
+//! Before any of it, a request head larger than `server.max_header_bytes` is answered 431 (the
+//! upstream would refuse it, and the refusal would look like the upstream's failure). While it
+//! runs, a SIGTERM whose grace period ends ([`end_grace`]) makes the exchange answer 503
+//! `temporarily_unavailable` in its route's shape instead of being cut by the exit.
+//!
 //! Must not: know the hook contract of any point.
 
 use std::sync::LazyLock;
 
 use bytes::{Bytes, BytesMut};
-use tokio::sync::watch;
 use pingora::http::{RequestHeader, ResponseHeader};
 use pingora::prelude::*;
 use pingora::protocols::http::v1::common::is_expect_continue_req;
 use pingora::proxy::Session;
+use tokio::sync::watch;
 
 use super::respond::OAuthError;
 use super::upstream::UpstreamResponse;

@@ -93,7 +93,10 @@ impl Guarded {
         Guarded {
             inner,
             timeout,
-            phase: Phase::Head { read: 0, started: false },
+            phase: Phase::Head {
+                read: 0,
+                started: false,
+            },
             tail: [0, 0],
             deadline: Box::pin(tokio::time::sleep(timeout)),
             answering: None,
@@ -107,11 +110,12 @@ impl Guarded {
             return;
         }
         if self.phase == Phase::Idle {
-            self.phase = Phase::Head { read: 0, started: false };
+            self.phase = Phase::Head {
+                read: 0,
+                started: false,
+            };
             self.tail = [0, 0];
-            self.deadline
-                .as_mut()
-                .reset(Instant::now() + self.timeout);
+            self.deadline.as_mut().reset(Instant::now() + self.timeout);
         }
         let Phase::Head { read, mut started } = self.phase else {
             return;
@@ -280,10 +284,7 @@ impl AsyncWrite for Guarded {
             this.replacing = None;
             return Poll::Ready(done.map(|()| len));
         }
-        if this.phase != Phase::Idle
-            && buf.starts_with(b"HTTP/1.")
-            && buf.get(9) != Some(&b'1')
-        {
+        if this.phase != Phase::Idle && buf.starts_with(b"HTTP/1.") && buf.get(9) != Some(&b'1') {
             this.phase = Phase::Idle;
         }
         Pin::new(&mut this.inner).poll_write(cx, buf)
@@ -320,9 +321,7 @@ impl GetTimingDigest for Guarded {
 }
 
 impl GetProxyDigest for Guarded {
-    fn get_proxy_digest(
-        &self,
-    ) -> Option<Arc<pingora::protocols::raw_connect::ProxyDigest>> {
+    fn get_proxy_digest(&self) -> Option<Arc<pingora::protocols::raw_connect::ProxyDigest>> {
         self.inner.get_proxy_digest()
     }
 }
@@ -353,7 +352,10 @@ mod tests {
     async fn the_head_ends_at_the_first_empty_line_after_the_request_line() {
         let mut g = guarded();
         g.scan(b"\r\n\r\n");
-        assert!(matches!(g.phase, Phase::Head { .. }), "leading empty lines end nothing");
+        assert!(
+            matches!(g.phase, Phase::Head { .. }),
+            "leading empty lines end nothing"
+        );
         g.scan(b"GET / HTTP/1.1\r\nHost: x\r");
         assert!(matches!(g.phase, Phase::Head { .. }));
         g.scan(b"\n\r");
