@@ -187,7 +187,11 @@ async fn a_client_limited_hook_runs_for_its_client_in_every_spelling_and_for_no_
 }
 
 /// A name, an `Authorization` header, form parameters.
-type Attempt = (&'static str, Option<String>, Vec<(&'static str, &'static str)>);
+type Attempt = (
+    &'static str,
+    Option<String>,
+    Vec<(&'static str, &'static str)>,
+);
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_client_naming_another_client_never_gets_that_clients_hook() {

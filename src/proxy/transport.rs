@@ -17,8 +17,10 @@
 //!
 //! The head scanner is byte-level and does not parse HTTP: it sees a head end at the first
 //! blank line after the head begins, and a response begin at a write starting `HTTP/1.`
-//! (1xx interim answers excepted). Bytes read after a response began and before the next head
-//! (the rest of a body the upstream answered early, a pipelined body) start the clock again.
+//! (1xx interim answers excepted). A write while the clock runs stops it (an answer is still
+//! going out, so what is read is not a new head). Bytes read after a complete answer and before
+//! the next head (the rest of a body the upstream answered early) start the clock again: such
+//! a connection is closed at the deadline, after its answer.
 //!
 //! Must not: know routes or anything above the connection.
 
@@ -229,8 +231,9 @@ impl AsyncRead for Guarded {
         let before = buf.filled().len();
         match Pin::new(&mut this.inner).poll_read(cx, buf) {
             Poll::Ready(Ok(())) => {
-                let filled = buf.filled()[before..].to_vec();
-                this.scan(&filled);
+                if this.phase != Phase::Handling {
+                    this.scan(&buf.filled()[before..]);
+                }
                 return Poll::Ready(Ok(()));
             }
             Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
@@ -284,8 +287,15 @@ impl AsyncWrite for Guarded {
             this.replacing = None;
             return Poll::Ready(done.map(|()| len));
         }
-        if this.phase != Phase::Idle && buf.starts_with(b"HTTP/1.") && buf.get(9) != Some(&b'1') {
-            this.phase = Phase::Idle;
+        match this.phase {
+            // A final response begins: the next byte read begins the next head.
+            Phase::Handling if buf.starts_with(b"HTTP/1.") && buf.get(9) != Some(&b'1') => {
+                this.phase = Phase::Idle
+            }
+            // Writing while a head is (thought to be) read: the previous answer is still going
+            // out (it began before its request's body was all read). Not a head: no deadline.
+            Phase::Head { .. } => this.phase = Phase::Idle,
+            _ => {}
         }
         Pin::new(&mut this.inner).poll_write(cx, buf)
     }
