@@ -13,7 +13,8 @@ use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE_NO_PAD
 use base64::Engine as _;
 use common::hookgate::Hookgate;
 use common::oidc::{self, OidcServer};
-use common::upstream::Upstream;
+use common::upstream::{self, Upstream};
+use hookgate::token::{keys::generate_pem, Alg, SigningKey};
 use serde_json::{json, Value};
 
 /// Clients of `tests/oidc/clients.json` whose Basic credentials differ between the standard and
@@ -234,6 +235,138 @@ async fn a_client_naming_another_client_never_gets_that_clients_hook() {
                 "{name} got A's hook: {claims}"
             );
         }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// A token server that names whichever client it is told to (node-oidc-provider cannot be made to
+// disagree with the credentials), or issues opaque tokens.
+
+/// Denies, naming the client: whether it ran, and for whom, shows in the answer.
+const A_ONLY_DENY: &str = r#"
+module.exports = function (client, scope, audience, context, cb) {
+  cb(new InvalidScopeError('a-only ran for ' + client.id));
+};
+"#;
+
+/// `Some(client)`: a JWT naming that client; `None`: an opaque token.
+fn token_server(names: Option<&'static str>) -> upstream::Server {
+    let signer = SigningKey::from_pem(generate_pem(Alg::ES256).unwrap().as_bytes()).unwrap();
+    let signer = std::sync::Arc::new(signer);
+    let jwk = signer.public_jwk().clone();
+    upstream::serve(move |req: hyper::Request<hyper::body::Incoming>| {
+        let jwk = jwk.clone();
+        let token = names.map(|client| {
+            signer
+                .sign(
+                    Some("at+jwt"),
+                    &json!({ "sub": client, "client_id": client, "scope": "read",
+                             "aud": "https://api/", "exp": 4_000_000_000u64 }),
+                )
+                .unwrap()
+        });
+        async move {
+            let body = match req.uri().path() {
+                "/jwks" => json!({ "keys": [jwk] }),
+                _ => json!({
+                    "access_token": token.unwrap_or_else(|| "2YotnFZFEjr1zCsicMWpAA".into()),
+                    "token_type": "Bearer", "scope": "read"
+                }),
+            };
+            upstream::json_response(200, &body)
+        }
+    })
+}
+
+fn hookgate_before(server: &upstream::Server) -> Hookgate {
+    let dir = tempfile::tempdir().unwrap();
+    let hooks = dir.path().join("hooks").join("credentials-exchange");
+    std::fs::create_dir_all(&hooks).unwrap();
+    std::fs::write(hooks.join("a-only.js"), A_ONLY_DENY).unwrap();
+    let extra = format!(
+        "{TOKEN_ROUTE}[token]\nsigning_key = \"hookgate.pem\"\nupstream_jwks_url = \"http://{}/jwks\"\n\
+         opaque_tokens = \"pass\"\n\
+         [hooks]\ndir = \"hooks\"\n[[hooks.hook]]\nfile = \"credentials-exchange/a-only.js\"\nclients = [\"{}\"]\n",
+        server.addr, A.0
+    );
+    std::fs::write(
+        dir.path().join("hookgate.pem"),
+        generate_pem(Alg::ES256).unwrap(),
+    )
+    .unwrap();
+    Hookgate::start_in(dir, &server.addr.to_string(), "", "", &extra)
+}
+
+async fn post_token(
+    hg: &Hookgate,
+    authorization: Option<String>,
+    form: &[(&str, &str)],
+) -> (u16, Value) {
+    let mut params = vec![("grant_type", "client_credentials")];
+    params.extend_from_slice(form);
+    let mut req = reqwest::Client::new()
+        .post(hg.url("/oauth/token"))
+        .form(&params);
+    if let Some(a) = authorization {
+        req = req.header("authorization", a);
+    }
+    let resp = req.send().await.unwrap();
+    (resp.status().as_u16(), resp.json().await.unwrap())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn credentials_naming_another_client_than_the_token_lose_to_the_token() {
+    // The request says A; the identity server's token says B.
+    let server = token_server(Some(B.0));
+    let hg = hookgate_before(&server);
+    let basic = format!("Basic {}", STANDARD.encode(format!("{}:{}", A.0, A.1)));
+    let (status, body) = post_token(&hg, Some(basic), &[]).await;
+    assert_eq!(status, 200, "A's hook must not run for B's token: {body}");
+    assert!(
+        hg.log()
+            .contains("name another client than the identity server's token"),
+        "{}",
+        hg.log()
+    );
+    // The token naming A runs it, whatever the credentials said.
+    let server = token_server(Some(A.0));
+    let hg = hookgate_before(&server);
+    let (status, body) = post_token(&hg, None, &[("client_id", B.0)]).await;
+    assert_eq!(
+        (status, &body["error_description"]),
+        (400, &json!("a-only ran for tenant-a"))
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn with_an_opaque_token_only_credentials_naming_exactly_one_client_count() {
+    let server = token_server(None);
+    let hg = hookgate_before(&server);
+    let unpadded = format!(
+        "Basic {}",
+        STANDARD_NO_PAD.encode(format!("{}:{}", A.0, A.1))
+    );
+    let url_safe = format!(
+        "Basic {}",
+        URL_SAFE_NO_PAD.encode(format!("{}:{}", A.0, A.1))
+    );
+    // Read as leniently as servers read them: A's hook runs for A.
+    for basic in [unpadded.clone(), url_safe] {
+        let (status, body) = post_token(&hg, Some(basic.clone()), &[]).await;
+        assert_eq!(
+            (status, &body["error_description"]),
+            (400, &json!("a-only ran for tenant-a")),
+            "{basic}"
+        );
+    }
+    // Credentials that name two clients, or none hookgate can read, name no one.
+    for (authorization, form) in [
+        (Some(unpadded), vec![("client_id", B.0)]),
+        (Some("Basic !!!".to_string()), vec![("client_id", A.0)]),
+        (None, vec![]),
+    ] {
+        let (status, body) = post_token(&hg, authorization.clone(), &form).await;
+        assert_eq!(status, 200, "{authorization:?} {form:?}: {body}");
     }
 }
 
