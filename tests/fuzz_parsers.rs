@@ -8,7 +8,9 @@
 
 use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD};
 use base64::Engine as _;
-use hookgate::proxy::body::{basic_credentials, form_decode, request_language, BodyFormat, Params};
+use hookgate::proxy::body::{
+    basic_credentials, bearer_claims, form_decode, request_language, BodyFormat, Params,
+};
 use proptest::prelude::*;
 use serde_json::{Map, Value};
 
@@ -58,6 +60,8 @@ proptest! {
         let _ = basic_credentials(Some(&value));
         let _ = basic_credentials(Some(&format!("Basic {value}")));
         let _ = form_decode(&value);
+        let _ = bearer_claims(Some(&value));
+        let _ = bearer_claims(Some(&format!("Bearer a.{value}.c")));
         if let Some(lang) = request_language(Some(&value)) {
             prop_assert!(!lang.is_empty() && !lang.contains([',', ';']));
             prop_assert_eq!(lang.to_ascii_lowercase(), lang);
@@ -94,5 +98,18 @@ proptest! {
                 "{}", header
             );
         }
+    }
+
+    #[test]
+    fn bearer_claims_come_back_from_any_jwt_payload(
+        claims in proptest::collection::btree_map(any::<String>(), any::<String>(), 0..6),
+        padded in any::<bool>(),
+    ) {
+        let claims: Map<String, Value> =
+            claims.into_iter().map(|(k, v)| (k, Value::String(v))).collect();
+        let json = serde_json::to_vec(&claims).unwrap();
+        let payload = if padded { URL_SAFE.encode(&json) } else { URL_SAFE_NO_PAD.encode(&json) };
+        let header = format!("Bearer eyJhbGciOiJub25lIn0.{payload}.sig");
+        prop_assert_eq!(bearer_claims(Some(&header)), claims);
     }
 }

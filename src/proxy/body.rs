@@ -137,6 +137,19 @@ pub fn request_language(accept: Option<&str>) -> Option<String> {
     (!first.is_empty() && first != "*").then(|| first.to_ascii_lowercase())
 }
 
+/// The claims of an `Authorization: Bearer` JWT, **unverified** (whoever reads them must not
+/// trust them for anything a forged token could abuse); empty when absent or not a JWT.
+pub fn bearer_claims(authorization: Option<&str>) -> Map<String, Value> {
+    authorization
+        .map(|a| a.trim_matches(|c: char| c.is_ascii_whitespace()))
+        .and_then(|a| a.split_once([' ', '\t']))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .and_then(|(_, token)| token.trim().split('.').nth(1))
+        .and_then(|payload| B64URL_LENIENT.decode(payload.trim_end_matches('=')).ok())
+        .and_then(|bytes| serde_json::from_slice(&bytes).ok())
+        .unwrap_or_default()
+}
+
 /// Base64 as lenient servers read it: padding optional, stray low bits ignored (Node's
 /// `Buffer.from(x, 'base64')`, Go's and Java's lenient decoders all accept these).
 const LENIENT: GeneralPurposeConfig = GeneralPurposeConfig::new()
