@@ -207,25 +207,58 @@ fn token_in_flight(hg: &Hookgate, up: &Upstream, upstream_ms: u64) -> TcpStream 
     s
 }
 
+const SIGNUP_ROUTE: &str = "[[route]]\nname = \"signup\"\npath = \"/dbconnections/signup\"\n\
+    point = \"pre-user-registration\"\nupstream_path = \"/slow/60001\"\n";
+
 #[test]
-fn sigterm_answers_an_exchange_request_still_in_flight_503_when_the_grace_period_ends() {
+fn sigterm_answers_exchange_requests_still_in_flight_503_in_their_routes_shape() {
     let up = Upstream::start();
     let mut hg = Hookgate::start(
         &up.address(),
         "grace_period_secs = 1",
-        "read_timeout_ms = 60000",
-        &token_route(60_000),
+        "read_timeout_ms = 120000",
+        &format!("{}{SIGNUP_ROUTE}", token_route(60_000)),
     );
-    let mut s = token_in_flight(&hg, &up, 60_000);
+    let mut token = token_in_flight(&hg, &up, 60_000);
+    let mut signup = TcpStream::connect(hg.addr).unwrap();
+    let body = r#"{"email":"a@b.example","password":"pw-123456","connection":"db"}"#;
+    signup
+        .write_all(
+            format!(
+                "POST /dbconnections/signup HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n\
+                 Content-Length: {}\r\n\r\n{body}",
+                body.len()
+            )
+            .as_bytes(),
+        )
+        .unwrap();
+    wait_for(
+        "the upstream to get the signup",
+        Duration::from_secs(10),
+        || {
+            up.seen
+                .lock()
+                .unwrap()
+                .iter()
+                .any(|l| l.contains("/slow/60001"))
+        },
+    );
     hg.signal("TERM");
-    let response = read_until_close(&mut s, Duration::from_secs(20));
+    let response = read_until_close(&mut token, Duration::from_secs(20));
     assert!(
         response.starts_with("HTTP/1.1 503"),
         "{response:?}\n{}",
         hg.log()
     );
+    assert_eq!(json_body(&response)["error"], "temporarily_unavailable");
+    let response = read_until_close(&mut signup, Duration::from_secs(20));
+    assert!(response.starts_with("HTTP/1.1 503"), "{response:?}");
     let body = json_body(&response);
-    assert_eq!(body["error"], "temporarily_unavailable", "{body}");
+    assert_eq!(
+        (&body["code"], &body["statusCode"]),
+        (&Value::from("temporarily_unavailable"), &Value::from(503)),
+        "Auth0's signup error shape: {body}"
+    );
     let status = hg
         .wait_exit(Duration::from_secs(20))
         .expect("hookgate exits after answering");
