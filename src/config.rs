@@ -134,6 +134,10 @@ struct RawServer {
     max_body_bytes: usize,
     #[serde(default = "default_body_timeout")]
     body_read_timeout_ms: u64,
+    #[serde(default = "default_header_timeout")]
+    header_read_timeout_ms: u64,
+    #[serde(default = "default_max_header")]
+    max_header_bytes: usize,
     #[serde(default = "default_grace")]
     grace_period_secs: u64,
     #[serde(default)]
@@ -152,6 +156,8 @@ impl Default for RawServer {
             threads: None,
             max_body_bytes: default_max_body(),
             body_read_timeout_ms: default_body_timeout(),
+            header_read_timeout_ms: default_header_timeout(),
+            max_header_bytes: default_max_header(),
             grace_period_secs: default_grace(),
             log_format: LogFormat::default(),
             access_log: false,
@@ -171,6 +177,13 @@ fn default_max_body() -> usize {
 }
 fn default_body_timeout() -> u64 {
     10_000
+}
+fn default_header_timeout() -> u64 {
+    10_000
+}
+/// Node's default (`--max-http-header-size`), the tightest common identity-server limit.
+fn default_max_header() -> usize {
+    16 * 1024
 }
 fn default_grace() -> u64 {
     10
@@ -533,6 +546,10 @@ pub struct ServerConfig {
     pub threads: usize,
     pub max_body_bytes: usize,
     pub body_read_timeout: Duration,
+    /// A client must send a whole request head within this time (see `crate::proxy::transport`).
+    pub header_read_timeout: Duration,
+    /// Largest request head an exchange route forwards (431 above it).
+    pub max_header_bytes: usize,
     pub grace_period: Duration,
     pub log_format: LogFormat,
     /// One log line per request (off by default: a sidecar usually sits behind something that
@@ -848,6 +865,16 @@ impl Validator<'_> {
         );
         if s.max_body_bytes == 0 {
             self.error(0..0, "server.max_body_bytes", "must be greater than 0");
+        }
+        if s.header_read_timeout_ms == 0 {
+            self.error(
+                0..0,
+                "server.header_read_timeout_ms",
+                "must be greater than 0",
+            );
+        }
+        if s.max_header_bytes == 0 {
+            self.error(0..0, "server.max_header_bytes", "must be greater than 0");
         }
         let threads = s.threads.unwrap_or_else(|| {
             std::thread::available_parallelism()
@@ -1168,6 +1195,8 @@ impl Validator<'_> {
                 threads,
                 max_body_bytes: s.max_body_bytes,
                 body_read_timeout: Duration::from_millis(s.body_read_timeout_ms),
+                header_read_timeout: Duration::from_millis(s.header_read_timeout_ms),
+                max_header_bytes: s.max_header_bytes,
                 grace_period: Duration::from_secs(s.grace_period_secs),
                 log_format: s.log_format,
                 access_log: s.access_log,

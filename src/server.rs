@@ -1,11 +1,18 @@
 //! Assembling and running the pingora server from a validated [`Config`], and shutting it down.
 //!
 //! Shutdown: pingora, on SIGTERM, stops accepting and then sleeps its whole grace period before
-//! it stops the runtimes, however idle it is. hookgate counts the requests in flight instead: it
-//! exits as soon as they are all answered, and at the latest when the configured grace period
-//! ends (pingora's own 300 s default is far too long for a sidecar that a deploy restarts).
+//! it stops the runtimes (dropping whatever is in flight, unanswered), however idle it is.
+//! hookgate counts the requests in flight instead: it exits as soon as they are all answered.
+//! When the configured grace period (`server.grace_period_secs`, all of it) is over, exchange
+//! requests still in flight answer 503 in their route's shape (`temporarily_unavailable`), and
+//! hookgate exits once they have, or [`ANSWER_WINDOW`] later. pingora's own grace period is set
+//! beyond that, so it never stops the runtimes first. Passthrough requests still in flight then
+//! are cut: pingora streams them and offers no way to answer in their place.
 //! The outbox dispatcher's batch under way counts too, and the outbox is synced last, so a
 //! deploy does not run the post-event hooks of the last signups again after the restart.
+//!
+//! Every client connection goes through [`crate::proxy::transport::Guard`] (a deadline on
+//! request heads, pingora's own error answers made JSON) before pingora's HTTP code.
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -27,7 +34,8 @@ use crate::engine::Engine;
 use crate::hooks::Generation;
 use crate::outbox::dispatch::Dispatcher;
 use crate::outbox::Outbox;
-use crate::proxy::{Proxy, Shared};
+use crate::proxy::transport::Guard;
+use crate::proxy::{exchange, Proxy, Shared};
 use crate::reload::{self, Live, Reloader};
 use crate::token::{KeyRing, SigningKey};
 
@@ -104,9 +112,10 @@ pub fn run(config: Config, loaded: Loaded) -> anyhow::Result<()> {
     let grace = config.server.grace_period;
     let conf = ServerConf {
         threads: config.server.threads,
-        // Pingora sleeps this long unconditionally after SIGTERM; the drain watcher below ends
-        // the process earlier when nothing is in flight. One second is left for the runtimes.
-        grace_period_seconds: Some(grace.as_secs().saturating_sub(1)),
+        // Pingora sleeps this long unconditionally after SIGTERM and then drops what is in
+        // flight; the drain watcher below ends the process first: as soon as nothing is in
+        // flight, at the latest the grace period plus ANSWER_WINDOW.
+        grace_period_seconds: Some(grace.as_secs() + ANSWER_WINDOW.as_secs() + 2),
         graceful_shutdown_timeout_seconds: Some(1),
         upstream_keepalive_pool_size: config.upstream.keepalive_pool_size,
         work_stealing: config.server.work_stealing,
@@ -158,10 +167,13 @@ pub fn run(config: Config, loaded: Loaded) -> anyhow::Result<()> {
             1 => "hookgate".to_string(),
             _ => format!("hookgate-{i}"),
         };
-        let mut proxy_service = pingora::proxy::http_proxy_service_with_name(
-            &server.configuration,
-            Proxy::new(shared.clone()),
-            &name,
+        let proxy = pingora::proxy::http_proxy(&server.configuration, Proxy::new(shared.clone()));
+        let mut proxy_service = Service::new(
+            name,
+            Guard {
+                inner: Arc::new(proxy),
+                header_timeout: config.server.header_read_timeout,
+            },
         );
         // All the threads in one service, or one thread in each.
         proxy_service.threads = Some(threads / services);
@@ -258,6 +270,9 @@ impl ShutdownSignalWatch for DrainOnTerm {
     }
 }
 
+/// After the grace period, how long requests answering 503 get to write it before the exit.
+const ANSWER_WINDOW: Duration = Duration::from_secs(1);
+
 fn drain_then_exit(inflight: &AtomicUsize, grace: Duration, outbox: Option<&Outbox>) {
     let start = Instant::now();
     // Give the listeners a moment to stop accepting, so a connection accepted just before the
@@ -274,8 +289,17 @@ fn drain_then_exit(inflight: &AtomicUsize, grace: Duration, outbox: Option<&Outb
         }
         std::thread::sleep(Duration::from_millis(20));
     }
+    // The whole grace period is spent: what is still in flight answers 503 now (exchange
+    // routes; see `exchange::end_grace`), and gets a moment to write it.
+    let in_flight = inflight.load(Ordering::Acquire);
+    exchange::end_grace();
+    let answer_by = Instant::now() + ANSWER_WINDOW;
+    while inflight.load(Ordering::Acquire) > 0 && Instant::now() < answer_by {
+        std::thread::sleep(Duration::from_millis(10));
+    }
     sync_outbox(outbox);
     tracing::warn!(
+        in_flight_at_grace_end = in_flight,
         still_in_flight = inflight.load(Ordering::Acquire),
         outbox_batch_under_way = outbox.is_some_and(|o| !o.is_idle()),
         "grace period over; exiting"

@@ -49,15 +49,17 @@ fn hooks_run_in_order_then_file_name_and_respect_enabled_and_targeting() {
             .map(|h| h.name.clone())
             .collect::<Vec<_>>()
     };
-    assert_eq!(
-        names(None),
-        [
-            "credentials-exchange/first",
-            "credentials-exchange/a",
-            "credentials-exchange/b",
-            "credentials-exchange/only-c1"
-        ]
-    );
+    // An unknown client (none, or an empty id) never matches a client list.
+    for unknown in [None, Some("")] {
+        assert_eq!(
+            names(unknown),
+            [
+                "credentials-exchange/first",
+                "credentials-exchange/a",
+                "credentials-exchange/b"
+            ]
+        );
+    }
     assert_eq!(
         names(Some("c2")),
         [

@@ -11,6 +11,12 @@
 //! upstream's. The changed token is signed with hookgate's key. Other grants pass through
 //! untouched, and so do the upstream's non-200 answers.
 //!
+//! The client hooks see, and that `clients = [...]` targeting matches, is the one the upstream's
+//! verified token names (`client_id`, else `azp`, else `sub`), never what hookgate makes of the
+//! request's credentials: a spelling of the credentials hookgate reads differently from the
+//! server must not lend one client the hooks of another. Only an opaque token falls back to the
+//! credentials, and then only when they name exactly one client.
+//!
 //! This file knows the point's arguments, how to apply its result and how its errors map to
 //! HTTP. It must not know how hooks are run (`crate::engine`) or how bytes move
 //! (`crate::proxy`).
@@ -62,10 +68,7 @@ pub async fn exchange(
         // Every other grant is the upstream's business alone: the request goes as it came.
         return proxy.upstream.send(req, body).await;
     }
-    let authorization = header(&req, "authorization");
-    let client_id = basic_credentials(authorization.as_deref())
-        .map(|(id, _)| id)
-        .or_else(|| params.get("client_id"));
+    let sent_client = sent_client_id(header(&req, "authorization").as_deref(), &params);
 
     // Adapt the request to the legacy server: Auth0's `audience` under the upstream's name,
     // and the body in the shape it reads.
@@ -90,12 +93,10 @@ pub async fn exchange(
     if resp.header.status.as_u16() != 200 {
         return Ok(resp);
     }
-    let hooks = live.generation.hooks_for(
-        Trigger::CredentialsExchange,
-        client_id.as_deref(),
-        Some(&route.name),
-    );
-    if hooks.is_empty() {
+    if !live
+        .generation
+        .any_for_route(Trigger::CredentialsExchange, &route.name)
+    {
         return Ok(resp);
     }
     let wait = proxy.hook_wait();
@@ -132,6 +133,25 @@ pub async fn exchange(
     };
 
     let claims = upstream_token.as_ref().map(|t| &t.claims);
+    // The client is who the identity server says it is: the verified token names it. What the
+    // request sent is only a fallback for tokens that name no client (opaque ones).
+    let client_id = match claims.and_then(token_client_id) {
+        Some(id) => {
+            if sent_client.as_ref().is_some_and(|sent| *sent != id) {
+                tracing::warn!(request_id, token_client = %id, sent_client = ?sent_client, "the client credentials name another client than the identity server's token; the token's client is used");
+            }
+            Some(id)
+        }
+        None => sent_client,
+    };
+    let hooks = live.generation.hooks_for(
+        Trigger::CredentialsExchange,
+        client_id.as_deref(),
+        Some(&route.name),
+    );
+    if hooks.is_empty() {
+        return Ok(resp);
+    }
     let granted = granted_scope(claims, &answer);
     let audience = claims
         .and_then(|c| match c.get("aud") {
@@ -229,6 +249,36 @@ pub async fn exchange(
         header: resp.header,
         body: Bytes::from(serde_json::to_vec(&answer).expect("a JSON map serialises")),
     })
+}
+
+/// The client a verified upstream token was issued to: `client_id` (RFC 9068, node-oidc-provider,
+/// Keycloak), else `azp` (Auth0, OIDC), else `sub` (a client-credentials token's subject is its
+/// client). `None` when the token names none.
+fn token_client_id(claims: &Map<String, Value>) -> Option<String> {
+    ["client_id", "azp", "sub"]
+        .iter()
+        .find_map(|k| {
+            claims
+                .get(*k)
+                .and_then(Value::as_str)
+                .filter(|id| !id.is_empty())
+        })
+        .map(str::to_string)
+}
+
+/// The client the request's credentials name, when they name exactly one: a Basic header
+/// hookgate cannot read, or a Basic header and a body `client_id` that disagree, name no one
+/// (an identity server might read either, and hookgate must not guess which).
+fn sent_client_id(authorization: Option<&str>, params: &Params) -> Option<String> {
+    let body = params.get("client_id").filter(|id| !id.is_empty());
+    let Some(authorization) = authorization else {
+        return body;
+    };
+    let (basic, _) = basic_credentials(Some(authorization))?;
+    match body {
+        Some(b) if b != basic => None,
+        _ => (!basic.is_empty()).then_some(basic),
+    }
 }
 
 /// The scopes the upstream granted: the token's `scope` (space-separated) or `scp` (array),
@@ -418,5 +468,51 @@ mod tests {
         assert_eq!(granted_scope(None, &Map::new()), None);
         let claims = json!({"scope": ""});
         assert_eq!(granted_scope(claims.as_object(), &Map::new()), None);
+    }
+
+    #[test]
+    fn the_token_names_the_client_by_client_id_then_azp_then_sub() {
+        let c = |v: Value| v.as_object().unwrap().clone();
+        let id = |v| token_client_id(&c(v));
+        assert_eq!(
+            id(json!({"client_id": "a", "azp": "b", "sub": "c"})).as_deref(),
+            Some("a")
+        );
+        assert_eq!(
+            id(json!({"client_id": "", "azp": "b", "sub": "c"})).as_deref(),
+            Some("b")
+        );
+        assert_eq!(id(json!({"sub": "c"})).as_deref(), Some("c"));
+        assert_eq!(id(json!({"client_id": 5})), None);
+        assert_eq!(id(json!({})), None);
+    }
+
+    #[test]
+    fn credentials_that_name_no_single_client_name_none() {
+        use base64::Engine as _;
+        let basic = |raw: &str| {
+            format!(
+                "Basic {}",
+                base64::engine::general_purpose::STANDARD_NO_PAD.encode(raw)
+            )
+        };
+        let form = |body: &str| {
+            Params::parse(Some("application/x-www-form-urlencoded"), body.as_bytes()).unwrap()
+        };
+        let none = form("grant_type=client_credentials");
+        let a = form("client_id=a");
+        assert_eq!(
+            sent_client_id(Some(&basic("a:s")), &none).as_deref(),
+            Some("a")
+        );
+        assert_eq!(
+            sent_client_id(Some(&basic("a:s")), &a).as_deref(),
+            Some("a")
+        );
+        assert_eq!(sent_client_id(None, &a).as_deref(), Some("a"));
+        assert_eq!(sent_client_id(Some(&basic("b:s")), &a), None, "disagree");
+        assert_eq!(sent_client_id(Some("Basic !!"), &a), None, "unreadable");
+        assert_eq!(sent_client_id(Some(&basic(":s")), &none), None, "empty");
+        assert_eq!(sent_client_id(None, &form("client_id=")), None);
     }
 }

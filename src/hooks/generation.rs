@@ -65,12 +65,27 @@ impl Hook {
         }
     }
 
+    /// Does this hook run for a request of `client_id` on `route`?
+    ///
+    /// `client_id` is the client the request is known to come from; `None` or `""` means unknown.
+    /// A hook limited to clients never runs for an unknown client: a request whose client
+    /// hookgate cannot name must not borrow a hook meant for another (issue 17). `route: None`
+    /// means "any route" (tools and tests that list hooks); requests always name theirs.
     fn targets(&self, client_id: Option<&str>, route: Option<&str>) -> bool {
-        let ok = |list: &Option<Vec<String>>, v: Option<&str>| match (list, v) {
-            (Some(list), Some(v)) => list.iter().any(|x| x == v),
-            _ => true,
+        let client_ok = match (&self.clients, client_id) {
+            (None, _) => true,
+            (Some(list), Some(id)) if !id.is_empty() => list.iter().any(|x| x == id),
+            (Some(_), _) => false,
         };
-        ok(&self.clients, client_id) && ok(&self.routes, route)
+        client_ok && self.targets_route(route)
+    }
+
+    /// Does this hook run on `route` for some client? (Used before the client is known.)
+    fn targets_route(&self, route: Option<&str>) -> bool {
+        match (&self.routes, route) {
+            (Some(list), Some(r)) => list.iter().any(|x| x == r),
+            _ => true,
+        }
     }
 }
 
@@ -217,7 +232,8 @@ impl Generation {
         Ok(generation)
     }
 
-    /// Enabled hooks of a trigger in run order, filtered by targeting (`None` = no filter).
+    /// Enabled hooks of a trigger in run order, filtered by targeting. `client_id: None` is an
+    /// unknown client (only hooks without a `clients` list run); `route: None` is any route.
     pub fn hooks_for(
         &self,
         trigger: Trigger,
@@ -233,6 +249,14 @@ impl Generation {
                     .collect()
             })
             .unwrap_or_default()
+    }
+
+    /// Could any hook of `trigger` run on `route`, whatever the client? Lets a point skip work
+    /// it does only to learn the client (verifying the upstream's token) when nothing would run.
+    pub fn any_for_route(&self, trigger: Trigger, route: &str) -> bool {
+        self.hooks
+            .get(&trigger)
+            .is_some_and(|list| list.iter().any(|h| h.targets_route(Some(route))))
     }
 
     /// Every enabled hook, all triggers.

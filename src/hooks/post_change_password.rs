@@ -118,18 +118,7 @@ pub async fn exchange(
 
 /// The claims of an `Authorization: Bearer` JWT, unverified (see [`Location::Jwt`]).
 fn bearer_claims(authorization: Option<&str>) -> Map<String, Value> {
-    use base64::Engine as _;
-    authorization
-        .and_then(|a| a.split_once(' '))
-        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
-        .and_then(|(_, token)| token.trim().split('.').nth(1))
-        .and_then(|payload| {
-            base64::engine::general_purpose::URL_SAFE_NO_PAD
-                .decode(payload.trim_end_matches('='))
-                .ok()
-        })
-        .and_then(|bytes| serde_json::from_slice(&bytes).ok())
-        .unwrap_or_default()
+    crate::proxy::body::bearer_claims(authorization)
 }
 
 /// The current time as RFC 3339 in UTC, e.g. `2026-11-23T18:04:05.123Z`, as Auth0 gave

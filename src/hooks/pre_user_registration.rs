@@ -34,7 +34,7 @@ use super::{post_user_registration, Hook, OnError, Trigger};
 use crate::config::{Route, SignupMapping};
 use crate::engine::HookError;
 use crate::outbox::{Event, Outbox};
-use crate::proxy::body::{header, request_language, Params};
+use crate::proxy::body::{form_decode, header, request_language, Params};
 use crate::proxy::respond::{ErrorShape, OAuthError};
 use crate::proxy::upstream::UpstreamResponse;
 use crate::proxy::Proxy;
@@ -57,14 +57,21 @@ pub async fn signup(
     let mut params = Params::parse(content_type.as_deref(), &body)?;
 
     // Security first: the client's app_metadata never reaches a hook or the upstream.
-    let mut stripped = false;
+    let mut stripped = Vec::new();
     for loc in [map.app_metadata.as_str(), "app_metadata"] {
-        stripped |= take_at(&mut params.values, loc).is_some();
+        if take_at(&mut params.values, loc).is_some() {
+            stripped.push(loc.to_string());
+        }
     }
-    if stripped {
+    // Also every other spelling a server could read as app_metadata (`app_metadata[role]`,
+    // `app_metadata.role`, `App_Metadata`…): qs-style and PHP-style parsers nest such keys.
+    stripped.extend(strip_spellings(&mut params.values, &map.app_metadata));
+    stripped.extend(strip_spellings(&mut params.values, "app_metadata"));
+    if !stripped.is_empty() {
         tracing::warn!(
             request_id,
             route = %route.name,
+            keys = ?stripped,
             "the signup body carried app_metadata; removed (only hooks may set it)"
         );
     }
@@ -352,6 +359,70 @@ fn set_at(values: &mut Map<String, Value>, loc: &str, value: Value) {
 }
 
 /// `/a/b/c` → (`a`, `/b/c`).
+/// Remove every top-level key that names `loc` (a key or a JSON pointer) or something inside it,
+/// in any spelling a body parser might nest: `a[b][c]`, `a.b.c` and mixtures, any case, `_`
+/// also matching `.` and space (PHP turns those into `_`), the key also read once more
+/// percent-decoded (a server that decodes twice). Returns the keys removed.
+fn strip_spellings(values: &mut Map<String, Value>, loc: &str) -> Vec<String> {
+    let path: Vec<String> = if let Some(p) = loc.strip_prefix('/') {
+        p.split('/').map(unescape).collect()
+    } else {
+        vec![loc.to_string()]
+    };
+    let hits: Vec<String> = values
+        .keys()
+        .filter(|k| names_path(k, &path) || names_path(&form_decode(k), &path))
+        .cloned()
+        .collect();
+    for k in &hits {
+        values.remove(k);
+    }
+    hits
+}
+
+/// Does `key` spell `path` or a member of it? See [`strip_spellings`].
+fn names_path(key: &str, path: &[String]) -> bool {
+    let key = key.to_ascii_lowercase();
+    let mut rest = key.as_bytes();
+    for (i, segment) in path.iter().enumerate() {
+        let segment = segment.to_ascii_lowercase();
+        if i > 0 {
+            match rest.first() {
+                Some(b'.') => rest = &rest[1..],
+                Some(b'[') => {
+                    rest = &rest[1..];
+                    let Some(r) = eat(rest, segment.as_bytes()) else {
+                        return false;
+                    };
+                    let Some(r) = r.strip_prefix(b"]") else {
+                        return false;
+                    };
+                    rest = r;
+                    continue;
+                }
+                _ => return false,
+            }
+        }
+        let Some(r) = eat(rest, segment.as_bytes()) else {
+            return false;
+        };
+        rest = r;
+    }
+    matches!(rest.first(), None | Some(b'[') | Some(b'.'))
+}
+
+/// `text` without the leading `word`, where `_` in `word` also matches `.` and space.
+fn eat<'t>(text: &'t [u8], word: &[u8]) -> Option<&'t [u8]> {
+    if text.len() < word.len() {
+        return None;
+    }
+    let same = text
+        .iter()
+        .zip(word)
+        .all(|(t, w)| t == w || (*w == b'_' && matches!(t, b'.' | b' ')));
+    same.then(|| &text[word.len()..])
+}
+
 fn split_pointer(loc: &str) -> (String, String) {
     let body = &loc[1..];
     match body.split_once('/') {
@@ -462,6 +533,57 @@ fn fail(hook: &Arc<Hook>, e: &HookError, request_id: &str) -> Result<(), OAuthEr
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_spelling_of_app_metadata_is_a_spelling_of_it() {
+        let p = |l: &str| vec![l.to_string()];
+        for key in [
+            "app_metadata",
+            "APP_METADATA",
+            "app_metadata[role]",
+            "App_Metadata[role][x]",
+            "app_metadata.role",
+            "app.metadata[role]",
+            "app metadata",
+            "app_metadata[]",
+        ] {
+            assert!(names_path(key, &p("app_metadata")), "{key}");
+        }
+        for key in [
+            "app_metadatax",
+            "user_metadata[a]",
+            "xapp_metadata",
+            "app",
+            "",
+        ] {
+            assert!(!names_path(key, &p("app_metadata")), "{key}");
+        }
+        let nested = vec!["profile".to_string(), "app".to_string()];
+        for key in [
+            "profile[app]",
+            "profile[app][role]",
+            "profile.app.role",
+            "Profile[App]",
+        ] {
+            assert!(names_path(key, &nested), "{key}");
+        }
+        for key in [
+            "profile",
+            "profile[apps]",
+            "profile[metadata]",
+            "profile.application",
+        ] {
+            assert!(!names_path(key, &nested), "{key}");
+        }
+        let mut m = serde_json::from_str::<Map<String, Value>>(
+            r#"{"app_metadata%5Brole%5D":"admin","email":"a@b","app_metadata.x":1}"#,
+        )
+        .unwrap();
+        let mut hit = strip_spellings(&mut m, "app_metadata");
+        hit.sort();
+        assert_eq!(hit, ["app_metadata%5Brole%5D", "app_metadata.x"]);
+        assert_eq!(m.keys().collect::<Vec<_>>(), ["email"]);
+    }
 
     #[test]
     fn key_names_are_checked_at_every_depth() {

@@ -3,7 +3,9 @@
 //!
 //! Must not: interpret any parameter; that is the points' business.
 
-use base64::engine::general_purpose::STANDARD as B64;
+use base64::alphabet;
+use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig};
+use base64::engine::DecodePaddingMode;
 use base64::Engine as _;
 use serde_json::{Map, Value};
 
@@ -135,29 +137,86 @@ pub fn request_language(accept: Option<&str>) -> Option<String> {
     (!first.is_empty() && first != "*").then(|| first.to_ascii_lowercase())
 }
 
+/// The claims of an `Authorization: Bearer` JWT, **unverified** (whoever reads them must not
+/// trust them for anything a forged token could abuse); empty when absent or not a JWT.
+pub fn bearer_claims(authorization: Option<&str>) -> Map<String, Value> {
+    authorization
+        .map(|a| a.trim_matches(|c: char| c.is_ascii_whitespace()))
+        .and_then(|a| a.split_once([' ', '\t']))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .and_then(|(_, token)| token.trim().split('.').nth(1))
+        .and_then(|payload| B64URL_LENIENT.decode(payload.trim_end_matches('=')).ok())
+        .and_then(|bytes| serde_json::from_slice(&bytes).ok())
+        .unwrap_or_default()
+}
+
+/// Base64 as lenient servers read it: padding optional, stray low bits ignored (Node's
+/// `Buffer.from(x, 'base64')`, Go's and Java's lenient decoders all accept these).
+const LENIENT: GeneralPurposeConfig = GeneralPurposeConfig::new()
+    .with_decode_padding_mode(DecodePaddingMode::Indifferent)
+    .with_decode_allow_trailing_bits(true);
+const B64_LENIENT: GeneralPurpose = GeneralPurpose::new(&alphabet::STANDARD, LENIENT);
+const B64URL_LENIENT: GeneralPurpose = GeneralPurpose::new(&alphabet::URL_SAFE, LENIENT);
+
 /// Client credentials from an HTTP Basic `Authorization` header (RFC 6749 §2.3.1: both parts
-/// are form-urlencoded before base64). `None` when the header is absent or not Basic.
+/// are form-urlencoded before base64). `None` when the header is absent, not Basic, or not
+/// decodable in any spelling.
+///
+/// Decoded as leniently as identity servers do, so that hookgate never knows *less* than the
+/// server about who is calling: scheme in any case, any run of spaces or tabs after it,
+/// surrounding whitespace, the standard or URL-safe alphabet, with or without padding.
+/// (Who the client *is* comes from the upstream's verified token, not from here: see
+/// `hooks::credentials_exchange`.)
 pub fn basic_credentials(authorization: Option<&str>) -> Option<(String, String)> {
-    let value = authorization?.trim();
-    let (scheme, rest) = value.split_once(' ')?;
+    let value = authorization?.trim_matches(|c: char| c.is_ascii_whitespace());
+    let (scheme, rest) = value.split_once([' ', '\t'])?;
     if !scheme.eq_ignore_ascii_case("basic") {
         return None;
     }
-    let decoded = B64.decode(rest.trim()).ok()?;
+    // Padding is optional, and a wrong amount of it is ignored (as Node's decoder does).
+    let token = rest
+        .trim_matches(|c: char| c.is_ascii_whitespace())
+        .trim_end_matches('=');
+    let decoded = B64_LENIENT
+        .decode(token)
+        .or_else(|_| B64URL_LENIENT.decode(token))
+        .ok()?;
     let text = String::from_utf8(decoded).ok()?;
     let (id, secret) = text.split_once(':')?;
-    let unescape = |s: &str| {
-        form_urlencoded::parse(format!("x={s}").as_bytes())
-            .next()
-            .map(|(_, v)| v.into_owned())
-            .unwrap_or_default()
-    };
-    Some((unescape(id), unescape(secret)))
+    Some((form_decode(id), form_decode(secret)))
+}
+
+/// One `application/x-www-form-urlencoded` component: `+` is a space, `%XX` a byte; a `%` not
+/// followed by two hex digits stays as it is (as the WHATWG URL parser leaves it).
+pub fn form_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'+' => out.push(b' '),
+            b'%' if i + 2 < bytes.len()
+                && hex(bytes[i + 1]).is_some()
+                && hex(bytes[i + 2]).is_some() =>
+            {
+                out.push(hex(bytes[i + 1]).unwrap() << 4 | hex(bytes[i + 2]).unwrap());
+                i += 2;
+            }
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn hex(b: u8) -> Option<u8> {
+    (b as char).to_digit(16).map(|d| d as u8)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use base64::engine::general_purpose::{STANDARD as B64, URL_SAFE_NO_PAD};
 
     #[test]
     fn form_and_json_parse_to_the_same_parameters() {
@@ -227,7 +286,39 @@ mod tests {
             Some(("my client".to_string(), "s+cr t".to_string()))
         );
         assert_eq!(basic_credentials(Some("Bearer x")), None);
+        assert_eq!(basic_credentials(Some("Basic")), None);
+        assert_eq!(basic_credentials(Some("Basic Zm9v")), None, "no colon");
         assert_eq!(basic_credentials(Some("Basic !!!")), None);
         assert_eq!(basic_credentials(None), None);
+    }
+
+    #[test]
+    fn basic_credentials_are_read_in_every_spelling_servers_accept() {
+        // Raw `?` and `>` make the standard and URL-safe alphabets differ; escapes are decoded.
+        let pair = ("a?> c", "s??>>x");
+        let raw = "a?>%20c:s??>>x";
+        let standard = B64.encode(raw);
+        let url_safe = URL_SAFE_NO_PAD.encode(raw);
+        assert!(standard.contains(['+', '/']) && standard.ends_with('='));
+        for h in [
+            format!("Basic {standard}"),
+            format!("basic {}", standard.trim_end_matches('=')),
+            format!("BASIC  {url_safe}"),
+            format!("Basic\t{url_safe}=="),
+            format!("  Basic {standard}  "),
+        ] {
+            assert_eq!(
+                basic_credentials(Some(&h)),
+                Some((pair.0.to_string(), pair.1.to_string())),
+                "{h}"
+            );
+        }
+    }
+
+    #[test]
+    fn form_decode_leaves_broken_escapes() {
+        assert_eq!(form_decode("a+b%20c%2"), "a b c%2");
+        assert_eq!(form_decode("%zz%41"), "%zzA");
+        assert_eq!(form_decode("%"), "%");
     }
 }

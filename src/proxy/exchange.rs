@@ -5,13 +5,21 @@
 //! [`super::upstream::Upstream`], and the answer is written back with an exact
 //! `Content-Length`. The extensibility points plug in between those steps.
 //!
+//! Before any of it, a request head larger than `server.max_header_bytes` is answered 431 (the
+//! upstream would refuse it, and the refusal would look like the upstream's failure). While it
+//! runs, a SIGTERM whose grace period ends ([`end_grace`]) makes the exchange answer 503
+//! `temporarily_unavailable` in its route's shape instead of being cut by the exit.
+//!
 //! Must not: know the hook contract of any point.
+
+use std::sync::LazyLock;
 
 use bytes::{Bytes, BytesMut};
 use pingora::http::{RequestHeader, ResponseHeader};
 use pingora::prelude::*;
 use pingora::protocols::http::v1::common::is_expect_continue_req;
 use pingora::proxy::Session;
+use tokio::sync::watch;
 
 use super::respond::OAuthError;
 use super::upstream::UpstreamResponse;
@@ -34,8 +42,81 @@ const HOP_BY_HOP: [&str; 8] = [
     "content-length",
 ];
 
+/// Set once a SIGTERM's grace period is over (see `crate::server`): exchange requests still in
+/// flight then answer 503 in their route's shape instead of being cut when the process exits.
+static GRACE_OVER: LazyLock<watch::Sender<bool>> = LazyLock::new(|| watch::channel(false).0);
+
+/// The grace period is over: every exchange request still in flight answers 503 now.
+pub fn end_grace() {
+    GRACE_OVER.send_replace(true);
+}
+
+async fn grace_over() {
+    let mut rx = GRACE_OVER.subscribe();
+    // The sender is a static: it is never dropped, so this only returns once the flag is set.
+    let _ = rx.wait_for(|over| *over).await;
+}
+
 /// Handle an exchange route completely; the response has been written when this returns Ok.
 pub async fn handle(proxy: &Proxy, session: &mut Session, ctx: &mut RequestCtx) -> Result<()> {
+    let live = ctx.live.clone();
+    let route = live
+        .route(ctx.route)
+        .expect("exchange::handle is only called for a matched route");
+    let point = route.point;
+    // A head larger than the upstream takes would come back as a reset or a 431 blamed on the
+    // upstream (a 502): refuse it here, before the body is read or the upstream is contacted.
+    let limit = live.config.server.max_header_bytes;
+    let size = head_size(session.req_header());
+    if size > limit {
+        session.set_keepalive(None);
+        let err = OAuthError::new(
+            431,
+            "invalid_request",
+            format!("the request headers are {size} bytes; at most {limit} are accepted (server.max_header_bytes)"),
+        );
+        return shaped(err, point).write(session).await;
+    }
+    let answered = {
+        let work = exchange(proxy, session, ctx);
+        tokio::pin!(work);
+        tokio::select! {
+            biased;
+            done = &mut work => Some(done),
+            _ = grace_over() => None,
+        }
+    };
+    if let Some(done) = answered {
+        return done;
+    }
+    // Shutting down and the grace period is over. The work was dropped where it stood; answer
+    // unless part of an answer is already on the wire (then closing is all that is left).
+    session.set_keepalive(None);
+    if session.response_written().is_some() {
+        return Error::e_explain(ErrorType::WriteError, "cut by shutdown mid-answer");
+    }
+    tracing::warn!(request_id = %ctx.request_id, route = %route.name, "grace period over while in flight; answering 503");
+    let err = OAuthError::new(
+        503,
+        "temporarily_unavailable",
+        "hookgate is shutting down; retry the request",
+    );
+    shaped(err, point).write(session).await
+}
+
+/// The size of a request head as sent: request line and header lines with their line ends.
+fn head_size(req: &RequestHeader) -> usize {
+    let line = req.method.as_str().len() + req.uri.to_string().len() + 12;
+    req.headers
+        .iter()
+        .map(|(name, value)| name.as_str().len() + value.len() + 4)
+        .sum::<usize>()
+        + line
+        + 2
+}
+
+/// The exchange itself: body, point, upstream, answer.
+async fn exchange(proxy: &Proxy, session: &mut Session, ctx: &mut RequestCtx) -> Result<()> {
     let live = ctx.live.clone();
     let route = live
         .route(ctx.route)

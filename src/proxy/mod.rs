@@ -25,6 +25,7 @@ pub mod local;
 pub mod path;
 pub mod respond;
 pub mod routing;
+pub mod transport;
 pub mod upstream;
 
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
