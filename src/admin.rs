@@ -1,6 +1,6 @@
-//! The admin listener: `/healthz`, `/readyz` and `/metrics` (Prometheus text: reloads, and the
-//! post-event outbox when there is one), on their own address (127.0.0.1 by default) so
-//! that probes never share a port with traffic from the outside.
+//! The admin listener: `/healthz`, `/readyz` and `/metrics` (Prometheus text: reloads, hook calls
+//! refused as overloaded, and the post-event outbox when there is one), on their own address
+//! (127.0.0.1 by default) so that probes never share a port with traffic from the outside.
 //!
 //! Must not: proxy anything, or expose configuration secrets.
 
@@ -66,6 +66,7 @@ impl ServeHttp for Admin {
             "/readyz" => self.readiness().await,
             "/metrics" => {
                 let mut text = self.reload.metrics();
+                text.push_str(&crate::engine::metrics());
                 if let Some(outbox) = &self.outbox {
                     text.push_str(&outbox.metrics());
                 }

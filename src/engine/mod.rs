@@ -61,12 +61,14 @@ pub mod program;
 mod values;
 mod worker;
 
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::Sender;
 use tokio::sync::oneshot::{self, error::TryRecvError};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::hooks::{Hook, HooksConfig};
 
@@ -84,6 +86,11 @@ pub enum HookError {
     /// Out of memory, stack overflow, an oversized result, or the worker died. The worker is recycled.
     #[error("the hook crashed: {0}")]
     Crashed(String),
+    /// No worker started the call within `[hooks] queue_timeout_ms` (every worker full, or the
+    /// hook at its `max_concurrency`): the hook did not run. Points answer 503, whatever the
+    /// hook's `on_error` (failing open under load would let a flood walk around a hook).
+    #[error("no hook worker was free within [hooks] queue_timeout_ms; the hook did not run")]
+    Overloaded,
 }
 
 /// An error a hook passed to cb (or threw).
@@ -121,8 +128,33 @@ pub enum Wait {
 /// on a machine with one core, where the spinning caller would keep the worker off the CPU.
 const CALLER_SPIN: Duration = Duration::from_micros(50);
 
+/// Calls answered [`HookError::Overloaded`] by every engine of the process, for `/metrics`.
+static OVERLOADED_TOTAL: AtomicU64 = AtomicU64::new(0);
+
+/// The engine's lines of `/metrics` (Prometheus text).
+pub fn metrics() -> String {
+    let mut out = String::new();
+    crate::admin::metric_line(
+        &mut out,
+        "hookgate_hook_overloaded_total",
+        "counter",
+        "Hook calls answered 503 because no worker started them within [hooks] queue_timeout_ms (every worker full, or the hook at its max_concurrency).",
+        OVERLOADED_TOTAL.load(Ordering::Relaxed),
+    );
+    out
+}
+
 struct Inner {
     jobs: Option<Sender<worker::Msg>>,
+    /// How long a call may wait for a worker (and for its hook's concurrency slot).
+    queue_timeout: Duration,
+    /// The concurrency cap of a hook without its own `max_concurrency`.
+    default_hook_cap: usize,
+    /// Each loaded hook's concurrency slots, by hook id; entries of hooks dropped (older
+    /// generations) are swept as the map grows.
+    slots: Mutex<HashMap<u64, (Weak<Hook>, Arc<Semaphore>)>>,
+    /// Calls this engine answered Overloaded.
+    overloaded: AtomicU64,
     /// More than one core: [`Wait::SpinFirst`] may spin.
     may_spin: bool,
     /// Workers not running a call.
@@ -156,12 +188,19 @@ impl Engine {
             .enable_all()
             .build()?;
         let egress = egress::Egress::new(&cfg.egress, egress_runtime.handle().clone())?;
+        let calls_per_worker = cfg.calls_per_worker.max(1);
         let limits = worker::Limits {
             memory_bytes: cfg.memory_limit_mb.max(8) << 20,
             stack_bytes: cfg.stack_limit_kb.max(64) << 10,
             max_response_bytes: cfg.max_response_bytes,
             max_log_bytes: cfg.max_log_bytes,
+            calls_per_worker,
+            requests_per_call: cfg.max_requests_per_call.max(1),
         };
+        let default_hook_cap = cfg
+            .max_concurrency_per_hook
+            .unwrap_or(workers * calls_per_worker / 2)
+            .max(1);
         let (tx, rx) = crossbeam_channel::unbounded();
         let idle = Arc::new(AtomicUsize::new(workers));
         let threads = (0..workers)
@@ -170,6 +209,10 @@ impl Engine {
         Ok(Engine {
             inner: Arc::new(Inner {
                 jobs: Some(tx),
+                queue_timeout: Duration::from_millis(cfg.queue_timeout_ms),
+                default_hook_cap,
+                slots: Mutex::new(HashMap::new()),
+                overloaded: AtomicU64::new(0),
                 may_spin: std::thread::available_parallelism().is_ok_and(|n| n.get() > 1),
                 idle,
                 egress_runtime: Some(egress_runtime),
@@ -218,7 +261,18 @@ impl Engine {
         request_id: &str,
         wait: Wait,
     ) -> Result<serde_json::Value, HookError> {
-        let (mut rx, worker_free) = self.submit(hook, args, request_id)?;
+        let queued_until = Instant::now() + self.inner.queue_timeout;
+        let permit = match self.try_slot(hook) {
+            Ok(permit) => permit,
+            Err(slots) => {
+                match tokio::time::timeout_at(queued_until.into(), slots.acquire_owned()).await {
+                    Ok(Ok(permit)) => permit,
+                    Ok(Err(_)) => return Err(HookError::Crashed("the engine has stopped".into())),
+                    Err(_) => return Err(self.overloaded(hook, request_id, "its max_concurrency")),
+                }
+            }
+        };
+        let (mut rx, ticket, worker_free) = self.submit(hook, args, request_id, permit)?;
         if wait == Wait::SpinFirst && self.inner.may_spin && worker_free {
             let start = Instant::now();
             loop {
@@ -232,7 +286,13 @@ impl Engine {
                 }
             }
         }
-        rx.await.unwrap_or_else(|_| Err(worker_died()))
+        // The queue deadline bounds the wait for a worker to *start* the call; once started,
+        // the hook's own timeout bounds it.
+        match tokio::time::timeout_at(queued_until.into(), &mut rx).await {
+            Ok(answer) => answer.unwrap_or_else(|_| Err(worker_died())),
+            Err(_) if ticket.abandon() => Err(self.overloaded(hook, request_id, "a free worker")),
+            Err(_) => rx.await.unwrap_or_else(|_| Err(worker_died())),
+        }
     }
 
     /// [`Engine::call`] for threads outside any async runtime (the CLI, tests, background threads).
@@ -242,8 +302,64 @@ impl Engine {
         args: Vec<serde_json::Value>,
         request_id: &str,
     ) -> Result<serde_json::Value, HookError> {
-        let (rx, _) = self.submit(hook, args, request_id)?;
-        rx.blocking_recv().unwrap_or_else(|_| Err(worker_died()))
+        // No timer to await here: poll for the slot and the start, briefly, until the deadline.
+        let queued_until = Instant::now() + self.inner.queue_timeout;
+        let permit = loop {
+            match self.try_slot(hook) {
+                Ok(permit) => break permit,
+                Err(_) if Instant::now() >= queued_until => {
+                    return Err(self.overloaded(hook, request_id, "its max_concurrency"))
+                }
+                Err(_) => std::thread::sleep(Duration::from_millis(1)),
+            }
+        };
+        let (mut rx, ticket, _) = self.submit(hook, args, request_id, permit)?;
+        loop {
+            match rx.try_recv() {
+                Ok(settled) => return settled,
+                Err(TryRecvError::Closed) => return Err(worker_died()),
+                Err(TryRecvError::Empty) if Instant::now() < queued_until => {
+                    std::thread::sleep(Duration::from_micros(200))
+                }
+                Err(TryRecvError::Empty) if ticket.abandon() => {
+                    return Err(self.overloaded(hook, request_id, "a free worker"))
+                }
+                Err(TryRecvError::Empty) => {
+                    return rx.blocking_recv().unwrap_or_else(|_| Err(worker_died()))
+                }
+            }
+        }
+    }
+
+    /// Calls answered [`HookError::Overloaded`] by this engine.
+    pub fn overloaded_total(&self) -> u64 {
+        self.inner.overloaded.load(Ordering::Relaxed)
+    }
+
+    /// A concurrency slot of `hook`, if one is free now; else its semaphore, to wait on.
+    fn try_slot(&self, hook: &Arc<Hook>) -> Result<OwnedSemaphorePermit, Arc<Semaphore>> {
+        let slots = {
+            let mut map = self.inner.slots.lock().unwrap_or_else(|e| e.into_inner());
+            if map.len() >= 256 && !map.contains_key(&hook.id) {
+                map.retain(|_, (h, _)| h.strong_count() > 0);
+            }
+            map.entry(hook.id)
+                .or_insert_with(|| {
+                    let cap = hook.max_concurrency.unwrap_or(self.inner.default_hook_cap);
+                    (Arc::downgrade(hook), Arc::new(Semaphore::new(cap.max(1))))
+                })
+                .1
+                .clone()
+        };
+        slots.clone().try_acquire_owned().map_err(|_| slots)
+    }
+
+    fn overloaded(&self, hook: &Hook, request_id: &str, waited_for: &str) -> HookError {
+        self.inner.overloaded.fetch_add(1, Ordering::Relaxed);
+        OVERLOADED_TOTAL.fetch_add(1, Ordering::Relaxed);
+        tracing::warn!(hook = %hook.name, request_id, queue_timeout_ms = self.inner.queue_timeout.as_millis() as u64,
+            "the hook call waited for {waited_for} longer than [hooks] queue_timeout_ms; answered 503 (overloaded)");
+        HookError::Overloaded
     }
 
     /// Say that a call will come shortly (within a few hundred µs): a free worker asleep wakes
@@ -264,13 +380,24 @@ impl Engine {
         hook: &Arc<Hook>,
         args: Vec<serde_json::Value>,
         request_id: &str,
-    ) -> Result<(oneshot::Receiver<worker::Settled>, bool), HookError> {
+        permit: OwnedSemaphorePermit,
+    ) -> Result<
+        (
+            oneshot::Receiver<worker::Settled>,
+            Arc<worker::Ticket>,
+            bool,
+        ),
+        HookError,
+    > {
         let (reply, rx) = oneshot::channel();
+        let ticket = worker::Ticket::new();
         let job = worker::Job {
             hook: hook.clone(),
             args,
             request_id: request_id.to_owned(),
             reply,
+            ticket: ticket.clone(),
+            permit: Some(permit),
         };
         let jobs = self
             .inner
@@ -280,7 +407,7 @@ impl Engine {
         let worker_free = self.inner.idle.load(Ordering::Relaxed) > 0;
         jobs.send(worker::Msg::Call(job))
             .map_err(|_| HookError::Crashed("the engine has stopped".into()))?;
-        Ok((rx, worker_free))
+        Ok((rx, ticket, worker_free))
     }
 }
 
