@@ -7,16 +7,22 @@
 //! builds the arguments and interprets the result; discovery and settings live in [`crate::hooks`].
 //!
 //! # How a call runs
-//! [`Engine::call`] puts the call on one queue shared by N worker threads (N = `[hooks] workers`,
-//! default: cores) and awaits a oneshot answer, so the async caller never blocks (a caller with
-//! nothing else to do may spin on it first: [`Wait`]). A worker owns one QuickJS runtime for its
-//! whole life (never one per request); hooks are compiled to bytecode once, at load
-//! ([`crate::hooks::Generation::load`]). The worker builds the hook's arguments from their JSON
-//! values (fresh objects every call), calls `module.exports(...args, cb)`, answers the caller the
-//! moment `cb` settles (its value turned into JSON as `JSON.stringify` would: `values`), and
-//! then keeps running the call's event loop — microtasks, timers,
-//! fetch completions — until nothing is pending or the hook's timeout passes (Auth0's "the request
-//! continues on the sandbox" behaviour, which post-user-registration hooks rely on). An error
+//! [`Engine::call`] takes one of the hook's concurrency slots (`max_concurrency`), puts the call
+//! on one queue shared by N worker threads (N = `[hooks] workers`, default: cores) and awaits a
+//! oneshot answer, so the async caller never blocks (a caller with nothing else to do may spin on
+//! it first: [`Wait`]). Waiting for the slot and for a worker to start the call is bounded by
+//! `[hooks] queue_timeout_ms`: past it the caller answers [`HookError::Overloaded`] (counted for
+//! `/metrics`) and a worker reaching the job later skips it ([`worker::Ticket`]). A worker owns
+//! one QuickJS runtime for its whole life (never one per request); hooks are compiled to
+//! bytecode once, at load ([`crate::hooks::Generation::load`]). The worker builds the hook's
+//! arguments from their JSON values (fresh objects every call), calls
+//! `module.exports(...args, cb)`, answers the caller the moment `cb` settles (its value turned
+//! into JSON as `JSON.stringify` would: `values`), and keeps the call in its set until the call's
+//! own event loop — microtasks, timers, fetch completions — is empty or the hook's timeout
+//! passes (Auth0's "the request continues on the sandbox" behaviour, which
+//! post-user-registration hooks rely on). Meanwhile the worker takes and runs other calls (up to
+//! `[hooks] calls_per_worker`), as Node runs concurrent invocations in one process: a call
+//! waiting on its API or its timers holds a slot, not the worker (see `worker.rs`). An error
 //! after `cb` is logged and changes nothing.
 //!
 //! # State between requests: one context per (worker, hook)
@@ -29,13 +35,17 @@
 //! hook itself stores it in module scope (a hook bug under Auth0 too).
 //! Built-ins are deliberately *not* frozen: freezing `Object.prototype`/`Error.prototype` breaks
 //! ordinary code through the "override mistake" (`err.name = 'X'` silently fails or throws), and
-//! such hooks ran fine under Auth0. After a timeout or a crash the whole runtime, with every
-//! context, is thrown away and rebuilt, so a hook left half-way never serves another request.
-//! Tests: `tests/engine_isolation.rs`.
+//! such hooks ran fine under Auth0. Hookgate's own JS glue calls private copies of the built-ins
+//! it uses (`globals/primordials.js`), so replacing them changes only what the hook's code sees.
+//! After a timeout while JS runs, a crash, or a failure of that glue the whole runtime, with
+//! every context, is thrown away and rebuilt, so a hook left half-way never serves another
+//! request; a call ended at its deadline while it *waited* is dropped alone.
+//! Tests: `tests/engine_isolation.rs`, `tests/hostile_hooks.rs`.
 //!
 //! # Sandbox
-//! * CPU: the interrupt handler compares the clock with the call's deadline; past it, QuickJS
-//!   raises an uncatchable error, the caller gets [`HookError::Timeout`], the worker is recycled.
+//! * CPU: the interrupt handler compares the clock with the deadline of the call whose JS runs;
+//!   past it, QuickJS raises an uncatchable error, the caller gets [`HookError::Timeout`], the
+//!   worker is recycled (its other calls in progress are answered at once, never left hanging).
 //! * Memory: `[hooks] memory_limit_mb` per runtime (generous: QuickJS misbehaves under tight
 //!   limits); exhaustion -> [`HookError::Crashed`], worker recycled. Results over
 //!   `max_response_bytes` and console output over `max_log_bytes` are refused/dropped.
@@ -45,7 +55,8 @@
 //!   global here adds any. `process` describes a Node 20 without a machine (`process.env` is empty
 //!   and fresh on every call); `fs`, `net`, `child_process`... can be required, but their
 //!   functions throw ERR_HOOKGATE_UNSUPPORTED. `require` only reaches modules resolved at load time.
-//! * A panic inside a worker is caught, the caller gets `Crashed`, the runtime is replaced.
+//! * A panic inside a worker is caught, its callers get `Crashed`, the runtime is replaced.
+//! * Outbound requests: at most `[hooks] max_requests_per_call` in flight per call.
 //!   A fault inside QuickJS's C code (it has no other isolation) would still take the process down.
 //!
 //! A hook that returns without calling `cb` and has nothing pending (no timer, no fetch) could
@@ -144,6 +155,9 @@ pub fn metrics() -> String {
     out
 }
 
+/// A loaded hook (weakly: dropped generations are swept) and its concurrency slots.
+type HookSlots = (Weak<Hook>, Arc<Semaphore>);
+
 struct Inner {
     jobs: Option<Sender<worker::Msg>>,
     /// How long a call may wait for a worker (and for its hook's concurrency slot).
@@ -152,7 +166,7 @@ struct Inner {
     default_hook_cap: usize,
     /// Each loaded hook's concurrency slots, by hook id; entries of hooks dropped (older
     /// generations) are swept as the map grows.
-    slots: Mutex<HashMap<u64, (Weak<Hook>, Arc<Semaphore>)>>,
+    slots: Mutex<HashMap<u64, HookSlots>>,
     /// Calls this engine answered Overloaded.
     overloaded: AtomicU64,
     /// More than one core: [`Wait::SpinFirst`] may spin.
