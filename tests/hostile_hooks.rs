@@ -5,6 +5,7 @@
 //! are counted while hostile ones are held (by a gate server the test opens), and every wait is
 //! bounded.
 
+mod common;
 mod engine_support;
 
 use std::io::Write;
@@ -12,6 +13,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
+use common::hookgate::Hookgate;
+use common::oidc::{self, OidcServer};
 use engine_support::*;
 use hookgate::engine::{Engine, HookError};
 use hookgate::hooks::{Generation, Hook};
@@ -516,4 +519,70 @@ fn concurrent_calls_on_one_worker_each_get_their_own_result_and_console_lines() 
             assert!(line.contains(&format!("request_id=attr-req-{n}")), "{line}");
         }
     }
+}
+
+/// Holds its call on the gate server when the request asks (`hold`), else answers at once.
+const HOLDING_CLAIMS: &str = r#"module.exports = function (client, scope, audience, context, cb) {
+  if (context.body.hold) return fetch(context.body.hold).then(function () { cb(null, {}); }, cb);
+  cb(null, {});
+};"#;
+
+#[test]
+fn a_token_request_no_worker_can_start_gets_503_in_the_oauth_shape_and_is_counted() {
+    let rt = rt();
+    let gate = rt.block_on(Gate::start());
+    let idp = OidcServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let hooks = dir.path().join("hooks").join("credentials-exchange");
+    std::fs::create_dir_all(&hooks).unwrap();
+    std::fs::write(hooks.join("claims.js"), HOLDING_CLAIMS).unwrap();
+    // One call slot in the whole pool: a held request takes it.
+    let hg = Hookgate::start_in(
+        dir,
+        &idp.addr(),
+        "",
+        "",
+        "[[route]]\nname = \"token\"\npath = \"/oauth/token\"\npoint = \"credentials-exchange\"\n\
+         upstream_path = \"/token\"\naudience_param = \"resource\"\n\
+         [hooks]\ndir = \"hooks\"\nworkers = 1\ncalls_per_worker = 1\nqueue_timeout_ms = 300\n\
+         max_concurrency_per_hook = 8\n",
+    );
+    let form = |hold: Option<&str>| {
+        let mut p = vec![
+            ("grant_type", "client_credentials".to_owned()),
+            ("client_id", oidc::POST_CLIENT_ID.to_owned()),
+            ("client_secret", oidc::POST_CLIENT_SECRET.to_owned()),
+            ("audience", oidc::AUDIENCE.to_owned()),
+        ];
+        if let Some(url) = hold {
+            p.push(("hold", url.to_owned()));
+        }
+        p
+    };
+    let url = hg.url("/oauth/token");
+    rt.block_on(async {
+        let client = reqwest::Client::new();
+        let held = tokio::spawn(client.post(&url).form(&form(Some(&gate.url))).send());
+        gate.holding(1).await;
+        let refused = bounded("the refused answer", client.post(&url).form(&form(None)).send())
+            .await
+            .unwrap();
+        assert_eq!(refused.status(), 503);
+        let body: Value = refused.json().await.unwrap();
+        assert_eq!(body["error"], "temporarily_unavailable", "{body}");
+        assert!(body["error_description"].is_string(), "{body}");
+        let metrics = reqwest::get(hg.admin_url("/metrics"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(
+            metrics.contains("hookgate_hook_overloaded_total 1\n"),
+            "{metrics}"
+        );
+        gate.open();
+        let held = bounded("the held answer", held).await.unwrap().unwrap();
+        assert_eq!(held.status(), 200);
+    });
 }
