@@ -177,6 +177,37 @@ fn a_worker_serves_other_calls_while_calls_wait_on_a_slow_api() {
 }
 
 #[test]
+fn a_call_past_its_deadline_while_waiting_is_ended_alone() {
+    let (_dir, generation, engine) = engine_with(
+        &[("short", SLOW_API), ("slow", SLOW_API)],
+        "workers = 1\n[[hook]]\nfile = 'credentials-exchange/short.js'\ntimeout_ms = 200\n",
+    );
+    let (short, slow) = (named(&generation, "short"), named(&generation, "slow"));
+    rt().block_on(async {
+        let gate = Gate::start().await;
+        let waiting = {
+            let (engine, slow, url) = (engine.clone(), slow.clone(), gate.url.clone());
+            tokio::spawn(async move { engine.call(&slow, args(1, &url), "slow").await })
+        };
+        gate.holding(1).await;
+        assert_eq!(
+            bounded(
+                "the short call's timeout",
+                engine.call(&short, args(2, &gate.url), "short")
+            )
+            .await,
+            Err(HookError::Timeout)
+        );
+        // The worker's runtime was not recycled under the other call: it still gets its answer.
+        gate.open();
+        assert_eq!(
+            bounded("the slow call's answer", waiting).await.unwrap(),
+            Ok(json!({ "slow": "ok", "n": 1 }))
+        );
+    });
+}
+
+#[test]
 fn timers_left_after_cb_do_not_keep_the_worker_from_other_calls() {
     let leftover_interval = "module.exports = function (c, s, a, ctx, cb) { cb(null, 'answered'); setInterval(function () {}, 0); };";
     let leftover_chain = "module.exports = function (c, s, a, ctx, cb) { cb(null, 'answered'); (function again() { setTimeout(again, 0); })(); };";
@@ -564,9 +595,12 @@ fn a_token_request_no_worker_can_start_gets_503_in_the_oauth_shape_and_is_counte
         let client = reqwest::Client::new();
         let held = tokio::spawn(client.post(&url).form(&form(Some(&gate.url))).send());
         gate.holding(1).await;
-        let refused = bounded("the refused answer", client.post(&url).form(&form(None)).send())
-            .await
-            .unwrap();
+        let refused = bounded(
+            "the refused answer",
+            client.post(&url).form(&form(None)).send(),
+        )
+        .await
+        .unwrap();
         assert_eq!(refused.status(), 503);
         let body: Value = refused.json().await.unwrap();
         assert_eq!(body["error"], "temporarily_unavailable", "{body}");

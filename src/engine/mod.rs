@@ -144,15 +144,12 @@ static OVERLOADED_TOTAL: AtomicU64 = AtomicU64::new(0);
 
 /// The engine's lines of `/metrics` (Prometheus text).
 pub fn metrics() -> String {
-    let mut out = String::new();
-    crate::admin::metric_line(
-        &mut out,
-        "hookgate_hook_overloaded_total",
-        "counter",
-        "Hook calls answered 503 because no worker started them within [hooks] queue_timeout_ms (every worker full, or the hook at its max_concurrency).",
-        OVERLOADED_TOTAL.load(Ordering::Relaxed),
-    );
-    out
+    // Written here, not with the admin's line writer: the engine imports nothing above it.
+    format!(
+        "# HELP hookgate_hook_overloaded_total Hook calls answered 503 because no worker started them within [hooks] queue_timeout_ms (every worker full, or the hook at its max_concurrency).\n\
+         # TYPE hookgate_hook_overloaded_total counter\nhookgate_hook_overloaded_total {}\n",
+        OVERLOADED_TOTAL.load(Ordering::Relaxed)
+    )
 }
 
 /// A loaded hook (weakly: dropped generations are swept) and its concurrency slots.
@@ -404,14 +401,13 @@ impl Engine {
         HookError,
     > {
         let (reply, rx) = oneshot::channel();
-        let ticket = worker::Ticket::new();
+        let ticket = worker::Ticket::new(permit);
         let job = worker::Job {
             hook: hook.clone(),
             args,
             request_id: request_id.to_owned(),
             reply,
             ticket: ticket.clone(),
-            permit: Some(permit),
         };
         let jobs = self
             .inner

@@ -54,33 +54,48 @@ pub(crate) struct Job {
     pub reply: tokio::sync::oneshot::Sender<Settled>,
     /// Shared with the caller, who may give up before a worker takes the call.
     pub ticket: Arc<Ticket>,
-    /// The hook's concurrency slot ([`super::Engine`]), held until the call's loop ends.
-    pub permit: Option<tokio::sync::OwnedSemaphorePermit>,
 }
 
 /// Whether a queued call is still wanted: a worker takes it, or its caller abandons it at the
-/// queue deadline (and answers Overloaded) — exactly one of the two wins.
-pub(crate) struct Ticket(AtomicU8);
+/// queue deadline (and answers Overloaded) — exactly one of the two wins. It carries the hook's
+/// concurrency slot ([`super::Engine`]): the worker keeps it until the call's loop ends, an
+/// abandoning caller frees it at once (a job left in the queue must not hold it).
+pub(crate) struct Ticket {
+    state: AtomicU8,
+    permit: std::sync::Mutex<Option<tokio::sync::OwnedSemaphorePermit>>,
+}
 
 const QUEUED: u8 = 0;
 const TAKEN: u8 = 1;
 const ABANDONED: u8 = 2;
 
 impl Ticket {
-    pub fn new() -> Arc<Ticket> {
-        Arc::new(Ticket(AtomicU8::new(QUEUED)))
+    pub fn new(permit: tokio::sync::OwnedSemaphorePermit) -> Arc<Ticket> {
+        Arc::new(Ticket {
+            state: AtomicU8::new(QUEUED),
+            permit: std::sync::Mutex::new(Some(permit)),
+        })
     }
-    /// The worker's side: true if the caller still waits.
-    pub fn take(&self) -> bool {
-        self.0
+    fn permit(&self) -> Option<tokio::sync::OwnedSemaphorePermit> {
+        self.permit.lock().unwrap_or_else(|e| e.into_inner()).take()
+    }
+    /// The worker's side: the slot, if the caller still waits.
+    fn take(&self) -> Option<Option<tokio::sync::OwnedSemaphorePermit>> {
+        self.state
             .compare_exchange(QUEUED, TAKEN, Ordering::AcqRel, Ordering::Acquire)
-            .is_ok()
+            .ok()
+            .map(|_| self.permit())
     }
     /// The caller's side: true if no worker took the call (it never will now).
     pub fn abandon(&self) -> bool {
-        self.0
+        let abandoned = self
+            .state
             .compare_exchange(QUEUED, ABANDONED, Ordering::AcqRel, Ordering::Acquire)
-            .is_ok()
+            .is_ok();
+        if abandoned {
+            drop(self.permit());
+        }
+        abandoned
     }
 }
 
@@ -676,10 +691,10 @@ impl Worker {
     // Out of line so profiles can name a call's work (`valgrind --toggle-collect=*Worker::start`).
     #[inline(never)]
     fn start(&mut self, job: Job) {
-        if !job.ticket.take() {
+        let Some(permit) = job.ticket.take() else {
             // The caller gave up at the queue deadline and answered Overloaded.
             return;
-        }
+        };
         self.seq += 1;
         let seq = self.seq;
         let hook = job.hook;
@@ -698,7 +713,7 @@ impl Worker {
                 requests: HashMap::new(),
                 log_bytes: 0,
                 log_dropped: false,
-                _permit: job.permit,
+                _permit: permit,
             },
         );
         if self.contexts.len() >= SWEEP_AT {
@@ -803,6 +818,12 @@ impl Worker {
             return;
         };
         let deadline = self.shared.with_seq(seq, |c| Some(c.deadline));
+        if deadline.is_some_and(|d| Instant::now() >= d) {
+            // Past its deadline while it waited (a completion or a timer came too late): the
+            // call is ended alone by `reap`; entering would be interrupted at once and cost
+            // every other call on the worker its runtime.
+            return;
+        }
         self.shared.0.current.set(seq);
         self.deadline.set(deadline);
         self.interrupted.set(false);
