@@ -1,5 +1,5 @@
-//! The admin listener: `/healthz`, `/readyz` and `/metrics` (Prometheus text: reloads, and the
-//! post-event outbox when a route produces post-events), on their own address (127.0.0.1 by
+//! The admin listener: `/healthz`, `/readyz` and `/metrics` (Prometheus text: reloads, hook calls
+//! refused as overloaded, and the post-event outbox), on their own address (127.0.0.1 by
 //! default) so that probes never share a port with traffic from the outside.
 //!
 //! Must not: proxy anything, or expose configuration secrets.
@@ -74,6 +74,7 @@ impl ServeHttp for Admin {
             "/readyz" => self.readiness().await,
             "/metrics" => {
                 let mut text = self.reload.metrics();
+                text.push_str(&crate::engine::metrics());
                 text.push_str(&self.outbox.metrics());
                 let body = text.into_bytes();
                 return Response::builder()

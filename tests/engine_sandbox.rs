@@ -29,7 +29,9 @@ fn setup() -> (tempfile::TempDir, hookgate::hooks::Generation, Engine) {
     files.extend_from_slice(HOSTILE);
     let dir = hooks_dir(&files);
     let mut hooks_toml = String::from(
-        "workers = 2\nmemory_limit_mb = 64\nstack_limit_kb = 512\nmax_log_bytes = 4096\n",
+        // A queue deadline far above what the hostile hooks hold workers for (a log flood takes
+        // seconds in a debug build): these tests are about containment, not overload.
+        "workers = 2\nmemory_limit_mb = 64\nstack_limit_kb = 512\nmax_log_bytes = 4096\nqueue_timeout_ms = 120000\n",
     );
     for (file, _) in HOSTILE {
         // Short timeouts only where the timeout is the expected end; no timing is asserted.

@@ -7,16 +7,22 @@
 //! builds the arguments and interprets the result; discovery and settings live in [`crate::hooks`].
 //!
 //! # How a call runs
-//! [`Engine::call`] puts the call on one queue shared by N worker threads (N = `[hooks] workers`,
-//! default: cores) and awaits a oneshot answer, so the async caller never blocks (a caller with
-//! nothing else to do may spin on it first: [`Wait`]). A worker owns one QuickJS runtime for its
-//! whole life (never one per request); hooks are compiled to bytecode once, at load
-//! ([`crate::hooks::Generation::load`]). The worker builds the hook's arguments from their JSON
-//! values (fresh objects every call), calls `module.exports(...args, cb)`, answers the caller the
-//! moment `cb` settles (its value turned into JSON as `JSON.stringify` would: `values`), and
-//! then keeps running the call's event loop — microtasks, timers,
-//! fetch completions — until nothing is pending or the hook's timeout passes (Auth0's "the request
-//! continues on the sandbox" behaviour, which post-user-registration hooks rely on). An error
+//! [`Engine::call`] takes one of the hook's concurrency slots (`max_concurrency`), puts the call
+//! on one queue shared by N worker threads (N = `[hooks] workers`, default: cores) and awaits a
+//! oneshot answer, so the async caller never blocks (a caller with nothing else to do may spin on
+//! it first: [`Wait`]). Waiting for the slot and for a worker to start the call is bounded by
+//! `[hooks] queue_timeout_ms`: past it the caller answers [`HookError::Overloaded`] (counted for
+//! `/metrics`) and a worker reaching the job later skips it ([`worker::Ticket`]). A worker owns
+//! one QuickJS runtime for its whole life (never one per request); hooks are compiled to
+//! bytecode once, at load ([`crate::hooks::Generation::load`]). The worker builds the hook's
+//! arguments from their JSON values (fresh objects every call), calls
+//! `module.exports(...args, cb)`, answers the caller the moment `cb` settles (its value turned
+//! into JSON as `JSON.stringify` would: `values`), and keeps the call in its set until the call's
+//! own event loop — microtasks, timers, fetch completions — is empty or the hook's timeout
+//! passes (Auth0's "the request continues on the sandbox" behaviour, which
+//! post-user-registration hooks rely on). Meanwhile the worker takes and runs other calls (up to
+//! `[hooks] calls_per_worker`), as Node runs concurrent invocations in one process: a call
+//! waiting on its API or its timers holds a slot, not the worker (see `worker.rs`). An error
 //! after `cb` is logged and changes nothing.
 //!
 //! # State between requests: one context per (worker, hook)
@@ -29,13 +35,17 @@
 //! hook itself stores it in module scope (a hook bug under Auth0 too).
 //! Built-ins are deliberately *not* frozen: freezing `Object.prototype`/`Error.prototype` breaks
 //! ordinary code through the "override mistake" (`err.name = 'X'` silently fails or throws), and
-//! such hooks ran fine under Auth0. After a timeout or a crash the whole runtime, with every
-//! context, is thrown away and rebuilt, so a hook left half-way never serves another request.
-//! Tests: `tests/engine_isolation.rs`.
+//! such hooks ran fine under Auth0. Hookgate's own JS glue calls private copies of the built-ins
+//! it uses (`globals/primordials.js`), so replacing them changes only what the hook's code sees.
+//! After a timeout while JS runs, a crash, or a failure of that glue the whole runtime, with
+//! every context, is thrown away and rebuilt, so a hook left half-way never serves another
+//! request; a call ended at its deadline while it *waited* is dropped alone.
+//! Tests: `tests/engine_isolation.rs`, `tests/hostile_hooks.rs`.
 //!
 //! # Sandbox
-//! * CPU: the interrupt handler compares the clock with the call's deadline; past it, QuickJS
-//!   raises an uncatchable error, the caller gets [`HookError::Timeout`], the worker is recycled.
+//! * CPU: the interrupt handler compares the clock with the deadline of the call whose JS runs;
+//!   past it, QuickJS raises an uncatchable error, the caller gets [`HookError::Timeout`], the
+//!   worker is recycled (its other calls in progress are answered at once, never left hanging).
 //! * Memory: `[hooks] memory_limit_mb` per runtime (generous: QuickJS misbehaves under tight
 //!   limits); exhaustion -> [`HookError::Crashed`], worker recycled. Results over
 //!   `max_response_bytes` and console output over `max_log_bytes` are refused/dropped.
@@ -45,7 +55,8 @@
 //!   global here adds any. `process` describes a Node 20 without a machine (`process.env` is empty
 //!   and fresh on every call); `fs`, `net`, `child_process`... can be required, but their
 //!   functions throw ERR_HOOKGATE_UNSUPPORTED. `require` only reaches modules resolved at load time.
-//! * A panic inside a worker is caught, the caller gets `Crashed`, the runtime is replaced.
+//! * A panic inside a worker is caught, its callers get `Crashed`, the runtime is replaced.
+//! * Outbound requests: at most `[hooks] max_requests_per_call` in flight per call.
 //!   A fault inside QuickJS's C code (it has no other isolation) would still take the process down.
 //!
 //! A hook that returns without calling `cb` and has nothing pending (no timer, no fetch) could
@@ -62,12 +73,14 @@ pub mod program;
 mod values;
 mod worker;
 
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::Sender;
 use tokio::sync::oneshot::{self, error::TryRecvError};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::hooks::{Hook, HooksConfig};
 
@@ -85,6 +98,11 @@ pub enum HookError {
     /// Out of memory, stack overflow, an oversized result, or the worker died. The worker is recycled.
     #[error("the hook crashed: {0}")]
     Crashed(String),
+    /// No worker started the call within `[hooks] queue_timeout_ms` (every worker full, or the
+    /// hook at its `max_concurrency`): the hook did not run. Points answer 503, whatever the
+    /// hook's `on_error` (failing open under load would let a flood walk around a hook).
+    #[error("no hook worker was free within [hooks] queue_timeout_ms; the hook did not run")]
+    Overloaded,
 }
 
 /// An error a hook passed to cb (or threw).
@@ -122,8 +140,33 @@ pub enum Wait {
 /// on a machine with one core, where the spinning caller would keep the worker off the CPU.
 const CALLER_SPIN: Duration = Duration::from_micros(50);
 
+/// Calls answered [`HookError::Overloaded`] by every engine of the process, for `/metrics`.
+static OVERLOADED_TOTAL: AtomicU64 = AtomicU64::new(0);
+
+/// The engine's lines of `/metrics` (Prometheus text).
+pub fn metrics() -> String {
+    // Written here, not with the admin's line writer: the engine imports nothing above it.
+    format!(
+        "# HELP hookgate_hook_overloaded_total Hook calls answered 503 because no worker started them within [hooks] queue_timeout_ms (every worker full, or the hook at its max_concurrency).\n\
+         # TYPE hookgate_hook_overloaded_total counter\nhookgate_hook_overloaded_total {}\n",
+        OVERLOADED_TOTAL.load(Ordering::Relaxed)
+    )
+}
+
+/// A loaded hook (weakly: dropped generations are swept) and its concurrency slots.
+type HookSlots = (Weak<Hook>, Arc<Semaphore>);
+
 struct Inner {
     jobs: Option<Sender<worker::Msg>>,
+    /// How long a call may wait for a worker (and for its hook's concurrency slot).
+    queue_timeout: Duration,
+    /// The concurrency cap of a hook without its own `max_concurrency`.
+    default_hook_cap: usize,
+    /// Each loaded hook's concurrency slots, by hook id; entries of hooks dropped (older
+    /// generations) are swept as the map grows.
+    slots: Mutex<HashMap<u64, HookSlots>>,
+    /// Calls this engine answered Overloaded.
+    overloaded: AtomicU64,
     /// More than one core: [`Wait::SpinFirst`] may spin.
     may_spin: bool,
     /// Workers not running a call.
@@ -157,12 +200,12 @@ impl Engine {
             .enable_all()
             .build()?;
         let egress = egress::Egress::new(&cfg.egress, egress_runtime.handle().clone())?;
-        let limits = worker::Limits {
-            memory_bytes: cfg.memory_limit_mb.max(8) << 20,
-            stack_bytes: cfg.stack_limit_kb.max(64) << 10,
-            max_response_bytes: cfg.max_response_bytes,
-            max_log_bytes: cfg.max_log_bytes,
-        };
+        let limits = worker::Limits::from_config(cfg);
+        let calls_per_worker = limits.calls_per_worker;
+        let default_hook_cap = cfg
+            .max_concurrency_per_hook
+            .unwrap_or(workers * calls_per_worker / 2)
+            .max(1);
         let (tx, rx) = crossbeam_channel::unbounded();
         let idle = Arc::new(AtomicUsize::new(workers));
         let threads = (0..workers)
@@ -171,6 +214,10 @@ impl Engine {
         Ok(Engine {
             inner: Arc::new(Inner {
                 jobs: Some(tx),
+                queue_timeout: Duration::from_millis(cfg.queue_timeout_ms),
+                default_hook_cap,
+                slots: Mutex::new(HashMap::new()),
+                overloaded: AtomicU64::new(0),
                 may_spin: std::thread::available_parallelism().is_ok_and(|n| n.get() > 1),
                 idle,
                 egress_runtime: Some(egress_runtime),
@@ -219,7 +266,18 @@ impl Engine {
         request_id: &str,
         wait: Wait,
     ) -> Result<serde_json::Value, HookError> {
-        let (mut rx, worker_free) = self.submit(hook, args, request_id)?;
+        let queued_until = Instant::now() + self.inner.queue_timeout;
+        let permit = match self.try_slot(hook) {
+            Ok(permit) => permit,
+            Err(slots) => {
+                match tokio::time::timeout_at(queued_until.into(), slots.acquire_owned()).await {
+                    Ok(Ok(permit)) => permit,
+                    Ok(Err(_)) => return Err(HookError::Crashed("the engine has stopped".into())),
+                    Err(_) => return Err(self.overloaded(hook, request_id, "its max_concurrency")),
+                }
+            }
+        };
+        let (mut rx, ticket, worker_free) = self.submit(hook, args, request_id, permit)?;
         if wait == Wait::SpinFirst && self.inner.may_spin && worker_free {
             let start = Instant::now();
             loop {
@@ -233,7 +291,13 @@ impl Engine {
                 }
             }
         }
-        rx.await.unwrap_or_else(|_| Err(worker_died()))
+        // The queue deadline bounds the wait for a worker to *start* the call; once started,
+        // the hook's own timeout bounds it.
+        match tokio::time::timeout_at(queued_until.into(), &mut rx).await {
+            Ok(answer) => answer.unwrap_or_else(|_| Err(worker_died())),
+            Err(_) if ticket.abandon() => Err(self.overloaded(hook, request_id, "a free worker")),
+            Err(_) => rx.await.unwrap_or_else(|_| Err(worker_died())),
+        }
     }
 
     /// [`Engine::call`] for threads outside any async runtime (the CLI, tests, background threads).
@@ -243,8 +307,64 @@ impl Engine {
         args: Vec<serde_json::Value>,
         request_id: &str,
     ) -> Result<serde_json::Value, HookError> {
-        let (rx, _) = self.submit(hook, args, request_id)?;
-        rx.blocking_recv().unwrap_or_else(|_| Err(worker_died()))
+        // No timer to await here: poll for the slot and the start, briefly, until the deadline.
+        let queued_until = Instant::now() + self.inner.queue_timeout;
+        let permit = loop {
+            match self.try_slot(hook) {
+                Ok(permit) => break permit,
+                Err(_) if Instant::now() >= queued_until => {
+                    return Err(self.overloaded(hook, request_id, "its max_concurrency"))
+                }
+                Err(_) => std::thread::sleep(Duration::from_millis(1)),
+            }
+        };
+        let (mut rx, ticket, _) = self.submit(hook, args, request_id, permit)?;
+        loop {
+            match rx.try_recv() {
+                Ok(settled) => return settled,
+                Err(TryRecvError::Closed) => return Err(worker_died()),
+                Err(TryRecvError::Empty) if Instant::now() < queued_until => {
+                    std::thread::sleep(Duration::from_micros(200))
+                }
+                Err(TryRecvError::Empty) if ticket.abandon() => {
+                    return Err(self.overloaded(hook, request_id, "a free worker"))
+                }
+                Err(TryRecvError::Empty) => {
+                    return rx.blocking_recv().unwrap_or_else(|_| Err(worker_died()))
+                }
+            }
+        }
+    }
+
+    /// Calls answered [`HookError::Overloaded`] by this engine.
+    pub fn overloaded_total(&self) -> u64 {
+        self.inner.overloaded.load(Ordering::Relaxed)
+    }
+
+    /// A concurrency slot of `hook`, if one is free now; else its semaphore, to wait on.
+    fn try_slot(&self, hook: &Arc<Hook>) -> Result<OwnedSemaphorePermit, Arc<Semaphore>> {
+        let slots = {
+            let mut map = self.inner.slots.lock().unwrap_or_else(|e| e.into_inner());
+            if map.len() >= 256 && !map.contains_key(&hook.id) {
+                map.retain(|_, (h, _)| h.strong_count() > 0);
+            }
+            map.entry(hook.id)
+                .or_insert_with(|| {
+                    let cap = hook.max_concurrency.unwrap_or(self.inner.default_hook_cap);
+                    (Arc::downgrade(hook), Arc::new(Semaphore::new(cap.max(1))))
+                })
+                .1
+                .clone()
+        };
+        slots.clone().try_acquire_owned().map_err(|_| slots)
+    }
+
+    fn overloaded(&self, hook: &Hook, request_id: &str, waited_for: &str) -> HookError {
+        self.inner.overloaded.fetch_add(1, Ordering::Relaxed);
+        OVERLOADED_TOTAL.fetch_add(1, Ordering::Relaxed);
+        tracing::warn!(hook = %hook.name, request_id, queue_timeout_ms = self.inner.queue_timeout.as_millis() as u64,
+            "the hook call waited for {waited_for} longer than [hooks] queue_timeout_ms; answered 503 (overloaded)");
+        HookError::Overloaded
     }
 
     /// Say that a call will come shortly (within a few hundred µs): a free worker asleep wakes
@@ -265,13 +385,23 @@ impl Engine {
         hook: &Arc<Hook>,
         args: Vec<serde_json::Value>,
         request_id: &str,
-    ) -> Result<(oneshot::Receiver<worker::Settled>, bool), HookError> {
+        permit: OwnedSemaphorePermit,
+    ) -> Result<
+        (
+            oneshot::Receiver<worker::Settled>,
+            Arc<worker::Ticket>,
+            bool,
+        ),
+        HookError,
+    > {
         let (reply, rx) = oneshot::channel();
+        let ticket = worker::Ticket::new(permit);
         let job = worker::Job {
             hook: hook.clone(),
             args,
             request_id: request_id.to_owned(),
             reply,
+            ticket: ticket.clone(),
         };
         let jobs = self
             .inner
@@ -281,7 +411,7 @@ impl Engine {
         let worker_free = self.inner.idle.load(Ordering::Relaxed) > 0;
         jobs.send(worker::Msg::Call(job))
             .map_err(|_| HookError::Crashed("the engine has stopped".into()))?;
-        Ok((rx, worker_free))
+        Ok((rx, ticket, worker_free))
     }
 }
 

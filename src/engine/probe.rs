@@ -89,23 +89,13 @@ fn describe(v: &Value<'_>) -> String {
     }
 }
 
-/// The sandbox limits the workers get, from `[hooks]` (as `Engine::start` builds them).
-fn limits(cfg: &HooksConfig) -> Limits {
-    Limits {
-        memory_bytes: cfg.memory_limit_mb.max(8) << 20,
-        stack_bytes: cfg.stack_limit_kb.max(64) << 10,
-        max_response_bytes: cfg.max_response_bytes,
-        max_log_bytes: cfg.max_log_bytes,
-    }
-}
-
 /// Evaluate every hook's module; one problem line per hook that cannot work
 /// (`file:line:col: ...` where the failure has a place). Blocks until done.
 pub fn probe(cfg: &HooksConfig, hooks: &[Arc<Hook>]) -> Vec<String> {
     if hooks.is_empty() {
         return Vec::new();
     }
-    let limits = limits(cfg);
+    let limits = Limits::from_config(cfg);
     let egress = Egress::refusing(&cfg.egress);
     let hooks = hooks.to_vec();
     // QuickJS checks its stack limit against the real native stack: a thread sized as a worker's.

@@ -27,7 +27,8 @@ pub enum ModuleCode {
 pub struct Module {
     /// The key other modules use for it: an absolute path, or `builtin:<name>`.
     pub key: String,
-    /// `__filename`; for a builtin, its name.
+    /// `__filename` as the hook sees it: `/hooks/<path inside the hooks folder>` (see
+    /// [`VIRTUAL_ROOT`]); for a builtin, its name. Never the real path on disk.
     pub filename: String,
     pub code: ModuleCode,
     /// `require` specifier (as written) -> module key.
@@ -68,6 +69,12 @@ impl std::fmt::Display for ProgramError {
         }
     }
 }
+
+/// Where the hooks folder appears to hooks (`__filename`, `__dirname`, stack traces), like a
+/// container path: the real folder on disk is the operator's business, not the hook's (a hook
+/// could report it anywhere). `credentials-exchange/add-claims.js` is
+/// `/hooks/credentials-exchange/add-claims.js`.
+pub const VIRTUAL_ROOT: &str = "/hooks";
 
 /// Builds programs for one generation; modules shared by several hooks are compiled once.
 pub struct ProgramBuilder {
@@ -117,6 +124,21 @@ impl ProgramBuilder {
         })
     }
 
+    /// `file` as hooks see it: under [`VIRTUAL_ROOT`], its path inside the hooks folder.
+    fn virtual_name(&self, file: &Path) -> String {
+        let inside = match file.strip_prefix(&self.root) {
+            Ok(rel) => rel.to_path_buf(),
+            // Never happens (resolution stays inside the folder); show no more than the name.
+            Err(_) => file.file_name().map(PathBuf::from).unwrap_or_default(),
+        };
+        let mut out = String::from(VIRTUAL_ROOT);
+        for part in inside.components() {
+            out.push('/');
+            out.push_str(&part.as_os_str().to_string_lossy());
+        }
+        out
+    }
+
     fn collect(&self, module: &Arc<Module>, out: &mut HashMap<String, Arc<Module>>) {
         if out.insert(module.key.clone(), module.clone()).is_some() {
             return;
@@ -138,6 +160,7 @@ impl ProgramBuilder {
         if let Some(m) = self.cache.get(&key) {
             return Some(m.clone());
         }
+        let filename = self.virtual_name(file);
         let source = match std::fs::read_to_string(file) {
             Ok(s) => s,
             Err(e) => {
@@ -158,23 +181,25 @@ impl ProgramBuilder {
             }
             let m = Arc::new(Module {
                 key: key.clone(),
-                filename: key.clone(),
+                filename,
                 code: ModuleCode::Json(source),
                 requires: HashMap::new(),
             });
             self.cache.insert(key, m.clone());
             return Some(m);
         }
-        let bytecode = match compile_commonjs(&key, &source) {
+        // Compiled under the virtual name (stack traces show it); errors name the real file.
+        let bytecode = match compile_commonjs(&filename, &source) {
             Ok(b) => b,
-            Err(e) => {
+            Err(mut e) => {
+                e.file = key.clone();
                 errors.push(ProgramError::Syntax(e));
                 return None;
             }
         };
         let mut module = Module {
             key: key.clone(),
-            filename: key.clone(),
+            filename: filename.clone(),
             code: ModuleCode::Script(bytecode),
             requires: HashMap::new(),
         };
@@ -183,7 +208,7 @@ impl ProgramBuilder {
             key.clone(),
             Arc::new(Module {
                 key: key.clone(),
-                filename: key.clone(),
+                filename,
                 code: ModuleCode::Json("null".into()),
                 requires: HashMap::new(),
             }),

@@ -1,25 +1,43 @@
 //! One JS worker: a thread owning one QuickJS runtime, one context per hook it has run, and the
-//! event loop of the call in progress.
+//! calls in progress on it, several at once.
 //!
-//! Owns: the runtime's limits (memory, stack, CPU deadline via the interrupt handler), the per-call
-//! event loop (microtasks, timers, fetch completions), answering the caller as soon as cb settles,
-//! and recycling the runtime after a timeout or a crash.
+//! Owns: the runtime's limits (memory, stack, CPU deadline via the interrupt handler), the event
+//! loop shared by the calls in progress (microtasks, timers, fetch completions), answering each
+//! caller as soon as its cb settles, ending a call at its deadline, and recycling the runtime
+//! after a timeout while JS runs, a crash, or a failure of hookgate's own JS glue.
 //! Must not touch: other workers, files, or anything async: fetch runs on the engine's tokio
 //! runtime and comes back through this worker's completion channel.
+//!
+//! # Several calls per worker
+//! Like Node running concurrent invocations of one module in one process, a worker takes new
+//! calls while the ones it holds wait on outbound requests or timers (up to
+//! `[hooks] calls_per_worker`). Each call keeps its own state ([`CallState`]: deadline, timers,
+//! requests, console budget, reply). Attribution: a call's `cb` is made for it and names it;
+//! timers, requests and console lines belong to the call whose JS is running when they are
+//! created — the worker marks that call *current* before it enters JS for it (the invocation, a
+//! timer firing, a request's completion) and drains the microtasks before unmarking it.
+//! * A call whose deadline passes while it waits is ended alone: answered Timeout if cb has not
+//!   settled, its timers and requests dropped. The runtime stays.
+//! * A call still running JS at its deadline (a CPU loop) is interrupted, and a crash (memory,
+//!   stack) or a failure of the glue leaves the runtime in doubt: the runtime is replaced, and
+//!   the other calls on it that have not settled are answered [`HookError::Crashed`] at once,
+//!   never left hanging.
+//! * Due timers fire once per round, and a round checks the queue for new calls, so timers every
+//!   0 ms cannot keep a worker from taking calls.
 
 use std::cell::{Cell, RefCell};
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::rc::Rc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TryRecvError};
+use crossbeam_channel::{Receiver, Sender, TryRecvError};
 use rquickjs::{Context, Ctx, Function, Persistent, Runtime, Value};
 
 use super::bytes::bytes_out;
-use super::egress::{Done, Egress, Request};
+use super::egress::{Done, Egress, Failure, Request};
 use super::globals::{self, crash_kind, remaining, Api};
 use super::program::Module;
 use super::{HookError, HookFailure};
@@ -34,6 +52,51 @@ pub(crate) struct Job {
     pub args: Vec<serde_json::Value>,
     pub request_id: String,
     pub reply: tokio::sync::oneshot::Sender<Settled>,
+    /// Shared with the caller, who may give up before a worker takes the call.
+    pub ticket: Arc<Ticket>,
+}
+
+/// Whether a queued call is still wanted: a worker takes it, or its caller abandons it at the
+/// queue deadline (and answers Overloaded) — exactly one of the two wins. It carries the hook's
+/// concurrency slot ([`super::Engine`]): the worker keeps it until the call's loop ends, an
+/// abandoning caller frees it at once (a job left in the queue must not hold it).
+pub(crate) struct Ticket {
+    state: AtomicU8,
+    permit: std::sync::Mutex<Option<tokio::sync::OwnedSemaphorePermit>>,
+}
+
+const QUEUED: u8 = 0;
+const TAKEN: u8 = 1;
+const ABANDONED: u8 = 2;
+
+impl Ticket {
+    pub fn new(permit: tokio::sync::OwnedSemaphorePermit) -> Arc<Ticket> {
+        Arc::new(Ticket {
+            state: AtomicU8::new(QUEUED),
+            permit: std::sync::Mutex::new(Some(permit)),
+        })
+    }
+    fn permit(&self) -> Option<tokio::sync::OwnedSemaphorePermit> {
+        self.permit.lock().unwrap_or_else(|e| e.into_inner()).take()
+    }
+    /// The worker's side: the slot, if the caller still waits.
+    fn take(&self) -> Option<Option<tokio::sync::OwnedSemaphorePermit>> {
+        self.state
+            .compare_exchange(QUEUED, TAKEN, Ordering::AcqRel, Ordering::Acquire)
+            .ok()
+            .map(|_| self.permit())
+    }
+    /// The caller's side: true if no worker took the call (it never will now).
+    pub fn abandon(&self) -> bool {
+        let abandoned = self
+            .state
+            .compare_exchange(QUEUED, ABANDONED, Ordering::AcqRel, Ordering::Acquire)
+            .is_ok();
+        if abandoned {
+            drop(self.permit());
+        }
+        abandoned
+    }
 }
 
 /// What the queue carries to a worker.
@@ -50,6 +113,24 @@ pub(crate) struct Limits {
     pub stack_bytes: usize,
     pub max_response_bytes: usize,
     pub max_log_bytes: usize,
+    /// Calls a worker holds at once (`[hooks] calls_per_worker`).
+    pub calls_per_worker: usize,
+    /// Outbound requests one call may have in flight (`[hooks] max_requests_per_call`).
+    pub requests_per_call: usize,
+}
+
+impl Limits {
+    /// The limits every worker (and the load-time probe's scratch worker) runs under.
+    pub fn from_config(cfg: &crate::hooks::HooksConfig) -> Limits {
+        Limits {
+            memory_bytes: cfg.memory_limit_mb.max(8) << 20,
+            stack_bytes: cfg.stack_limit_kb.max(64) << 10,
+            max_response_bytes: cfg.max_response_bytes,
+            max_log_bytes: cfg.max_log_bytes,
+            calls_per_worker: cfg.calls_per_worker.max(1),
+            requests_per_call: cfg.max_requests_per_call.max(1),
+        }
+    }
 }
 
 /// How long an idle worker spins on the queue before sleeping, when spinning paid off last time
@@ -63,9 +144,11 @@ const WAKE_SPIN: Duration = Duration::from_micros(300);
 const SWEEP_AT: usize = 32;
 /// One console line is cut to this length.
 const MAX_LOG_LINE: usize = 8 << 10;
+/// The error code of a request refused by the per-call cap.
+const TOO_MANY_REQUESTS: &str = "ERR_HOOKGATE_TOO_MANY_REQUESTS";
 
-/// `idle` counts the workers not running a call (event loop included), for callers deciding
-/// whether to spin ([`super::Wait`]).
+/// `idle` counts the workers holding no call, for callers deciding whether to spin
+/// ([`super::Wait`]).
 pub(crate) fn spawn(
     index: usize,
     jobs: Receiver<Msg>,
@@ -79,24 +162,53 @@ pub(crate) fn spawn(
         .stack_size(limits.stack_bytes + (16 << 20))
         .spawn(move || {
             let mut worker = Worker::new(limits.clone(), egress.clone());
-            let mut spin = SPIN_FOR;
-            while let Some(job) = next_job(&jobs, &mut spin) {
-                idle.fetch_sub(1, Ordering::Relaxed);
-                let ran = catch_unwind(AssertUnwindSafe(|| worker.run(job)));
-                idle.fetch_add(1, Ordering::Relaxed);
-                if ran.is_err() {
-                    tracing::error!(
-                        worker = index,
-                        "a JS worker panicked; its runtime is replaced"
-                    );
-                    // The old runtime may be inconsistent: leaking it is safer than freeing it.
-                    std::mem::forget(std::mem::replace(
-                        &mut worker,
-                        Worker::new(limits.clone(), egress.clone()),
-                    ));
+            let mut lp = Loop {
+                spin: SPIN_FOR,
+                closed: false,
+                busy: false,
+            };
+            loop {
+                match catch_unwind(AssertUnwindSafe(|| worker.turn(&jobs, &idle, &mut lp))) {
+                    Ok(true) => {}
+                    Ok(false) => break,
+                    Err(_) => {
+                        tracing::error!(
+                            worker = index,
+                            "a JS worker panicked; its runtime is replaced"
+                        );
+                        worker.fail_all("the worker running the hook failed (a panic)");
+                        // The old runtime may be inconsistent: leaking it is safer than freeing it.
+                        std::mem::forget(std::mem::replace(
+                            &mut worker,
+                            Worker::new(limits.clone(), egress.clone()),
+                        ));
+                    }
                 }
+                lp.sync_idle(&idle, worker.holds_calls());
             }
         })
+}
+
+/// The worker loop's own state, kept across a panic.
+struct Loop {
+    spin: Duration,
+    /// The queue is closed: finish the calls held, take no more.
+    closed: bool,
+    /// Counted out of `idle`.
+    busy: bool,
+}
+
+impl Loop {
+    fn sync_idle(&mut self, idle: &AtomicUsize, busy: bool) {
+        if busy != self.busy {
+            if busy {
+                idle.fetch_sub(1, Ordering::Relaxed);
+            } else {
+                idle.fetch_add(1, Ordering::Relaxed);
+            }
+            self.busy = busy;
+        }
+    }
 }
 
 /// The next call, spinning up to `*spin` before sleeping. Whether to spin next time is what the
@@ -136,56 +248,87 @@ fn next_job(jobs: &Receiver<Msg>, spin: &mut Duration) -> Option<Job> {
     }
 }
 
-/// The state of the call in progress, reachable from the native functions of every context.
+/// The state of one call in progress, reachable from the native functions of every context.
 pub(crate) struct CallState {
     seq: u64,
     hook: Arc<Hook>,
     request_id: String,
     deadline: Instant,
-    settled: Option<Settled>,
+    reply: Option<tokio::sync::oneshot::Sender<Settled>>,
+    /// cb (or a failure standing for it) has settled; later settles are ignored.
+    settled: bool,
     crashed: bool,
     timers: BTreeSet<(Instant, u64)>,
     timer_due: HashMap<u64, (Instant, bool)>,
     requests: HashMap<u64, Option<tokio::task::AbortHandle>>,
     log_bytes: usize,
     log_dropped: bool,
+    /// Released (to the hook's concurrency cap) when the call ends.
+    _permit: Option<tokio::sync::OwnedSemaphorePermit>,
 }
 
 impl CallState {
-    pub fn add_timer(&mut self, id: u64, delay: Duration) {
+    fn add_timer(&mut self, id: u64, delay: Duration) {
         let keep = self.timer_due.get(&id).is_none_or(|t| t.1);
         self.clear_timer(id);
         let due = Instant::now() + delay;
         self.timers.insert((due, id));
         self.timer_due.insert(id, (due, keep));
     }
-    pub fn clear_timer(&mut self, id: u64) {
-        if let Some((due, _)) = self.timer_due.remove(&id) {
-            self.timers.remove(&(due, id));
+    fn clear_timer(&mut self, id: u64) -> bool {
+        match self.timer_due.remove(&id) {
+            Some((due, _)) => {
+                self.timers.remove(&(due, id));
+                true
+            }
+            None => false,
         }
     }
-    pub fn ref_timer(&mut self, id: u64, keep: bool) {
-        if let Some(t) = self.timer_due.get_mut(&id) {
-            t.1 = keep;
+    fn ref_timer(&mut self, id: u64, keep: bool) -> bool {
+        match self.timer_due.get_mut(&id) {
+            Some(t) => {
+                t.1 = keep;
+                true
+            }
+            None => false,
         }
     }
-    fn pop_due(&mut self, now: Instant) -> Option<u64> {
+    fn pop_due(&mut self, now: Instant) -> Option<(Instant, u64)> {
         let &(due, id) = self.timers.first()?;
         if due > now {
             return None;
         }
         self.timers.remove(&(due, id));
         self.timer_due.remove(&id);
-        Some(id)
+        Some((due, id))
     }
-    /// Something that keeps the loop alive: a ref'd timer or a request in flight.
+    /// Something that keeps the call alive: a ref'd timer or a request in flight.
     fn keeps_alive(&self) -> bool {
         !self.requests.is_empty() || self.timer_due.values().any(|t| t.1)
+    }
+    /// When the worker must look at this call again.
+    fn next_wake(&self) -> Instant {
+        self.timers
+            .first()
+            .map_or(self.deadline, |t| t.0.min(self.deadline))
+    }
+    /// Record the call's result and answer the caller; only the first one counts.
+    fn settle(&mut self, settled: Settled) {
+        if self.settled {
+            return;
+        }
+        self.settled = true;
+        self.crashed |= matches!(settled, Err(HookError::Crashed(_)));
+        if let Some(reply) = self.reply.take() {
+            let _ = reply.send(settled);
+        }
     }
 }
 
 struct SharedInner {
-    call: RefCell<Option<CallState>>,
+    calls: RefCell<HashMap<u64, CallState>>,
+    /// The call whose JS is running (0: none).
+    current: Cell<u64>,
     egress: Egress,
     done_tx: Sender<Done>,
     limits: Limits,
@@ -196,8 +339,73 @@ struct SharedInner {
 pub(crate) struct Shared(Rc<SharedInner>);
 
 impl Shared {
+    /// `f` on the current call's state; the default when no call is current.
     pub fn with_call<R: Default>(&self, f: impl FnOnce(&mut CallState) -> R) -> R {
-        self.0.call.borrow_mut().as_mut().map(f).unwrap_or_default()
+        let current = self.0.current.get();
+        self.with_seq(current, f)
+    }
+
+    fn with_seq<R: Default>(&self, seq: u64, f: impl FnOnce(&mut CallState) -> R) -> R {
+        self.0
+            .calls
+            .borrow_mut()
+            .get_mut(&seq)
+            .map(f)
+            .unwrap_or_default()
+    }
+
+    /// `f` on the call that owns the timer or request `id` of the current call's context: the
+    /// current call first, else another call of the same hook (a timer one call made and
+    /// another clears, both running in the one context).
+    fn with_owner(&self, mut f: impl FnMut(&mut CallState) -> bool) {
+        let mut calls = self.0.calls.borrow_mut();
+        let hook_id = match calls.get_mut(&self.0.current.get()) {
+            Some(c) => {
+                if f(c) {
+                    return;
+                }
+                c.hook.id
+            }
+            None => return,
+        };
+        for c in calls.values_mut() {
+            if c.hook.id == hook_id && f(c) {
+                return;
+            }
+        }
+    }
+
+    pub fn add_timer(&self, id: u64, delay: Duration) {
+        // `refresh()` of a timer another call of the hook made keeps it that call's.
+        let mut owned = false;
+        self.with_owner(|c| {
+            if c.timer_due.contains_key(&id) {
+                c.add_timer(id, delay);
+                owned = true;
+            }
+            owned
+        });
+        if !owned {
+            self.with_call(|c| c.add_timer(id, delay));
+        }
+    }
+
+    pub fn clear_timer(&self, id: u64) {
+        self.with_owner(|c| c.clear_timer(id));
+    }
+
+    pub fn ref_timer(&self, id: u64, keep: bool) {
+        self.with_owner(|c| c.ref_timer(id, keep));
+    }
+
+    /// The call whose JS runs now (0: none); process.js keys `process.env` by it.
+    pub fn current_call(&self) -> u64 {
+        self.0.current.get()
+    }
+
+    /// Is call `seq` still in progress on this worker?
+    pub fn call_live(&self, seq: u64) -> bool {
+        self.0.calls.borrow().contains_key(&seq)
     }
 
     pub fn max_response_bytes(&self) -> usize {
@@ -206,24 +414,46 @@ impl Shared {
 
     pub fn module(&self, key: &str) -> Option<Arc<Module>> {
         self.0
-            .call
+            .calls
             .borrow()
-            .as_ref()
+            .get(&self.0.current.get())
             .and_then(|c| c.hook.program.modules.get(key).cloned())
     }
 
+    /// The current call's result.
     pub fn settle(&self, settled: Settled) {
-        self.with_call(|c| {
-            if c.settled.is_none() {
-                c.crashed |= matches!(settled, Err(HookError::Crashed(_)));
-                c.settled = Some(settled);
-            }
-        })
+        self.with_call(|c| c.settle(settled))
+    }
+
+    /// Call `seq`'s result (its cb names it: cb may run while another call's JS runs).
+    pub fn settle_seq(&self, seq: u64, settled: Settled) {
+        self.with_seq(seq, |c| c.settle(settled))
     }
 
     pub fn start_request(&self, id: u64, req: Request) {
-        let mut call = self.0.call.borrow_mut();
-        let Some(c) = call.as_mut() else { return };
+        let mut calls = self.0.calls.borrow_mut();
+        let Some(c) = calls.get_mut(&self.0.current.get()) else {
+            return;
+        };
+        let cap = self.0.limits.requests_per_call;
+        if c.requests.len() >= cap {
+            // Refused like a connection error, through the completion channel, so the hook
+            // sees it the way it sees any other failure (a rejected fetch, an 'error' event).
+            tracing::warn!(target: "hookgate::egress", hook = %c.hook.name, request_id = %c.request_id, url = %req.url,
+                "outbound request refused: the call already has {cap} in flight ([hooks] max_requests_per_call)");
+            let _ = self.0.done_tx.send(Done {
+                seq: c.seq,
+                id,
+                result: Err(Failure {
+                    code: TOO_MANY_REQUESTS,
+                    message: format!(
+                        "too many outbound requests in flight for this call (the limit is {cap}, [hooks] max_requests_per_call)"
+                    ),
+                }),
+            });
+            c.requests.insert(id, None);
+            return;
+        }
         let handle = self.0.egress.start(
             &c.hook.name,
             c.seq,
@@ -238,19 +468,26 @@ impl Shared {
     /// The hook stopped waiting for a request (its own timeout, `req.abort()`): drop it, so it
     /// no longer keeps the event loop alive.
     pub fn cancel_request(&self, id: u64) {
-        self.with_call(|c| {
-            if let Some(Some(handle)) = c.requests.remove(&id) {
-                handle.abort();
+        self.with_owner(|c| match c.requests.remove(&id) {
+            Some(handle) => {
+                if let Some(handle) = handle {
+                    handle.abort();
+                }
+                true
             }
+            None => false,
         })
     }
 
     /// An exception nothing caught outside a JS stack the host entered (a `process.nextTick`
-    /// callback): the call's failure before cb, a logged error after it — as a throw would be.
+    /// callback, a timer, a request's callback): the call's failure before cb, a logged error
+    /// after it — as a throw would be.
     pub fn uncaught(&self, class: String, message: String) {
         if let Some(kind) = crash_kind(&message) {
-            self.settle(Err(HookError::Crashed(kind)));
-            self.with_call(|c| c.crashed = true);
+            self.with_call(|c| {
+                c.settle(Err(HookError::Crashed(kind)));
+                c.crashed = true;
+            });
         } else if self.is_settled() {
             self.log(
                 3,
@@ -266,8 +503,8 @@ impl Shared {
     }
 
     pub fn log(&self, level: i32, mut msg: String) {
-        let mut call = self.0.call.borrow_mut();
-        let Some(c) = call.as_mut() else {
+        let mut calls = self.0.calls.borrow_mut();
+        let Some(c) = calls.get_mut(&self.0.current.get()) else {
             tracing::debug!(target: "hookgate::hook", "{msg}");
             return;
         };
@@ -302,11 +539,7 @@ impl Shared {
     }
 
     fn is_settled(&self) -> bool {
-        self.0
-            .call
-            .borrow()
-            .as_ref()
-            .is_some_and(|c| c.settled.is_some())
+        self.with_call(|c| c.settled)
     }
 }
 
@@ -315,6 +548,45 @@ struct HookCtx {
     exports: Option<Persistent<Function<'static>>>,
     hook: Weak<Hook>,
     ctx: Context,
+}
+
+/// What an entry into JS runs, which decides what an exception escaping it means.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Entry {
+    /// The hook's own code (evaluating its module): an exception is the call's failure.
+    Hook,
+    /// hookgate's glue (invoke, timer and request callbacks), which catches everything the
+    /// hook throws: an exception escaping it means the glue itself broke.
+    Glue,
+}
+
+/// Why a runtime is being replaced, told to the other calls it held.
+#[derive(Debug, Clone, Copy)]
+enum Recycle {
+    Timeout,
+    Crash,
+    Glue,
+}
+
+impl Recycle {
+    fn others(&self) -> &'static str {
+        match self {
+            Recycle::Timeout => "the worker running this call was recycled: another call on it ran past its timeout while running JS",
+            Recycle::Crash => "the worker running this call was recycled: another call on it crashed (memory or stack limit)",
+            Recycle::Glue => "the worker running this call was recycled: hookgate's invocation code failed in another call on it",
+        }
+    }
+}
+
+/// How a call left the worker.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum End {
+    /// cb settled and nothing is pending.
+    Done,
+    /// Nothing pending and cb not called: it never can be.
+    Stuck,
+    /// Its deadline passed while it waited.
+    Timeout,
 }
 
 pub(crate) struct Worker {
@@ -326,6 +598,8 @@ pub(crate) struct Worker {
     deadline: Rc<Cell<Option<Instant>>>,
     interrupted: Rc<Cell<bool>>,
     seq: u64,
+    /// Set when the runtime must be replaced before it runs anything else.
+    recycle: Cell<Option<Recycle>>,
 }
 
 impl Worker {
@@ -334,7 +608,8 @@ impl Worker {
         let deadline = Rc::new(Cell::new(None));
         let interrupted = Rc::new(Cell::new(false));
         let shared = Shared(Rc::new(SharedInner {
-            call: RefCell::new(None),
+            calls: RefCell::new(HashMap::new()),
+            current: Cell::new(0),
             egress,
             done_tx,
             limits,
@@ -348,41 +623,129 @@ impl Worker {
             deadline,
             interrupted,
             seq: 0,
+            recycle: Cell::new(None),
         }
     }
 
-    /// Run one call to the end of its event loop (or its deadline). The caller is answered as
-    /// soon as cb settles; the rest of the loop (timers, fetches after cb) still runs here.
-    // Out of line so profiles can name a call's work (`valgrind --toggle-collect=*Worker::run`).
-    #[inline(never)]
-    pub fn run(&mut self, job: Job) {
-        self.seq += 1;
-        let hook = job.hook;
-        let deadline = Instant::now() + hook.timeout;
-        *self.shared.0.call.borrow_mut() = Some(CallState {
-            seq: self.seq,
-            hook: hook.clone(),
-            request_id: job.request_id,
-            deadline,
-            settled: None,
-            crashed: false,
-            timers: BTreeSet::new(),
-            timer_due: HashMap::new(),
-            requests: HashMap::new(),
-            log_bytes: 0,
-            log_dropped: false,
-        });
-        self.deadline.set(Some(deadline));
-        self.interrupted.set(false);
-        let mut reply = Some(job.reply);
+    fn holds_calls(&self) -> bool {
+        !self.shared.0.calls.borrow().is_empty()
+    }
 
-        if self.contexts.len() >= SWEEP_AT {
-            self.contexts.retain(|_, hc| hc.hook.strong_count() > 0);
+    fn room(&self) -> bool {
+        self.shared.0.calls.borrow().len() < self.shared.0.limits.calls_per_worker.max(1)
+    }
+
+    /// One round: take calls, deliver completions, fire due timers, end the calls that are
+    /// over, then wait for the next of those. False once the queue is closed and no call is left.
+    fn turn(&mut self, jobs: &Receiver<Msg>, idle: &AtomicUsize, lp: &mut Loop) -> bool {
+        if !self.holds_calls() {
+            if lp.closed {
+                return false;
+            }
+            let Some(job) = next_job(jobs, &mut lp.spin) else {
+                return false;
+            };
+            lp.sync_idle(idle, true);
+            self.start(job);
+        } else {
+            while !lp.closed && self.room() {
+                match jobs.try_recv() {
+                    Ok(Msg::Call(job)) => self.start(job),
+                    Ok(Msg::Wake) => {}
+                    Err(TryRecvError::Empty) => break,
+                    Err(TryRecvError::Disconnected) => lp.closed = true,
+                }
+            }
         }
-        match self.context_for(&hook) {
-            Ok(()) if !self.shared.is_settled() && !self.interrupted.get() => {
+        while let Ok(done) = self.done_rx.try_recv() {
+            self.deliver(done);
+        }
+        self.fire_due();
+        self.reap();
+        if !self.holds_calls() {
+            return true;
+        }
+        let now = Instant::now();
+        let wake = self
+            .shared
+            .0
+            .calls
+            .borrow()
+            .values()
+            .map(CallState::next_wake)
+            .min()
+            .unwrap_or(now);
+        let Some(wait) = wake.checked_duration_since(now).filter(|d| !d.is_zero()) else {
+            return true;
+        };
+        let never = crossbeam_channel::never();
+        let intake = if !lp.closed && self.room() {
+            jobs
+        } else {
+            &never
+        };
+        crossbeam_channel::select! {
+            recv(intake) -> msg => match msg {
+                Ok(Msg::Call(job)) => self.start(job),
+                Ok(Msg::Wake) => {}
+                Err(_) => lp.closed = true,
+            },
+            recv(self.done_rx) -> done => {
+                if let Ok(done) = done {
+                    self.deliver(done);
+                }
+            },
+            default(wait) => {}
+        }
+        true
+    }
+
+    /// Begin a call: its state, its hook's context, the invocation. The caller is answered as
+    /// soon as cb settles; what the call leaves pending runs in the following rounds.
+    // Out of line so profiles can name a call's work (`valgrind --toggle-collect=*Worker::start`).
+    #[inline(never)]
+    fn start(&mut self, job: Job) {
+        let Some(permit) = job.ticket.take() else {
+            // The caller gave up at the queue deadline and answered Overloaded.
+            return;
+        };
+        self.seq += 1;
+        let seq = self.seq;
+        let hook = job.hook;
+        self.shared.0.calls.borrow_mut().insert(
+            seq,
+            CallState {
+                seq,
+                hook: hook.clone(),
+                request_id: job.request_id,
+                deadline: Instant::now() + hook.timeout,
+                reply: Some(job.reply),
+                settled: false,
+                crashed: false,
+                timers: BTreeSet::new(),
+                timer_due: HashMap::new(),
+                requests: HashMap::new(),
+                log_bytes: 0,
+                log_dropped: false,
+                _permit: permit,
+            },
+        );
+        if self.contexts.len() >= SWEEP_AT {
+            let in_use: HashSet<u64> = self
+                .shared
+                .0
+                .calls
+                .borrow()
+                .values()
+                .map(|c| c.hook.id)
+                .collect();
+            self.contexts
+                .retain(|id, hc| hc.hook.strong_count() > 0 || in_use.contains(id));
+        }
+        match self.context_for(seq, &hook) {
+            Ok(()) if !self.settled(seq) && self.recycle.get().is_none() => {
                 let args = job.args;
-                self.enter(&hook, |ctx, hc, _| {
+                self.enter(seq, &hook, Entry::Glue, |ctx, hc| {
                     let Some(exports) = &hc.exports else {
                         return Ok(());
                     };
@@ -392,126 +755,47 @@ impl Worker {
                         .invoke
                         .clone()
                         .restore(ctx)?
-                        .call::<_, ()>((exports, args))
+                        .call::<_, ()>((exports, args, seq as f64))
                 });
             }
             Ok(()) => {}
-            Err(settled) => self.shared.settle(settled),
+            Err(settled) => self.shared.settle_seq(seq, settled),
         }
-        self.answer(&mut reply);
-
-        let mut timed_out = false;
-        loop {
-            self.drain_jobs(&hook);
-            self.answer(&mut reply);
-            if self.interrupted.get() || self.crashed() {
-                break;
-            }
-            let (next_timer, alive) = self
-                .shared
-                .with_call(|c| (c.timers.first().map(|t| t.0), c.keeps_alive()));
-            if !alive {
-                break;
-            }
-            let now = Instant::now();
-            if now >= deadline {
-                timed_out = true;
-                break;
-            }
-            let wake = next_timer.map_or(deadline, |t| t.min(deadline));
-            if wake > now {
-                match self.done_rx.recv_deadline(wake) {
-                    Ok(done) => self.deliver(&hook, done),
-                    Err(RecvTimeoutError::Timeout) => {}
-                    Err(RecvTimeoutError::Disconnected) => {
-                        unreachable!("the worker holds a sender")
-                    }
-                }
-            }
-            while let Ok(done) = self.done_rx.try_recv() {
-                self.deliver(&hook, done);
-            }
-            let now = Instant::now();
-            while let Some(id) = self.shared.with_call(|c| c.pop_due(now)) {
-                self.enter(&hook, |ctx, hc, _| {
-                    hc.api
-                        .fire_timer
-                        .clone()
-                        .restore(ctx)?
-                        .call::<_, ()>((id as f64,))
-                });
-                self.drain_jobs(&hook);
-                self.answer(&mut reply);
-            }
-        }
-
-        let interrupted = self.interrupted.get();
-        let mut state = self
-            .shared
-            .0
-            .call
-            .borrow_mut()
-            .take()
-            .expect("call state set above");
-        self.deadline.set(None);
-        if let Some(reply) = reply.take() {
-            let result = match state.settled.take() {
-                Some(settled) => settled,
-                None => {
-                    if !(interrupted || timed_out) {
-                        tracing::warn!(hook = %hook.name, request_id = %state.request_id,
-                            "the hook returned without calling cb and has nothing pending; it would end at its timeout, so it ends now");
-                    }
-                    Err(HookError::Timeout)
-                }
-            };
-            let _ = reply.send(result);
-        }
-        if interrupted || timed_out {
-            tracing::warn!(hook = %hook.name, request_id = %state.request_id, pending_requests = state.requests.len(),
-                pending_timers = state.timers.len(), "the hook's timeout was reached; its work is stopped and its worker recycled");
-        }
-        for handle in state.requests.values().flatten() {
-            handle.abort();
-        }
-        let leftovers = !state.timer_due.is_empty() || !state.requests.is_empty();
-        if interrupted || timed_out || state.crashed {
-            self.recycle();
-        } else if leftovers {
-            self.enter(&hook, |ctx, hc, _| {
-                hc.api
-                    .reset_timers
-                    .clone()
-                    .restore(ctx)?
-                    .call::<_, ()>(())?;
-                hc.api.reset_io.clone().restore(ctx)?.call::<_, ()>(())
-            });
-        }
+        self.finish_recycle();
     }
 
     /// The load-time probe (`probe.rs`, on a scratch worker): evaluate `hook`'s main module in a
     /// fresh context until `deadline`, without calling it or running its event loop (module-scope
     /// timers and requests are never run), and hand `check` the exports or the exception (to
-    /// `ctx.catch()`), and whether the deadline stopped it.
+    /// `ctx.catch()`), and whether the deadline stopped it. The module runs as a call of its own
+    /// (`moduleInfo`, console and egress read the current call's state).
     pub(crate) fn evaluate<R>(
         &mut self,
         hook: &Arc<Hook>,
         deadline: Instant,
         check: impl for<'js> FnOnce(&Ctx<'js>, rquickjs::Result<Value<'js>>, bool) -> R,
     ) -> rquickjs::Result<R> {
-        *self.shared.0.call.borrow_mut() = Some(CallState {
-            seq: 0,
-            hook: hook.clone(),
-            request_id: "load".into(),
-            deadline,
-            settled: None,
-            crashed: false,
-            timers: BTreeSet::new(),
-            timer_due: HashMap::new(),
-            requests: HashMap::new(),
-            log_bytes: 0,
-            log_dropped: false,
-        });
+        self.seq += 1;
+        let seq = self.seq;
+        self.shared.0.calls.borrow_mut().insert(
+            seq,
+            CallState {
+                seq,
+                hook: hook.clone(),
+                request_id: "load".into(),
+                deadline,
+                reply: None,
+                settled: false,
+                crashed: false,
+                timers: BTreeSet::new(),
+                timer_due: HashMap::new(),
+                requests: HashMap::new(),
+                log_bytes: 0,
+                log_dropped: false,
+                _permit: None,
+            },
+        );
+        self.shared.0.current.set(seq);
         self.deadline.set(Some(deadline));
         self.interrupted.set(false);
         let out = Context::full(&self.rt).map(|ctx| {
@@ -524,29 +808,17 @@ impl Worker {
             })
         });
         self.deadline.set(None);
-        self.shared.0.call.borrow_mut().take();
+        self.shared.0.current.set(0);
+        self.shared.0.calls.borrow_mut().remove(&seq);
         out
     }
 
-    fn crashed(&self) -> bool {
-        self.shared.with_call(|c| c.crashed)
-    }
-
-    fn answer(&self, reply: &mut Option<tokio::sync::oneshot::Sender<Settled>>) {
-        if reply.is_none() || !self.shared.is_settled() {
-            return;
-        }
-        // The value moves out; `settled` keeps a marker so later settles stay ignored.
-        let settled = self
-            .shared
-            .with_call(|c| c.settled.replace(Ok(serde_json::Value::Null)));
-        if let (Some(reply), Some(settled)) = (reply.take(), settled) {
-            let _ = reply.send(settled);
-        }
+    fn settled(&self, seq: u64) -> bool {
+        self.shared.with_seq(seq, |c| c.settled)
     }
 
     /// Make sure the hook has a context with its module evaluated. A failure is the call's result.
-    fn context_for(&mut self, hook: &Arc<Hook>) -> Result<(), Settled> {
+    fn context_for(&mut self, seq: u64, hook: &Arc<Hook>) -> Result<(), Settled> {
         if !self.contexts.contains_key(&hook.id) {
             let ctx = Context::full(&self.rt).map_err(|e| {
                 Err(HookError::Crashed(format!(
@@ -574,7 +846,7 @@ impl Worker {
             return Ok(());
         }
         let mut exports = None;
-        self.enter(hook, |ctx, hc, hook| {
+        self.enter(seq, hook, Entry::Hook, |ctx, hc| {
             let value: Value = hc.api.require_main.clone().restore(ctx)?.call((hook.program.main.clone(),))?;
             match value.into_function() {
                 Some(f) => exports = Some(Persistent::save(ctx, f)),
@@ -587,39 +859,83 @@ impl Worker {
             }
             Ok(())
         });
-        match exports {
-            Some(f) => {
-                if let Some(hc) = self.contexts.get_mut(&hook.id) {
-                    hc.exports = Some(f);
-                }
-                Ok(())
-            }
-            // The failure (or timeout) was recorded by `enter`; keep the context unevaluated.
-            None => Ok(()),
+        if let (Some(f), Some(hc)) = (exports, self.contexts.get_mut(&hook.id)) {
+            hc.exports = Some(f);
         }
+        // Else the failure (or timeout) was recorded by `enter`; the context stays unevaluated.
+        Ok(())
     }
 
-    /// Run `f` in the hook's context; an exception becomes the call's failure if cb has not
-    /// settled yet, and a log line otherwise.
-    fn enter<F>(&self, hook: &Arc<Hook>, f: F)
+    /// Run `f` in the hook's context as call `seq` (0: no call, for hookgate's own cleanup),
+    /// then its microtasks. An exception becomes the call's failure (before cb) or a log line
+    /// (after); one escaping the glue marks the runtime for replacement, as does a timeout
+    /// while running or a crash.
+    fn enter<F>(&self, seq: u64, hook: &Arc<Hook>, entry: Entry, f: F)
     where
-        F: for<'js> FnOnce(&Ctx<'js>, &HookCtx, &Arc<Hook>) -> rquickjs::Result<()>,
+        F: for<'js> FnOnce(&Ctx<'js>, &HookCtx) -> rquickjs::Result<()>,
     {
+        if self.recycle.get().is_some() {
+            return;
+        }
         let Some(hc) = self.contexts.get(&hook.id) else {
             return;
         };
+        let deadline = self.shared.with_seq(seq, |c| Some(c.deadline));
+        if deadline.is_some_and(|d| Instant::now() >= d) {
+            // Past its deadline while it waited (a completion or a timer came too late): the
+            // call is ended alone by `reap`; entering would be interrupted at once and cost
+            // every other call on the worker its runtime.
+            return;
+        }
+        self.shared.0.current.set(seq);
+        self.deadline.set(deadline);
+        self.interrupted.set(false);
+        let mut glue_broke = None;
         hc.ctx.with(|ctx| {
-            if let Err(e) = f(&ctx, hc, hook) {
-                self.on_error(&ctx, hook, e);
+            if let Err(e) = f(&ctx, hc) {
+                glue_broke = self.on_error(&ctx, hook, entry, e);
             }
         });
+        if !self.interrupted.get() && glue_broke.is_none() {
+            self.drain_jobs(hook);
+        }
+        self.shared.0.current.set(0);
+        self.deadline.set(None);
+        let recycle = if self.interrupted.get() {
+            self.shared.settle_seq(seq, Err(HookError::Timeout));
+            tracing::warn!(hook = %hook.name, "the hook's timeout was reached while it was running; its worker's runtime is replaced");
+            Some(Recycle::Timeout)
+        } else if let Some(message) = glue_broke {
+            tracing::error!(hook = %hook.name, "hookgate's invocation code failed in the hook's context (the hook may have replaced a built-in it relies on): {message}; the worker's runtime is replaced");
+            self.shared.settle_seq(
+                seq,
+                Err(HookError::Crashed(format!(
+                    "hookgate's invocation code failed in the hook's context: {message}"
+                ))),
+            );
+            Some(Recycle::Glue)
+        } else if self.shared.with_seq(seq, |c| c.crashed) {
+            Some(Recycle::Crash)
+        } else {
+            None
+        };
+        if recycle.is_some() && self.recycle.get().is_none() {
+            self.recycle.set(recycle);
+        }
     }
 
-    fn on_error(&self, ctx: &Ctx<'_>, hook: &Arc<Hook>, e: rquickjs::Error) {
+    /// Handle an exception out of `enter`; returns the message when it means the glue broke.
+    fn on_error(
+        &self,
+        ctx: &Ctx<'_>,
+        hook: &Arc<Hook>,
+        entry: Entry,
+        e: rquickjs::Error,
+    ) -> Option<String> {
         let (class, message) = if e.is_exception() {
             let exc = ctx.catch();
             if self.interrupted.get() {
-                return;
+                return None;
             }
             match exc.as_exception() {
                 Some(x) => (
@@ -636,10 +952,14 @@ impl Worker {
             ("Error".into(), e.to_string())
         };
         if self.interrupted.get() {
-            return;
+            return None;
+        }
+        if entry == Entry::Glue && crash_kind(&message).is_none() {
+            return Some(format!("{class}: {message}"));
         }
         tracing::debug!(hook = %hook.name, "{class}: {message}");
         self.shared.uncaught(class, message);
+        None
     }
 
     fn drain_jobs(&self, hook: &Arc<Hook>) {
@@ -658,8 +978,10 @@ impl Worker {
                         break;
                     }
                     if let Some(kind) = crash_kind(&err) {
-                        self.shared.settle(Err(HookError::Crashed(kind)));
-                        self.shared.with_call(|c| c.crashed = true);
+                        self.shared.with_call(|c| {
+                            c.settle(Err(HookError::Crashed(kind)));
+                            c.crashed = true;
+                        });
                         break;
                     }
                     tracing::warn!(hook = %hook.name, "a promise job failed: {err}");
@@ -668,14 +990,23 @@ impl Worker {
         }
     }
 
-    fn deliver(&self, hook: &Arc<Hook>, done: Done) {
-        let current = self
+    fn hook_of(&self, seq: u64) -> Option<Arc<Hook>> {
+        self.shared
+            .0
+            .calls
+            .borrow()
+            .get(&seq)
+            .map(|c| c.hook.clone())
+    }
+
+    fn deliver(&mut self, done: Done) {
+        let mine = self
             .shared
-            .with_call(|c| c.seq == done.seq && c.requests.remove(&done.id).is_some());
-        if !current {
+            .with_seq(done.seq, |c| c.requests.remove(&done.id).is_some());
+        let Some(hook) = self.hook_of(done.seq).filter(|_| mine) else {
             return;
-        }
-        self.enter(hook, |ctx, hc, _| {
+        };
+        self.enter(done.seq, &hook, Entry::Glue, |ctx, hc| {
             let f = hc.api.io_done.clone().restore(ctx)?;
             match done.result {
                 Ok(r) => {
@@ -697,13 +1028,165 @@ impl Worker {
                 )),
             }
         });
+        self.finish_recycle();
     }
 
-    /// Throw the runtime away (and with it every context) and start a fresh one.
-    fn recycle(&mut self) {
+    /// Fire the timers due now, earliest first, each as the call that set it. Timers set while
+    /// these run wait for the next round, so the queue is looked at in between.
+    fn fire_due(&mut self) {
+        let now = Instant::now();
+        let mut due = Vec::new();
+        for c in self.shared.0.calls.borrow_mut().values_mut() {
+            while let Some((at, id)) = c.pop_due(now) {
+                due.push((at, c.seq, id));
+            }
+        }
+        if due.is_empty() {
+            return;
+        }
+        due.sort_unstable();
+        for (_, seq, id) in due {
+            if self.recycle.get().is_some() {
+                break;
+            }
+            let Some(hook) = self.hook_of(seq) else {
+                continue;
+            };
+            self.enter(seq, &hook, Entry::Glue, |ctx, hc| {
+                hc.api
+                    .fire_timer
+                    .clone()
+                    .restore(ctx)?
+                    .call::<_, ()>((id as f64,))
+            });
+        }
+        self.finish_recycle();
+    }
+
+    /// End the calls that are over: settled with nothing pending, past their deadline, or
+    /// unable ever to call cb.
+    fn reap(&mut self) {
+        let now = Instant::now();
+        let mut ending = Vec::new();
+        {
+            let calls = self.shared.0.calls.borrow();
+            // A call with nothing of its own pending may still be settled by another call of
+            // the same hook (a promise cached in module scope that their request resolves).
+            let mut alive_hooks: Option<HashSet<u64>> = None;
+            for c in calls.values() {
+                if now >= c.deadline {
+                    ending.push((c.seq, End::Timeout));
+                } else if !c.keeps_alive() {
+                    if c.settled {
+                        ending.push((c.seq, End::Done));
+                    } else {
+                        let alive = alive_hooks.get_or_insert_with(|| {
+                            calls
+                                .values()
+                                .filter(|o| o.keeps_alive())
+                                .map(|o| o.hook.id)
+                                .collect()
+                        });
+                        if !alive.contains(&c.hook.id) {
+                            ending.push((c.seq, End::Stuck));
+                        }
+                    }
+                }
+            }
+        }
+        for (seq, end) in ending {
+            self.end_call(seq, end);
+        }
+    }
+
+    fn end_call(&mut self, seq: u64, end: End) {
+        let Some(mut state) = self.shared.0.calls.borrow_mut().remove(&seq) else {
+            return;
+        };
+        let hook = state.hook.clone();
+        if let Some(reply) = state.reply.take() {
+            if end == End::Stuck {
+                tracing::warn!(hook = %hook.name, request_id = %state.request_id,
+                    "the hook returned without calling cb and has nothing pending; it would end at its timeout, so it ends now");
+            }
+            let _ = reply.send(Err(HookError::Timeout));
+        }
+        if end == End::Timeout {
+            tracing::warn!(hook = %hook.name, request_id = %state.request_id, pending_requests = state.requests.len(),
+                pending_timers = state.timer_due.len(), "the hook's timeout was reached; the call's pending work is stopped");
+        }
+        for handle in state.requests.values().flatten() {
+            handle.abort();
+        }
+        if state.timer_due.is_empty() && state.requests.is_empty() {
+            return;
+        }
+        // The context outlives the call: forget its timers and requests there, so they neither
+        // fire nor hold callbacks.
+        let timers: Vec<f64> = state.timer_due.keys().map(|&id| id as f64).collect();
+        let requests: Vec<f64> = state.requests.keys().map(|&id| id as f64).collect();
+        self.enter(0, &hook, Entry::Glue, |ctx, hc| {
+            hc.api
+                .drop_timers
+                .clone()
+                .restore(ctx)?
+                .call::<_, ()>((timers,))?;
+            hc.api
+                .drop_requests
+                .clone()
+                .restore(ctx)?
+                .call::<_, ()>((requests,))
+        });
+        self.finish_recycle();
+    }
+
+    /// Replace the runtime if an entry asked for it: the calls it still holds are answered
+    /// (the one that caused it already was) and dropped.
+    fn finish_recycle(&mut self) {
+        let Some(why) = self.recycle.take() else {
+            return;
+        };
+        let others = std::mem::take(&mut *self.shared.0.calls.borrow_mut());
+        let now = Instant::now();
+        let mut answered = 0;
+        for (_, mut c) in others {
+            for handle in c.requests.values().flatten() {
+                handle.abort();
+            }
+            if c.reply.is_some() {
+                answered += 1;
+            }
+            // A call whose own deadline passed meanwhile gets the answer it would have had.
+            c.settle(Err(if now >= c.deadline {
+                HookError::Timeout
+            } else {
+                HookError::Crashed(why.others().into())
+            }));
+        }
+        if answered > 0 {
+            tracing::warn!(
+                calls = answered,
+                "calls in progress on a recycled worker were stopped: {}",
+                why.others()
+            );
+        }
         self.contexts.clear();
         let fresh = new_runtime(&self.shared, &self.deadline, &self.interrupted);
         drop(std::mem::replace(&mut self.rt, fresh));
+        // Completions of the dropped calls find no call and are ignored.
+    }
+
+    /// After a panic: answer every call held, so no caller waits for a worker that is gone.
+    fn fail_all(&self, why: &str) {
+        let Ok(mut calls) = self.shared.0.calls.try_borrow_mut() else {
+            return;
+        };
+        for (_, mut c) in calls.drain() {
+            for handle in c.requests.values().flatten() {
+                handle.abort();
+            }
+            c.settle(Err(HookError::Crashed(why.into())));
+        }
     }
 }
 

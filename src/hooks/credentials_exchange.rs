@@ -387,7 +387,11 @@ pub fn is_namespaced(key: &str) -> bool {
 }
 
 /// The contract's error table; `on_error` decides for timeouts, crashes and unexpected throws.
+/// A hook that could not run (overloaded) is a 503, whatever `on_error` says.
 fn fail(hook: &Arc<Hook>, e: &HookError, request_id: &str) -> Result<(), OAuthError> {
+    if *e == HookError::Overloaded {
+        return Err(overloaded(hook));
+    }
     let deliberate = match e {
         HookError::Failed(f) => match f.class.as_str() {
             "InvalidScopeError" => Some(OAuthError::new(400, "invalid_scope", &f.message)),
@@ -416,9 +420,22 @@ fn fail(hook: &Arc<Hook>, e: &HookError, request_id: &str) -> Result<(), OAuthEr
                 HookError::Crashed(_) => {
                     OAuthError::server_error(format!("hook {} failed", hook.name))
                 }
+                HookError::Overloaded => overloaded(hook),
             })
         }
     }
+}
+
+/// 503 `temporarily_unavailable`: the client may retry.
+fn overloaded(hook: &Hook) -> OAuthError {
+    OAuthError::new(
+        503,
+        "temporarily_unavailable",
+        format!(
+            "hook {} could not run: hookgate is overloaded, retry later",
+            hook.name
+        ),
+    )
 }
 
 #[cfg(test)]

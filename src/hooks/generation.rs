@@ -27,6 +27,9 @@ pub struct Hook {
     pub on_error: OnError,
     pub clients: Option<Vec<String>>,
     pub routes: Option<Vec<String>>,
+    /// `max_concurrency`: calls of this hook in progress at once (event loop included); absent:
+    /// the engine's default (`[hooks] max_concurrency_per_hook`).
+    pub max_concurrency: Option<usize>,
     pub(crate) secrets: BTreeMap<String, String>,
     /// Unique per loaded hook (and so per generation); workers key their contexts by it.
     pub(crate) id: u64,
@@ -57,6 +60,7 @@ impl Hook {
             order: 0,
             timeout,
             on_error: OnError::Deny,
+            max_concurrency: None,
             clients: None,
             routes: None,
             secrets,
@@ -203,6 +207,7 @@ impl Generation {
                     s.and_then(|s| s.timeout_ms).unwrap_or(cfg.timeout_ms),
                 ),
                 on_error: s.map_or(OnError::Deny, |s| s.on_error),
+                max_concurrency: s.and_then(|s| s.max_concurrency),
                 clients: s.and_then(|s| s.clients.clone()),
                 routes: s.and_then(|s| s.routes.clone()),
                 secrets,

@@ -504,6 +504,17 @@ fn hook_metadata(result: &Value) -> Result<Metadata, String> {
 /// The contract's error table: `PreUserRegistrationError` denies with its user message; every
 /// other failure denies with a generic one, unless `on_error = "allow"`.
 fn fail(hook: &Arc<Hook>, e: &HookError, request_id: &str) -> Result<(), OAuthError> {
+    // The hook could not run: 503 whatever `on_error` says (failing open under load would let a
+    // flood walk around the hook), in the signup shape.
+    if *e == HookError::Overloaded {
+        tracing::warn!(request_id, hook = %hook.name, "the hook could not run (overloaded); the signup is refused with 503");
+        return Err(OAuthError::new(
+            503,
+            "temporarily_unavailable",
+            "the signup could not be checked now: try again later",
+        )
+        .signup());
+    }
     if let HookError::Failed(f) = e {
         if f.class == "PreUserRegistrationError" {
             tracing::info!(request_id, hook = %hook.name, log_message = %f.message, "the hook denied the signup");

@@ -94,6 +94,11 @@ pub async fn answer(
             "temporarily_unavailable",
             "the message provider did not answer in time",
         ),
+        Some(HookError::Overloaded) => OAuthError::new(
+            503,
+            "temporarily_unavailable",
+            "the message provider hook could not run now: try again later",
+        ),
         _ => OAuthError::server_error("the message could not be sent"),
     })
 }

@@ -27,6 +27,20 @@ pub struct HooksConfig {
     pub max_response_bytes: usize,
     /// Console output kept per call; beyond it lines are dropped (with one warning). Default 64 KiB.
     pub max_log_bytes: usize,
+    /// A call no worker has started within this many milliseconds (every worker full, or the
+    /// hook at its `max_concurrency`) is answered 503 (`HookError::Overloaded`) and counted in
+    /// `/metrics`. Default 1000.
+    pub queue_timeout_ms: u64,
+    /// Calls one worker holds at once: while some wait on outbound requests or timers, it runs
+    /// others. Default 64.
+    pub calls_per_worker: usize,
+    /// Calls of one hook in progress at once, unless the hook sets `max_concurrency`, so one
+    /// hook cannot take every worker. Default: half of the pool's capacity
+    /// (`workers` × `calls_per_worker` / 2).
+    pub max_concurrency_per_hook: Option<usize>,
+    /// Outbound requests one call may have in flight; more fail at once (code
+    /// `ERR_HOOKGATE_TOO_MANY_REQUESTS`). Default 32.
+    pub max_requests_per_call: usize,
     /// `[hooks.egress]` (formerly `[hooks.fetch]`, still accepted): every outbound request of a
     /// hook — `fetch`, `http`/`https` and the packages built on them.
     #[serde(alias = "fetch")]
@@ -53,6 +67,10 @@ impl Default for HooksConfig {
             timeout_ms: 20_000,
             max_response_bytes: 1 << 20,
             max_log_bytes: 64 << 10,
+            queue_timeout_ms: 1000,
+            calls_per_worker: 64,
+            max_concurrency_per_hook: None,
+            max_requests_per_call: 32,
             egress: EgressConfig::default(),
             hook: Vec::new(),
             watch: true,
@@ -146,6 +164,9 @@ pub struct HookSettings {
     pub clients: Option<Vec<String>>,
     /// Run only for these routes. Absent: every route.
     pub routes: Option<Vec<String>>,
+    /// Calls of this hook in progress at once; more wait for a slot within
+    /// `[hooks] queue_timeout_ms`, then get 503. Default `[hooks] max_concurrency_per_hook`.
+    pub max_concurrency: Option<usize>,
 }
 
 fn yes() -> bool {
@@ -192,6 +213,7 @@ mod tests {
             timeout_ms = 500
             on_error = "allow"
             clients = ["abc"]
+            max_concurrency = 4
             secrets = { TOKEN = { env = "MY_TOKEN" }, KEY = { file = "/run/key" } }
             "#,
         )
@@ -209,6 +231,10 @@ mod tests {
         let h = &cfg.hook[0];
         assert!(h.enabled);
         assert_eq!(h.on_error, OnError::Allow);
+        assert_eq!(h.max_concurrency, Some(4));
+        assert_eq!(cfg.queue_timeout_ms, 1000);
+        assert_eq!(cfg.calls_per_worker, 64);
+        assert_eq!(cfg.max_requests_per_call, 32);
         assert_eq!(h.secrets["TOKEN"], SecretSource::Env("MY_TOKEN".into()));
         assert_eq!(h.secrets["KEY"], SecretSource::File("/run/key".into()));
     }

@@ -48,6 +48,14 @@ pub fn pin(new: &mut Config, running: &Config) -> Vec<String> {
     pin!("hooks.stack_limit_kb", hooks.stack_limit_kb);
     pin!("hooks.max_response_bytes", hooks.max_response_bytes);
     pin!("hooks.max_log_bytes", hooks.max_log_bytes);
+    // The engine's queue and caps are set when it starts.
+    pin!("hooks.queue_timeout_ms", hooks.queue_timeout_ms);
+    pin!("hooks.calls_per_worker", hooks.calls_per_worker);
+    pin!(
+        "hooks.max_concurrency_per_hook",
+        hooks.max_concurrency_per_hook
+    );
+    pin!("hooks.max_requests_per_call", hooks.max_requests_per_call);
     pin!("hooks.egress", hooks.egress);
     pin!("hooks.watch", hooks.watch);
     pin!("hooks.rescan_secs", hooks.rescan_secs);

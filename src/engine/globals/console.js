@@ -3,6 +3,7 @@
 // as Auth0's logs showed them. If `util` cannot be loaded, a plain JSON rendering stands in.
 (function (native, g) {
   'use strict';
+  const P = native.P;
   function show(v, depth) {
     if (typeof v === 'string') return v;
     if (v instanceof Error) return (v.stack ? String(v.name) + ': ' + v.message + '\n' + v.stack : String(v));
@@ -10,8 +11,8 @@
     if (typeof v === 'symbol' || typeof v === 'bigint') return String(v);
     if (v === undefined) return 'undefined';
     try {
-      const s = JSON.stringify(v);
-      return s === undefined ? String(v) : s;
+      const s = P.stringify(v);
+      return s === undefined ? P.String(v) : s;
     } catch (e) {
       return String(v);
     }
@@ -23,7 +24,7 @@
       try { utilFormat = native.builtin('util').format; } catch (e) { utilFormat = false; }
     }
     if (utilFormat) {
-      try { return utilFormat.apply(null, args); } catch (e) { /* fall back below */ }
+      try { return P.apply(utilFormat, null, args); } catch (e) { /* fall back below */ }
     }
     let out = '';
     for (let i = 0; i < args.length; i++) {

@@ -1,17 +1,20 @@
 // The one registry of outbound requests in flight: `fetch` and Node's `http`/`https` both start
 // requests through `native.request(spec, cb)` and get `cb(err, res)` back when the host's
 // completion arrives. `res.body` is a Uint8Array of the bytes as received (not decompressed).
+// Built-ins used here are private copies (primordials.js); an exception from `cb` is the
+// call's (`native.uncaught`), so one escaping `done` means the glue broke.
 // Owns: request ids and their callbacks. Must not touch: request or response shapes of any API.
 (function (native, g) {
   'use strict';
-  const pending = new Map();
+  const P = native.P;
+  const pending = new P.SafeMap();
   let nextId = 1;
   // spec: { url, method, headers: [[name, value], ...], body: string|Uint8Array|undefined, follow }
   native.request = function (spec, cb) {
     const id = nextId++;
     pending.set(id, cb);
-    native.requestStart(id, String(spec.url), String(spec.method || 'GET'),
-      JSON.stringify(spec.headers || []), spec.body == null ? undefined : spec.body, !!spec.follow);
+    native.requestStart(id, P.String(spec.url), P.String(spec.method || 'GET'),
+      P.stringify(spec.headers || []), spec.body == null ? undefined : spec.body, !!spec.follow);
     return id;
   };
   // Stop waiting for a request (a timeout or abort in JS): the host drops it and its callback.
@@ -23,15 +26,21 @@
       const cb = pending.get(id);
       if (!cb) return;
       pending.delete(id);
+      let err = null, res;
       if (failure) {
-        const e = new Error(failure[1]);
-        e.code = failure[0];
-        if (failure[0].startsWith('E')) { e.errno = failure[0]; e.syscall = 'connect'; }
-        cb(e);
+        err = new P.Error(failure[1]);
+        err.code = failure[0];
+        if (failure[0][0] === 'E') { err.errno = failure[0]; err.syscall = 'connect'; }
       } else {
-        cb(null, { status, statusText, url, headers: JSON.parse(headersJson), body });
+        res = { status, statusText, url, headers: P.parse(headersJson), body };
+      }
+      try {
+        if (err) cb(err); else cb(null, res);
+      } catch (e) {
+        native.uncaught(e);
       }
     },
-    reset() { pending.clear(); },
+    // The requests of calls that ended: `ids` is an array the host made.
+    drop(ids) { for (let i = 0; i < ids.length; i++) pending.delete(ids[i]); },
   };
 })

@@ -1,6 +1,8 @@
 //! The globals a hook sees, each a small module: `errors` (InvalidScopeError, ...), `console`,
 //! `timers`, `io` (outbound requests in flight), `fetch`, `text` (TextEncoder/TextDecoder), `url`
-//! (URL/URLSearchParams), `require`, `process` (with `Buffer`), and `invoke` (the cb contract).
+//! (URL/URLSearchParams), `require`, `process` (with `Buffer`), and `invoke` (the cb contract);
+//! first of all `primordials`, private copies of the built-ins the others call, so a hook that
+//! replaces `Function.prototype.apply` or `Array.prototype.push` cannot break hookgate's own code.
 //! Each is a JS file evaluated once
 //! per context as `(function (native, globalThis) { ... })`, returning its host-facing functions;
 //! `native` holds the Rust functions installed here.
@@ -24,6 +26,8 @@ use super::{HookError, HookFailure};
 
 /// The JS parts, in evaluation order. Adding a global = one JS file + one line here.
 const PARTS: &[(&str, &str)] = &[
+    // First: the private copies of built-ins every other part uses.
+    ("primordials", include_str!("primordials.js")),
     ("errors", include_str!("errors.js")),
     ("console", include_str!("console.js")),
     ("timers", include_str!("timers.js")),
@@ -42,8 +46,10 @@ pub(crate) struct Api {
     pub require_main: Persistent<Function<'static>>,
     pub fire_timer: Persistent<Function<'static>>,
     pub io_done: Persistent<Function<'static>>,
-    pub reset_timers: Persistent<Function<'static>>,
-    pub reset_io: Persistent<Function<'static>>,
+    /// Forget timers (by id) of calls that ended.
+    pub drop_timers: Persistent<Function<'static>>,
+    /// Forget requests (by id) of calls that ended.
+    pub drop_requests: Persistent<Function<'static>>,
 }
 
 /// Install the globals in `ctx`.
@@ -71,8 +77,8 @@ pub(crate) fn install<'js>(ctx: &Ctx<'js>, shared: &Shared) -> rquickjs::Result<
         require_main: get("require", "main")?,
         fire_timer: get("timers", "fire")?,
         io_done: get("io", "done")?,
-        reset_timers: get("timers", "reset")?,
-        reset_io: get("io", "reset")?,
+        drop_timers: get("timers", "drop")?,
+        drop_requests: get("io", "drop")?,
     })
 }
 
@@ -93,21 +99,19 @@ fn install_natives<'js>(
     native.set(
         "timerAdd",
         Function::new(ctx.clone(), move |id: f64, delay: f64| {
-            s.with_call(|c| c.add_timer(id as u64, Duration::from_millis(delay.max(0.0) as u64)));
+            s.add_timer(id as u64, Duration::from_millis(delay.max(0.0) as u64));
         })?,
     )?;
     let s = shared.clone();
     native.set(
         "timerClear",
-        Function::new(ctx.clone(), move |id: f64| {
-            s.with_call(|c| c.clear_timer(id as u64))
-        })?,
+        Function::new(ctx.clone(), move |id: f64| s.clear_timer(id as u64))?,
     )?;
     let s = shared.clone();
     native.set(
         "timerRef",
         Function::new(ctx.clone(), move |id: f64, keep: bool| {
-            s.with_call(|c| c.ref_timer(id as u64, keep))
+            s.ref_timer(id as u64, keep)
         })?,
     )?;
 
@@ -177,16 +181,26 @@ fn install_natives<'js>(
         "settle",
         Function::new(
             ctx.clone(),
-            move |ctx: Ctx<'js>, ok: bool, value: Value<'js>| -> rquickjs::Result<()> {
+            move |ctx: Ctx<'js>, seq: f64, ok: bool, value: Value<'js>| -> rquickjs::Result<()> {
                 let settled = if ok {
                     success(&ctx, value, s.max_response_bytes())
                 } else {
                     failure(&value)
                 };
-                s.settle(settled);
+                s.settle_seq(seq as u64, settled);
                 Ok(())
             },
         )?,
+    )?;
+    let s = shared.clone();
+    native.set(
+        "currentCall",
+        Function::new(ctx.clone(), move || s.current_call() as f64)?,
+    )?;
+    let s = shared.clone();
+    native.set(
+        "callLive",
+        Function::new(ctx.clone(), move |seq: f64| s.call_live(seq as u64))?,
     )?;
 
     let s = shared.clone();

@@ -1,13 +1,15 @@
 // The `process` and `Buffer` globals. `process` describes a Node 20 on Linux without a machine
 // behind it: no host environment, no exit, stdout/stderr go to console. `process.env` is a fresh,
-// empty object for every hook call (made on first use in the call; `native.beginCall`, run by
-// invoke.js before each call, drops the last one): hooks write credentials into it, and nothing
-// may pass from one call to the next or come from the host.
+// empty object for every hook call (made on first use in the call, kept per call: several calls
+// run at once in one context): hooks write credentials into it, and nothing may pass from one
+// call to another or come from the host.
 // `Buffer` is the `buffer` built-in's, loaded the first time a hook touches it.
 // Owns: those two globals. Must not touch: the event loop (nextTick rides on microtasks) or the
 // modules themselves (the built-ins own Buffer and EventEmitter; `native.builtin` loads them).
 (function (native, g) {
   'use strict';
+  const P = native.P;
+  const apply = P.apply;
   const clock = typeof g.performance === 'object' && g.performance && typeof g.performance.now === 'function'
     ? () => g.performance.now() : () => Date.now();
   const started = clock();
@@ -40,31 +42,37 @@
 
   // nextTick: a queue drained in one microtask, so ticks queued together run before promise
   // reactions queued after them, and ticks queued by a tick run before those reactions too.
-  const ticks = [];
+  // The queue is a prototype-less object indexed head..tail, and the tick runs through private
+  // built-ins (primordials.js): a hook replacing Array.prototype.push or Promise.prototype.then
+  // does not stop its own nextTick callbacks.
+  const ticks = P.create(null);
+  let head = 0, tail = 0;
   let draining = false;
   function drainTicks() {
     try {
-      while (ticks.length) {
-        const t = ticks.shift();
-        t.fn.apply(undefined, t.args);
+      while (head < tail) {
+        const t = ticks[head];
+        delete ticks[head++];
+        apply(t.fn, undefined, t.args);
       }
     } catch (e) {
-      if (ticks.length) Promise.resolve().then(drainTicks);
+      if (head < tail) P.then(P.resolved(), drainTicks);
       else draining = false;
       if (emitter && emitter.listenerCount('uncaughtException') > 0) { process.emit('uncaughtException', e, 'uncaughtException'); return; }
       // What would end a Node process fails the call (or is logged after cb), like a throw.
       native.uncaught(e);
+      return;
     }
     draining = false;
   }
-  function nextTick(fn, ...args) {
+  function nextTick(fn) {
     if (typeof fn !== 'function') {
-      const e = new TypeError('The "callback" argument must be of type function. Received ' + typeof fn);
+      const e = new P.TypeError('The "callback" argument must be of type function. Received ' + typeof fn);
       e.code = 'ERR_INVALID_ARG_TYPE';
       throw e;
     }
-    ticks.push({ fn, args });
-    if (!draining) { draining = true; Promise.resolve().then(drainTicks); }
+    ticks[tail++] = { fn, args: apply(P.slice, arguments, [1]) };
+    if (!draining) { draining = true; P.then(P.resolved(), drainTicks); }
   }
 
   // process is an EventEmitter (the `events` built-in's, created on first use); listeners are
@@ -157,16 +165,27 @@
   for (const m of ['emit', 'listeners', 'rawListeners', 'listenerCount', 'eventNames', 'getMaxListeners']) {
     process[m] = function () { const e = events(); return e[m].apply(e, arguments); };
   }
-  // Made when a call first reads it: most hooks never do, and a Proxy with its handler per call
-  // was a tenth of a warm call's work.
-  let env = null;
+  // One env per call, made when the call first reads it (most hooks never do, and a Proxy with
+  // its handler per call was a tenth of a warm call's work). Keyed by the call whose JS runs:
+  // several calls of the hook run at once in this context, and one's env must not leak into,
+  // or be reset under, another. Envs of calls that ended are swept when new ones are made.
+  const envs = new P.SafeMap();
+  let made = 0;
+  function envOf(seq) {
+    let env = envs.get(seq);
+    if (env === undefined) {
+      if (++made % 64 === 0) envs.forEach(function (v, k) { if (!native.callLive(k)) envs.delete(k); });
+      env = freshEnv();
+      envs.set(seq, env);
+    }
+    return env;
+  }
   Object.defineProperty(process, 'env', {
-    get() { return env === null ? (env = freshEnv()) : env; },
-    set(v) { env = v; },
+    get() { return envOf(native.currentCall()); },
+    set(v) { envs.set(native.currentCall(), v); },
     enumerable: true,
     configurable: true,
   });
-  native.beginCall = () => { env = null; };
   Object.defineProperty(process, Symbol.toStringTag, { value: 'process' });
   Object.defineProperty(g, 'process', { value: process, writable: true, configurable: true });
 

@@ -2,21 +2,23 @@
 // cached per context, so a package is evaluated once per (worker, hook), like Node's cache.
 (function (native, g) {
   'use strict';
-  const cache = new Map();
+  // Private built-ins (primordials.js): a hook's prototype changes never reach loading.
+  const P = native.P;
+  const cache = new P.SafeMap();
   function load(key) {
     const cached = cache.get(key);
     if (cached) return cached.exports;
     const m = native.moduleInfo(key); // [kind, filename, dirname, payload]
-    const module = { exports: {}, id: key, filename: m[1], loaded: false, children: [], paths: [] };
+    const module = { exports: {}, id: m[1], filename: m[1], loaded: false, children: [], paths: [] };
     cache.set(key, module);
     try {
       if (m[0] === 'json') {
-        module.exports = JSON.parse(m[3]);
+        module.exports = P.parse(m[3]);
       } else {
         const wrapper = native.moduleLoad(key);
         const require = makeRequire(key);
         module.require = require;
-        wrapper.call(module.exports, module.exports, require, module, m[1], m[2]);
+        P.apply(wrapper, module.exports, [module.exports, require, module, m[1], m[2]]);
       }
     } catch (e) {
       cache.delete(key);
@@ -38,8 +40,9 @@
     };
     require.cache = {};
     // Built-ins reach the host's functions through their own require; hook code never sees them.
-    if (from.startsWith('builtin:')) require.native = native;
-    require.resolve = function (spec) { const k = native.moduleResolve(from, spec); if (k === undefined) throw new Error("Cannot find module '" + spec + "'"); return k; };
+    if (P.apply(P.startsWith, from, ['builtin:'])) require.native = native;
+    // The file name as hooks see it (`/hooks/...`), never the module key (a real path on disk).
+    require.resolve = function (spec) { const k = native.moduleResolve(from, spec); if (k === undefined) throw new Error("Cannot find module '" + spec + "'"); return native.moduleInfo(k)[1]; };
     return require;
   }
   // The globals built on built-ins (Buffer, process's EventEmitter) load them here, into the same

@@ -1,9 +1,15 @@
 // setTimeout/setInterval/setImmediate and their clear* functions. The host owns the clock: it
-// fires due timers between jobs of the hook's event loop, until the loop is empty or the hook's
-// deadline passes. `unref()` timers do not keep the loop alive, as in Node.
+// fires due timers between rounds of the worker's event loop, as the call that set them, until
+// that call ends (its loop is empty or its deadline passed; `dropCalls` then forgets what it
+// left). `unref()` timers do not keep the loop alive, as in Node. Built-ins used here are
+// private copies (primordials.js); an exception from a timer's callback is the call's
+// (`native.uncaught`), so one escaping `fire` means the glue broke.
 (function (native, g) {
   'use strict';
-  const timers = new Map();
+  const P = native.P;
+  const apply = P.apply;
+  const slice = P.slice;
+  const timers = new P.SafeMap();
   let nextId = 1;
   class Timeout {
     constructor(id) { this._id = id; }
@@ -14,8 +20,8 @@
     [Symbol.toPrimitive]() { return this._id; }
   }
   function add(fn, delay, args, repeat) {
-    if (typeof fn !== 'function') throw new TypeError('The "callback" argument must be of type function');
-    delay = Number(delay);
+    if (typeof fn !== 'function') throw new P.TypeError('The "callback" argument must be of type function');
+    delay = P.Number(delay);
     if (!(delay >= 1) || delay > 2147483647) delay = repeat ? 1 : 0;
     const id = nextId++;
     timers.set(id, { fn, args, delay, repeat });
@@ -23,25 +29,30 @@
     return new Timeout(id);
   }
   function clear(t) {
-    const id = (t && typeof t === 'object') ? t._id : Number(t);
+    const id = (t && typeof t === 'object') ? t._id : P.Number(t);
     if (timers.delete(id)) native.timerClear(id);
   }
-  const slice = Array.prototype.slice;
   const defs = {
-    setTimeout(fn, delay) { return add(fn, delay, slice.call(arguments, 2), false); },
-    setInterval(fn, delay) { return add(fn, delay, slice.call(arguments, 2), true); },
-    setImmediate(fn) { return add(fn, 0, slice.call(arguments, 1), false); },
+    setTimeout(fn, delay) { return add(fn, delay, apply(slice, arguments, [2]), false); },
+    setInterval(fn, delay) { return add(fn, delay, apply(slice, arguments, [2]), true); },
+    setImmediate(fn) { return add(fn, 0, apply(slice, arguments, [1]), false); },
     clearTimeout: clear, clearInterval: clear, clearImmediate: clear,
-    queueMicrotask(fn) { Promise.resolve().then(fn); },
+    queueMicrotask(fn) { P.then(P.resolved(), fn); },
   };
-  for (const k of Object.keys(defs)) Object.defineProperty(g, k, { value: defs[k], writable: true, configurable: true });
+  const keys = ['setTimeout', 'setInterval', 'setImmediate', 'clearTimeout', 'clearInterval', 'clearImmediate', 'queueMicrotask'];
+  for (let i = 0; i < keys.length; i++) P.defineProperty(g, keys[i], { value: defs[keys[i]], writable: true, configurable: true });
   return {
     fire(id) {
       const t = timers.get(id);
       if (!t) return;
       if (t.repeat) native.timerAdd(id, t.delay); else timers.delete(id);
-      t.fn.apply(undefined, t.args);
+      try {
+        apply(t.fn, undefined, t.args);
+      } catch (e) {
+        native.uncaught(e);
+      }
     },
-    reset() { timers.clear(); },
+    // The timers of calls that ended: `ids` is an array the host made.
+    drop(ids) { for (let i = 0; i < ids.length; i++) timers.delete(ids[i]); },
   };
 })
