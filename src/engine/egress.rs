@@ -133,6 +133,7 @@ impl Egress {
         seq: u64,
         id: u64,
         req: Request,
+        call_slots: Arc<Semaphore>,
         timeout: Duration,
         done: Sender<Done>,
     ) -> Option<tokio::task::AbortHandle> {
@@ -184,7 +185,10 @@ impl Egress {
                 max_concurrent: net.max_concurrent,
             };
             let run = async {
-                // Never closed: acquiring fails only if it were.
+                // The call's own slots first (`[hooks] max_requests_per_call`), then the
+                // process's: a call over its cap never holds a process slot while it waits.
+                // Neither semaphore is ever closed: acquiring fails only if it were.
+                let _call_slot = call_slots.acquire_owned().await.ok();
                 let _permit = net.permits.clone().acquire_owned().await.ok();
                 unfinished.waiting.store(false, Ordering::Relaxed);
                 env.run(&net, url, req, &mut hops).await
@@ -195,7 +199,7 @@ impl Egress {
                 Err(_) if unfinished.waiting.load(Ordering::Relaxed) => Err(Failure {
                     code: "ETIMEDOUT",
                     message: format!(
-                        "the hook's timeout was reached while the request was still waiting for one of the {} outbound request slots ([hooks.egress] max_concurrent)",
+                        "the hook's timeout was reached while the request was still waiting for an outbound request slot (the call's [hooks] max_requests_per_call, or the process's {} of [hooks.egress] max_concurrent)",
                         net.max_concurrent
                     ),
                 }),

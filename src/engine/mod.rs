@@ -56,7 +56,7 @@
 //!   and fresh on every call); `fs`, `net`, `child_process`... can be required, but their
 //!   functions throw ERR_HOOKGATE_UNSUPPORTED. `require` only reaches modules resolved at load time.
 //! * A panic inside a worker is caught, its callers get `Crashed`, the runtime is replaced.
-//! * Outbound requests: at most `[hooks] max_requests_per_call` in flight per call.
+//! * Outbound requests: at most `[hooks] max_requests_per_call` in flight per call (more wait).
 //!   A fault inside QuickJS's C code (it has no other isolation) would still take the process down.
 //!
 //! A hook that returns without calling `cb` and has nothing pending (no timer, no fetch) could

@@ -144,8 +144,6 @@ const WAKE_SPIN: Duration = Duration::from_micros(300);
 const SWEEP_AT: usize = 32;
 /// One console line is cut to this length.
 const MAX_LOG_LINE: usize = 8 << 10;
-/// The error code of a request refused by the per-call cap.
-const TOO_MANY_REQUESTS: &str = "ERR_HOOKGATE_TOO_MANY_REQUESTS";
 
 /// `idle` counts the workers holding no call, for callers deciding whether to spin
 /// ([`super::Wait`]).
@@ -261,6 +259,9 @@ pub(crate) struct CallState {
     timers: BTreeSet<(Instant, u64)>,
     timer_due: HashMap<u64, (Instant, bool)>,
     requests: HashMap<u64, Option<tokio::task::AbortHandle>>,
+    /// Slots for the call's outbound requests in flight (`[hooks] max_requests_per_call`): a
+    /// request beyond them waits for one, as behind an HTTP agent's `maxSockets`.
+    outbound: Arc<tokio::sync::Semaphore>,
     log_bytes: usize,
     log_dropped: bool,
     /// Released (to the hook's concurrency cap) when the call ends.
@@ -435,30 +436,12 @@ impl Shared {
         let Some(c) = calls.get_mut(&self.0.current.get()) else {
             return;
         };
-        let cap = self.0.limits.requests_per_call;
-        if c.requests.len() >= cap {
-            // Refused like a connection error, through the completion channel, so the hook
-            // sees it the way it sees any other failure (a rejected fetch, an 'error' event).
-            tracing::warn!(target: "hookgate::egress", hook = %c.hook.name, request_id = %c.request_id, url = %req.url,
-                "outbound request refused: the call already has {cap} in flight ([hooks] max_requests_per_call)");
-            let _ = self.0.done_tx.send(Done {
-                seq: c.seq,
-                id,
-                result: Err(Failure {
-                    code: TOO_MANY_REQUESTS,
-                    message: format!(
-                        "too many outbound requests in flight for this call (the limit is {cap}, [hooks] max_requests_per_call)"
-                    ),
-                }),
-            });
-            c.requests.insert(id, None);
-            return;
-        }
         let handle = self.0.egress.start(
             &c.hook.name,
             c.seq,
             id,
             req,
+            c.outbound.clone(),
             remaining(c.deadline),
             self.0.done_tx.clone(),
         );
@@ -725,6 +708,9 @@ impl Worker {
                 timers: BTreeSet::new(),
                 timer_due: HashMap::new(),
                 requests: HashMap::new(),
+                outbound: Arc::new(tokio::sync::Semaphore::new(
+                    self.shared.0.limits.requests_per_call,
+                )),
                 log_bytes: 0,
                 log_dropped: false,
                 _permit: permit,
@@ -790,6 +776,9 @@ impl Worker {
                 timers: BTreeSet::new(),
                 timer_due: HashMap::new(),
                 requests: HashMap::new(),
+                outbound: Arc::new(tokio::sync::Semaphore::new(
+                    self.shared.0.limits.requests_per_call,
+                )),
                 log_bytes: 0,
                 log_dropped: false,
                 _permit: None,

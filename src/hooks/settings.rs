@@ -38,8 +38,8 @@ pub struct HooksConfig {
     /// hook cannot take every worker. Default: half of the pool's capacity
     /// (`workers` × `calls_per_worker` / 2).
     pub max_concurrency_per_hook: Option<usize>,
-    /// Outbound requests one call may have in flight; more fail at once (code
-    /// `ERR_HOOKGATE_TOO_MANY_REQUESTS`). Default 32.
+    /// Outbound requests one call may have in flight; more wait for a slot (within the hook's
+    /// timeout), as behind an HTTP agent's `maxSockets`. Default 32.
     pub max_requests_per_call: usize,
     /// `[hooks.egress]` (formerly `[hooks.fetch]`, still accepted): every outbound request of a
     /// hook — `fetch`, `http`/`https` and the packages built on them.
