@@ -362,7 +362,10 @@ fn a_request_over_max_concurrent_waits_for_a_slot_until_its_hooks_timeout() {
     );
     // The hook's deadline ends the wait (the worker abandons the request, or the egress's own
     // timeout, the same deadline, fires first): either way the log says it never had a slot.
-    log_line(&["still waiting for one of the 1 outbound request slots"]);
+    log_line(&[
+        "still waiting for an outbound request slot",
+        "the process's 1 of [hooks.egress] max_concurrent",
+    ]);
     assert!(
         seen.try_recv().is_err(),
         "the queued request went out while the slot was held"

@@ -126,7 +126,15 @@ fn probe_one(hook: &Arc<Hook>, limits: &Limits, egress: &Egress) -> Option<Strin
     let started = Instant::now();
     // A scratch worker: its runtime and every value of the module go when it is dropped.
     let mut worker = Worker::new(limits.clone(), egress.clone());
-    let is_module = |f: &str| !f.starts_with("builtin:") && hook.program.modules.contains_key(f);
+    // Stack traces name modules as hooks see them (`/hooks/...`); the operator is told the file
+    // on disk. `None` for a frame outside the hook's modules (a builtin, the glue).
+    let real_file = |f: &str| {
+        hook.program
+            .modules
+            .values()
+            .find(|m| m.filename == f && !m.key.starts_with("builtin:"))
+            .map(|m| m.key.clone())
+    };
     let outcome = worker.evaluate(hook, started + budget, |ctx, exports, interrupted| {
         if interrupted {
             return Some(format!(
@@ -136,7 +144,7 @@ fn probe_one(hook: &Arc<Hook>, limits: &Limits, egress: &Egress) -> Option<Strin
         }
         match exports {
             Ok(v) => shape_problem(expected(hook.trigger), &v).map(|p| format!("{file}: {p}")),
-            Err(e) => Some(thrown(ctx, e, &file, &is_module)),
+            Err(e) => Some(thrown(ctx, e, &file, &real_file)),
         }
     });
     let problem = outcome
@@ -151,7 +159,7 @@ fn thrown(
     ctx: &Ctx<'_>,
     e: rquickjs::Error,
     file: &str,
-    is_module: &dyn Fn(&str) -> bool,
+    real_file: &dyn Fn(&str) -> Option<String>,
 ) -> String {
     if !e.is_exception() {
         return format!("{file}: the module failed while evaluating at load: {e}");
@@ -176,7 +184,9 @@ fn thrown(
         return format!("{file}: {kind} while the module evaluated at load");
     }
     let what = format!("{class}: {message} (thrown while the module evaluated at load)");
-    match locate_in_stack(&stack, is_module) {
+    let located = locate_in_stack(&stack, |f| real_file(f).is_some())
+        .and_then(|(at, line, column)| Some((real_file(&at)?, line, column)));
+    match located {
         Some((at, line, column)) if at == file => format!("{at}:{line}:{column}: {what}"),
         Some((at, line, column)) => format!("{file}: {at}:{line}:{column}: {what}"),
         None => format!("{file}: {what}"),

@@ -37,7 +37,7 @@ use crossbeam_channel::{Receiver, Sender, TryRecvError};
 use rquickjs::{Context, Ctx, Function, Persistent, Runtime, Value};
 
 use super::bytes::bytes_out;
-use super::egress::{Done, Egress, Failure, Request};
+use super::egress::{Done, Egress, Request};
 use super::globals::{self, crash_kind, remaining, Api};
 use super::program::Module;
 use super::{HookError, HookFailure};
