@@ -1444,6 +1444,103 @@ mod tests {
     }
 
     #[test]
+    fn client_authentication_and_default_audience_per_route_and_client() {
+        let text = format!(
+            "{MINIMAL}[[route]]\npath = \"/oauth/token\"\npoint = \"credentials-exchange\"\n\
+             upstream_client_auth = \"basic\"\ndefault_audience = \"https://api.example.com/\"\n\
+             [token]\nsigning_key = \"k.pem\"\n\
+             [clients.m2m]\nupstream_client_auth = \"post\"\ndefault_audience = \"urn:billing\"\n\
+             [clients.other]\nname = \"Other\"\n"
+        );
+        let c = parse(&text).unwrap();
+        let r = &c.routes[0];
+        assert_eq!(r.upstream_client_auth, ClientAuth::Basic);
+        assert_eq!(
+            r.default_audience.as_deref(),
+            Some("https://api.example.com/")
+        );
+        assert_eq!(
+            c.clients["m2m"].upstream_client_auth,
+            Some(ClientAuth::Post)
+        );
+        assert_eq!(
+            c.clients["m2m"].default_audience.as_deref(),
+            Some("urn:billing")
+        );
+        assert_eq!(c.clients["other"].upstream_client_auth, None);
+
+        let plain = parse(&format!(
+            "{MINIMAL}[[route]]\npath = \"/oauth/token\"\npoint = \"credentials-exchange\"\n\
+             [token]\nsigning_key = \"k.pem\"\n"
+        ))
+        .unwrap();
+        assert_eq!(plain.routes[0].upstream_client_auth, ClientAuth::Same);
+        assert_eq!(plain.routes[0].default_audience, None);
+
+        let err = parse(&format!(
+            "{MINIMAL}[[route]]\npath = \"/signup\"\npoint = \"pre-user-registration\"\n\
+             upstream_client_auth = \"post\"\ndefault_audience = \"x\"\n"
+        ))
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("route[0].upstream_client_auth"), "{err}");
+        assert!(err.contains("route[0].default_audience"), "{err}");
+        let err = parse(&format!(
+            "{MINIMAL}[[route]]\npath = \"/oauth/token\"\npoint = \"credentials-exchange\"\n\
+             upstream_client_auth = \"jwt\"\n[token]\nsigning_key = \"k.pem\"\n"
+        ))
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("upstream_client_auth"), "{err}");
+    }
+
+    #[test]
+    fn discovery_documents_default_to_openid_and_rfc8414_and_are_a_list() {
+        let c = parse(MINIMAL).unwrap();
+        assert_eq!(
+            c.token.discovery_paths,
+            DEFAULT_DISCOVERY_PATHS.map(str::to_string).to_vec()
+        );
+        let c = parse(&format!(
+            "{MINIMAL}[token]\ndiscovery_paths = [\"/realms/x/.well-known/openid-configuration/\", \"/.well-known/oauth-authorization-server\"]\n"
+        ))
+        .unwrap();
+        assert_eq!(
+            c.token.discovery_paths,
+            vec![
+                "/realms/x/.well-known/openid-configuration".to_string(),
+                "/.well-known/oauth-authorization-server".to_string()
+            ]
+        );
+        // The older single-path key replaces the OpenID default.
+        let c = parse(&format!(
+            "{MINIMAL}[token]\ndiscovery_path = \"/oidc/.well-known/openid-configuration\"\n"
+        ))
+        .unwrap();
+        assert_eq!(
+            c.token.discovery_paths,
+            vec![
+                "/oidc/.well-known/openid-configuration".to_string(),
+                DEFAULT_DISCOVERY_PATHS[1].to_string()
+            ]
+        );
+        let err = parse(&format!("{MINIMAL}[token]\ndiscovery_paths = []\n"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("token.discovery_paths"), "{err}");
+        assert!(parse(&format!(
+            "{MINIMAL}[token]\ndiscovery_paths = []\nupstream_jwks_url = \"http://idp/jwks\"\n"
+        ))
+        .is_ok());
+        let err = parse(&format!(
+            "{MINIMAL}[token]\njwks_path = \"/.well-known/oauth-authorization-server/jwks\"\n"
+        ))
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("token.jwks_path"), "{err}");
+    }
+
+    #[test]
     fn send_phone_message_routes_need_a_webhook_secret() {
         let route = "[[route]]\npath = \"/sms\"\npoint = \"send-phone-message\"\n";
         let err = parse(&format!("{MINIMAL}{route}")).unwrap_err().to_string();

@@ -59,12 +59,7 @@ fn hookgate(upstream: &str, route_extra: &str, rest: &str) -> Hookgate {
     hookgate_in(tempfile::tempdir().unwrap(), upstream, route_extra, rest)
 }
 
-fn hookgate_in(
-    dir: tempfile::TempDir,
-    upstream: &str,
-    route_extra: &str,
-    rest: &str,
-) -> Hookgate {
+fn hookgate_in(dir: tempfile::TempDir, upstream: &str, route_extra: &str, rest: &str) -> Hookgate {
     let hooks = dir.path().join("hooks").join("credentials-exchange");
     std::fs::create_dir_all(&hooks).unwrap();
     std::fs::write(hooks.join("mark.js"), MARK_HOOK).unwrap();
@@ -173,7 +168,10 @@ async fn token(
     basic: bool,
     audience: Option<&str>,
 ) -> reqwest::Response {
-    let mut form = vec![("grant_type", "client_credentials"), ("scope", "read:users")];
+    let mut form = vec![
+        ("grant_type", "client_credentials"),
+        ("scope", "read:users"),
+    ];
     if let Some(a) = audience {
         form.push(("audience", a));
     }
@@ -204,12 +202,7 @@ async fn jwks_through_discovery(hg: &Hookgate) -> (String, JwkSet) {
         .await
         .unwrap();
     let jwks_uri = discovery["jwks_uri"].as_str().unwrap().to_string();
-    let set: JwkSet = reqwest::get(&jwks_uri)
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let set: JwkSet = reqwest::get(&jwks_uri).await.unwrap().json().await.unwrap();
     (jwks_uri, set)
 }
 
@@ -258,9 +251,15 @@ async fn every_token_hookgate_hands_out_verifies_against_the_jwks_its_discovery_
     let basic = (oidc::BASIC_CLIENT_ID, oidc::BASIC_CLIENT_SECRET);
     let mut tokens = vec![
         // Re-signed by hookgate: a hook added a claim.
-        ("re-signed", token(&s.hg, post, false, Some(oidc::AUDIENCE)).await),
+        (
+            "re-signed",
+            token(&s.hg, post, false, Some(oidc::AUDIENCE)).await,
+        ),
         // The server's own: the hook returned the scope unchanged.
-        ("untouched", token(&s.hg, basic, true, Some(oidc::AUDIENCE)).await),
+        (
+            "untouched",
+            token(&s.hg, basic, true, Some(oidc::AUDIENCE)).await,
+        ),
         // Re-signed, Basic credentials presented in the body, no audience (the default).
         ("translated", token(&s.hg, post, true, None).await),
         // The server's own, from the default audience.
@@ -272,7 +271,10 @@ async fn every_token_hookgate_hands_out_verifies_against_the_jwks_its_discovery_
         reqwest::Client::new()
             .post(s.hg.url("/token"))
             .basic_auth(basic.0, Some(basic.1))
-            .form(&[("grant_type", "client_credentials"), ("resource", oidc::AUDIENCE)])
+            .form(&[
+                ("grant_type", "client_credentials"),
+                ("resource", oidc::AUDIENCE),
+            ])
             .send()
             .await
             .unwrap(),
@@ -306,7 +308,11 @@ async fn hookgates_jwks_lists_its_keys_first_then_the_servers_current_keys() {
     let server = server_kids(&s.idp).await;
     assert_eq!(kids.len(), 1 + server.len(), "{kids:?}");
     assert!(!server.contains(&kids[0]), "hookgate's own key comes first");
-    assert_eq!(&kids[1..], &server[..], "then the server's, as it publishes them");
+    assert_eq!(
+        &kids[1..],
+        &server[..],
+        "then the server's, as it publishes them"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -319,7 +325,10 @@ async fn the_servers_jwks_at_hookgates_jwks_path_is_not_hidden() {
     let (jwks_uri, set) = jwks_through_discovery(&s.hg).await;
     assert_eq!(jwks_uri, s.hg.url("/jwks"));
     for kid in server_kids(&s.idp).await {
-        assert!(set.find(&kid).is_some(), "the server's key {kid} is published");
+        assert!(
+            set.find(&kid).is_some(),
+            "the server's key {kid} is published"
+        );
     }
     let basic = (oidc::BASIC_CLIENT_ID, oidc::BASIC_CLIENT_SECRET);
     let post = (oidc::POST_CLIENT_ID, oidc::POST_CLIENT_SECRET);
@@ -345,7 +354,11 @@ async fn rfc8414_discovery_documents_point_at_hookgates_jwks() {
     .json()
     .await
     .unwrap();
-    assert_eq!(direct["jwks_uri"], s.idp.jwks_url(), "the server serves RFC 8414");
+    assert_eq!(
+        direct["jwks_uri"],
+        s.idp.jwks_url(),
+        "the server serves RFC 8414"
+    );
     for spelling in [
         "/.well-known/oauth-authorization-server",
         "/.well-known/OAuth-Authorization-Server/",
@@ -359,7 +372,10 @@ async fn rfc8414_discovery_documents_point_at_hookgates_jwks() {
             "{spelling}"
         );
         assert_eq!(doc["issuer"], direct["issuer"], "the rest is the server's");
-        assert_eq!(doc["grant_types_supported"], direct["grant_types_supported"]);
+        assert_eq!(
+            doc["grant_types_supported"],
+            direct["grant_types_supported"]
+        );
     }
 }
 
@@ -400,7 +416,9 @@ async fn path_suffixed_documents_are_rewritten_and_an_upstream_kid_never_shadows
                 });
                 match path.as_str() {
                     "/.well-known/openid-configuration"
-                    | "/.well-known/oauth-authorization-server/tenant-x" => json_response(200, &doc),
+                    | "/.well-known/oauth-authorization-server/tenant-x" => {
+                        json_response(200, &doc)
+                    }
                     "/tenant-x/keys" => json_response(200, &jwks),
                     _ => json_response(404, &json!({"error": "not_found"})),
                 }
@@ -421,12 +439,18 @@ async fn path_suffixed_documents_are_rewritten_and_an_upstream_kid_never_shadows
         .unwrap()
         .contains(&"/.well-known/oauth-authorization-server/tenant-x".to_string()));
 
-    let resp = reqwest::get(hg.url("/.well-known/jwks.json")).await.unwrap();
+    let resp = reqwest::get(hg.url("/.well-known/jwks.json"))
+        .await
+        .unwrap();
     assert!(resp.headers().get("x-hookgate-upstream-keys").is_none());
     let set: Value = resp.json().await.unwrap();
     let keys = set["keys"].as_array().unwrap();
     let with_our_kid: Vec<&Value> = keys.iter().filter(|k| k["kid"] == ours.kid).collect();
-    assert_eq!(with_our_kid, vec![ours.public_jwk()], "only hookgate's key has its kid");
+    assert_eq!(
+        with_our_kid,
+        vec![ours.public_jwk()],
+        "only hookgate's key has its kid"
+    );
     assert!(keys.iter().all(|k| k["x"] != collider["x"]), "{set}");
     assert!(keys.iter().any(|k| k["kid"] == "their-key"), "{set}");
     assert!(hg.log().contains("kids of hookgate's own keys"), "logged");
@@ -437,13 +461,17 @@ async fn an_unreachable_upstream_jwks_still_serves_hookgates_keys_flagged() {
     // Nothing listens there: discovery and the server's JWKS both fail.
     let port = common::hookgate::free_port();
     let hg = hookgate(&format!("127.0.0.1:{port}"), "", "");
-    let resp = reqwest::get(hg.url("/.well-known/jwks.json")).await.unwrap();
+    let resp = reqwest::get(hg.url("/.well-known/jwks.json"))
+        .await
+        .unwrap();
     assert_eq!(resp.status(), 200);
     assert_eq!(resp.headers()["x-hookgate-upstream-keys"], "unavailable");
     assert_eq!(resp.headers()["cache-control"], "no-store");
     let set: JwkSet = resp.json().await.unwrap();
     assert_eq!(set.keys.len(), 1, "hookgate's own key");
-    assert!(hg.log().contains("without fresh keys of the identity server"));
+    assert!(hg
+        .log()
+        .contains("without fresh keys of the identity server"));
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -452,11 +480,19 @@ async fn a_post_client_calling_with_basic_gets_its_token_only_with_translation()
     let post = (oidc::POST_CLIENT_ID, oidc::POST_CLIENT_SECRET);
     let same = hookgate(&front.addr.to_string(), "", "");
     let resp = token(&same, post, true, Some(oidc::AUDIENCE)).await;
-    assert_eq!(resp.status(), 401, "the server refuses Basic for a post client");
+    assert_eq!(
+        resp.status(),
+        401,
+        "the server refuses Basic for a post client"
+    );
     let body: Value = resp.json().await.unwrap();
     assert_eq!(body["error"], "invalid_client");
 
-    let translating = hookgate(&front.addr.to_string(), "upstream_client_auth = \"post\"", "");
+    let translating = hookgate(
+        &front.addr.to_string(),
+        "upstream_client_auth = \"post\"",
+        "",
+    );
     let jwt = access_token(
         &translating,
         token(&translating, post, true, Some(oidc::AUDIENCE)).await,
@@ -470,23 +506,29 @@ async fn a_post_client_calling_with_basic_gets_its_token_only_with_translation()
     let claims = verify_through_discovery(&s, &jwt).await;
     assert_eq!(claims["client_id"], oidc::POST_CLIENT_ID);
     // Posting already is left as it is.
-    access_token(
-        &s.hg,
-        token(&s.hg, post, false, Some(oidc::AUDIENCE)).await,
-    )
-    .await;
+    access_token(&s.hg, token(&s.hg, post, false, Some(oidc::AUDIENCE)).await).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_basic_client_posting_its_credentials_gets_its_token_only_with_translation() {
     let (_idp, front) = strict_server();
     let same = hookgate(&front.addr.to_string(), "", "");
-    for client in [(oidc::BASIC_CLIENT_ID, oidc::BASIC_CLIENT_SECRET), ODD_CLIENT] {
+    for client in [
+        (oidc::BASIC_CLIENT_ID, oidc::BASIC_CLIENT_SECRET),
+        ODD_CLIENT,
+    ] {
         let resp = token(&same, client, false, Some(oidc::AUDIENCE)).await;
         assert_eq!(resp.status(), 401, "{}", client.0);
     }
-    let translating = hookgate(&front.addr.to_string(), "upstream_client_auth = \"basic\"", "");
-    for client in [(oidc::BASIC_CLIENT_ID, oidc::BASIC_CLIENT_SECRET), ODD_CLIENT] {
+    let translating = hookgate(
+        &front.addr.to_string(),
+        "upstream_client_auth = \"basic\"",
+        "",
+    );
+    for client in [
+        (oidc::BASIC_CLIENT_ID, oidc::BASIC_CLIENT_SECRET),
+        ODD_CLIENT,
+    ] {
         // The odd secret (`+`, `%`, `:`, space, `/`) only survives form-encoding before base64.
         access_token(
             &translating,
@@ -576,7 +618,10 @@ async fn a_clients_default_audience_wins_over_the_routes_and_a_named_audience_ov
         "[clients.m2m-opaque]\ndefault_audience = \"https://api.example.com/\"\n",
     );
     let jwt = access_token(&s.hg, token(&s.hg, OPAQUE_CLIENT, false, None).await).await;
-    assert_eq!(verify_through_discovery(&s, &jwt).await["aud"], oidc::AUDIENCE);
+    assert_eq!(
+        verify_through_discovery(&s, &jwt).await["aud"],
+        oidc::AUDIENCE
+    );
 
     let post = (oidc::POST_CLIENT_ID, oidc::POST_CLIENT_SECRET);
     let resp = token(&s.hg, post, false, None).await;

@@ -605,6 +605,104 @@ mod tests {
         assert_eq!(id(json!({})), None);
     }
 
+    fn request(authorization: Option<&str>) -> RequestHeader {
+        let mut req = RequestHeader::build("POST", b"/token", None).unwrap();
+        if let Some(a) = authorization {
+            req.insert_header("authorization", a.to_string()).unwrap();
+        }
+        req
+    }
+
+    fn form(body: &str) -> Params {
+        Params::parse(Some("application/x-www-form-urlencoded"), body.as_bytes()).unwrap()
+    }
+
+    #[test]
+    fn basic_credentials_are_form_encoded_before_base64() {
+        let h = basic_header("my client", "a+b%c:d/é");
+        assert_eq!(
+            h,
+            format!(
+                "Basic {}",
+                base64::Engine::encode(
+                    &base64::engine::general_purpose::STANDARD,
+                    "my+client:a%2Bb%25c%3Ad%2F%C3%A9"
+                )
+            )
+        );
+        // hookgate's own reader (as lenient as servers) gets the same credentials back.
+        assert_eq!(
+            basic_credentials(Some(&h)),
+            Some(("my client".to_string(), "a+b%c:d/é".to_string()))
+        );
+    }
+
+    #[test]
+    fn credentials_move_between_the_body_and_basic_as_configured() {
+        // Body → Basic.
+        let (mut req, mut p) = (
+            request(None),
+            form("grant_type=x&client_id=c&client_secret=s"),
+        );
+        assert!(present_credentials(ClientAuth::Basic, &mut req, &mut p).unwrap());
+        assert_eq!(p.get("client_id"), None);
+        assert_eq!(p.get("client_secret"), None);
+        assert_eq!(
+            header(&req, "authorization").unwrap(),
+            basic_header("c", "s")
+        );
+        // Basic → body.
+        let (mut req, mut p) = (
+            request(Some(&basic_header("c", "s:1"))),
+            form("grant_type=x"),
+        );
+        assert!(present_credentials(ClientAuth::Post, &mut req, &mut p).unwrap());
+        assert_eq!(header(&req, "authorization"), None);
+        assert_eq!(p.get("client_id").as_deref(), Some("c"));
+        assert_eq!(p.get("client_secret").as_deref(), Some("s:1"));
+        // Already as wanted, a public client, `same`: nothing moves.
+        for (how, auth, body) in [
+            (ClientAuth::Post, None, "client_id=c&client_secret=s"),
+            (
+                ClientAuth::Basic,
+                Some(basic_header("c", "s")),
+                "grant_type=x",
+            ),
+            (ClientAuth::Basic, None, "client_id=public"),
+            (
+                ClientAuth::Post,
+                Some("Bearer x".to_string()),
+                "client_id=c",
+            ),
+            (ClientAuth::Same, None, "client_id=c&client_secret=s"),
+        ] {
+            let (mut req, mut p) = (request(auth.as_deref()), form(body));
+            let before = p.clone();
+            assert!(
+                !present_credentials(how, &mut req, &mut p).unwrap(),
+                "{body}"
+            );
+            assert_eq!(p, before);
+            assert_eq!(header(&req, "authorization"), auth);
+        }
+        // Both places, the same client: one place. Different clients: refused.
+        let (mut req, mut p) = (
+            request(Some(&basic_header("c", "s"))),
+            form("client_id=c&client_secret=s"),
+        );
+        assert!(present_credentials(ClientAuth::Basic, &mut req, &mut p).unwrap());
+        assert_eq!(p.get("client_id"), None);
+        for (how, body) in [
+            (ClientAuth::Basic, "client_id=d&client_secret=s"),
+            (ClientAuth::Post, "client_id=d"),
+            (ClientAuth::Post, "client_id=c&client_secret=other"),
+        ] {
+            let (mut req, mut p) = (request(Some(&basic_header("c", "s"))), form(body));
+            let err = present_credentials(how, &mut req, &mut p).unwrap_err();
+            assert_eq!(err.status, 400, "{body}");
+        }
+    }
+
     #[test]
     fn credentials_that_name_no_single_client_name_none() {
         use base64::Engine as _;

@@ -620,6 +620,44 @@ mod tests {
     }
 
     #[test]
+    fn the_upstreams_keys_follow_hookgates_and_never_shadow_them() {
+        let (cur, old) = (key(Alg::ES256), key(Alg::RS256));
+        let (cur_kid, old_kid) = (cur.kid.clone(), old.kid.clone());
+        let ring = KeyRing::new(cur, vec![old]);
+        let with_kid = |kid: &str| {
+            let mut jwk = key(Alg::RS256).public_jwk().clone();
+            jwk["kid"] = json!(kid);
+            jwk
+        };
+        let upstream = vec![with_kid("theirs"), with_kid(&old_kid), with_kid(&cur_kid)];
+        let (jwks, shadowed) = merged_jwks(&ring, &upstream);
+        let keys = jwks["keys"].as_array().unwrap();
+        let kids: Vec<_> = keys.iter().map(|k| k["kid"].as_str().unwrap()).collect();
+        assert_eq!(kids, vec![cur_kid.as_str(), old_kid.as_str(), "theirs"]);
+        assert_eq!(keys[0], *ring.current.public_jwk());
+        assert_eq!(shadowed, vec![old_kid.clone(), cur_kid.clone()]);
+        let _: jsonwebtoken::jwk::JwkSet = serde_json::from_value(jwks).unwrap();
+    }
+
+    #[test]
+    fn only_public_signature_keys_of_the_upstream_are_republished() {
+        let set = json!({"keys": [
+            {"kty": "RSA", "kid": "a", "n": "x", "e": "AQAB", "d": "secret", "p": "s", "q": "s"},
+            {"kty": "RSA", "kid": "enc", "use": "enc", "n": "x", "e": "AQAB"},
+            {"kty": "oct", "kid": "hmac", "k": "c2VjcmV0"},
+            {"kty": "EC", "kid": "b", "use": "sig", "crv": "P-256", "x": "x", "y": "y"},
+            "not a key",
+            {"kid": "no kty"}
+        ]});
+        let keys = publishable(&set);
+        let kids: Vec<_> = keys.iter().map(|k| k["kid"].as_str().unwrap()).collect();
+        assert_eq!(kids, vec!["a", "b"]);
+        assert!(keys[0].get("d").is_none() && keys[0].get("p").is_none());
+        assert_eq!(keys[0]["n"], "x");
+        assert!(publishable(&json!({})).is_empty());
+    }
+
+    #[test]
     fn jwks_lists_current_then_previous_keys() {
         let k = |a| SigningKey::from_pem(keys::generate_pem(a).unwrap().as_bytes()).unwrap();
         let (cur, old) = (k(Alg::ES256), k(Alg::EdDSA));
