@@ -607,6 +607,24 @@ async fn a_routes_default_audience_is_sent_when_the_request_names_none() {
         oidc::AUDIENCE,
         "the hook sees the default audience"
     );
+    // An empty audience names none either.
+    let resp = reqwest::Client::new()
+        .post(s.hg.url("/oauth/token"))
+        .form(&[
+            ("grant_type", "client_credentials"),
+            ("client_id", OPAQUE_CLIENT.0),
+            ("client_secret", OPAQUE_CLIENT.1),
+            ("audience", ""),
+            ("resource", ""),
+        ])
+        .send()
+        .await
+        .unwrap();
+    let jwt = access_token(&s.hg, resp).await;
+    assert_eq!(
+        verify_through_discovery(&s, &jwt).await["aud"],
+        oidc::AUDIENCE
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -102,6 +102,10 @@ pub async fn exchange(
             .and_then(|c| c.default_audience.clone())
             .or_else(|| route.default_audience.clone())
         {
+            // Empty ones name nothing: they must not travel next to the default.
+            for k in ["audience", "resource", route.audience_param.as_str()] {
+                params.values.remove(k);
+            }
             params.values.insert("audience".into(), json!(aud));
         }
     }
