@@ -105,8 +105,9 @@ struct RawToken {
     previous_keys: Vec<Spanned<PathBuf>>,
     #[serde(default = "default_jwks_path")]
     jwks_path: String,
-    #[serde(default = "default_discovery_path")]
-    discovery_path: String,
+    /// The older, single-path spelling of `discovery_paths` (it replaces the OpenID default).
+    discovery_path: Option<String>,
+    discovery_paths: Option<Vec<String>>,
     upstream_jwks_url: Option<String>,
     public_url: Option<Spanned<String>>,
     #[serde(default)]
@@ -118,9 +119,11 @@ struct RawToken {
 fn default_jwks_path() -> String {
     "/.well-known/jwks.json".into()
 }
-fn default_discovery_path() -> String {
-    "/.well-known/openid-configuration".into()
-}
+/// The discovery documents hookgate rewrites by default: OpenID's and RFC 8414's.
+pub const DEFAULT_DISCOVERY_PATHS: [&str; 2] = [
+    "/.well-known/openid-configuration",
+    "/.well-known/oauth-authorization-server",
+];
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -233,6 +236,8 @@ struct RawRoute {
     upstream_path: Option<Spanned<String>>,
     upstream_body: Option<Spanned<UpstreamBody>>,
     audience_param: Option<Spanned<String>>,
+    upstream_client_auth: Option<Spanned<ClientAuth>>,
+    default_audience: Option<Spanned<String>>,
     webhook_secret: Option<Spanned<SecretSource>>,
     signup: Option<Spanned<SignupMapping>>,
     change_password: Option<Spanned<RawChangePassword>>,
@@ -318,6 +323,27 @@ pub struct ClientConfig {
     /// Auth0 client metadata is a flat object of strings.
     #[serde(default)]
     pub metadata: BTreeMap<String, String>,
+    /// The audience token requests of this client get when they name none (wins over the
+    /// route's `default_audience`).
+    pub default_audience: Option<String>,
+    /// How this client's credentials are presented upstream (wins over the route's
+    /// `upstream_client_auth`).
+    pub upstream_client_auth: Option<ClientAuth>,
+}
+
+/// How a token route presents the client's credentials to the upstream (RFC 6749 §2.3.1).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ClientAuth {
+    /// As the client sent them.
+    #[default]
+    Same,
+    /// HTTP Basic (`client_secret_basic`): a body `client_id` + `client_secret` move to the
+    /// `Authorization` header.
+    Basic,
+    /// In the body (`client_secret_post`): Basic credentials move to `client_id` +
+    /// `client_secret`.
+    Post,
 }
 
 /// What to do with an opaque (non-JWT) upstream token when hooks would change it.
@@ -471,7 +497,10 @@ pub struct TokenConfig {
     pub signing_key: Option<PathBuf>,
     pub previous_keys: Vec<PathBuf>,
     pub jwks_path: String,
-    pub discovery_path: String,
+    /// Canonical paths of the discovery documents whose `jwks_uri` is rewritten; each also
+    /// covers the paths under it (RFC 8414's `/.well-known/oauth-authorization-server/<issuer
+    /// path>`). The first ones are also where the upstream's `jwks_uri` is looked up.
+    pub discovery_paths: Vec<String>,
     /// Default: the `jwks_uri` of the upstream's discovery document.
     pub upstream_jwks_url: Option<String>,
     /// hookgate's public base URL (`https://id.example.com`, no trailing slash), for the
@@ -491,7 +520,7 @@ impl Default for TokenConfig {
             signing_key: None,
             previous_keys: Vec::new(),
             jwks_path: default_jwks_path(),
-            discovery_path: default_discovery_path(),
+            discovery_paths: DEFAULT_DISCOVERY_PATHS.map(str::to_string).to_vec(),
             upstream_jwks_url: None,
             public_url: None,
             trust_forwarded_headers: false,
@@ -595,6 +624,12 @@ pub struct Route {
     pub upstream_body: UpstreamBody,
     /// Token routes: the upstream's name for Auth0's `audience` (e.g. RFC 8707 `resource`).
     pub audience_param: String,
+    /// Token routes: how the client's credentials go upstream (a registered client's own
+    /// setting wins).
+    pub upstream_client_auth: ClientAuth,
+    /// Token routes: the audience a client-credentials request gets when it names none (a
+    /// registered client's own `default_audience` wins).
+    pub default_audience: Option<String>,
     /// Signup routes: where the signup fields are (Auth0's names by default).
     pub signup: SignupMapping,
     /// post-change-password routes: where the user's id, username and email are.
@@ -1033,6 +1068,25 @@ impl Validator<'_> {
                         "only credentials-exchange routes map the audience",
                     );
                 }
+                if let Some(a) = &r.upstream_client_auth {
+                    self.error(
+                        a.span(),
+                        key("upstream_client_auth"),
+                        "only credentials-exchange routes present client credentials",
+                    );
+                }
+                if let Some(a) = &r.default_audience {
+                    self.error(
+                        a.span(),
+                        key("default_audience"),
+                        "only credentials-exchange routes have an audience",
+                    );
+                }
+            }
+            if let Some(a) = &r.default_audience {
+                if a.get_ref().trim().is_empty() {
+                    self.error(a.span(), key("default_audience"), "the audience is empty");
+                }
             }
             let webhook_secret = match (&r.webhook_secret, point) {
                 (Some(source), Some(Point::SendPhoneMessage)) => {
@@ -1095,6 +1149,11 @@ impl Validator<'_> {
                     .audience_param
                     .map(Spanned::into_inner)
                     .unwrap_or_else(|| "audience".into()),
+                upstream_client_auth: r
+                    .upstream_client_auth
+                    .map(Spanned::into_inner)
+                    .unwrap_or_default(),
+                default_audience: r.default_audience.map(Spanned::into_inner),
                 webhook_secret,
                 signup: r.signup.map(Spanned::into_inner).unwrap_or_default(),
                 change_password,
@@ -1122,7 +1181,41 @@ impl Validator<'_> {
                         })
                 };
                 let jwks_path = canonical(&t.jwks_path);
-                let discovery_path = canonical(&t.discovery_path);
+                let mut listed: Vec<String> = match (&t.discovery_paths, &t.discovery_path) {
+                    (Some(list), _) => list.clone(),
+                    (None, Some(one)) => {
+                        vec![one.clone(), DEFAULT_DISCOVERY_PATHS[1].to_string()]
+                    }
+                    (None, None) => DEFAULT_DISCOVERY_PATHS.map(str::to_string).to_vec(),
+                };
+                if let (Some(_), Some(one)) = (&t.discovery_paths, &t.discovery_path) {
+                    listed.insert(0, one.clone());
+                }
+                let mut discovery_paths: Vec<String> = Vec::new();
+                for p in listed {
+                    let p = canonical(&p);
+                    if !discovery_paths.iter().any(|d| d.eq_ignore_ascii_case(&p)) {
+                        discovery_paths.push(p);
+                    }
+                }
+                if discovery_paths.is_empty() && t.upstream_jwks_url.is_none() {
+                    self.error(
+                        0..0,
+                        "token.discovery_paths",
+                        "list at least one discovery document (e.g. \"/.well-known/openid-configuration\"), \
+                         or set token.upstream_jwks_url: hookgate finds the identity server's keys through it",
+                    );
+                }
+                if discovery_paths
+                    .iter()
+                    .any(|d| crate::proxy::path::under(&jwks_path, d, false).is_some())
+                {
+                    self.error(
+                        0..0,
+                        "token.jwks_path",
+                        format!("`{jwks_path}` lies under a discovery path: the JWKS and the discovery documents need paths of their own"),
+                    );
+                }
                 let public_url = t.public_url.map(|u| {
                     let span = u.span();
                     let u = u.into_inner().trim_end_matches('/').to_string();
@@ -1139,7 +1232,7 @@ impl Validator<'_> {
                         .map(|p| base.join(p.into_inner()))
                         .collect(),
                     jwks_path,
-                    discovery_path,
+                    discovery_paths,
                     upstream_jwks_url: t.upstream_jwks_url,
                     public_url,
                     trust_forwarded_headers: t.trust_forwarded_headers,
@@ -1348,6 +1441,103 @@ mod tests {
         assert_eq!(c.token.opaque_tokens, OpaqueTokens::Pass);
         assert_eq!(c.clients["m2m"].metadata["tier"], "gold");
         assert_eq!(c.tenant.name, "acme");
+    }
+
+    #[test]
+    fn client_authentication_and_default_audience_per_route_and_client() {
+        let text = format!(
+            "{MINIMAL}[[route]]\npath = \"/oauth/token\"\npoint = \"credentials-exchange\"\n\
+             upstream_client_auth = \"basic\"\ndefault_audience = \"https://api.example.com/\"\n\
+             [token]\nsigning_key = \"k.pem\"\n\
+             [clients.m2m]\nupstream_client_auth = \"post\"\ndefault_audience = \"urn:billing\"\n\
+             [clients.other]\nname = \"Other\"\n"
+        );
+        let c = parse(&text).unwrap();
+        let r = &c.routes[0];
+        assert_eq!(r.upstream_client_auth, ClientAuth::Basic);
+        assert_eq!(
+            r.default_audience.as_deref(),
+            Some("https://api.example.com/")
+        );
+        assert_eq!(
+            c.clients["m2m"].upstream_client_auth,
+            Some(ClientAuth::Post)
+        );
+        assert_eq!(
+            c.clients["m2m"].default_audience.as_deref(),
+            Some("urn:billing")
+        );
+        assert_eq!(c.clients["other"].upstream_client_auth, None);
+
+        let plain = parse(&format!(
+            "{MINIMAL}[[route]]\npath = \"/oauth/token\"\npoint = \"credentials-exchange\"\n\
+             [token]\nsigning_key = \"k.pem\"\n"
+        ))
+        .unwrap();
+        assert_eq!(plain.routes[0].upstream_client_auth, ClientAuth::Same);
+        assert_eq!(plain.routes[0].default_audience, None);
+
+        let err = parse(&format!(
+            "{MINIMAL}[[route]]\npath = \"/signup\"\npoint = \"pre-user-registration\"\n\
+             upstream_client_auth = \"post\"\ndefault_audience = \"x\"\n"
+        ))
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("route[0].upstream_client_auth"), "{err}");
+        assert!(err.contains("route[0].default_audience"), "{err}");
+        let err = parse(&format!(
+            "{MINIMAL}[[route]]\npath = \"/oauth/token\"\npoint = \"credentials-exchange\"\n\
+             upstream_client_auth = \"jwt\"\n[token]\nsigning_key = \"k.pem\"\n"
+        ))
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("upstream_client_auth"), "{err}");
+    }
+
+    #[test]
+    fn discovery_documents_default_to_openid_and_rfc8414_and_are_a_list() {
+        let c = parse(MINIMAL).unwrap();
+        assert_eq!(
+            c.token.discovery_paths,
+            DEFAULT_DISCOVERY_PATHS.map(str::to_string).to_vec()
+        );
+        let c = parse(&format!(
+            "{MINIMAL}[token]\ndiscovery_paths = [\"/realms/x/.well-known/openid-configuration/\", \"/.well-known/oauth-authorization-server\"]\n"
+        ))
+        .unwrap();
+        assert_eq!(
+            c.token.discovery_paths,
+            vec![
+                "/realms/x/.well-known/openid-configuration".to_string(),
+                "/.well-known/oauth-authorization-server".to_string()
+            ]
+        );
+        // The older single-path key replaces the OpenID default.
+        let c = parse(&format!(
+            "{MINIMAL}[token]\ndiscovery_path = \"/oidc/.well-known/openid-configuration\"\n"
+        ))
+        .unwrap();
+        assert_eq!(
+            c.token.discovery_paths,
+            vec![
+                "/oidc/.well-known/openid-configuration".to_string(),
+                DEFAULT_DISCOVERY_PATHS[1].to_string()
+            ]
+        );
+        let err = parse(&format!("{MINIMAL}[token]\ndiscovery_paths = []\n"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("token.discovery_paths"), "{err}");
+        assert!(parse(&format!(
+            "{MINIMAL}[token]\ndiscovery_paths = []\nupstream_jwks_url = \"http://idp/jwks\"\n"
+        ))
+        .is_ok());
+        let err = parse(&format!(
+            "{MINIMAL}[token]\njwks_path = \"/.well-known/oauth-authorization-server/jwks\"\n"
+        ))
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("token.jwks_path"), "{err}");
     }
 
     #[test]

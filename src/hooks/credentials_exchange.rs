@@ -17,6 +17,13 @@
 //! server must not lend one client the hooks of another. Only an opaque token falls back to the
 //! credentials, and then only when they name exactly one client.
 //!
+//! The upstream request is adapted to what the server accepts: Auth0's `audience` under the
+//! route's `audience_param`, a default audience when the request names none (the client's in
+//! the registry, else the route's: servers that issue opaque tokens without one would make
+//! every audience-less request fail once a hook changes the token), and the client's
+//! credentials presented as the route (or the registered client) says, Basic or in the body
+//! (RFC 6749 §2.3.1), on every grant, since the server authenticates the client on each.
+//!
 //! This file knows the point's arguments, how to apply its result and how its errors map to
 //! HTTP. It must not know how hooks are run (`crate::engine`) or how bytes move
 //! (`crate::proxy`).
@@ -28,9 +35,9 @@ use pingora::http::RequestHeader;
 use serde_json::{json, Map, Value};
 
 use super::{Hook, OnError, Trigger};
-use crate::config::{OpaqueTokens, Route};
+use crate::config::{ClientAuth, OpaqueTokens, Route};
 use crate::engine::{HookError, Wait};
-use crate::proxy::body::{basic_credentials, header, Params};
+use crate::proxy::body::{basic_credentials, header, BodyFormat, Params};
 use crate::proxy::respond::OAuthError;
 use crate::proxy::upstream::UpstreamResponse;
 use crate::proxy::Proxy;
@@ -63,16 +70,50 @@ pub async fn exchange(
     body: Bytes,
 ) -> Result<UpstreamResponse, OAuthError> {
     let content_type = header(&req, "content-type");
-    let params = Params::parse(content_type.as_deref(), &body)?;
-    if params.get("grant_type").as_deref() != Some("client_credentials") {
-        // Every other grant is the upstream's business alone: the request goes as it came.
-        return proxy.upstream.send(req, body).await;
-    }
+    let mut params = Params::parse(content_type.as_deref(), &body)?;
     let sent_client = sent_client_id(header(&req, "authorization").as_deref(), &params);
+    // Settings of the client the credentials name: how to present them, its default audience.
+    // (Not who the client is for hooks: that is the verified token's, below.)
+    let sent_registered = sent_client
+        .as_deref()
+        .and_then(|id| live.config.clients.get(id));
+    let client_auth = sent_registered
+        .and_then(|c| c.upstream_client_auth)
+        .unwrap_or(route.upstream_client_auth);
+    if params.get("grant_type").as_deref() != Some("client_credentials") {
+        // Every other grant is the upstream's business alone: the request goes as it came,
+        // but for the client's credentials, presented as the server accepts them.
+        if client_auth == ClientAuth::Same {
+            return proxy.upstream.send(req, body).await;
+        }
+        let mut upstream_params = params.clone();
+        if !present_credentials(client_auth, &mut req, &mut upstream_params)? {
+            return proxy.upstream.send(req, body).await;
+        }
+        return send_params(proxy, req, &upstream_params, params.format).await;
+    }
+    // No audience named: the registered client's default, else the route's. Hooks see it as
+    // the audience, as Auth0's tenant default audience was.
+    let named = ["audience", "resource", route.audience_param.as_str()]
+        .iter()
+        .any(|k| params.get(k).is_some_and(|v| !v.is_empty()));
+    if !named {
+        if let Some(aud) = sent_registered
+            .and_then(|c| c.default_audience.clone())
+            .or_else(|| route.default_audience.clone())
+        {
+            // Empty ones name nothing: they must not travel next to the default.
+            for k in ["audience", "resource", route.audience_param.as_str()] {
+                params.values.remove(k);
+            }
+            params.values.insert("audience".into(), json!(aud));
+        }
+    }
 
     // Adapt the request to the legacy server: Auth0's `audience` under the upstream's name,
-    // and the body in the shape it reads.
+    // the client's credentials as it accepts them, and the body in the shape it reads.
     let mut upstream_params = params.clone();
+    present_credentials(client_auth, &mut req, &mut upstream_params)?;
     if route.audience_param != "audience"
         && !upstream_params.values.contains_key(&route.audience_param)
     {
@@ -83,12 +124,7 @@ pub async fn exchange(
         }
     }
     let format = route.upstream_body.format(params.format);
-    req.insert_header("content-type", format.content_type())
-        .map_err(|e| OAuthError::server_error(format!("cannot build the upstream request: {e}")))?;
-    let resp = proxy
-        .upstream
-        .send(req, Bytes::from(upstream_params.encode(format)))
-        .await?;
+    let resp = send_params(proxy, req, &upstream_params, format).await?;
 
     if resp.header.status.as_u16() != 200 {
         return Ok(resp);
@@ -249,6 +285,92 @@ pub async fn exchange(
         header: resp.header,
         body: Bytes::from(serde_json::to_vec(&answer).expect("a JSON map serialises")),
     })
+}
+
+/// Send `params` upstream as a `format` body.
+async fn send_params(
+    proxy: &Proxy,
+    mut req: RequestHeader,
+    params: &Params,
+    format: BodyFormat,
+) -> Result<UpstreamResponse, OAuthError> {
+    req.insert_header("content-type", format.content_type())
+        .map_err(|e| OAuthError::server_error(format!("cannot build the upstream request: {e}")))?;
+    proxy
+        .upstream
+        .send(req, Bytes::from(params.encode(format)))
+        .await
+}
+
+/// Present the client's credentials as `how` says: HTTP Basic (`client_secret_basic`) or in the
+/// body (`client_secret_post`), whichever way they came. `Ok(true)` when the request changed.
+///
+/// Only a client id *with* a secret moves (a public client's lone `client_id`, or a
+/// `client_assertion`, stays where it is). Credentials in both places that name different
+/// clients are refused: the server would refuse them too, and hookgate must not pick one.
+fn present_credentials(
+    how: ClientAuth,
+    req: &mut RequestHeader,
+    params: &mut Params,
+) -> Result<bool, OAuthError> {
+    let build = |e: Box<pingora::Error>| {
+        OAuthError::server_error(format!("cannot build the upstream request: {e}"))
+    };
+    let conflict = || {
+        OAuthError::new(
+            400,
+            "invalid_request",
+            "the client is authenticated twice (HTTP Basic and the request body) with different credentials",
+        )
+    };
+    let authorization = header(req, "authorization");
+    match how {
+        ClientAuth::Same => Ok(false),
+        ClientAuth::Basic => {
+            let (Some(id), Some(secret)) = (params.get("client_id"), params.get("client_secret"))
+            else {
+                return Ok(false);
+            };
+            if let Some(a) = authorization.as_deref() {
+                // Also in the header: fine only if it says the same.
+                if basic_credentials(Some(a)) != Some((id.clone(), secret.clone())) {
+                    return Err(conflict());
+                }
+            }
+            params.values.remove("client_id");
+            params.values.remove("client_secret");
+            req.insert_header("authorization", basic_header(&id, &secret))
+                .map_err(build)?;
+            Ok(true)
+        }
+        ClientAuth::Post => {
+            let Some((id, secret)) = basic_credentials(authorization.as_deref()) else {
+                return Ok(false);
+            };
+            let body_id = params.get("client_id");
+            let body_secret = params.get("client_secret");
+            if body_id.as_ref().is_some_and(|b| *b != id)
+                || body_secret.as_ref().is_some_and(|b| *b != secret)
+            {
+                return Err(conflict());
+            }
+            req.remove_header("authorization");
+            params.values.insert("client_id".into(), json!(id));
+            params.values.insert("client_secret".into(), json!(secret));
+            Ok(true)
+        }
+    }
+}
+
+/// `Basic base64(id:secret)`, each part form-urlencoded first (RFC 6749 §2.3.1), so a `:`, `%`
+/// or `+` in a secret reaches the server intact.
+fn basic_header(id: &str, secret: &str) -> String {
+    use base64::Engine as _;
+    let enc = |s: &str| form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
+    format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(format!("{}:{}", enc(id), enc(secret)))
+    )
 }
 
 /// The client a verified upstream token was issued to: `client_id` (RFC 9068, node-oidc-provider,
@@ -502,6 +624,104 @@ mod tests {
         assert_eq!(id(json!({"sub": "c"})).as_deref(), Some("c"));
         assert_eq!(id(json!({"client_id": 5})), None);
         assert_eq!(id(json!({})), None);
+    }
+
+    fn request(authorization: Option<&str>) -> RequestHeader {
+        let mut req = RequestHeader::build("POST", b"/token", None).unwrap();
+        if let Some(a) = authorization {
+            req.insert_header("authorization", a.to_string()).unwrap();
+        }
+        req
+    }
+
+    fn form(body: &str) -> Params {
+        Params::parse(Some("application/x-www-form-urlencoded"), body.as_bytes()).unwrap()
+    }
+
+    #[test]
+    fn basic_credentials_are_form_encoded_before_base64() {
+        let h = basic_header("my client", "a+b%c:d/é");
+        assert_eq!(
+            h,
+            format!(
+                "Basic {}",
+                base64::Engine::encode(
+                    &base64::engine::general_purpose::STANDARD,
+                    "my+client:a%2Bb%25c%3Ad%2F%C3%A9"
+                )
+            )
+        );
+        // hookgate's own reader (as lenient as servers) gets the same credentials back.
+        assert_eq!(
+            basic_credentials(Some(&h)),
+            Some(("my client".to_string(), "a+b%c:d/é".to_string()))
+        );
+    }
+
+    #[test]
+    fn credentials_move_between_the_body_and_basic_as_configured() {
+        // Body → Basic.
+        let (mut req, mut p) = (
+            request(None),
+            form("grant_type=x&client_id=c&client_secret=s"),
+        );
+        assert!(present_credentials(ClientAuth::Basic, &mut req, &mut p).unwrap());
+        assert_eq!(p.get("client_id"), None);
+        assert_eq!(p.get("client_secret"), None);
+        assert_eq!(
+            header(&req, "authorization").unwrap(),
+            basic_header("c", "s")
+        );
+        // Basic → body.
+        let (mut req, mut p) = (
+            request(Some(&basic_header("c", "s:1"))),
+            form("grant_type=x"),
+        );
+        assert!(present_credentials(ClientAuth::Post, &mut req, &mut p).unwrap());
+        assert_eq!(header(&req, "authorization"), None);
+        assert_eq!(p.get("client_id").as_deref(), Some("c"));
+        assert_eq!(p.get("client_secret").as_deref(), Some("s:1"));
+        // Already as wanted, a public client, `same`: nothing moves.
+        for (how, auth, body) in [
+            (ClientAuth::Post, None, "client_id=c&client_secret=s"),
+            (
+                ClientAuth::Basic,
+                Some(basic_header("c", "s")),
+                "grant_type=x",
+            ),
+            (ClientAuth::Basic, None, "client_id=public"),
+            (
+                ClientAuth::Post,
+                Some("Bearer x".to_string()),
+                "client_id=c",
+            ),
+            (ClientAuth::Same, None, "client_id=c&client_secret=s"),
+        ] {
+            let (mut req, mut p) = (request(auth.as_deref()), form(body));
+            let before = p.clone();
+            assert!(
+                !present_credentials(how, &mut req, &mut p).unwrap(),
+                "{body}"
+            );
+            assert_eq!(p, before);
+            assert_eq!(header(&req, "authorization"), auth);
+        }
+        // Both places, the same client: one place. Different clients: refused.
+        let (mut req, mut p) = (
+            request(Some(&basic_header("c", "s"))),
+            form("client_id=c&client_secret=s"),
+        );
+        assert!(present_credentials(ClientAuth::Basic, &mut req, &mut p).unwrap());
+        assert_eq!(p.get("client_id"), None);
+        for (how, body) in [
+            (ClientAuth::Basic, "client_id=d&client_secret=s"),
+            (ClientAuth::Post, "client_id=d"),
+            (ClientAuth::Post, "client_id=c&client_secret=other"),
+        ] {
+            let (mut req, mut p) = (request(Some(&basic_header("c", "s"))), form(body));
+            let err = present_credentials(how, &mut req, &mut p).unwrap_err();
+            assert_eq!(err.status, 400, "{body}");
+        }
     }
 
     #[test]

@@ -1,6 +1,13 @@
 //! Answers hookgate gives on the public listener itself: its JWKS, and the upstream's discovery
-//! document with `jwks_uri` pointing at that JWKS (a re-signed token no longer verifies with the
+//! documents with `jwks_uri` pointing at that JWKS (a re-signed token no longer verifies with the
 //! upstream's keys, so resource servers that follow discovery must find hookgate's).
+//!
+//! The JWKS holds hookgate's keys and the upstream's current ones (`crate::token::merged_jwks`),
+//! so the tokens no hook changed, signed by the upstream, verify through the same discovery; when
+//! the upstream's JWKS cannot be fetched, hookgate's keys are still served (with the keys last
+//! fetched, a warning, and `X-Hookgate-Upstream-Keys: unavailable`), never an error. Every
+//! configured discovery document (`token.discovery_paths`: OpenID's, RFC 8414's, and the paths
+//! under them) is rewritten.
 //!
 //! The `jwks_uri` tells resource servers whose keys to trust, so no client may choose it: it is
 //! `token.public_url` when set; `X-Forwarded-Proto`/`X-Forwarded-Host` are read only with
@@ -18,8 +25,7 @@ use pingora::proxy::Session;
 use serde_json::Value;
 
 use super::exchange::write_upstream_response;
-use super::path::{same, Target};
-use super::respond::write_json;
+use super::path::{same, under, Target};
 use super::upstream::UpstreamResponse;
 use super::Proxy;
 use crate::config::Config;
@@ -42,10 +48,28 @@ pub async fn answer(
     }
     let token = &live.config.token;
     if same(&target.path, &token.jwks_path, false) {
-        write_json(session, 200, keys.jwks_body()).await?;
+        let (upstream, unavailable) = proxy.upstream_keys.keys_to_publish().await;
+        let (jwks, shadowed) = crate::token::merged_jwks(keys, &upstream);
+        if !shadowed.is_empty() {
+            tracing::warn!(kids = ?shadowed, "the identity server publishes keys under kids of hookgate's own keys; hookgate's JWKS lists hookgate's keys under them and leaves those out");
+        }
+        let mut header = pingora::http::ResponseHeader::build(200, Some(4))?;
+        header.insert_header("content-type", "application/json")?;
+        // Resource servers cache JWKS documents: one without the upstream's keys must not stay.
+        header.insert_header("cache-control", "no-store")?;
+        if let Some(e) = unavailable {
+            tracing::warn!(error = %e, "serving hookgate's JWKS without fresh keys of the identity server: tokens it signed may not verify through hookgate's discovery until it answers");
+            header.insert_header("x-hookgate-upstream-keys", "unavailable")?;
+        }
+        let body = Bytes::from(serde_json::to_vec(&jwks).expect("a JSON value serialises"));
+        write_upstream_response(session, UpstreamResponse { header, body }).await?;
         return Ok(true);
     }
-    if same(&target.path, &token.discovery_path, false) {
+    if let Some(document) = token
+        .discovery_paths
+        .iter()
+        .find(|d| under(&target.path, d, false).is_some())
+    {
         let server_addr = session
             .server_addr()
             .and_then(|a| a.as_inet())
@@ -57,9 +81,11 @@ pub async fn answer(
         );
         let mut upstream_req = req.clone();
         upstream_req.remove_header("accept-encoding");
-        // The upstream gets the spelling hookgate answered for, whatever the client wrote.
+        // The upstream gets the spelling hookgate answered for, whatever the client wrote: the
+        // configured document's, then what followed it (RFC 8414's issuer path), as normalised.
+        let rest = under(&target.path, document, false).unwrap_or("");
         let uri = target
-            .forward(&token.discovery_path)
+            .forward(&super::path::join(document, rest))
             .parse()
             .or_err(ErrorType::InvalidHTTPHeader, "discovery path")?;
         upstream_req.set_uri(uri);

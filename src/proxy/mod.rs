@@ -100,10 +100,14 @@ impl Shared {
         let config = live.load().config.clone();
         let jwks = match &config.token.upstream_jwks_url {
             Some(url) => JwksSource::Url(url.clone()),
-            None => JwksSource::Discovery(format!(
-                "http://{}{}",
-                config.upstream.address, config.token.discovery_path
-            )),
+            None => JwksSource::Discovery(
+                config
+                    .token
+                    .discovery_paths
+                    .iter()
+                    .map(|p| format!("http://{}{p}", config.upstream.address))
+                    .collect(),
+            ),
         };
         Arc::new(Shared {
             upstream_keys: UpstreamKeys::new(jwks),

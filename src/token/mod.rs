@@ -5,6 +5,12 @@
 //! rotation). Before any hook runs, the upstream's token is verified against the upstream's JWKS,
 //! so hooks only ever see what the identity server really issued.
 //!
+//! Tokens no hook changed (and other grants) are the upstream's, signed with its keys, and
+//! discovery sends resource servers to hookgate's JWKS: so that JWKS also publishes the
+//! upstream's current public keys ([`merged_jwks`]), from the same cache the verifier uses
+//! ([`UpstreamKeys::keys_to_publish`]). Publishing them trusts nothing a resource server did not
+//! already trust through the upstream's own discovery.
+//!
 //! Must not: know about hooks or HTTP routing.
 
 pub mod keys;
@@ -216,6 +222,71 @@ fn rsa_public_key_der(n: &[u8], e: &[u8]) -> Vec<u8> {
 
 type KeyMap = HashMap<String, VerifyKey>;
 
+/// JWK members that only a private (or symmetric) key has: never republished, whatever the
+/// upstream's JWKS holds.
+const PRIVATE_MEMBERS: [&str; 8] = ["d", "p", "q", "dp", "dq", "qi", "oth", "k"];
+
+/// The upstream's JWKs as hookgate republishes them: signature keys (no `use`, or `use: sig`)
+/// that are not symmetric, with nothing private in them.
+fn publishable(set: &Value) -> Vec<Value> {
+    set["keys"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|jwk| {
+            jwk.is_object()
+                && jwk["kty"].as_str().is_some_and(|k| k != "oct")
+                && jwk
+                    .get("use")
+                    .and_then(Value::as_str)
+                    .is_none_or(|u| u == "sig")
+        })
+        .map(|jwk| {
+            let mut jwk = jwk.clone();
+            let obj = jwk.as_object_mut().expect("filtered on objects");
+            for m in PRIVATE_MEMBERS {
+                obj.remove(m);
+            }
+            jwk
+        })
+        .collect()
+}
+
+/// hookgate's JWKS as served: hookgate's keys (current, then previous), then the upstream's.
+///
+/// A kid collision never lets an upstream key shadow hookgate's: an upstream key whose `kid` is
+/// one of hookgate's is left out (its kid comes back in the second value, to be logged). Resource
+/// servers pick a key by `kid`, often the first match, and the tokens that only hookgate's keys
+/// verify are the ones hooks changed; hookgate's kids are RFC 7638 thumbprints, so a collision
+/// means the upstream publishes hookgate's own key, or a kid chosen to collide.
+pub fn merged_jwks(ring: &KeyRing, upstream: &[Value]) -> (Value, Vec<String>) {
+    let ours: Vec<&str> = std::iter::once(&ring.current)
+        .chain(ring.previous.iter())
+        .map(|k| k.kid.as_str())
+        .collect();
+    let mut keys: Vec<Value> = ring.jwks()["keys"].as_array().cloned().unwrap_or_default();
+    let mut shadowed = Vec::new();
+    for jwk in upstream {
+        match jwk.get("kid").and_then(Value::as_str) {
+            Some(kid) if ours.contains(&kid) => shadowed.push(kid.to_string()),
+            _ => keys.push(jwk.clone()),
+        }
+    }
+    (json!({ "keys": keys }), shadowed)
+}
+
+/// The upstream's keys as last fetched, for hookgate's JWKS.
+struct Published {
+    keys: Arc<Vec<Value>>,
+    /// When they were fetched; `None` before the first successful fetch.
+    at: Option<Instant>,
+}
+
+/// How long the upstream's keys are republished without asking the upstream again: a key it
+/// adds (before rotating to it) reaches hookgate's JWKS within this time, or at once when a
+/// token naming it is verified.
+const PUBLISH_MAX_AGE: Duration = Duration::from_secs(60);
+
 /// The upstream's public keys, fetched from its JWKS and refetched when a token names a `kid`
 /// hookgate has not seen (the upstream rotated its keys).
 pub struct UpstreamKeys {
@@ -227,6 +298,11 @@ pub struct UpstreamKeys {
     /// Serialises refetches, and remembers which `kid`s caused one lately: a token with a bogus
     /// `kid` must not make hookgate hammer the identity server.
     refetch: tokio::sync::Mutex<HashMap<String, Instant>>,
+    /// The upstream's public JWKs from the last successful fetch, republished in hookgate's JWKS.
+    published: ArcSwap<Published>,
+    /// The last failed refresh for publishing: when, and why (no retry before
+    /// [`MIN_REFETCH_INTERVAL`], so JWKS requests cannot hammer a failing upstream).
+    publish_failure: std::sync::Mutex<Option<(Instant, VerifyError)>>,
 }
 
 const MIN_REFETCH_INTERVAL: Duration = Duration::from_secs(5);
@@ -237,8 +313,9 @@ const MAX_REFETCHES_PER_INTERVAL: usize = 4;
 pub enum JwksSource {
     /// A configured JWKS URL.
     Url(String),
-    /// The `jwks_uri` of the upstream's discovery document at this URL.
-    Discovery(String),
+    /// The `jwks_uri` of the upstream's discovery document: the first of these URLs that
+    /// answers one (OpenID's, then RFC 8414's, as configured).
+    Discovery(Vec<String>),
 }
 
 impl UpstreamKeys {
@@ -256,6 +333,11 @@ impl UpstreamKeys {
                 .expect("a plain HTTP client builds"),
             keys: ArcSwap::from_pointee(HashMap::new()),
             refetch: tokio::sync::Mutex::new(HashMap::new()),
+            published: ArcSwap::from_pointee(Published {
+                keys: Arc::new(Vec::new()),
+                at: None,
+            }),
+            publish_failure: std::sync::Mutex::new(None),
         }
     }
 
@@ -263,26 +345,38 @@ impl UpstreamKeys {
         if let Some(u) = self.jwks_url.lock().unwrap().clone() {
             return Ok(u);
         }
-        let JwksSource::Discovery(discovery) = &self.source else {
+        let JwksSource::Discovery(documents) = &self.source else {
             unreachable!("a configured URL is known from the start")
         };
-        let unavailable = |e: String| VerifyError::KeysUnavailable(format!("{discovery}: {e}"));
+        let mut why = Vec::new();
+        for discovery in documents {
+            match self.jwks_uri_of(discovery).await {
+                Ok(url) => {
+                    *self.jwks_url.lock().unwrap() = Some(url.clone());
+                    return Ok(url);
+                }
+                Err(e) => why.push(format!("{discovery}: {e}")),
+            }
+        }
+        Err(VerifyError::KeysUnavailable(why.join("; ")))
+    }
+
+    /// The `jwks_uri` of one discovery document.
+    async fn jwks_uri_of(&self, discovery: &str) -> Result<String, String> {
         let doc: Value = self
             .http
             .get(discovery)
             .send()
             .await
             .and_then(|r| r.error_for_status())
-            .map_err(|e| unavailable(e.to_string()))?
+            .map_err(|e| e.to_string())?
             .json()
             .await
-            .map_err(|e| unavailable(e.to_string()))?;
-        let url = doc["jwks_uri"]
+            .map_err(|e| e.to_string())?;
+        doc["jwks_uri"]
             .as_str()
-            .ok_or_else(|| unavailable("the discovery document has no jwks_uri".into()))?
-            .to_string();
-        *self.jwks_url.lock().unwrap() = Some(url.clone());
-        Ok(url)
+            .map(str::to_string)
+            .ok_or_else(|| "the discovery document has no jwks_uri".into())
     }
 
     async fn fetch(&self) -> Result<(), VerifyError> {
@@ -307,7 +401,48 @@ impl UpstreamKeys {
         }
         tracing::info!(url = %jwks_url, keys = map.len(), "fetched the identity server's JWKS");
         self.keys.store(Arc::new(map));
+        self.published.store(Arc::new(Published {
+            keys: Arc::new(publishable(&set)),
+            at: Some(Instant::now()),
+        }));
         Ok(())
+    }
+
+    /// The upstream's current public keys, for hookgate's JWKS: from the verifier's cache,
+    /// refetched when older than [`PUBLISH_MAX_AGE`]. When the upstream's JWKS cannot be fetched,
+    /// the keys last fetched (possibly none) come back with the reason.
+    pub async fn keys_to_publish(&self) -> (Arc<Vec<Value>>, Option<VerifyError>) {
+        let fresh = |p: &Published| p.at.is_some_and(|t| t.elapsed() < PUBLISH_MAX_AGE);
+        let current = self.published.load_full();
+        if fresh(&current) {
+            return (current.keys.clone(), None);
+        }
+        // The verifier's lock: one fetch at a time, whoever needs it.
+        let _guard = self.refetch.lock().await;
+        let current = self.published.load_full();
+        if fresh(&current) {
+            return (current.keys.clone(), None);
+        }
+        let recent_failure = self
+            .publish_failure
+            .lock()
+            .unwrap()
+            .as_ref()
+            .filter(|(at, _)| at.elapsed() < MIN_REFETCH_INTERVAL)
+            .map(|(_, e)| e.clone());
+        if let Some(e) = recent_failure {
+            return (current.keys.clone(), Some(e));
+        }
+        match self.fetch().await {
+            Ok(()) => {
+                *self.publish_failure.lock().unwrap() = None;
+                (self.published.load().keys.clone(), None)
+            }
+            Err(e) => {
+                *self.publish_failure.lock().unwrap() = Some((Instant::now(), e.clone()));
+                (current.keys.clone(), Some(e))
+            }
+        }
     }
 
     /// The key for `kid`, refetching the JWKS once if it is unknown.
@@ -482,6 +617,44 @@ mod tests {
         assert!(check_time(&c(json!({"exp": now - 600}))).is_err());
         assert!(check_time(&c(json!({"nbf": now + 600}))).is_err());
         assert!(check_time(&c(json!({}))).is_ok());
+    }
+
+    #[test]
+    fn the_upstreams_keys_follow_hookgates_and_never_shadow_them() {
+        let (cur, old) = (key(Alg::ES256), key(Alg::RS256));
+        let (cur_kid, old_kid) = (cur.kid.clone(), old.kid.clone());
+        let ring = KeyRing::new(cur, vec![old]);
+        let with_kid = |kid: &str| {
+            let mut jwk = key(Alg::RS256).public_jwk().clone();
+            jwk["kid"] = json!(kid);
+            jwk
+        };
+        let upstream = vec![with_kid("theirs"), with_kid(&old_kid), with_kid(&cur_kid)];
+        let (jwks, shadowed) = merged_jwks(&ring, &upstream);
+        let keys = jwks["keys"].as_array().unwrap();
+        let kids: Vec<_> = keys.iter().map(|k| k["kid"].as_str().unwrap()).collect();
+        assert_eq!(kids, vec![cur_kid.as_str(), old_kid.as_str(), "theirs"]);
+        assert_eq!(keys[0], *ring.current.public_jwk());
+        assert_eq!(shadowed, vec![old_kid.clone(), cur_kid.clone()]);
+        let _: jsonwebtoken::jwk::JwkSet = serde_json::from_value(jwks).unwrap();
+    }
+
+    #[test]
+    fn only_public_signature_keys_of_the_upstream_are_republished() {
+        let set = json!({"keys": [
+            {"kty": "RSA", "kid": "a", "n": "x", "e": "AQAB", "d": "secret", "p": "s", "q": "s"},
+            {"kty": "RSA", "kid": "enc", "use": "enc", "n": "x", "e": "AQAB"},
+            {"kty": "oct", "kid": "hmac", "k": "c2VjcmV0"},
+            {"kty": "EC", "kid": "b", "use": "sig", "crv": "P-256", "x": "x", "y": "y"},
+            "not a key",
+            {"kid": "no kty"}
+        ]});
+        let keys = publishable(&set);
+        let kids: Vec<_> = keys.iter().map(|k| k["kid"].as_str().unwrap()).collect();
+        assert_eq!(kids, vec!["a", "b"]);
+        assert!(keys[0].get("d").is_none() && keys[0].get("p").is_none());
+        assert_eq!(keys[0]["n"], "x");
+        assert!(publishable(&json!({})).is_empty());
     }
 
     #[test]

@@ -80,6 +80,9 @@ const config = JSON.parse(readFileSync(new URL('./clients.json', import.meta.url
 const AUDIENCE = config.audience;
 const API_SCOPES = config.scopes;
 const TTL = config.access_token_ttl;
+// Clients for which the server does what node-oidc-provider does by default: a request
+// without `resource` gets no resource server, hence an opaque access token.
+const NO_DEFAULT_RESOURCE = new Set(config.no_default_resource ?? []);
 
 // The Provider is imported after console is redirected (static imports would
 // be evaluated first).
@@ -126,7 +129,8 @@ const provider = new Provider(issuer, {
       enabled: true,
       // No `resource` parameter: act as if the Auth0-style audience was sent,
       // so the client still gets a JWT access token.
-      defaultResource: async () => AUDIENCE,
+      defaultResource: async (_ctx, client, oneOf) => (
+        NO_DEFAULT_RESOURCE.has(client.clientId) ? oneOf : AUDIENCE),
       useGrantedResource: async () => true,
       getResourceServerInfo: async (_ctx, resourceIndicator) => {
         if (resourceIndicator !== AUDIENCE) {
