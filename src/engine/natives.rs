@@ -15,8 +15,11 @@ use sha2::Digest;
 
 use super::bytes::{bytes_in, bytes_out};
 
+pub(crate) mod crypto;
+
 /// Install every native of this file on `native`.
 pub(crate) fn install<'js>(ctx: &Ctx<'js>, native: &Object<'js>) -> rquickjs::Result<()> {
+    crypto::install(ctx, native)?;
     native.set(
         "digest",
         Function::new(
