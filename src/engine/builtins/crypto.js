@@ -166,8 +166,13 @@ const kInternal = Symbol('hookgate.keyObject');
 
 class KeyObject {
   constructor(type, handle) {
+    // Node's constructor takes a native handle hooks cannot make; refuse as Node refuses a
+    // missing one.
     if (handle !== kInternal) {
-      throw coded(TypeError, 'Illegal constructor', 'ERR_ILLEGAL_CONSTRUCTOR');
+      if (type !== 'secret' && type !== 'public' && type !== 'private') {
+        throw coded(TypeError, "The argument 'type' is invalid." + describe(type).replace(/ Received type \w+ \((.*)\)$/, ' Received $1'), 'ERR_INVALID_ARG_VALUE');
+      }
+      throw invalidArgType('handle', 'object', handle);
     }
     this._type = type;
   }
@@ -239,11 +244,11 @@ function secretKey(bytes) {
   return k;
 }
 
-const KEY_TYPES = 'string or an instance of ArrayBuffer, Buffer, TypedArray, DataView, or KeyObject';
+const KEY_TYPES = 'string or an instance of ArrayBuffer, Buffer, TypedArray, DataView, KeyObject, or CryptoKey';
 
 // The key a sign/verify/create*Key call names, as Node reads `key` (a KeyObject, PEM text or
 // Buffer, or `{ key, format, type, encoding, passphrase }`). `want`: 'private', 'public', 'any'.
-function readKey(input, want, argName) {
+function readKey(input, want, argName, types) {
   let options = {};
   let data = input;
   if (input && typeof input === 'object' && !(input instanceof KeyObject) && !ArrayBuffer.isView(input) && !(input instanceof ArrayBuffer)) {
@@ -266,7 +271,7 @@ function readKey(input, want, argName) {
     return asymmetric(nc.keyFromJwk(data, want));
   }
   if (typeof data !== 'string' && !ArrayBuffer.isView(data) && !(data instanceof ArrayBuffer)) {
-    throw invalidArgType(argName || 'key', KEY_TYPES, data);
+    throw invalidArgType(argName || 'key', types || KEY_TYPES, data);
   }
   if (options.passphrase !== undefined) {
     throw coded(Error, 'hookgate cannot read encrypted private keys', 'ERR_HOOKGATE_UNSUPPORTED');
@@ -275,7 +280,7 @@ function readKey(input, want, argName) {
   if (format === 'der') {
     const type = options.type;
     if (typeof type !== 'string') {
-      throw coded(TypeError, "The property 'key.type' is invalid. Received " + (type === undefined ? 'undefined' : "'" + type + "'"), 'ERR_INVALID_ARG_VALUE');
+      throw coded(TypeError, "The property 'options.type' is invalid. Received " + (type === undefined ? 'undefined' : "'" + type + "'"), 'ERR_INVALID_ARG_VALUE');
     }
     return asymmetric(nc.keyParse(bytes, false, type, want));
   }
@@ -285,7 +290,9 @@ function readKey(input, want, argName) {
   return asymmetric(nc.keyParse(bytes, true, '', want));
 }
 
-function createPrivateKey(key) { return readKey(key, 'private'); }
+function createPrivateKey(key) {
+  return readKey(key, 'private', 'key', 'string or an instance of ArrayBuffer, Buffer, TypedArray, or DataView');
+}
 function createPublicKey(key) { return readKey(key, 'public'); }
 function createSecretKey(key, encoding) {
   if (key instanceof KeyObject) throw invalidArgType('key', 'string or an instance of ArrayBuffer, Buffer, TypedArray, or DataView', key);
@@ -319,7 +326,7 @@ function doVerify(algorithm, data, key, signature) {
 function checkSignAlgorithm(algorithm) {
   if (typeof algorithm !== 'string') throw invalidArgType('algorithm', 'string', algorithm);
   const name = algorithm.toLowerCase().replace(/^rsa-/, '').replace('sha-', 'sha');
-  if (!/^(sha1|sha224|sha256|sha384|sha512)$/.test(name)) throw coded(Error, 'Invalid digest: ' + algorithm, 'ERR_CRYPTO_INVALID_DIGEST');
+  if (!/^(sha1|sha224|sha256|sha384|sha512)$/.test(name)) throw coded(TypeError, 'Invalid digest', 'ERR_CRYPTO_INVALID_DIGEST');
   return algorithm;
 }
 
@@ -408,7 +415,7 @@ class Cipheriv extends Transform {
     super(options);
     if (typeof algorithm !== 'string') throw invalidArgType('cipher', 'string', algorithm);
     const spec = CIPHERS[algorithm.toLowerCase()];
-    if (!spec) throw coded(TypeError, 'Invalid cipher type', 'ERR_CRYPTO_UNKNOWN_CIPHER');
+    if (!spec) throw coded(Error, 'Unknown cipher', 'ERR_CRYPTO_UNKNOWN_CIPHER');
     if (key instanceof KeyObject) {
       if (key._type !== 'secret') throw coded(TypeError, 'Invalid key object type ' + key._type + ', expected secret.', 'ERR_CRYPTO_INVALID_KEY_OBJECT_TYPE');
       key = key._bytes;
@@ -481,7 +488,7 @@ class Cipheriv extends Transform {
     return bytes;
   }
   update(data, inputEncoding, outputEncoding) {
-    if (this._finished) throw coded(Error, 'Unsupported state', 'ERR_CRYPTO_INVALID_STATE');
+    if (this._finished) throw new Error('Trying to add data in unsupported state');
     if (typeof data !== 'string' && !ArrayBuffer.isView(data)) throw invalidArgType('data', 'string or an instance of Buffer, TypedArray, or DataView', data);
     const bytes = toBuffer(data, inputEncoding, 'data');
     let res;
@@ -496,7 +503,7 @@ class Cipheriv extends Transform {
     return this._output(res, outputEncoding, false);
   }
   final(outputEncoding) {
-    if (this._finished) throw coded(Error, 'Unsupported state', 'ERR_CRYPTO_INVALID_STATE');
+    if (this._finished) throw coded(Error, 'Invalid state', 'ERR_CRYPTO_INVALID_STATE');
     this._finished = true;
     let res = Buffer.alloc(0);
     if (this._mode === 'gcm') {
