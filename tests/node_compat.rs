@@ -1,11 +1,13 @@
 //! Node compatibility, end to end: every hook in `tests/node-compat/hooks/` requires the npm
 //! package real Auth0 hooks used (axios, request, slack-notify, node-fetch, graphql-request,
-//! unirest, twilio, aws-sdk) or Node's own `https`, and runs twice against one stub impersonating
-//! the services (`tests/node-compat/stub.js`): under Node 20 (`tests/node-compat/reference.js`,
-//! the reference) and under `hookgate test --config` with `[hooks.egress.redirect]` pointing the
-//! services' hosts at the stub. The cb outcome and the requests the services received must be the
-//! same. Each test also pins what the reference produced, so a broken stub or reference cannot make
-//! both sides agree on nothing.
+//! unirest, twilio, aws-sdk, jsonwebtoken, jose) or Node's own `https` or `crypto`, and runs
+//! twice against one stub impersonating the services (`tests/node-compat/stub.js`): under Node 20
+//! (`tests/node-compat/reference.js`, the reference) and under `hookgate test --config` with
+//! `[hooks.egress.redirect]` pointing the services' hosts at the stub. The cb outcome and the
+//! requests the services received must be the same. Each test also pins what the reference
+//! produced, so a broken stub or reference cannot make both sides agree on nothing. ECDSA tokens
+//! differ on every signing, so those are checked by verifying across: Node verifies the ones
+//! hookgate mints, hookgate verifies ones Node minted (in the payloads).
 //!
 //! Needs `node` on PATH and `scripts/setup` run once (it installs
 //! `tests/node-compat/hooks/node_modules`).

@@ -574,6 +574,8 @@ function createDecipheriv(algorithm, key, iv, options) { return new Cipheriv(fal
 
 // --- PBKDF2.
 
+const PBKDF2_MAX_ITERATIONS = 10000000;
+const PBKDF2_MAX_KEYLEN = 1048576;
 function pbkdf2Args(password, salt, iterations, keylen, digest) {
   password = toBuffer(password, 'utf8', 'password');
   salt = toBuffer(salt, 'utf8', 'salt');
@@ -586,6 +588,11 @@ function pbkdf2Args(password, salt, iterations, keylen, digest) {
     throw coded(RangeError, 'The value of "keylen" is out of range. It must be >= 0 && <= 2147483647. Received ' + keylen, 'ERR_OUT_OF_RANGE');
   }
   if (typeof digest !== 'string') throw invalidArgType('digest', 'string', digest);
+  // PBKDF2 runs on the hook's worker and cannot be interrupted: bounds that real uses stay far
+  // below (OWASP asks for 600,000 iterations of SHA-256) keep one call from stalling a worker.
+  if (iterations > PBKDF2_MAX_ITERATIONS || keylen > PBKDF2_MAX_KEYLEN) {
+    throw coded(RangeError, 'hookgate runs pbkdf2 with at most ' + PBKDF2_MAX_ITERATIONS + ' iterations and ' + PBKDF2_MAX_KEYLEN + ' bytes of output', 'ERR_HOOKGATE_UNSUPPORTED');
+  }
   return [digest, password, salt, iterations, keylen];
 }
 function pbkdf2Sync(password, salt, iterations, keylen, digest) {

@@ -369,9 +369,12 @@ fn ed_public_key(public: &[u8]) -> Key {
     }
 }
 
+/// What PKCS#8 and SPKI wrap: the algorithm OID, its named-curve parameter, the key inside.
+type Wrapped = (Vec<u8>, Option<Vec<u8>>, Vec<u8>);
+
 /// A PKCS#8 `PrivateKeyInfo`, re-encoded canonically.
 fn from_pkcs8(der: &[u8]) -> Result<Key, CryptoError> {
-    let parse = || -> Option<(Vec<u8>, Option<Vec<u8>>, Vec<u8>)> {
+    let parse = || -> Option<Wrapped> {
         let (0x30, body, _) = tlv(der)? else {
             return None;
         };
@@ -438,7 +441,7 @@ fn from_sec1(der: &[u8]) -> Result<Key, CryptoError> {
 
 /// A `SubjectPublicKeyInfo`, re-encoded canonically.
 fn from_spki(der: &[u8]) -> Result<Key, CryptoError> {
-    let parse = || -> Option<(Vec<u8>, Option<Vec<u8>>, Vec<u8>)> {
+    let parse = || -> Option<Wrapped> {
         let (0x30, body, _) = tlv(der)? else {
             return None;
         };
@@ -811,7 +814,8 @@ pub(crate) fn rsa_details(key: &Key) -> Option<(usize, Vec<u8>)> {
     let public = public_of(key).ok()?;
     let pkcs1 = export_der(&public, "pkcs1").ok()?;
     let p = rsa_pkcs1_public(&pkcs1)?;
-    let bits = p.n.len() * 8 - p.n.first().map_or(8, |b| b.leading_zeros() as usize);
+    let lead = p.n.first().map_or(0, |b| b.leading_zeros() as usize);
+    let bits = (p.n.len() * 8).saturating_sub(lead);
     Some((bits, p.e))
 }
 
@@ -1423,4 +1427,133 @@ pub(crate) fn install<'js>(ctx: &Ctx<'js>, native: &Object<'js>) -> rquickjs::Re
         )?,
     )?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The P-256 key of `tests/node-compat/payloads/jwt-jsonwebtoken.json`, as JWK members.
+    fn ec_jwk(name: &str) -> Option<String> {
+        match name {
+            "kty" => Some("EC".into()),
+            "crv" => Some("P-256".into()),
+            "x" => Some("PKWaID61msRAFg-hb1-ttuoQ1MHJiPavP2qKW0f4SmQ".into()),
+            "y" => Some("ju_9ZoHuSVrGAjGBql0IZY-NE5Hf_jlljNNx4OkipVk".into()),
+            "d" => Some("7AmLu5NEKPykL5OYFkzJyI4T7zsEZehqln35y9fCpjo".into()),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn der_integers_are_minimal_and_long_lengths_read_back() {
+        assert_eq!(int(&[0x80]), vec![0x02, 0x02, 0x00, 0x80]);
+        assert_eq!(int(&[0, 0, 1]), vec![0x02, 0x01, 0x01]);
+        assert_eq!(int(&[]), vec![0x02, 0x01, 0x00]);
+        let long = enc(0x04, &[7u8; 300]);
+        assert_eq!(&long[..4], &[0x04, 0x82, 0x01, 0x2c]);
+        let (tag, body, rest) = tlv(&long).unwrap();
+        assert_eq!((tag, body.len(), rest.len()), (0x04, 300, 0));
+        assert!(tlv(&[0x30, 0x85, 1, 1, 1, 1, 1]).is_none());
+        assert!(tlv(&[0x30, 0x05, 1]).is_none());
+    }
+
+    #[test]
+    fn an_ec_key_survives_every_format_and_signs() {
+        let key = from_jwk(&ec_jwk).unwrap();
+        assert!(key.private);
+        assert_eq!(key.kind, Kind::Ec(Curve::P256));
+        let sec1_der = export_der(&key, "sec1").unwrap();
+        assert_eq!(parse_key(&sec1_der, false, "sec1", "any").unwrap(), key);
+        assert_eq!(from_pkcs8(&key.der).unwrap(), key);
+        let public = public_of(&key).unwrap();
+        assert_eq!(from_spki(&public.der).unwrap(), public);
+        let jwk = to_jwk(&key).unwrap();
+        assert!(jwk
+            .iter()
+            .any(|(k, v)| *k == "d" && Some(v.clone()) == ec_jwk("d")));
+        let o = SignOptions {
+            pss: false,
+            salt_length: None,
+            p1363: true,
+        };
+        let sig = sign(Some("sha256"), &key, b"data", o).unwrap();
+        assert_eq!(sig.len(), 64);
+        assert!(verify(Some("RSA-SHA256"), &public, b"data", &sig, o).unwrap());
+        assert!(!verify(Some("sha256"), &public, b"other", &sig, o).unwrap());
+        assert!(sign(Some("sha256"), &public, b"data", o).is_err());
+    }
+
+    /// Key bytes come from hooks: cut short or with a byte changed anywhere, they are an error or
+    /// a key, never a panic.
+    #[test]
+    fn truncated_and_corrupted_keys_are_errors_not_panics() {
+        let key = from_jwk(&ec_jwk).unwrap();
+        let public = public_of(&key).unwrap();
+        let rsa_public = rsa_public_key(&[0xc3; 256], &[1, 0, 1]);
+        for (der, kind) in [
+            (key.der.clone(), "pkcs8"),
+            (export_der(&key, "sec1").unwrap(), "sec1"),
+            (public.der.clone(), "spki"),
+            (rsa_public.der.clone(), "spki"),
+            (export_der(&rsa_public, "pkcs1").unwrap(), "pkcs1"),
+        ] {
+            for cut in 0..der.len() {
+                let _ = parse_key(&der[..cut], false, kind, "any");
+            }
+            for i in 0..der.len() {
+                for flip in [0x01u8, 0x80, 0xff] {
+                    let mut bad = der.clone();
+                    bad[i] ^= flip;
+                    if let Ok(k) = parse_key(&bad, false, kind, "any") {
+                        let _ = to_jwk(&k);
+                        let _ = rsa_details(&k);
+                    }
+                }
+            }
+        }
+        assert!(parse_key(b"not a key", true, "", "any").is_err());
+        assert_eq!(rsa_details(&rsa_public_key(&[], &[])).map(|d| d.0), Some(0));
+    }
+
+    #[test]
+    fn aes_and_pbkdf2_match_published_vectors() {
+        let hex = |s: &str| -> Vec<u8> {
+            (0..s.len())
+                .step_by(2)
+                .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+                .collect()
+        };
+        // SP 800-38A F.2.1.
+        let key = hex("2b7e151628aed2a6abf7158809cf4f3c");
+        let iv = hex("000102030405060708090a0b0c0d0e0f");
+        let ct = aes(
+            "cbc",
+            true,
+            &key,
+            &iv,
+            &hex("6bc1bee22e409f96e93d7e117393172a"),
+        )
+        .unwrap();
+        assert_eq!(ct, hex("7649abac8119b246cee98e9b12e9197d"));
+        assert_eq!(
+            aes("cbc", false, &key, &iv, &ct).unwrap(),
+            hex("6bc1bee22e409f96e93d7e117393172a")
+        );
+        assert_eq!(
+            aes("cbc", true, &key, &iv[..8], &ct).unwrap_err().code,
+            "ERR_CRYPTO_INVALID_IV"
+        );
+        assert_eq!(
+            aes("cbc", true, &key[..5], &iv, &ct).unwrap_err().code,
+            "ERR_CRYPTO_INVALID_KEYLEN"
+        );
+        // RFC 6070.
+        assert_eq!(
+            pbkdf2("sha1", b"password", b"salt", 2, 20).unwrap(),
+            hex("ea6c014dc72d6f8ccd1ed92ace1d41f0d8de8957")
+        );
+        assert!(pbkdf2("md5", b"p", b"s", 1, 8).is_err());
+        assert!(pbkdf2("sha1", b"p", b"s", 0, 8).is_err());
+    }
 }
