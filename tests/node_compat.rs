@@ -624,6 +624,44 @@ fn aes_gcm_cbc_ctr_and_pbkdf2_give_nodes_bytes_and_nodes_errors() {
     });
 }
 
+#[test]
+fn twilio_access_token_helpers_mint_hs256_tokens_that_read_back_as_under_node() {
+    check(Case {
+        hook: "credentials-exchange/twilio-access-token.js",
+        payload: "twilio-access-token.json",
+        reference: pinned(
+            r#"{
+  "scope": [
+    "video:join"
+  ],
+  "https://example.com/twilio_video": {
+    "valid": true,
+    "header": {
+      "alg": "HS256",
+      "typ": "JWT",
+      "cty": "twilio-fpa;v=1"
+    },
+    "grants": {
+      "identity": "Wl2jP7n4c3xZ1vQ8mB6tR0kY5hG9sD2f",
+      "video": {
+        "room": "support"
+      }
+    },
+    "iss": "SK0123456789abcdef0123456789abcdef",
+    "sub": "AC0123456789abcdef0123456789abcdef",
+    "ttl": 600
+  },
+  "https://example.com/twilio_voice": {
+    "valid": true,
+    "scope": "scope:client:outgoing?appSid=AP0123456789abcdef0123456789abcdef",
+    "iss": "AC0123456789abcdef0123456789abcdef"
+  }
+}"#,
+        ),
+        requests: &[],
+    });
+}
+
 /// `hookgate test` of one hook with no services to reach.
 fn hookgate_test(hook: &str, payload: &str) -> Outcome {
     let tmp = tempfile::tempdir().unwrap();
