@@ -662,6 +662,20 @@ fn twilio_access_token_helpers_mint_hs256_tokens_that_read_back_as_under_node() 
     });
 }
 
+#[test]
+fn jose_verifies_a_partner_token_against_its_remote_jwks_fetched_over_https() {
+    check(Case {
+        hook: "credentials-exchange/jose-remote-jwks.js",
+        payload: "jwt-jose.json",
+        reference: Outcome::Result(json!({
+            "scope": ["read:reports"],
+            "https://example.com/partner_sub": "partner-jose",
+            "https://example.com/partner_kid": "k1"
+        })),
+        requests: &[("GET", "partner.example.com", "/.well-known/jwks.json")],
+    });
+}
+
 /// `hookgate test` of one hook with no services to reach.
 fn hookgate_test(hook: &str, payload: &str) -> Outcome {
     let tmp = tempfile::tempdir().unwrap();
