@@ -29,6 +29,14 @@ module.exports = function (cb) {
     failure(() => new crypto.KeyObject('secret')),
     failure(() => new crypto.KeyObject('nope')),
   ];
+  // `openssl ecparam -genkey` output (parameters first), a passphrase on a key that needs none,
+  // and text around the PEM block.
+  out.pemVariants = [
+    crypto.createPrivateKey('-----BEGIN EC PARAMETERS-----\nBggqhkjOPQMBBw==\n-----END EC PARAMETERS-----\n' + EC).equals(ec),
+    crypto.createPrivateKey({ key: RSA, passphrase: 'unused' }).equals(rsa),
+    crypto.createPublicKey('Subject: CN=hookgate-test\n' + CERT).asymmetricKeyType,
+    crypto.createPrivateKey(RSA.replace(/\n/g, '\r\n')).equals(rsa),
+  ];
   out.kinds = [rsa, ec, ed, p384, crypto.createPublicKey(CERT)].map((k) => [k.type, k.asymmetricKeyType, k.asymmetricKeyDetails && JSON.stringify(k.asymmetricKeyDetails, (n, v) => typeof v === 'bigint' ? 'bigint:' + v : v)]);
   out.instance = [rsa instanceof crypto.KeyObject, Object.prototype.toString.call(rsa)];
   out.certSpki = crypto.createPublicKey(CERT).export({ format: 'der', type: 'spki' }).toString('base64');

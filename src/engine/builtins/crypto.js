@@ -273,9 +273,8 @@ function readKey(input, want, argName, types) {
   if (typeof data !== 'string' && !ArrayBuffer.isView(data) && !(data instanceof ArrayBuffer)) {
     throw invalidArgType(argName || 'key', types || KEY_TYPES, data);
   }
-  if (options.passphrase !== undefined) {
-    throw coded(Error, 'hookgate cannot read encrypted private keys', 'ERR_HOOKGATE_UNSUPPORTED');
-  }
+  // A passphrase with a key that is not encrypted is ignored, as in Node; an encrypted key is
+  // refused by the natives.
   const bytes = toBuffer(data, options.encoding, argName || 'key');
   if (format === 'der') {
     const type = options.type;

@@ -561,10 +561,12 @@ pub(crate) fn parse_key(
 ) -> Result<Key, CryptoError> {
     let key = if pem_text {
         let text = String::from_utf8_lossy(input);
-        let Some(start) = text.find("-----BEGIN ") else {
+        // The first block holding a key: `openssl ecparam -genkey` writes an `EC PARAMETERS`
+        // block before the key, which OpenSSL (so Node) skips.
+        let blocks = pem::parse_many(text.as_bytes()).or_else(|_| unsupported_key())?;
+        let Some(block) = blocks.into_iter().find(|b| b.tag() != "EC PARAMETERS") else {
             return unsupported_key();
         };
-        let block = pem::parse(&text[start..]).or_else(|_| unsupported_key())?;
         if block.headers().get("Proc-Type").is_some() {
             return err(
                 "hookgate cannot read encrypted PEM keys (Proc-Type header)",
