@@ -1,11 +1,13 @@
 //! Node compatibility, end to end: every hook in `tests/node-compat/hooks/` requires the npm
 //! package real Auth0 hooks used (axios, request, slack-notify, node-fetch, graphql-request,
-//! unirest, twilio, aws-sdk) or Node's own `https`, and runs twice against one stub impersonating
-//! the services (`tests/node-compat/stub.js`): under Node 20 (`tests/node-compat/reference.js`,
-//! the reference) and under `hookgate test --config` with `[hooks.egress.redirect]` pointing the
-//! services' hosts at the stub. The cb outcome and the requests the services received must be the
-//! same. Each test also pins what the reference produced, so a broken stub or reference cannot make
-//! both sides agree on nothing.
+//! unirest, twilio, aws-sdk, jsonwebtoken, jose) or Node's own `https` or `crypto`, and runs
+//! twice against one stub impersonating the services (`tests/node-compat/stub.js`): under Node 20
+//! (`tests/node-compat/reference.js`, the reference) and under `hookgate test --config` with
+//! `[hooks.egress.redirect]` pointing the services' hosts at the stub. The cb outcome and the
+//! requests the services received must be the same. Each test also pins what the reference
+//! produced, so a broken stub or reference cannot make both sides agree on nothing. ECDSA tokens
+//! differ on every signing, so those are checked by verifying across: Node verifies the ones
+//! hookgate mints, hookgate verifies ones Node minted (in the payloads).
 //!
 //! Needs `node` on PATH and `scripts/setup` run once (it installs
 //! `tests/node-compat/hooks/node_modules`).
@@ -505,4 +507,258 @@ fn node_https_request_with_a_url_object_posts_to_slack() {
             "/services/T024BE7LD/B024BE7LH/bHb821LvA7dCyMHD4M4Gso8R",
         )],
     });
+}
+
+/// The outcome the Node reference pinned, as JSON text (long tokens read better there).
+fn pinned(json_text: &str) -> Outcome {
+    Outcome::Result(serde_json::from_str(json_text).expect("pinned JSON"))
+}
+
+#[test]
+fn jsonwebtoken_mints_the_same_rs256_and_hs256_tokens_as_node_and_verifies_es256_both_ways() {
+    check(Case {
+        hook: "credentials-exchange/jsonwebtoken.js",
+        payload: "jwt-jsonwebtoken.json",
+        reference: pinned(
+            r#"{
+  "scope": [
+    "read:reports"
+  ],
+  "https://example.com/rs256": "eyJhbGciOiJSUzI1NiIsInR5cCI6IkpXVCIsImtpZCI6ImsxIn0.eyJzdWIiOiJXbDJqUDduNGMzeFoxdlE4bUI2dFIwa1k1aEc5c0QyZiIsInNjb3BlIjoicmVhZDpyZXBvcnRzIiwiaWF0IjoxNzAwMDAwMDAwLCJhdWQiOiJodHRwczovL2JpbGxpbmcuZXhhbXBsZS5jb20vIiwiaXNzIjoiaHR0cHM6Ly9teS10ZW5hbnQuYXV0aDAuY29tLyJ9.Gd8v-xqampgAU0-4W-jLaFE-ua3AY8JHen2GWqK_nfw0-kh9kfiNoPghXYVYY6q6zMPCsXIrH1mMGQXm6FuhK6-sPa9GhTfYYkrbn25s453NzdKznR20xkJSUtedw37GN9UG2gjVNAy__mDBFc493UwQNkF23mQ4YnsfrLZ77lLDQVC9fk1QuC87ZzRh56Twm7T1J9-yCkXhIHrC73tG6o351rNN2CH1DdbHpojhtKd-TzZOUDzzJs_3AKXYJpxniV5HX5DaTu0Am0j3uZrQyiknzAccXxi8l1eldFQ0Lb_8tJi5dnH4YSUJf-g0aV_et1eAHkWAwaYLkDCGmQ1gwQ",
+  "https://example.com/hs256": "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCIsImtpZCI6ImsxIn0.eyJzdWIiOiJXbDJqUDduNGMzeFoxdlE4bUI2dFIwa1k1aEc5c0QyZiIsInNjb3BlIjoicmVhZDpyZXBvcnRzIiwiaWF0IjoxNzAwMDAwMDAwLCJleHAiOjE3MDAwMDAzMDAsImF1ZCI6Imh0dHBzOi8vYmlsbGluZy5leGFtcGxlLmNvbS8iLCJpc3MiOiJodHRwczovL215LXRlbmFudC5hdXRoMC5jb20vIn0.ITQADzK0ehGk_l7FjcZzadbr3jGbo-8QIn9iW5enGUw",
+  "https://example.com/rs256_claims": {
+    "sub": "Wl2jP7n4c3xZ1vQ8mB6tR0kY5hG9sD2f",
+    "scope": "read:reports",
+    "iat": 1700000000,
+    "aud": "https://billing.example.com/",
+    "iss": "https://my-tenant.auth0.com/"
+  },
+  "https://example.com/hs256_sub": "Wl2jP7n4c3xZ1vQ8mB6tR0kY5hG9sD2f",
+  "https://example.com/es256_header": {
+    "alg": "ES256",
+    "typ": "JWT",
+    "kid": "k1"
+  },
+  "https://example.com/es256_sub": "Wl2jP7n4c3xZ1vQ8mB6tR0kY5hG9sD2f",
+  "https://example.com/partner_sub": "partner-jsonwebtoken",
+  "https://example.com/tampered": "JsonWebTokenError: invalid signature",
+  "https://example.com/wrong_alg": "JsonWebTokenError: invalid algorithm"
+}"#,
+        ),
+        requests: &[],
+    });
+}
+
+#[test]
+fn jose_mints_the_same_rs256_and_hs256_tokens_as_node_and_verifies_es256_through_a_jwks() {
+    check(Case {
+        hook: "credentials-exchange/jose.js",
+        payload: "jwt-jose.json",
+        reference: pinned(
+            r#"{
+  "scope": [
+    "read:reports"
+  ],
+  "https://example.com/rs256": "eyJhbGciOiJSUzI1NiIsImtpZCI6ImsxIn0.eyJzY29wZSI6InJlYWQ6cmVwb3J0cyIsInN1YiI6IldsMmpQN240YzN4WjF2UThtQjZ0UjBrWTVoRzlzRDJmIiwiaXNzIjoiaHR0cHM6Ly9teS10ZW5hbnQuYXV0aDAuY29tLyIsImF1ZCI6Imh0dHBzOi8vYmlsbGluZy5leGFtcGxlLmNvbS8iLCJpYXQiOjE3MDAwMDAwMDB9.K4W8PmA6TCvphEey034bElBB7ZPzUnhRpU31k7WcYPHDuhEhN2-yAjFdiOFOdI5aOajKemU3jEtJ60QSNsmjtEMwcL54YBZfJ_7bO6QTDg80n3N-j6O0z7iQw6UWbeKoBLu_rCmgYG2CvTUF45Nu4Af2G1vtkWVclbRVsRcAr0gDtK3K7BAVzz9lQZETbA5WqiJ72dibzkJdn01QNmPVyv13meEG2UkTkE0LhymAve07kpBnViDwTa6HN6FouUygJobym25Ce0u8YUFHU6mJHuKrn9fI2C8Hsnxevs4KzPSFDvwnZP_V8LzaKM6oLyFeSr1ylkk_8AjwrpO38s44jQ",
+  "https://example.com/hs256": "eyJhbGciOiJIUzI1NiIsImtpZCI6ImsxIn0.eyJzY29wZSI6InJlYWQ6cmVwb3J0cyIsInN1YiI6IldsMmpQN240YzN4WjF2UThtQjZ0UjBrWTVoRzlzRDJmIiwiaXNzIjoiaHR0cHM6Ly9teS10ZW5hbnQuYXV0aDAuY29tLyIsImF1ZCI6Imh0dHBzOi8vYmlsbGluZy5leGFtcGxlLmNvbS8iLCJpYXQiOjE3MDAwMDAwMDB9.XwyG9qOAy412iwCkpw85NBejw7QdMKVtkFwY9wL9mUY",
+  "https://example.com/ec_jwk": {
+    "kty": "EC",
+    "x": "PKWaID61msRAFg-hb1-ttuoQ1MHJiPavP2qKW0f4SmQ",
+    "y": "ju_9ZoHuSVrGAjGBql0IZY-NE5Hf_jlljNNx4OkipVk",
+    "crv": "P-256"
+  },
+  "https://example.com/rs256_sub": "Wl2jP7n4c3xZ1vQ8mB6tR0kY5hG9sD2f",
+  "https://example.com/hs256_sub": "Wl2jP7n4c3xZ1vQ8mB6tR0kY5hG9sD2f",
+  "https://example.com/es256_sub": "Wl2jP7n4c3xZ1vQ8mB6tR0kY5hG9sD2f",
+  "https://example.com/partner_sub": "partner-jose",
+  "https://example.com/tampered": "ERR_JWS_SIGNATURE_VERIFICATION_FAILED: signature verification failed"
+}"#,
+        ),
+        requests: &[],
+    });
+}
+
+#[test]
+fn aes_gcm_cbc_ctr_and_pbkdf2_give_nodes_bytes_and_nodes_errors() {
+    check(Case {
+        hook: "pre-user-registration/crypto-ciphers.js",
+        payload: "crypto-crm.json",
+        reference: pinned(
+            r#"{
+  "user": {
+    "app_metadata": {
+      "crm_key": "6656ac07c35794a1fc33ebce0d1d6ad0c58f149bb4a4f1221ccc8b135401cef7",
+      "crm_phone": "4U+WKAHebOS5KpuJOoxT",
+      "crm_tag": "cUoV8cKHXdldrfP8fwTBNA==",
+      "crm_phone_back": "+1-303-555-0147",
+      "gcm_vector": [
+        "42831ec2217774244b7221b784d0d49ce3aa212f2c02a4e035c17e2329aca12e21d514b25466931c7d8f6a5aac84aa051ba30b396a0aac973d58e091",
+        "5bc94fbc3221a5db94fae95ae7121a47"
+      ],
+      "gcm_forged": "Error |  | Unsupported state or unable to authenticate data",
+      "cbc_vector": "7649abac8119b246cee98e9b12e9197d5086cb9b507219ee95db113a917678b2",
+      "cbc_padded": "993f48c817946d0ccba1d7c53813cf8441e613d2cb47645dc1825884add9b9c9b0b2a3596ecd601df726bbaa5c087b72",
+      "cbc_back": "The quick brown fox jumps over the lazy dog",
+      "cbc_bad_padding": "Error | ERR_OSSL_BAD_DECRYPT | error:1C800064:Provider routines::bad decrypt",
+      "ctr": "874d6191b620e3261bef6864990db6ce9806f66b7970fdff8617187bb9fffdff",
+      "bad_key_length": "RangeError | ERR_CRYPTO_INVALID_KEYLEN | Invalid key length",
+      "bad_iv": "TypeError | ERR_CRYPTO_INVALID_IV | Invalid initialization vector",
+      "pbkdf2": [
+        "0c60c80f961f0e71f3a9b524af6012062fe037a6",
+        "4b007901b765489abead49d926f721d065a429c1",
+        "3d2eec4fe41c849b80c8d83662c0e44a8b291a964cf2f07038",
+        "9d9e9c4cd21fe4be24d5b8244c759665"
+      ],
+      "pbkdf2_no_digest": "TypeError | ERR_INVALID_ARG_TYPE | The \"digest\" argument must be of type string. Received undefined",
+      "timing_safe_equal": [
+        true,
+        false,
+        "RangeError | ERR_CRYPTO_TIMING_SAFE_EQUAL_LENGTH | Input buffers must have the same byte length"
+      ],
+      "pbkdf2_async": "ae4d0c95af6b46d32d0adff928f06dd02a303f8ef3c251dfd6e2d85a95474c43"
+    }
+  }
+}"#,
+        ),
+        requests: &[],
+    });
+}
+
+#[test]
+fn twilio_access_token_helpers_mint_hs256_tokens_that_read_back_as_under_node() {
+    check(Case {
+        hook: "credentials-exchange/twilio-access-token.js",
+        payload: "twilio-access-token.json",
+        reference: pinned(
+            r#"{
+  "scope": [
+    "video:join"
+  ],
+  "https://example.com/twilio_video": {
+    "valid": true,
+    "header": {
+      "alg": "HS256",
+      "typ": "JWT",
+      "cty": "twilio-fpa;v=1"
+    },
+    "grants": {
+      "identity": "Wl2jP7n4c3xZ1vQ8mB6tR0kY5hG9sD2f",
+      "video": {
+        "room": "support"
+      }
+    },
+    "iss": "SK0123456789abcdef0123456789abcdef",
+    "sub": "AC0123456789abcdef0123456789abcdef",
+    "ttl": 600
+  },
+  "https://example.com/twilio_voice": {
+    "valid": true,
+    "scope": "scope:client:outgoing?appSid=AP0123456789abcdef0123456789abcdef",
+    "iss": "AC0123456789abcdef0123456789abcdef"
+  }
+}"#,
+        ),
+        requests: &[],
+    });
+}
+
+#[test]
+fn jose_verifies_a_partner_token_against_its_remote_jwks_fetched_over_https() {
+    check(Case {
+        hook: "credentials-exchange/jose-remote-jwks.js",
+        payload: "jwt-jose.json",
+        reference: Outcome::Result(json!({
+            "scope": ["read:reports"],
+            "https://example.com/partner_sub": "partner-jose",
+            "https://example.com/partner_kid": "k1"
+        })),
+        requests: &[("GET", "partner.example.com", "/.well-known/jwks.json")],
+    });
+}
+
+/// `hookgate test` of one hook with no services to reach.
+fn hookgate_test(hook: &str, payload: &str) -> Outcome {
+    let tmp = tempfile::tempdir().unwrap();
+    let config = format!(
+        "[upstream]\naddress = \"127.0.0.1:1\"\n\n[hooks]\ndir = {:?}\n",
+        hooks_dir().display().to_string()
+    );
+    let config_path = tmp.path().join("hookgate.toml");
+    std::fs::write(&config_path, config).unwrap();
+    let mut hookgate = Command::new(env!("CARGO_BIN_EXE_hookgate"));
+    hookgate
+        .arg("test")
+        .arg("--config")
+        .arg(&config_path)
+        .arg(hooks_dir().join(hook))
+        .arg("--payload")
+        .arg(suite_dir().join("payloads").join(payload))
+        .current_dir(tmp.path());
+    run_bounded(&format!("hookgate test {hook}"), hookgate)
+}
+
+/// ECDSA signatures differ on every run, so the ES256 tokens hookgate mints are checked by Node
+/// itself: `jsonwebtoken.verify` and jose's `jwtVerify` under Node 20 accept them with the public
+/// half of the key the hook signed with (and reject them once a byte of the signature changes, so
+/// the check can fail).
+#[test]
+fn es256_tokens_minted_by_hookgate_verify_under_node() {
+    let outcome = hookgate_test(
+        "credentials-exchange/es256-mint.js",
+        "jwt-jsonwebtoken.json",
+    );
+    let Outcome::Result(result) = outcome else {
+        panic!("hookgate did not mint: {outcome:?}");
+    };
+    let tokens = [
+        result["https://example.com/jsonwebtoken"]
+            .as_str()
+            .expect("jsonwebtoken's token"),
+        result["https://example.com/jose"]
+            .as_str()
+            .expect("jose's token"),
+    ];
+    let payload: Value = serde_json::from_str(
+        &std::fs::read_to_string(suite_dir().join("payloads/jwt-jsonwebtoken.json")).unwrap(),
+    )
+    .unwrap();
+    let key = payload["context"]["webtask"]["secrets"]["JWT_EC_KEY"]
+        .as_str()
+        .unwrap();
+    let script = r#"
+const { EC_KEY: key, TOKEN_A: a, TOKEN_B: b } = process.env;
+const crypto = require('crypto');
+const jwt = require('jsonwebtoken');
+const jose = require('jose');
+const pub = crypto.createPublicKey(key);
+const forge = (t) => t.slice(0, -6) + (t.slice(-6, -5) === 'A' ? 'B' : 'A') + t.slice(-5);
+(async () => {
+  const out = [];
+  for (const t of [a, b]) {
+    out.push(jwt.verify(t, pub, { algorithms: ['ES256'] }).sub);
+    out.push((await jose.jwtVerify(t, pub)).payload.sub);
+    try { jwt.verify(forge(t), pub); out.push('forged accepted'); } catch (e) { out.push(e.message); }
+  }
+  console.log(JSON.stringify(out));
+})().catch((e) => { console.error(e); process.exit(3); });
+"#;
+    let mut node = Command::new("node");
+    node.arg("-e")
+        .arg(script)
+        .env("EC_KEY", key)
+        .env("TOKEN_A", tokens[0])
+        .env("TOKEN_B", tokens[1])
+        .current_dir(hooks_dir());
+    let id = "Wl2jP7n4c3xZ1vQ8mB6tR0kY5hG9sD2f";
+    assert_eq!(
+        run_bounded("node verifying hookgate's ES256 tokens", node),
+        Outcome::Result(json!([
+            id,
+            id,
+            "invalid signature",
+            id,
+            id,
+            "invalid signature"
+        ]))
+    );
 }

@@ -79,6 +79,16 @@ function sigv4Valid(req, body) {
 
 // host -> (req, body, res) -> answer. One entry per impersonated service.
 const SERVICES = {
+  // A partner identity provider's JWKS (the P-256 key of payloads/jwt-*.json), as hooks that
+  // verify partner tokens fetch it.
+  'partner.example.com': (req, body, res) => {
+    if (req.method !== 'GET' || req.url !== '/.well-known/jwks.json') return json(res, 404, { error: 'not_found' });
+    json(res, 200, { keys: [{
+      kty: 'EC', crv: 'P-256', kid: 'k1', alg: 'ES256', use: 'sig',
+      x: 'PKWaID61msRAFg-hb1-ttuoQ1MHJiPavP2qKW0f4SmQ', y: 'ju_9ZoHuSVrGAjGBql0IZY-NE5Hf_jlljNNx4OkipVk',
+    }] });
+  },
+
   // Slack incoming webhooks answer a bare `ok` (text/html); a revoked webhook answers 404.
   'hooks.slack.com': (req, body, res) => {
     if (req.method !== 'POST') return send(res, 405, 'text/html', 'invalid_method');
