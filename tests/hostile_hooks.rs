@@ -397,6 +397,47 @@ module.exports = function (client, scope, audience, context, cb) {
 }
 
 #[test]
+fn background_calls_wait_for_a_worker_past_the_queue_deadline_instead_of_failing() {
+    let (_dir, generation, engine) = engine_with(
+        &[("slow", SLOW_API), ("good", GOOD)],
+        "workers = 1\ncalls_per_worker = 1\nqueue_timeout_ms = 100\nmax_concurrency_per_hook = 8\n",
+    );
+    let (slow, good) = (named(&generation, "slow"), named(&generation, "good"));
+    rt().block_on(async {
+        let gate = Gate::start().await;
+        let held = {
+            let (engine, slow, url) = (engine.clone(), slow.clone(), gate.url.clone());
+            tokio::spawn(async move { engine.call(&slow, args(0, &url), "held").await })
+        };
+        gate.holding(1).await;
+        // The outbox's way: queued behind the held call, with no deadline.
+        let patient = {
+            let (engine, good) = (engine.clone(), good.clone());
+            tokio::spawn(async move { engine.call_patiently(&good, args(5, ""), "event").await })
+        };
+        // A request-path call queued after it is refused: the deadline has passed for both.
+        assert_eq!(
+            bounded(
+                "the refused answer",
+                engine.call(&good, args(6, ""), "request")
+            )
+            .await,
+            Err(HookError::Overloaded)
+        );
+        assert!(!patient.is_finished(), "the background call still waits");
+        gate.open();
+        assert_eq!(
+            bounded("the held answer", held).await.unwrap(),
+            Ok(json!({ "slow": "ok", "n": 0 }))
+        );
+        assert_eq!(
+            bounded("the patient answer", patient).await.unwrap(),
+            Ok(json!({ "n": 5 }))
+        );
+    });
+}
+
+#[test]
 fn one_hook_at_its_max_concurrency_leaves_the_other_slots_to_other_hooks() {
     let (_dir, generation, engine) = engine_with(
         &[("good", GOOD), ("slow", SLOW_API)],

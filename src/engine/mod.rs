@@ -266,7 +266,43 @@ impl Engine {
         request_id: &str,
         wait: Wait,
     ) -> Result<serde_json::Value, HookError> {
-        let queued_until = Instant::now() + self.inner.queue_timeout;
+        self.run(hook, args, request_id, wait, Some(self.inner.queue_timeout))
+            .await
+    }
+
+    /// [`Engine::call`] for background work that must not be refused (the outbox's post-event
+    /// hooks): waits for the hook's concurrency slot and a worker without the queue deadline —
+    /// behind the calls ahead of it, each bounded by its hook's timeout — so a burst of events
+    /// is delivered at the pace the hooks allow instead of failing attempts as Overloaded.
+    pub async fn call_patiently(
+        &self,
+        hook: &Arc<Hook>,
+        args: Vec<serde_json::Value>,
+        request_id: &str,
+    ) -> Result<serde_json::Value, HookError> {
+        self.run(hook, args, request_id, Wait::Sleep, None).await
+    }
+
+    async fn run(
+        &self,
+        hook: &Arc<Hook>,
+        args: Vec<serde_json::Value>,
+        request_id: &str,
+        wait: Wait,
+        queue_timeout: Option<Duration>,
+    ) -> Result<serde_json::Value, HookError> {
+        let Some(queue_timeout) = queue_timeout else {
+            let permit = match self.try_slot(hook) {
+                Ok(permit) => permit,
+                Err(slots) => slots
+                    .acquire_owned()
+                    .await
+                    .map_err(|_| HookError::Crashed("the engine has stopped".into()))?,
+            };
+            let (rx, _, _) = self.submit(hook, args, request_id, permit)?;
+            return rx.await.unwrap_or_else(|_| Err(worker_died()));
+        };
+        let queued_until = Instant::now() + queue_timeout;
         let permit = match self.try_slot(hook) {
             Ok(permit) => permit,
             Err(slots) => {

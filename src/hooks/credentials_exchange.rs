@@ -564,6 +564,32 @@ fn overloaded(hook: &Hook) -> OAuthError {
 mod tests {
     use super::*;
 
+    /// A hook with `on_error`, for the error table (no program: it is never run).
+    fn hook_with(on_error: OnError) -> Arc<Hook> {
+        let program = crate::engine::program::Program {
+            main: String::new(),
+            modules: std::collections::HashMap::new(),
+        };
+        let mut h = Hook::standalone(
+            "credentials-exchange/h".into(),
+            Trigger::CredentialsExchange,
+            "h.js".into(),
+            std::time::Duration::from_secs(1),
+            Default::default(),
+            program,
+        );
+        h.on_error = on_error;
+        Arc::new(h)
+    }
+
+    #[test]
+    fn an_overloaded_hook_is_a_503_even_with_on_error_allow() {
+        for on_error in [OnError::Deny, OnError::Allow] {
+            let e = fail(&hook_with(on_error), &HookError::Overloaded, "r").unwrap_err();
+            assert_eq!((e.status, e.error), (503, "temporarily_unavailable"));
+        }
+    }
+
     #[test]
     fn namespaced_claims() {
         for ok in [

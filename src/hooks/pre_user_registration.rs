@@ -545,6 +545,37 @@ fn fail(hook: &Arc<Hook>, e: &HookError, request_id: &str) -> Result<(), OAuthEr
 mod tests {
     use super::*;
 
+    /// A hook with `on_error`, for the error table (no program: it is never run).
+    fn hook_with(on_error: OnError) -> Arc<Hook> {
+        let program = crate::engine::program::Program {
+            main: String::new(),
+            modules: std::collections::HashMap::new(),
+        };
+        let mut h = Hook::standalone(
+            "pre-user-registration/h".into(),
+            Trigger::PreUserRegistration,
+            "h.js".into(),
+            std::time::Duration::from_secs(1),
+            Default::default(),
+            program,
+        );
+        h.on_error = on_error;
+        Arc::new(h)
+    }
+
+    #[test]
+    fn an_overloaded_hook_is_a_503_in_the_signup_shape_even_with_on_error_allow() {
+        for on_error in [OnError::Deny, OnError::Allow] {
+            let e = fail(&hook_with(on_error), &HookError::Overloaded, "r").unwrap_err();
+            assert_eq!((e.status, e.error), (503, "temporarily_unavailable"));
+            assert!(
+                matches!(e.shape, ErrorShape::Signup { .. }),
+                "{:?}",
+                e.shape
+            );
+        }
+    }
+
     #[test]
     fn every_spelling_of_app_metadata_is_a_spelling_of_it() {
         let p = |l: &str| vec![l.to_string()];

@@ -172,7 +172,8 @@ async fn deliver(
             context.insert("webtask".into(), hook.webtask());
             context.insert("event_id".into(), Value::String(event.id.clone()));
         }
-        match engine.call(hook, args, &event.id).await {
+        // Patiently: a burst of events must not fail attempts on the request path's queue deadline.
+        match engine.call_patiently(hook, args, &event.id).await {
             Ok(_) => event.done_hooks.push(hook.name.clone()),
             Err(e) => failures.push(format!("{}: {e}", hook.name)),
         }
