@@ -1,5 +1,5 @@
-//! The admin listener: `/healthz`, `/readyz` and `/metrics` (Prometheus text: reloads, and the
-//! post-event outbox when a route produces post-events), on their own address (127.0.0.1 by
+//! The admin listener: `/healthz`, `/readyz` and `/metrics` (Prometheus text: reloads, the
+//! post-event outbox when a route produces post-events, and change-password mapping misses), on their own address (127.0.0.1 by
 //! default) so that probes never share a port with traffic from the outside.
 //!
 //! Must not: proxy anything, or expose configuration secrets.
@@ -75,6 +75,14 @@ impl ServeHttp for Admin {
             "/metrics" => {
                 let mut text = self.reload.metrics();
                 text.push_str(&self.outbox.metrics());
+                if self
+                    .config
+                    .routes
+                    .iter()
+                    .any(|r| r.point == Some(crate::config::Point::PostChangePassword))
+                {
+                    text.push_str(&crate::hooks::post_change_password::metrics());
+                }
                 let body = text.into_bytes();
                 return Response::builder()
                     .status(200)

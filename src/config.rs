@@ -409,6 +409,23 @@ impl Location {
         if path.is_empty() {
             return Err(format!("`{text}` names no field"));
         }
+        // What can be checked before any request: a location that could never match anything.
+        if source == "header" && http::HeaderName::from_bytes(path.as_bytes()).is_err() {
+            return Err(format!(
+                "`{path}` is not a header name, so this can never match: write header:X-User-Id"
+            ));
+        }
+        if matches!(source, "body" | "response" | "jwt") && path.starts_with('/') {
+            let bad_escape = path
+                .split('~')
+                .skip(1)
+                .any(|rest| !rest.starts_with(['0', '1']));
+            if bad_escape {
+                return Err(format!(
+                    "`{path}` is not a valid JSON pointer (`~` must be `~0` or `~1`), so this can never match"
+                ));
+            }
+        }
         let path = path.to_string();
         Ok(match source {
             "body" => Location::Body(path),
@@ -1223,13 +1240,19 @@ fn read_secret(
 ) -> Result<String, String> {
     match source {
         SecretSource::Env(var) => {
-            env(var).ok_or_else(|| format!("environment variable {var} is not set"))
+            env(var).ok_or_else(|| format!("environment variable {var} is not set: `export {var}=…` before starting hookgate, or read it from a file with `{{ file = \"path\" }}`"))
         }
         SecretSource::File(path) => {
             let path = config.parent().unwrap_or(Path::new(".")).join(path);
             std::fs::read_to_string(&path)
                 .map(|v| v.strip_suffix('\n').unwrap_or(&v).to_string())
-                .map_err(|e| format!("cannot read {}: {e}", path.display()))
+                .map_err(|e| {
+                    format!(
+                        "cannot read {}: {e}: write the secret into that file (`printf %s '…' > {}`), or read it from `{{ env = \"VAR\" }}`",
+                        path.display(),
+                        path.display()
+                    )
+                })
         }
     }
 }
