@@ -1479,6 +1479,28 @@ mod tests {
     }
 
     #[test]
+    fn a_change_password_mapping_that_can_never_match_is_refused_at_load() {
+        let text = format!(
+            "{MINIMAL}[[route]]\npath = \"/pw\"\npoint = \"post-change-password\"\n\
+             [route.change_password]\nid = \"response:/user~2id\"\nusername = \"header:X User\"\n\
+             email = \"body:/a~1b/~0c\"\n"
+        );
+        let err = parse(&text).unwrap_err().to_string();
+        assert!(
+            err.contains("route[0].change_password.id") && err.contains("can never match"),
+            "{err}"
+        );
+        assert!(
+            err.contains("route[0].change_password.username") && err.contains("not a header name"),
+            "{err}"
+        );
+        assert!(
+            !err.contains("change_password.email"),
+            "valid escapes pass: {err}"
+        );
+    }
+
+    #[test]
     fn environment_overrides_addresses() {
         let env = |k: &str| match k {
             ENV_UPSTREAM => Some("127.0.0.1:4000".to_string()),

@@ -105,7 +105,9 @@ pub async fn exchange(
     .filter(|(_, _, miss)| *miss)
     .map(|(field, loc, _)| (field, loc))
     .collect();
-    if !missing.is_empty() {
+    // Warned about only when the user cannot be identified (no id or no email); Auth0's own
+    // change_password body has no username, so that miss alone is only counted.
+    if missing.iter().any(|(f, _)| matches!(*f, "id" | "email")) {
         let seen = Seen {
             body: &params,
             answer: &answer,
@@ -115,6 +117,7 @@ pub async fn exchange(
         };
         report_unmapped(request_id, &route.name, &missing, &seen);
     }
+    count_unmapped(&missing);
     let connection = find(&map.connection).unwrap_or_else(|| map.default_connection.clone());
     // What was not found is absent (`undefined` in the hook), not `null`. An event without a user
     // id is still stored and delivered: the hook may work from the email, and a dropped event
@@ -160,6 +163,14 @@ pub fn metrics() -> String {
     out
 }
 
+fn count_unmapped(missing: &[(&str, &Location)]) {
+    for (field, _) in missing {
+        if let Some(i) = UNMAPPED_FIELDS.iter().position(|f| f == field) {
+            UNMAPPED[i].fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}
+
 /// What one password change carried, for telling the operator where the user could be found.
 struct Seen<'a> {
     body: &'a Map<String, Value>,
@@ -169,14 +180,9 @@ struct Seen<'a> {
     headers: &'a http::HeaderMap,
 }
 
-/// Count the misses and say, in one warning, which mapping to set: every location this request
+/// Say, in one warning, which mapping to set: every location this request
 /// offered (names only, never values: the body holds the password), and the likely candidates.
 fn report_unmapped(request_id: &str, route: &str, missing: &[(&str, &Location)], seen: &Seen) {
-    for (field, _) in missing {
-        if let Some(i) = UNMAPPED_FIELDS.iter().position(|f| f == field) {
-            UNMAPPED[i].fetch_add(1, Ordering::Relaxed);
-        }
-    }
     let mut offered = Vec::new();
     leaves("body:", "", seen.body, &mut offered);
     leaves("response:", "", seen.answer, &mut offered);
