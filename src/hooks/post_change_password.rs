@@ -13,7 +13,9 @@
 //! is broken or its disk below its reserve), 500 after its 2xx (logged with the event to
 //! replay). Legacy servers identify the user in different places, so `[route.change_password]`
 //! says where each field is: the request body, the upstream's answer, a header, or a claim of
-//! the request's bearer JWT.
+//! the request's bearer JWT. What the mapping does not find is absent from `user`, counted in
+//! `/metrics` and, for the id or email, logged with every location the request offered and the
+//! mapping to try; the event is still stored (see README, post-change-password).
 //!
 //! Must not: read the password. No field of the mapping can point at it unless a user writes
 //! that on purpose, and nothing here logs the body.

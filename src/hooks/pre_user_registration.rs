@@ -12,7 +12,8 @@
 //! their event (else 503, before the user is created) → on a 2xx answer, write the event to the
 //! outbox *before* answering (so a crash after the answer loses nothing; if the write fails,
 //! 500 and the event in an error log line to replay it) → answer the upstream's answer as it
-//! came. A non-2xx answer passes through and starts no post hook.
+//! came. A non-2xx answer passes through and starts no post hook. In the hooks' `user`, a field
+//! the client did not send is absent (`'phoneNumber' in user === false`), as Auth0 gave it.
 //!
 //! Errors are answered in Auth0's `/dbconnections/signup` shape (see
 //! [`crate::proxy::respond::ErrorShape::Signup`]): `PreUserRegistrationError` with its
