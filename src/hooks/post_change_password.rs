@@ -258,6 +258,10 @@ fn leaves(source: &str, prefix: &str, values: &Map<String, Value>, out: &mut Vec
         if out.len() >= 40 {
             return;
         }
+        // Never offered as a place to read the user from.
+        if k.to_ascii_lowercase().contains("password") {
+            continue;
+        }
         let escaped = k.replace('~', "~0").replace('/', "~1");
         match v {
             Value::Object(m) if prefix.len() < 64 => {
