@@ -334,6 +334,24 @@ mod tests {
     }
 
     #[test]
+    fn offered_locations_are_written_as_mappings_and_never_name_a_password() {
+        let body = json!({"email": "a@b.c", "new_password": "x", "user": {"id": 7, "a/b": "y"}});
+        let answer = json!({"_id": "u1", "flags": [1], "ok": true});
+        let mut out = Vec::new();
+        leaves("body:", "", body.as_object().unwrap(), &mut out);
+        leaves("response:", "", answer.as_object().unwrap(), &mut out);
+        assert_eq!(
+            out,
+            [
+                "body:email",
+                "body:/user/a~1b",
+                "body:/user/id",
+                "response:/_id"
+            ]
+        );
+    }
+
+    #[test]
     fn timestamps_are_rfc3339_utc() {
         let t = now_rfc3339();
         assert_eq!(t.len(), 24, "{t}");
