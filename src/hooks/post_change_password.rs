@@ -344,8 +344,8 @@ mod tests {
             out,
             [
                 "body:email",
-                "body:/user/a~1b",
                 "body:/user/id",
+                "body:/user/a~1b",
                 "response:/_id"
             ]
         );
