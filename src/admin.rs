@@ -1,6 +1,6 @@
 //! The admin listener: `/healthz`, `/readyz` and `/metrics` (Prometheus text: reloads, hook calls
-//! refused as overloaded, and the post-event outbox), on their own address (127.0.0.1 by
-//! default) so that probes never share a port with traffic from the outside.
+//! refused as overloaded, the post-event outbox, and change-password mapping misses), on their own
+//! address (127.0.0.1 by default) so that probes never share a port with traffic from the outside.
 //!
 //! Must not: proxy anything, or expose configuration secrets.
 
@@ -76,6 +76,14 @@ impl ServeHttp for Admin {
                 let mut text = self.reload.metrics();
                 text.push_str(&crate::engine::metrics());
                 text.push_str(&self.outbox.metrics());
+                if self
+                    .config
+                    .routes
+                    .iter()
+                    .any(|r| r.point == Some(crate::config::Point::PostChangePassword))
+                {
+                    text.push_str(&crate::hooks::post_change_password::metrics());
+                }
                 let body = text.into_bytes();
                 return Response::builder()
                     .status(200)

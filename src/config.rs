@@ -435,6 +435,23 @@ impl Location {
         if path.is_empty() {
             return Err(format!("`{text}` names no field"));
         }
+        // What can be checked before any request: a location that could never match anything.
+        if source == "header" && http::HeaderName::from_bytes(path.as_bytes()).is_err() {
+            return Err(format!(
+                "`{path}` is not a header name, so this can never match: write header:X-User-Id"
+            ));
+        }
+        if matches!(source, "body" | "response" | "jwt") && path.starts_with('/') {
+            let bad_escape = path
+                .split('~')
+                .skip(1)
+                .any(|rest| !rest.starts_with(['0', '1']));
+            if bad_escape {
+                return Err(format!(
+                    "`{path}` is not a valid JSON pointer (`~` must be `~0` or `~1`), so this can never match"
+                ));
+            }
+        }
         let path = path.to_string();
         Ok(match source {
             "body" => Location::Body(path),
@@ -1316,13 +1333,19 @@ fn read_secret(
 ) -> Result<String, String> {
     match source {
         SecretSource::Env(var) => {
-            env(var).ok_or_else(|| format!("environment variable {var} is not set"))
+            env(var).ok_or_else(|| format!("environment variable {var} is not set: `export {var}=…` before starting hookgate, or read it from a file with `{{ file = \"path\" }}`"))
         }
         SecretSource::File(path) => {
             let path = config.parent().unwrap_or(Path::new(".")).join(path);
             std::fs::read_to_string(&path)
                 .map(|v| v.strip_suffix('\n').unwrap_or(&v).to_string())
-                .map_err(|e| format!("cannot read {}: {e}", path.display()))
+                .map_err(|e| {
+                    format!(
+                        "cannot read {}: {e}: write the secret into that file (`printf %s '…' > {}`), or read it from `{{ env = \"VAR\" }}`",
+                        path.display(),
+                        path.display()
+                    )
+                })
         }
     }
 }
@@ -1642,6 +1665,28 @@ mod tests {
             err.contains("route[1].change_password")
                 && err.contains("only post-change-password routes"),
             "{err}"
+        );
+    }
+
+    #[test]
+    fn a_change_password_mapping_that_can_never_match_is_refused_at_load() {
+        let text = format!(
+            "{MINIMAL}[[route]]\npath = \"/pw\"\npoint = \"post-change-password\"\n\
+             [route.change_password]\nid = \"response:/user~2id\"\nusername = \"header:X User\"\n\
+             email = \"body:/a~1b/~0c\"\n"
+        );
+        let err = parse(&text).unwrap_err().to_string();
+        assert!(
+            err.contains("route[0].change_password.id") && err.contains("can never match"),
+            "{err}"
+        );
+        assert!(
+            err.contains("route[0].change_password.username") && err.contains("not a header name"),
+            "{err}"
+        );
+        assert!(
+            !err.contains("change_password.email"),
+            "valid escapes pass: {err}"
         );
     }
 

@@ -228,10 +228,13 @@ fn generate_key(alg: &str, out: &std::path::Path) -> Result<String, String> {
 }
 
 fn init_logging(format: LogFormat) {
+    use std::io::IsTerminal;
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    // Colour only for a person at a terminal: a log file or collector would get escape codes.
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr);
     match format {
         LogFormat::Json => builder.json().init(),
@@ -240,29 +243,51 @@ fn init_logging(format: LogFormat) {
 }
 
 /// The configuration and everything it names (hooks compiled, keys parsed), or exit code 2 with
-/// every problem printed.
+/// every problem printed, one per line, each saying what to set. A first run meets several at
+/// once (an unset variable, a missing key file, secrets), so the check does not stop at the
+/// configuration file's own problems: when they leave it readable, what it names is checked too.
 fn load(path: &std::path::Path) -> Result<(Config, Loaded), ExitCode> {
-    let config = Config::load(path).map_err(|errors| {
-        eprintln!("{errors}");
-        eprintln!(
-            "hookgate: {} problem(s) in {}; nothing was started",
-            errors.0.len(),
-            path.display()
-        );
-        ExitCode::from(2)
-    })?;
-    let loaded = server::load(&config).map_err(|problems| {
-        for p in &problems {
-            eprintln!("{}: {p}", path.display());
+    let mut problems: Vec<String> = Vec::new();
+    let config = match Config::load(path) {
+        Ok(c) => Some(c),
+        Err(errors) => {
+            problems.extend(errors.0.iter().map(ToString::to_string));
+            None
         }
-        eprintln!(
-            "hookgate: {} problem(s) with what {} names; nothing was started",
-            problems.len(),
-            path.display()
-        );
-        ExitCode::from(2)
-    })?;
-    Ok((config, loaded))
+    };
+    // Only to look further: a copy read with a stand-in for every unset variable (the listen and
+    // upstream overrides excepted: a stand-in there would be a problem of its own). Never served.
+    let stand_in = match &config {
+        Some(_) => None,
+        None => std::fs::read_to_string(path).ok().and_then(|text| {
+            let env = |k: &str| {
+                std::env::var(k)
+                    .ok()
+                    .or_else(|| (!k.starts_with("HOOKGATE_")).then(|| "unset".to_string()))
+            };
+            Config::parse(path, &text, &env).ok()
+        }),
+    };
+    match config.as_ref().or(stand_in.as_ref()).map(server::load) {
+        Some(Ok(loaded)) => {
+            if let Some(config) = config {
+                return Ok((config, loaded));
+            }
+        }
+        Some(Err(more)) => {
+            problems.extend(more.iter().map(|p| format!("{}: {p}", path.display())));
+        }
+        None => {}
+    }
+    for p in &problems {
+        eprintln!("{p}");
+    }
+    eprintln!(
+        "hookgate: {} problem(s) in {} and what it names; nothing was started",
+        problems.len(),
+        path.display()
+    );
+    Err(ExitCode::from(2))
 }
 
 fn parse_trigger(s: &str) -> Result<Trigger, ExitCode> {

@@ -37,7 +37,8 @@ module.exports = function (user, context, cb) {
     '&has_password=' + Object.prototype.hasOwnProperty.call(user, 'password') +
     '&reset=' + (/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/.test(user.last_password_reset)) +
     '&conn=' + context.connection.name + '&tenant=' + context.connection.tenant +
-    '&lang=' + context.requestLanguage + '&event=' + context.event_id;
+    '&lang=' + context.requestLanguage + '&event=' + context.event_id +
+    '&id_in_user=' + ('id' in user) + '&email_in_user=' + ('email' in user);
   fetch(context.webtask.secrets.NOTIFY_URL + '/changed/' + encodeURIComponent(user.id) + '?' + q, { method: 'POST' })
     .then(function (res) { cb(res.ok ? null : new Error('crm answered ' + res.status)); }, cb);
 };
@@ -178,4 +179,52 @@ async fn a_failed_password_change_runs_no_hook() {
     std::thread::sleep(Duration::from_millis(300));
     let n = notifications(&crm);
     assert_eq!(n.len(), 1, "only the sentinel: {n:?}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_opaque_bearer_token_leaves_no_user_id_and_says_loudly_which_mapping_to_set() {
+    let (upstream, crm) = (Upstream::start(), Upstream::start());
+    let hg = start(&upstream, &crm);
+    let metric = "hookgate_change_password_unmapped_total{field=\"id\"}";
+    assert_eq!(hg.metric(metric).await, 0);
+    let resp = reqwest::Client::new()
+        .post(hg.url("/dbconnections/change_password"))
+        .bearer_auth("opaque-access-token-7f3a")
+        .json(&json!({ "user_id": "u-7", "password": "s3cret-changed" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200, "the change itself goes through");
+    // The event is still stored and delivered, with the fields not found absent (not null).
+    wait_for("the notification", Duration::from_secs(20), || {
+        !notifications(&crm).is_empty()
+    });
+    let n = notifications(&crm);
+    assert!(n[0].starts_with("undefined?"), "{}", n[0]);
+    assert!(
+        n[0].ends_with("&id_in_user=false&email_in_user=false"),
+        "{}",
+        n[0]
+    );
+    assert_eq!(hg.metric(metric).await, 1, "the miss is counted");
+    assert_eq!(
+        hg.metric("hookgate_change_password_unmapped_total{field=\"email\"}")
+            .await,
+        1
+    );
+    let log = hg.log();
+    assert!(log.contains("id: nothing at jwt:sub"), "{log}");
+    assert!(
+        log.contains("opaque (non-JWT) bearer token"),
+        "the log says why jwt:sub found nothing: {log}"
+    );
+    assert!(
+        log.contains(r#"try id = \"body:user_id\""#) || log.contains(r#"try id = "body:user_id""#),
+        "the log names the mapping to set, from what the request carried: {log}"
+    );
+    assert!(
+        log.contains("response:/body_sha256"),
+        "what the answer offered is listed: {log}"
+    );
+    assert!(!log.contains("s3cret-changed"), "names only, never values");
 }

@@ -493,3 +493,93 @@ async fn exhausted_events_become_dead_letters_that_the_cli_retries_and_drops() {
         "secrets are never stored"
     );
 }
+
+/// Reports to the signup's forwarded body (pre) and to the CRM (post) which fields it was given.
+const PRESENCE_PRE: &str = r#"
+module.exports = function (user, context, cb) {
+  cb(null, { user: { app_metadata: { phone_in_user: 'phoneNumber' in user, username_in_user: 'username' in user,
+    phone_type: typeof user.phoneNumber } } });
+};
+"#;
+const PRESENCE_POST: &str = r#"
+module.exports = function (user, context, cb) {
+  var q = 'phone_in_user=' + ('phoneNumber' in user) + '&username_in_user=' + ('username' in user) +
+    '&email=' + encodeURIComponent(user.email);
+  fetch(context.webtask.secrets.NOTIFY_URL + '/presence?' + q, { method: 'POST' })
+    .then(function (res) { cb(res.ok ? null : new Error('crm answered ' + res.status)); }, cb);
+};
+"#;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn signup_fields_the_client_did_not_send_are_absent_not_null_in_both_hooks() {
+    let (upstream, crm) = (Upstream::start(), Upstream::start());
+    let dir = tempfile::tempdir().unwrap();
+    let hooks = dir.path().join("hooks");
+    std::fs::create_dir_all(hooks.join("pre-user-registration")).unwrap();
+    std::fs::create_dir_all(hooks.join("post-user-registration")).unwrap();
+    std::fs::write(
+        hooks.join("pre-user-registration/presence.js"),
+        PRESENCE_PRE,
+    )
+    .unwrap();
+    std::fs::write(
+        hooks.join("post-user-registration/presence.js"),
+        PRESENCE_POST,
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("notify_url"),
+        format!("http://{}", crm.address()),
+    )
+    .unwrap();
+    let settings = "[hooks]\ndir = \"hooks\"\n\
+         [[hooks.hook]]\nfile = \"post-user-registration/presence.js\"\ntimeout_ms = 2000\n\
+         secrets = { NOTIFY_URL = { file = \"notify_url\" } }\n\
+         [outbox]\npath = \"outbox.redb\"\nretry_base_ms = 50\nretry_max_ms = 400\n";
+    let hg = Hookgate::start_in(
+        dir,
+        &upstream.address(),
+        "",
+        "",
+        &format!("{ROUTES}{settings}"),
+    );
+
+    // No phone number, no username: absent. Then both sent: present (the test can tell).
+    let bare = json!({ "client_id": "spa", "email": "bare@example.com", "password": "pw-123456" });
+    let (status, answer) = signup(&hg, bare).await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(
+        forwarded(&answer)["app_metadata"],
+        json!({ "phone_in_user": false, "username_in_user": false, "phone_type": "undefined" }),
+        "pre-user-registration: 'phoneNumber' in user === false"
+    );
+    let mut full = user("full");
+    full["phone_number"] = json!("+15555550100");
+    let (status, answer) = signup(&hg, full).await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(
+        forwarded(&answer)["app_metadata"],
+        json!({ "phone_in_user": true, "username_in_user": true, "phone_type": "string" })
+    );
+
+    let seen = |email: &str| {
+        crm.seen
+            .lock()
+            .unwrap()
+            .iter()
+            .find(|l| l.contains(&format!("email={email}")))
+            .cloned()
+    };
+    wait_for("both post hooks", Duration::from_secs(20), || {
+        seen("bare%40example.com").is_some() && seen("full%40example.com").is_some()
+    });
+    assert!(
+        seen("bare%40example.com")
+            .unwrap()
+            .contains("phone_in_user=false&username_in_user=false"),
+        "post-user-registration: absent too"
+    );
+    assert!(seen("full%40example.com")
+        .unwrap()
+        .contains("phone_in_user=true&username_in_user=true"));
+}

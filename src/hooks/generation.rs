@@ -273,12 +273,18 @@ impl Generation {
 fn read_secret(source: &SecretSource, base_dir: &Path) -> Result<String, String> {
     match source {
         SecretSource::Env(var) => {
-            std::env::var(var).map_err(|_| format!("environment variable {var} is not set"))
+            std::env::var(var).map_err(|_| format!("environment variable {var} is not set: `export {var}=…` before starting hookgate, or read it from a file with `{{ file = \"path\" }}`"))
         }
         SecretSource::File(path) => {
             let path = base_dir.join(path);
             let mut s = std::fs::read_to_string(&path)
-                .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+                .map_err(|e| {
+                    format!(
+                        "cannot read {}: {e}: write the secret into that file (`printf %s '…' > {}`), or read it from `{{ env = \"VAR\" }}`",
+                        path.display(),
+                        path.display()
+                    )
+                })?;
             if s.ends_with('\n') {
                 s.pop();
                 if s.ends_with('\r') {

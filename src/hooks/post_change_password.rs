@@ -13,16 +13,20 @@
 //! is broken or its disk below its reserve), 500 after its 2xx (logged with the event to
 //! replay). Legacy servers identify the user in different places, so `[route.change_password]`
 //! says where each field is: the request body, the upstream's answer, a header, or a claim of
-//! the request's bearer JWT.
+//! the request's bearer JWT. What the mapping does not find is absent from `user`, counted in
+//! `/metrics` and, for the id or email, logged with every location the request offered and the
+//! mapping to try; the event is still stored (see README, post-change-password).
 //!
 //! Must not: read the password. No field of the mapping can point at it unless a user writes
 //! that on purpose, and nothing here logs the body.
+
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use bytes::Bytes;
 use pingora::http::RequestHeader;
 use serde_json::{json, Map, Value};
 
-use super::pre_user_registration::{get_at, outbox_ready, store_event};
+use super::pre_user_registration::{get_at, outbox_ready, put, store_event};
 use super::Trigger;
 use crate::config::{Location, Route};
 use crate::outbox::Event;
@@ -92,16 +96,40 @@ pub async fn exchange(
         return Ok(resp);
     };
     let id = find(&map.id);
-    if id.is_none() {
-        tracing::warn!(request_id, route = %route.name, location = ?map.id, "the password change names no user id where configured; hooks get user.id undefined");
+    let (username, email) = (find(&map.username), find(&map.email));
+    let missing: Vec<(&str, &Location)> = [
+        ("id", &map.id, id.is_none()),
+        ("username", &map.username, username.is_none()),
+        ("email", &map.email, email.is_none()),
+        ("client_id", &map.client_id, client_id.is_none()),
+    ]
+    .into_iter()
+    .filter(|(_, _, miss)| *miss)
+    .map(|(field, loc, _)| (field, loc))
+    .collect();
+    // Warned about only when the user cannot be identified (no id or no email); Auth0's own
+    // change_password body has no username, so that miss alone is only counted.
+    if missing.iter().any(|(f, _)| matches!(*f, "id" | "email")) {
+        let seen = Seen {
+            body: &params,
+            answer: &answer,
+            claims: &claims,
+            authorization: headers.get("authorization").and_then(|v| v.to_str().ok()),
+            headers: &headers,
+        };
+        report_unmapped(request_id, &route.name, &missing, &seen);
     }
+    count_unmapped(&missing);
     let connection = find(&map.connection).unwrap_or_else(|| map.default_connection.clone());
-    let user = json!({
-        "id": id,
-        "username": find(&map.username),
-        "email": find(&map.email),
-        "last_password_reset": answered_at,
-    });
+    // What was not found is absent (`undefined` in the hook), not `null`. An event without a user
+    // id is still stored and delivered: the hook may work from the email, and a dropped event
+    // could not be recovered once the mapping is fixed. The miss is counted and logged instead.
+    let mut user = Map::new();
+    put(&mut user, "id", &id);
+    put(&mut user, "username", &username);
+    put(&mut user, "email", &email);
+    user.insert("last_password_reset".into(), json!(answered_at));
+    let user = Value::Object(user);
     let context = json!({
         "requestLanguage": request_language(accept_language.as_deref()),
         "connection": { "id": connection, "name": connection, "tenant": live.config.tenant.name },
@@ -114,6 +142,139 @@ pub async fn exchange(
     );
     store_event(&outbox, event, request_id, route, id.as_deref()).await?;
     Ok(resp)
+}
+
+/// Fields of the event that the mapping did not find, counted per field since start, for
+/// `/metrics` (one process, one count: it is about the configuration in force).
+static UNMAPPED: [AtomicU64; 4] = [const { AtomicU64::new(0) }; 4];
+const UNMAPPED_FIELDS: [&str; 4] = ["id", "username", "email", "client_id"];
+
+/// `hookgate_change_password_unmapped_total{field}`: password changes whose event lacks that
+/// field because the route's `[route.change_password]` mapping found nothing.
+pub fn metrics() -> String {
+    let mut out = String::from(
+        "# HELP hookgate_change_password_unmapped_total Password changes whose post-change-password event lacks a field: its [route.change_password] mapping found nothing.\n\
+         # TYPE hookgate_change_password_unmapped_total counter\n",
+    );
+    for (field, n) in UNMAPPED_FIELDS.iter().zip(&UNMAPPED) {
+        out.push_str(&format!(
+            "hookgate_change_password_unmapped_total{{field=\"{field}\"}} {}\n",
+            n.load(Ordering::Relaxed)
+        ));
+    }
+    out
+}
+
+fn count_unmapped(missing: &[(&str, &Location)]) {
+    for (field, _) in missing {
+        if let Some(i) = UNMAPPED_FIELDS.iter().position(|f| f == field) {
+            UNMAPPED[i].fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}
+
+/// What one password change carried, for telling the operator where the user could be found.
+struct Seen<'a> {
+    body: &'a Map<String, Value>,
+    answer: &'a Map<String, Value>,
+    claims: &'a Map<String, Value>,
+    authorization: Option<&'a str>,
+    headers: &'a http::HeaderMap,
+}
+
+/// Say, in one warning, which mapping to set: every location this request
+/// offered (names only, never values: the body holds the password), and the likely candidates.
+fn report_unmapped(request_id: &str, route: &str, missing: &[(&str, &Location)], seen: &Seen) {
+    let mut offered = Vec::new();
+    leaves("body:", "", seen.body, &mut offered);
+    leaves("response:", "", seen.answer, &mut offered);
+    offered.extend(seen.claims.keys().map(|k| format!("jwt:{k}")));
+    offered.extend(
+        seen.headers
+            .keys()
+            .map(|k| k.as_str())
+            .filter(|k| k.starts_with("x-"))
+            .map(|k| format!("header:{k}")),
+    );
+    let token = match seen.authorization {
+        None => "no bearer token",
+        Some(_) if !seen.claims.is_empty() => "a JWT bearer token",
+        Some(a)
+            if a.get(..7)
+                .is_some_and(|p| p.eq_ignore_ascii_case("bearer ")) =>
+        {
+            "an opaque (non-JWT) bearer token: jwt:CLAIM can never be read from it"
+        }
+        Some(_) => "no bearer token",
+    };
+    let hints: Vec<String> = missing
+        .iter()
+        .map(|(field, loc)| {
+            let names: &[&str] = match *field {
+                "id" => &["id", "_id", "user_id", "userid", "uid", "sub"],
+                "email" => &["email", "mail", "email_address"],
+                "username" => &["username", "login", "user_name", "preferred_username"],
+                _ => &["client_id", "azp", "cid"],
+            };
+            let candidates: Vec<&str> = offered
+                .iter()
+                .filter(|o| {
+                    let last = o.rsplit(['/', ':']).next().unwrap_or("");
+                    names.contains(&last.to_ascii_lowercase().as_str())
+                })
+                .map(String::as_str)
+                .collect();
+            let set = match candidates.as_slice() {
+                [] => "none of what the request carried looks like it".to_string(),
+                c => format!("try {field} = \"{}\"", c.join("\" or \"")),
+            };
+            format!("{field}: nothing at {} ({set})", location_text(loc))
+        })
+        .collect();
+    tracing::warn!(
+        request_id,
+        route,
+        missing = %hints.join("; "),
+        seen = %offered.join(" "),
+        token,
+        "the password change's post-change-password event lacks fields its [route.change_password] mapping did not find (absent in the hook's user; counted in hookgate_change_password_unmapped_total): set the mapping to one of the locations seen"
+    );
+}
+
+/// The mapping as written in the configuration.
+fn location_text(loc: &Location) -> String {
+    match loc {
+        Location::Body(p) => format!("body:{p}"),
+        Location::Response(p) => format!("response:{p}"),
+        Location::Header(p) => format!("header:{p}"),
+        Location::Jwt(p) => format!("jwt:{p}"),
+    }
+}
+
+/// The locations of the scalar values in a JSON object, as mapping strings (`body:email`,
+/// `response:/user/id`); bounded so a large answer cannot flood the log.
+fn leaves(source: &str, prefix: &str, values: &Map<String, Value>, out: &mut Vec<String>) {
+    for (k, v) in values {
+        if out.len() >= 40 {
+            return;
+        }
+        // Never offered as a place to read the user from.
+        if k.to_ascii_lowercase().contains("password") {
+            continue;
+        }
+        let escaped = k.replace('~', "~0").replace('/', "~1");
+        match v {
+            Value::Object(m) if prefix.len() < 64 => {
+                leaves(source, &format!("{prefix}/{escaped}"), m, out)
+            }
+            // Body fields by name, as the defaults are written; the answer by pointer.
+            Value::String(_) | Value::Number(_) if prefix.is_empty() && source == "body:" => {
+                out.push(format!("{source}{k}"))
+            }
+            Value::String(_) | Value::Number(_) => out.push(format!("{source}{prefix}/{escaped}")),
+            _ => {}
+        }
+    }
 }
 
 /// The claims of an `Authorization: Bearer` JWT, unverified (see [`Location::Jwt`]).
@@ -170,6 +331,24 @@ mod tests {
         assert_eq!(get_at(m, "email"), Some(&json!("a@b.c")));
         assert_eq!(get_at(m, "/user/id"), Some(&json!(7)));
         assert_eq!(get_at(m, "/user/nope"), None);
+    }
+
+    #[test]
+    fn offered_locations_are_written_as_mappings_and_never_name_a_password() {
+        let body = json!({"email": "a@b.c", "new_password": "x", "user": {"id": 7, "a/b": "y"}});
+        let answer = json!({"_id": "u1", "flags": [1], "ok": true});
+        let mut out = Vec::new();
+        leaves("body:", "", body.as_object().unwrap(), &mut out);
+        leaves("response:", "", answer.as_object().unwrap(), &mut out);
+        assert_eq!(
+            out,
+            [
+                "body:email",
+                "body:/user/id",
+                "body:/user/a~1b",
+                "response:/_id"
+            ]
+        );
     }
 
     #[test]

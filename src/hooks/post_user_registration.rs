@@ -11,7 +11,8 @@
 //!
 //! `user`: `{ id, tenant, username, email, emailVerified, phoneNumber, phoneNumberVerified,
 //! user_metadata, app_metadata }` — the id from the upstream's answer, the metadata as finally
-//! sent upstream. `context`: as for pre-user-registration. Must not: hold the password.
+//! sent upstream; a field the client did not send (or an id the answer lacks) is absent, not
+//! `null`, as on Auth0. `context`: as for pre-user-registration. Must not: hold the password.
 
 use serde_json::Value;
 

@@ -12,7 +12,8 @@
 //! their event (else 503, before the user is created) → on a 2xx answer, write the event to the
 //! outbox *before* answering (so a crash after the answer loses nothing; if the write fails,
 //! 500 and the event in an error log line to replay it) → answer the upstream's answer as it
-//! came. A non-2xx answer passes through and starts no post hook.
+//! came. A non-2xx answer passes through and starts no post hook. In the hooks' `user`, a field
+//! the client did not send is absent (`'phoneNumber' in user === false`), as Auth0 gave it.
 //!
 //! Errors are answered in Auth0's `/dbconnections/signup` shape (see
 //! [`crate::proxy::respond::ErrorShape::Signup`]): `PreUserRegistrationError` with its
@@ -110,15 +111,16 @@ pub async fn signup(
     );
     let mut app_metadata: Option<Map<String, Value>> = None;
     if !hooks.is_empty() {
-        let user = json!({
-            "tenant": tenant,
-            "username": fields.username,
-            "password": fields.password,
-            "email": fields.email,
-            "emailVerified": false,
-            "phoneNumber": fields.phone_number,
-            "phoneNumberVerified": false,
-        });
+        // A field the client did not send is absent (`undefined`), as in Auth0, not `null`.
+        let mut user = Map::new();
+        user.insert("tenant".into(), json!(tenant));
+        put(&mut user, "username", &fields.username);
+        put(&mut user, "password", &fields.password);
+        put(&mut user, "email", &fields.email);
+        user.insert("emailVerified".into(), json!(false));
+        put(&mut user, "phoneNumber", &fields.phone_number);
+        user.insert("phoneNumberVerified".into(), json!(false));
+        let user = Value::Object(user);
         for hook in &hooks {
             let mut ctx = context.clone();
             ctx.insert("webtask".into(), hook.webtask());
@@ -202,20 +204,35 @@ pub async fn signup(
     if id.is_none() {
         tracing::warn!(request_id, route = %route.name, pointer = %map.user_id, "the signup answer has no user id at the configured pointer; post-user-registration hooks get user.id undefined");
     }
-    let user = json!({
-        "id": id,
-        "tenant": live.config.tenant.name,
-        "username": fields.username,
-        "email": fields.email,
-        "emailVerified": false,
-        "phoneNumber": fields.phone_number,
-        "phoneNumberVerified": false,
-        "user_metadata": user_metadata.unwrap_or_default(),
-        "app_metadata": app_metadata.unwrap_or_default(),
-    });
+    // As for the pre hooks: what is unknown is absent, not `null`.
+    let mut user = Map::new();
+    put(&mut user, "id", &id);
+    user.insert("tenant".into(), json!(live.config.tenant.name));
+    put(&mut user, "username", &fields.username);
+    put(&mut user, "email", &fields.email);
+    user.insert("emailVerified".into(), json!(false));
+    put(&mut user, "phoneNumber", &fields.phone_number);
+    user.insert("phoneNumberVerified".into(), json!(false));
+    user.insert(
+        "user_metadata".into(),
+        Value::Object(user_metadata.unwrap_or_default()),
+    );
+    user.insert(
+        "app_metadata".into(),
+        Value::Object(app_metadata.unwrap_or_default()),
+    );
+    let user = Value::Object(user);
     let event = post_user_registration::event(&route.name, client_id, user, Value::Object(context));
     store_event(&outbox, event, request_id, route, id.as_deref()).await?;
     Ok(resp)
+}
+
+/// Set `key` to `value` when there is one; leave it out otherwise, so the hook sees `undefined`
+/// (`'phoneNumber' in user === false`) for a field the request did not carry, as Auth0's hooks did.
+pub(crate) fn put(user: &mut Map<String, Value>, key: &str, value: &Option<String>) {
+    if let Some(v) = value {
+        user.insert(key.into(), json!(v));
+    }
 }
 
 /// The outbox, if a post-event can be stored now; else the request is refused before the

@@ -5,6 +5,7 @@
 // https://api.example.com/.
 //
 //   node tests/oidc/server.mjs [--port N] [--host 127.0.0.1] [--exit-with-stdin]
+//                              [--users FILE] [--sink-port N]
 //
 // --port 0 (the default) picks an ephemeral port. When ready, exactly one JSON
 // line is printed on stdout:
@@ -15,9 +16,26 @@
 //
 // Clients, audience and scopes live in clients.json beside this file.
 // Token endpoint: POST /token (the provider's default path).
+//
+// For the demo (scripts/demo), a database connection the way Auth0's Authentication API shapes
+// it, beside the OAuth endpoints (node-oidc-provider has no signup):
+//   POST /dbconnections/signup           {client_id, email, password, username?, connection?,
+//                                         user_metadata?, app_metadata?} (JSON or form)
+//     200 {"_id","email","email_verified":false,"username"?,"user_metadata","app_metadata"}
+//     (Auth0 answers no app_metadata; shown here so the demo can show what a hook added)
+//   POST /dbconnections/change_password  {client_id, email, password, connection?}
+//     200 {"_id","email","message"}: the password is set at once (Auth0 would mail a link)
+//   Errors: {"name","code","description","statusCode"} as Auth0's signup errors.
+// Users live in memory, or in the JSON file --users names (read at start, written on change).
+// --sink-port N also starts a receiver on that port for the hooks' outgoing webhooks (the
+// NOTIFY_URL and SMS_API_URL secrets): it logs every request to stderr as `sink: {...}`,
+// answers {"id": "<uuid>"} (the SMS provider's message id) and lists what it received at
+// GET /seen. The ready line then carries "sink_port".
 
-import { createHash, generateKeyPairSync, randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import {
+  createHash, generateKeyPairSync, randomBytes, randomUUID, scryptSync,
+} from 'node:crypto';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 
 // Keep stdout for the ready line only: oidc-provider prints NOTICEs with
@@ -30,12 +48,12 @@ console.warn = toStderr;
 
 function usage(message) {
   if (message) console.error(`server.mjs: ${message}`);
-  console.error('usage: node server.mjs [--port N] [--host ADDR] [--exit-with-stdin]');
+  console.error('usage: node server.mjs [--port N] [--host ADDR] [--exit-with-stdin] [--users FILE] [--sink-port N]');
   process.exit(2);
 }
 
 function parseArgs(argv) {
-  const opts = { port: 0, host: '127.0.0.1', exitWithStdin: false };
+  const opts = { port: 0, host: '127.0.0.1', exitWithStdin: false, users: null, sinkPort: null };
   for (let i = 0; i < argv.length; i += 1) {
     let arg = argv[i];
     let value;
@@ -61,6 +79,16 @@ function parseArgs(argv) {
       case '--host':
         opts.host = takeValue();
         break;
+      case '--users':
+        opts.users = takeValue();
+        break;
+      case '--sink-port': {
+        const raw = takeValue();
+        const port = Number(raw);
+        if (!/^\d+$/.test(raw) || port > 65535) usage(`invalid port: ${raw}`);
+        opts.sinkPort = port;
+        break;
+      }
       case '--exit-with-stdin':
         opts.exitWithStdin = true;
         break;
@@ -159,7 +187,138 @@ provider.on('server_error', (ctx, err) => {
   console.error(`server_error ${ctx.method} ${ctx.path}:`, err);
 });
 
-server.on('request', provider.callback());
+// --- The demo's database connection (Auth0's /dbconnections shape) ---------------------------
+
+const users = new Map(); // email (lower case) -> user
+if (opts.users && existsSync(opts.users)) {
+  for (const u of JSON.parse(readFileSync(opts.users, 'utf8'))) users.set(u.email.toLowerCase(), u);
+}
+function saveUsers() {
+  if (opts.users) writeFileSync(opts.users, `${JSON.stringify([...users.values()], null, 2)}\n`);
+}
+function hashPassword(password, salt = randomBytes(16).toString('hex')) {
+  return { salt, hash: scryptSync(password, salt, 32).toString('hex') };
+}
+const knownClients = new Set(config.clients.map((c) => c.client_id));
+
+function readBody(req) {
+  return new Promise((resolve, reject) => {
+    const chunks = [];
+    let size = 0;
+    req.on('data', (c) => {
+      size += c.length;
+      if (size > 65536) { reject(new Error('body too large')); req.destroy(); return; }
+      chunks.push(c);
+    });
+    req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
+    req.on('error', reject);
+  });
+}
+
+function parseBody(req, text) {
+  const type = (req.headers['content-type'] || '').split(';')[0].trim().toLowerCase();
+  if (type === 'application/json' || (!type && text.trimStart().startsWith('{'))) {
+    const v = JSON.parse(text || '{}');
+    if (v === null || typeof v !== 'object' || Array.isArray(v)) throw new Error('a JSON object');
+    return v;
+  }
+  return Object.fromEntries(new URLSearchParams(text));
+}
+
+function send(res, status, body) {
+  const text = JSON.stringify(body);
+  res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(text) });
+  res.end(text);
+}
+
+function auth0Error(res, status, code, description) {
+  send(res, status, { name: status === 400 ? 'BadRequestError' : 'Error', code, description, statusCode: status });
+}
+
+const isObject = (v) => v !== null && typeof v === 'object' && !Array.isArray(v);
+
+async function dbconnections(req, res, action) {
+  if (req.method !== 'POST') {
+    res.setHeader('allow', 'POST');
+    return auth0Error(res, 405, 'method_not_allowed', 'use POST');
+  }
+  let body;
+  try {
+    body = parseBody(req, await readBody(req));
+  } catch (e) {
+    return auth0Error(res, 400, 'invalid_body', `the body is not valid: ${e.message}`);
+  }
+  const str = (k) => (typeof body[k] === 'string' && body[k] !== '' ? body[k] : undefined);
+  const missing = ['client_id', 'email', 'password'].filter((k) => str(k) === undefined);
+  if (missing.length) return auth0Error(res, 400, 'invalid_body', `Missing required fields: ${missing.join(', ')}`);
+  if (!knownClients.has(str('client_id'))) return auth0Error(res, 400, 'invalid_body', 'unknown client_id');
+  const key = str('email').toLowerCase();
+  if (action === 'signup') {
+    if (users.has(key)) return auth0Error(res, 400, 'invalid_signup', 'Invalid sign up');
+    const user = {
+      _id: randomBytes(12).toString('hex'),
+      email: str('email'),
+      email_verified: false,
+      ...(str('username') ? { username: str('username') } : {}),
+      connection: str('connection') || 'Username-Password-Authentication',
+      user_metadata: isObject(body.user_metadata) ? body.user_metadata : {},
+      app_metadata: isObject(body.app_metadata) ? body.app_metadata : {},
+      password: hashPassword(str('password')),
+    };
+    users.set(key, user);
+    saveUsers();
+    console.error(`oidc test server: signup ${user.email} -> ${user._id}`);
+    const { password: _, connection: __, ...answer } = user;
+    return send(res, 200, answer);
+  }
+  const user = users.get(key);
+  if (!user) return auth0Error(res, 400, 'invalid_user', 'no such user');
+  user.password = hashPassword(str('password'));
+  user.last_password_reset = new Date().toISOString();
+  saveUsers();
+  console.error(`oidc test server: password changed for ${user.email}`);
+  return send(res, 200, { _id: user._id, email: user.email, message: 'password changed' });
+}
+
+const oidc = provider.callback();
+server.on('request', (req, res) => {
+  const path = (req.url || '').split('?')[0];
+  if (path === '/dbconnections/signup' || path === '/dbconnections/change_password') {
+    dbconnections(req, res, path.endsWith('signup') ? 'signup' : 'change_password').catch((e) => {
+      console.error('dbconnections:', e);
+      if (!res.headersSent) auth0Error(res, 500, 'server_error', 'internal error');
+    });
+    return;
+  }
+  oidc(req, res);
+});
+
+// --- The receiver for the hooks' webhooks (--sink-port) ---------------------------------------
+
+let sinkPort;
+if (opts.sinkPort !== null) {
+  const seen = [];
+  const sink = createServer(async (req, res) => {
+    const path = (req.url || '').split('?')[0];
+    if (req.method === 'GET' && path === '/seen') return send(res, 200, seen);
+    let text = '';
+    try { text = await readBody(req); } catch { /* answered below all the same */ }
+    let body = text;
+    try { body = JSON.parse(text); } catch { /* not JSON: kept as text */ }
+    const entry = { method: req.method, path, body };
+    seen.push(entry);
+    if (seen.length > 1000) seen.shift();
+    console.error(`sink: ${JSON.stringify(entry)}`);
+    return send(res, 200, { id: randomUUID() });
+  });
+  sink.on('error', (err) => {
+    console.error(`server.mjs: sink: ${err.message}`);
+    process.exit(1);
+  });
+  await new Promise((resolve) => { sink.listen(opts.sinkPort, opts.host, resolve); });
+  sinkPort = sink.address().port;
+  sink.unref();
+}
 
 let closing = false;
 function shutdown(reason) {
@@ -179,4 +338,5 @@ if (opts.exitWithStdin) {
 }
 
 console.error(`oidc test server: issuer ${issuer}, token endpoint ${issuer}/token, audience ${AUDIENCE}`);
-process.stdout.write(`${JSON.stringify({ ready: true, port, issuer })}\n`);
+const ready = { ready: true, port, issuer, ...(sinkPort !== undefined ? { sink_port: sinkPort } : {}) };
+process.stdout.write(`${JSON.stringify(ready)}\n`);
