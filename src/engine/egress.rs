@@ -74,6 +74,18 @@ pub(crate) struct Failure {
     pub message: String,
 }
 
+/// The call a request is made for.
+pub(crate) struct Caller<'a> {
+    /// The hook's name, for the log.
+    pub hook: &'a str,
+    /// The call's number on its worker (answers are tagged with it).
+    pub seq: u64,
+    /// The call's own outbound slots (`[hooks] max_requests_per_call`).
+    pub slots: Arc<Semaphore>,
+    /// What is left of the call's deadline.
+    pub timeout: Duration,
+}
+
 /// A finished request, tagged with the call (`seq`) and the JS-side id it belongs to.
 pub(crate) struct Done {
     pub seq: u64,
@@ -125,18 +137,21 @@ impl Egress {
         }
     }
 
-    /// Start a request for `hook`; the result is always sent to `done`, even a refusal. Returns
+    /// Start a request for a call; the result is always sent to `done`, even a refusal. Returns
     /// the task's abort handle when a request was actually started.
     pub fn start(
         &self,
-        hook: &str,
-        seq: u64,
+        call: Caller<'_>,
         id: u64,
         req: Request,
-        call_slots: Arc<Semaphore>,
-        timeout: Duration,
         done: Sender<Done>,
     ) -> Option<tokio::task::AbortHandle> {
+        let Caller {
+            hook,
+            seq,
+            slots: call_slots,
+            timeout,
+        } = call;
         let refuse = |failure: Failure| {
             tracing::warn!(target: "hookgate::egress", hook = %hook, method = %req.method, url = %req.url, "outbound request refused: {}", failure.message);
             let _ = done.send(Done {

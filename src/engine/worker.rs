@@ -37,7 +37,7 @@ use crossbeam_channel::{Receiver, Sender, TryRecvError};
 use rquickjs::{Context, Ctx, Function, Persistent, Runtime, Value};
 
 use super::bytes::bytes_out;
-use super::egress::{Done, Egress, Request};
+use super::egress::{Caller, Done, Egress, Request};
 use super::globals::{self, crash_kind, remaining, Api};
 use super::program::Module;
 use super::{HookError, HookFailure};
@@ -436,15 +436,13 @@ impl Shared {
         let Some(c) = calls.get_mut(&self.0.current.get()) else {
             return;
         };
-        let handle = self.0.egress.start(
-            &c.hook.name,
-            c.seq,
-            id,
-            req,
-            c.outbound.clone(),
-            remaining(c.deadline),
-            self.0.done_tx.clone(),
-        );
+        let caller = Caller {
+            hook: &c.hook.name,
+            seq: c.seq,
+            slots: c.outbound.clone(),
+            timeout: remaining(c.deadline),
+        };
+        let handle = self.0.egress.start(caller, id, req, self.0.done_tx.clone());
         c.requests.insert(id, handle);
     }
 
