@@ -363,7 +363,7 @@ module.exports = function (client, scope, audience, context, cb) {
     let (_dir, generation, engine) = engine_with(
         &[("counting", counting)],
         // The hook's own cap is above the pool's one slot: the call waits for a worker.
-        "workers = 1\ncalls_per_worker = 1\nqueue_timeout_ms = 500\nmax_concurrency_per_hook = 8\n",
+        "workers = 1\nmax_workers = 1\ncalls_per_worker = 1\nqueue_timeout_ms = 500\nmax_concurrency_per_hook = 8\n",
     );
     let h = named(&generation, "counting");
     let before = engine.overloaded_total();
@@ -400,7 +400,7 @@ module.exports = function (client, scope, audience, context, cb) {
 fn background_calls_wait_for_a_worker_past_the_queue_deadline_instead_of_failing() {
     let (_dir, generation, engine) = engine_with(
         &[("slow", SLOW_API), ("good", GOOD)],
-        "workers = 1\ncalls_per_worker = 1\nqueue_timeout_ms = 100\nmax_concurrency_per_hook = 8\n",
+        "workers = 1\nmax_workers = 1\ncalls_per_worker = 1\nqueue_timeout_ms = 100\nmax_concurrency_per_hook = 8\n",
     );
     let (slow, good) = (named(&generation, "slow"), named(&generation, "good"));
     rt().block_on(async {
@@ -616,7 +616,7 @@ fn a_token_request_no_worker_can_start_gets_503_in_the_oauth_shape_and_is_counte
         "",
         "[[route]]\nname = \"token\"\npath = \"/oauth/token\"\npoint = \"credentials-exchange\"\n\
          upstream_path = \"/token\"\naudience_param = \"resource\"\n\
-         [hooks]\ndir = \"hooks\"\nworkers = 1\ncalls_per_worker = 1\nqueue_timeout_ms = 300\n\
+         [hooks]\ndir = \"hooks\"\nworkers = 1\nmax_workers = 1\ncalls_per_worker = 1\nqueue_timeout_ms = 300\n\
          max_concurrency_per_hook = 8\n",
     );
     let form = |hold: Option<&str>| {
@@ -659,5 +659,46 @@ fn a_token_request_no_worker_can_start_gets_503_in_the_oauth_shape_and_is_counte
         gate.open();
         let held = bounded("the held answer", held).await.unwrap().unwrap();
         assert_eq!(held.status(), 200);
+    });
+}
+
+#[test]
+fn cpu_loops_on_every_worker_do_not_starve_good_calls_and_a_hog_runs_one_call_at_a_time() {
+    // One worker, and a hook that loops on three calls at once: before, the good calls waited
+    // behind the loops until the queue deadline and were refused (503). The pool grows when
+    // every worker is held by running JS, and once a call of the loop was stopped the hook
+    // runs one call at a time.
+    let cpu_loop = "module.exports = function (c, s, a, ctx, cb) { for (;;) {} };";
+    let (_dir, generation, engine) = engine_with(
+        &[("good", GOOD), ("loop", cpu_loop)],
+        "workers = 1\nqueue_timeout_ms = 800\n[[hook]]\nfile = 'credentials-exchange/loop.js'\ntimeout_ms = 3000\n",
+    );
+    let (good, spin) = (named(&generation, "good"), named(&generation, "loop"));
+    rt().block_on(async {
+        let loops: Vec<_> = (0..3)
+            .map(|_| {
+                let (engine, h) = (engine.clone(), spin.clone());
+                tokio::spawn(async move { engine.call(&h, args(0, ""), "loop").await })
+            })
+            .collect();
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        good_calls_all_answer(&engine, &good, 50).await;
+        assert_eq!(engine.overloaded_total(), 0, "a good call was refused");
+        for l in loops {
+            assert_eq!(l.await.unwrap(), Err(HookError::Timeout));
+        }
+        // The loop hook has hogged a worker: two more calls of it do not run side by side,
+        // so the second waits past the queue deadline and is refused.
+        let (a, b) = tokio::join!(
+            engine.call(&spin, args(0, ""), "loop"),
+            engine.call(&spin, args(0, ""), "loop")
+        );
+        let mut outcomes = [a, b];
+        outcomes.sort_by_key(|r| r == &Err(HookError::Overloaded));
+        assert_eq!(
+            outcomes,
+            [Err(HookError::Timeout), Err(HookError::Overloaded)]
+        );
+        good_calls_all_answer(&engine, &good, 20).await;
     });
 }

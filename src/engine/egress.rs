@@ -399,7 +399,7 @@ impl Drop for Unfinished<'_> {
     fn drop(&mut self) {
         if self.waiting.load(Ordering::Relaxed) {
             tracing::warn!(target: "hookgate::egress", hook = %self.hook, method = %self.method, url = %self.url,
-                "outbound request abandoned: it was still waiting for one of the {} outbound request slots ([hooks.egress] max_concurrent) when the hook stopped waiting for it", self.max_concurrent);
+                "outbound request abandoned when the hook stopped waiting for it: it was still waiting for an outbound request slot (the call's [hooks] max_requests_per_call, or the process's {} of [hooks.egress] max_concurrent)", self.max_concurrent);
         } else {
             tracing::info!(target: "hookgate::egress", hook = %self.hook, method = %self.method, url = %self.url,
                 "outbound request cancelled before its answer: the hook stopped waiting for it");

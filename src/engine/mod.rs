@@ -153,8 +153,21 @@ pub fn metrics() -> String {
     )
 }
 
-/// A loaded hook (weakly: dropped generations are swept) and its concurrency slots.
-type HookSlots = (Weak<Hook>, Arc<Semaphore>);
+/// A loaded hook (weakly: dropped generations are swept), its concurrency slots, and the one
+/// slot its calls share once it has hogged a worker ([`Hook::hogged`]).
+type HookSlots = (Weak<Hook>, Arc<Semaphore>, Arc<Semaphore>);
+
+/// How long a queued call waits before the engine concludes every worker is busy — held by JS
+/// that runs (a CPU loop, a long computation), or full — and starts another worker.
+const STALL: Duration = Duration::from_millis(10);
+
+/// What it takes to start another worker (see [`Engine::grow`]).
+struct Pool {
+    jobs: crossbeam_channel::Receiver<worker::Msg>,
+    limits: worker::Limits,
+    egress: egress::Egress,
+    threads: Vec<std::thread::JoinHandle<()>>,
+}
 
 struct Inner {
     jobs: Option<Sender<worker::Msg>>,
@@ -173,7 +186,11 @@ struct Inner {
     idle: Arc<AtomicUsize>,
     egress_runtime: Option<tokio::runtime::Runtime>,
     workers: usize,
-    threads: Vec<std::thread::JoinHandle<()>>,
+    /// Workers started so far (`workers`, plus those [`Engine::grow`] added).
+    started: AtomicUsize,
+    /// At most this many workers (`[hooks] max_workers`, default 4 × `workers`).
+    max_workers: usize,
+    pool: Mutex<Pool>,
 }
 
 impl Drop for Inner {
@@ -211,6 +228,12 @@ impl Engine {
         let threads = (0..workers)
             .map(|i| worker::spawn(i, rx.clone(), idle.clone(), limits.clone(), egress.clone()))
             .collect::<Result<Vec<_>, _>>()?;
+        let pool = Pool {
+            jobs: rx,
+            limits,
+            egress,
+            threads,
+        };
         Ok(Engine {
             inner: Arc::new(Inner {
                 jobs: Some(tx),
@@ -222,7 +245,9 @@ impl Engine {
                 idle,
                 egress_runtime: Some(egress_runtime),
                 workers,
-                threads,
+                started: AtomicUsize::new(workers),
+                max_workers: cfg.max_workers.unwrap_or(workers * 4).max(workers),
+                pool: Mutex::new(pool),
             }),
         })
     }
@@ -235,7 +260,14 @@ impl Engine {
             return;
         };
         inner.jobs.take();
-        for t in inner.threads.drain(..) {
+        let threads = std::mem::take(
+            &mut inner
+                .pool
+                .get_mut()
+                .unwrap_or_else(|e| e.into_inner())
+                .threads,
+        );
+        for t in threads {
             let _ = t.join();
         }
     }
@@ -328,11 +360,23 @@ impl Engine {
             }
         }
         // The queue deadline bounds the wait for a worker to *start* the call; once started,
-        // the hook's own timeout bounds it.
-        match tokio::time::timeout_at(queued_until.into(), &mut rx).await {
-            Ok(answer) => answer.unwrap_or_else(|_| Err(worker_died())),
-            Err(_) if ticket.abandon() => Err(self.overloaded(hook, request_id, "a free worker")),
-            Err(_) => rx.await.unwrap_or_else(|_| Err(worker_died())),
+        // the hook's own timeout bounds it. A call no worker takes within STALL means every
+        // worker is held by running JS or full (a worker whose calls wait on I/O takes new
+        // calls at once): the pool grows, up to `max_workers`, so such hooks cost the others
+        // CPU time shared by the OS, not their turn.
+        loop {
+            let until = (Instant::now() + STALL).min(queued_until);
+            match tokio::time::timeout_at(until.into(), &mut rx).await {
+                Ok(answer) => return answer.unwrap_or_else(|_| Err(worker_died())),
+                Err(_) if !ticket.queued() => {
+                    return rx.await.unwrap_or_else(|_| Err(worker_died()))
+                }
+                Err(_) if Instant::now() < queued_until => self.grow(),
+                Err(_) if ticket.abandon() => {
+                    return Err(self.overloaded(hook, request_id, "a free worker"))
+                }
+                Err(_) => return rx.await.unwrap_or_else(|_| Err(worker_died())),
+            }
         }
     }
 
@@ -382,17 +426,58 @@ impl Engine {
         let slots = {
             let mut map = self.inner.slots.lock().unwrap_or_else(|e| e.into_inner());
             if map.len() >= 256 && !map.contains_key(&hook.id) {
-                map.retain(|_, (h, _)| h.strong_count() > 0);
+                map.retain(|_, (h, _, _)| h.strong_count() > 0);
             }
-            map.entry(hook.id)
-                .or_insert_with(|| {
-                    let cap = hook.max_concurrency.unwrap_or(self.inner.default_hook_cap);
-                    (Arc::downgrade(hook), Arc::new(Semaphore::new(cap.max(1))))
-                })
-                .1
-                .clone()
+            let (_, slots, solo) = map.entry(hook.id).or_insert_with(|| {
+                let cap = hook.max_concurrency.unwrap_or(self.inner.default_hook_cap);
+                (
+                    Arc::downgrade(hook),
+                    Arc::new(Semaphore::new(cap.max(1))),
+                    Arc::new(Semaphore::new(1)),
+                )
+            });
+            if hook.hogged.load(Ordering::Relaxed) {
+                solo.clone()
+            } else {
+                slots.clone()
+            }
         };
         slots.clone().try_acquire_owned().map_err(|_| slots)
+    }
+
+    /// Start one more worker, up to `max_workers`: every worker is busy and a call waits (see
+    /// [`STALL`]). Never blocks on another caller doing the same.
+    fn grow(&self) {
+        let inner = &self.inner;
+        if inner.started.load(Ordering::Relaxed) >= inner.max_workers {
+            return;
+        }
+        let Ok(mut pool) = inner.pool.try_lock() else {
+            return;
+        };
+        let index = inner.started.load(Ordering::Relaxed);
+        if index >= inner.max_workers {
+            return;
+        }
+        inner.idle.fetch_add(1, Ordering::Relaxed);
+        match worker::spawn(
+            index,
+            pool.jobs.clone(),
+            inner.idle.clone(),
+            pool.limits.clone(),
+            pool.egress.clone(),
+        ) {
+            Ok(thread) => {
+                pool.threads.push(thread);
+                inner.started.store(index + 1, Ordering::Relaxed);
+                tracing::warn!(workers = index + 1, max = inner.max_workers,
+                    "every JS worker is busy running a hook (a CPU loop, a long computation): started another worker");
+            }
+            Err(e) => {
+                inner.idle.fetch_sub(1, Ordering::Relaxed);
+                tracing::warn!(error = %e, "could not start another JS worker");
+            }
+        }
     }
 
     fn overloaded(&self, hook: &Hook, request_id: &str, waited_for: &str) -> HookError {

@@ -86,6 +86,10 @@ impl Ticket {
             .ok()
             .map(|_| self.permit())
     }
+    /// No worker has taken the call yet (nor has its caller abandoned it).
+    pub fn queued(&self) -> bool {
+        self.state.load(Ordering::Acquire) == QUEUED
+    }
     /// The caller's side: true if no worker took the call (it never will now).
     pub fn abandon(&self) -> bool {
         let abandoned = self
@@ -906,6 +910,10 @@ impl Worker {
         } else {
             None
         };
+        if matches!(recycle, Some(Recycle::Timeout | Recycle::Crash)) {
+            hook.hogged
+                .store(true, std::sync::atomic::Ordering::Relaxed);
+        }
         if recycle.is_some() && self.recycle.get().is_none() {
             self.recycle.set(recycle);
         }

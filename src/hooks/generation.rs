@@ -30,6 +30,10 @@ pub struct Hook {
     /// `max_concurrency`: calls of this hook in progress at once (event loop included); absent:
     /// the engine's default (`[hooks] max_concurrency_per_hook`).
     pub max_concurrency: Option<usize>,
+    /// A call of this hook pinned its worker: stopped while running JS (a CPU loop) or crashed
+    /// the runtime (memory, stack). From then on the engine runs its calls one at a time, so a
+    /// hook that hogs a worker can take at most one. A new generation starts afresh.
+    pub(crate) hogged: std::sync::atomic::AtomicBool,
     pub(crate) secrets: BTreeMap<String, String>,
     /// Unique per loaded hook (and so per generation); workers key their contexts by it.
     pub(crate) id: u64,
@@ -61,6 +65,7 @@ impl Hook {
             timeout,
             on_error: OnError::Deny,
             max_concurrency: None,
+            hogged: Default::default(),
             clients: None,
             routes: None,
             secrets,
@@ -208,6 +213,7 @@ impl Generation {
                 ),
                 on_error: s.map_or(OnError::Deny, |s| s.on_error),
                 max_concurrency: s.and_then(|s| s.max_concurrency),
+                hogged: Default::default(),
                 clients: s.and_then(|s| s.clients.clone()),
                 routes: s.and_then(|s| s.routes.clone()),
                 secrets,

@@ -16,6 +16,11 @@ pub struct HooksConfig {
     pub dir: PathBuf,
     /// JS workers in the pool. Default: the number of cores.
     pub workers: Option<usize>,
+    /// The pool grows up to this many workers while every worker is busy (running a hook's JS
+    /// — a CPU loop, a long computation — or holding `calls_per_worker` calls) and a call waits:
+    /// such hooks then cost the others CPU time, which the OS shares, not their turn.
+    /// Default: 4 × `workers`.
+    pub max_workers: Option<usize>,
     /// Heap limit of each worker's QuickJS runtime, MiB. Generous on purpose: QuickJS misbehaves
     /// under tight limits. Default 256.
     pub memory_limit_mb: usize,
@@ -62,6 +67,7 @@ impl Default for HooksConfig {
         HooksConfig {
             dir: PathBuf::from("hooks"),
             workers: None,
+            max_workers: None,
             memory_limit_mb: 256,
             stack_limit_kb: 1024,
             timeout_ms: 20_000,

@@ -51,6 +51,7 @@ pub fn pin(new: &mut Config, running: &Config) -> Vec<String> {
     // The engine's queue and caps are set when it starts.
     pin!("hooks.queue_timeout_ms", hooks.queue_timeout_ms);
     pin!("hooks.calls_per_worker", hooks.calls_per_worker);
+    pin!("hooks.max_workers", hooks.max_workers);
     pin!(
         "hooks.max_concurrency_per_hook",
         hooks.max_concurrency_per_hook
