@@ -506,3 +506,26 @@ fn node_https_request_with_a_url_object_posts_to_slack() {
         )],
     });
 }
+
+#[test]
+fn a_refused_port_and_an_unknown_host_fail_with_nodes_errors_in_http_and_axios() {
+    let refused = json!({
+        "name": "Error", "message": "connect ECONNREFUSED 127.0.0.1:2", "errno": -111,
+        "code": "ECONNREFUSED", "syscall": "connect", "address": "127.0.0.1", "port": 2,
+        "keys": ["errno", "code", "syscall", "address", "port"]
+    });
+    check(Case {
+        hook: "credentials-exchange/unreachable.js",
+        payload: "axios-billing.json",
+        reference: Outcome::Result(json!({
+            "refused": refused,
+            "not_found": {
+                "name": "Error", "message": "getaddrinfo ENOTFOUND api.nohost.invalid", "errno": -3008,
+                "code": "ENOTFOUND", "syscall": "getaddrinfo", "hostname": "api.nohost.invalid",
+                "keys": ["errno", "code", "syscall", "hostname"]
+            },
+            "axios": refused,
+        })),
+        requests: &[],
+    });
+}

@@ -68,10 +68,53 @@ pub(crate) struct Response {
 }
 
 /// Why a request failed: a Node-style error code (`ECONNREFUSED`, `ETIMEDOUT`, ...) and a message.
-#[derive(Debug)]
+/// A network failure carries what Node's own error carries (`errno`, `syscall`, `address`/`port`
+/// or `hostname`, Node's message), all about the host the hook named: never the redirection
+/// target, never hookgate's HTTP client (that goes to the log, in `detail`).
+#[derive(Debug, Default)]
 pub(crate) struct Failure {
     pub code: &'static str,
     pub message: String,
+    /// Node's negative errno for this code on Linux (`-111` for ECONNREFUSED).
+    pub errno: Option<i32>,
+    pub syscall: Option<&'static str>,
+    pub address: Option<String>,
+    pub port: Option<u16>,
+    pub hostname: Option<String>,
+    /// For the log line only: the HTTP client's own account of the failure.
+    pub detail: Option<String>,
+}
+
+impl Failure {
+    /// The Node fields the JS error gets besides code and message, as a JSON object in the order
+    /// Node sets them (`errno`, `code`, `syscall`, then `address`/`port` or `hostname`).
+    pub fn node_fields_json(&self) -> String {
+        let mut m = serde_json::Map::new();
+        if let Some(errno) = self.errno {
+            m.insert("errno".into(), errno.into());
+        }
+        if let Some(syscall) = self.syscall {
+            m.insert("syscall".into(), syscall.into());
+        }
+        if let Some(address) = &self.address {
+            m.insert("address".into(), address.clone().into());
+        }
+        if let Some(port) = self.port {
+            m.insert("port".into(), port.into());
+        }
+        if let Some(hostname) = &self.hostname {
+            m.insert("hostname".into(), hostname.clone().into());
+        }
+        serde_json::Value::Object(m).to_string()
+    }
+
+    /// What the log says: the hook's message, and the client's detail when there is one.
+    fn log_text(&self) -> String {
+        match &self.detail {
+            Some(d) => format!("{} ({d})", self.message),
+            None => self.message.clone(),
+        }
+    }
 }
 
 /// A finished request, tagged with the call (`seq`) and the JS-side id it belongs to.
@@ -86,6 +129,7 @@ fn forbidden(host: &str) -> Failure {
     Failure {
         code: "ERR_HOOKGATE_EGRESS",
         message: format!("host `{host}` is not in [hooks.egress] allow_hosts"),
+        ..Failure::default()
     }
 }
 
@@ -137,7 +181,7 @@ impl Egress {
         done: Sender<Done>,
     ) -> Option<tokio::task::AbortHandle> {
         let refuse = |failure: Failure| {
-            tracing::warn!(target: "hookgate::egress", hook = %hook, method = %req.method, url = %req.url, "outbound request refused: {}", failure.message);
+            tracing::warn!(target: "hookgate::egress", hook = %hook, method = %req.method, url = %req.url, "outbound request refused: {}", failure.log_text());
             let _ = done.send(Done {
                 seq,
                 id,
@@ -165,6 +209,7 @@ impl Egress {
                 result: Err(Failure {
                     code: "ERR_HOOKGATE_EGRESS",
                     message: "outbound requests are not sent while the hook is loaded (module scope at load time)".into(),
+                    ..Failure::default()
                 }),
             });
             return None;
@@ -198,10 +243,12 @@ impl Egress {
                         "the hook's timeout was reached while the request was still waiting for one of the {} outbound request slots ([hooks.egress] max_concurrent)",
                         net.max_concurrent
                     ),
+                    ..Failure::default()
                 }),
                 Err(_) => Err(Failure {
                     code: "ETIMEDOUT",
                     message: "the hook's timeout was reached".to_owned(),
+                    ..Failure::default()
                 }),
             };
             // Answered (or failed): nothing to say on drop. It owns no heap memory.
@@ -217,7 +264,7 @@ impl Egress {
                     tracing::info!(target: "hookgate::egress", hook = %hook, method = %method, host = %reached, hops, status = r.status, ms = format_args!("{ms:.1}"), "outbound request")
                 }
                 Err(f) => {
-                    tracing::warn!(target: "hookgate::egress", hook = %hook, method = %method, host = %reached, hops, error = %f.message, ms = format_args!("{ms:.1}"), "outbound request failed")
+                    tracing::warn!(target: "hookgate::egress", hook = %hook, method = %method, host = %reached, hops, error = %f.log_text(), ms = format_args!("{ms:.1}"), "outbound request failed")
                 }
             }
             let _ = done.send(Done { seq, id, result });
@@ -240,6 +287,7 @@ impl Egress {
         redirect_url(&mut wire, target).map_err(|_| Failure {
             code: "ERR_HOOKGATE_EGRESS",
             message: format!("cannot redirect `{host}` to {}", target.host),
+            ..Failure::default()
         })?;
         Ok((wire, Some(authority)))
     }
@@ -257,6 +305,7 @@ impl Egress {
             reqwest::Method::from_bytes(req.method.as_bytes()).map_err(|_| Failure {
                 code: "ERR_INVALID_HTTP_TOKEN",
                 message: format!("Method must be a valid HTTP token [\"{}\"]", req.method),
+                ..Failure::default()
             })?;
         let mut headers = req.headers;
         let mut body = req.body;
@@ -269,6 +318,7 @@ impl Egress {
                 return Err(forbidden(&host));
             }
             let (wire, host_header) = self.map(&url)?;
+            let redirected = host_header.is_some();
             let mut builder = net.client.request(method.clone(), wire);
             for (k, v) in &headers {
                 builder = builder.header(k, v);
@@ -281,7 +331,10 @@ impl Egress {
             if let Some(body) = &body {
                 builder = builder.body(body.clone());
             }
-            let resp = builder.send().await.map_err(|e| failure(&e))?;
+            let resp = match builder.send().await {
+                Ok(resp) => resp,
+                Err(e) => return Err(network_failure(&e, &url, redirected).await),
+            };
             let status = resp.status();
             let location = resp
                 .headers()
@@ -296,6 +349,7 @@ impl Egress {
                 return Err(Failure {
                     code: "ERR_HOOKGATE_TOO_MANY_REDIRECTS",
                     message: format!("redirect count exceeded ({MAX_REDIRECTS})"),
+                    ..Failure::default()
                 });
             }
             let next = url
@@ -303,6 +357,7 @@ impl Egress {
                 .map_err(|e| Failure {
                     code: "ERR_INVALID_URL",
                     message: format!("invalid redirect location `{next}`: {e}"),
+                    ..Failure::default()
                 })
                 .and_then(|u| parse_http(u.as_str()))?;
             // The fetch standard: 303 becomes a GET (HEAD stays), and so does a POST after 301/302;
@@ -343,7 +398,20 @@ impl Egress {
             })
             .collect();
         let mut body = Vec::new();
-        while let Some(chunk) = resp.chunk().await.map_err(|e| failure(&e))? {
+        loop {
+            let chunk = match resp.chunk().await {
+                Ok(Some(chunk)) => chunk,
+                Ok(None) => break,
+                // Node: the answer started, then the connection broke.
+                Err(e) => {
+                    return Err(Failure {
+                        code: "ECONNRESET",
+                        message: "aborted".into(),
+                        detail: Some(chain(&e)),
+                        ..Failure::default()
+                    })
+                }
+            };
             if body.len() + chunk.len() > self.max_body_bytes {
                 return Err(Failure {
                     code: "ERR_HOOKGATE_BODY_TOO_LARGE",
@@ -351,6 +419,7 @@ impl Egress {
                         "response body larger than {} bytes ([hooks.egress] max_body_bytes)",
                         self.max_body_bytes
                     ),
+                    ..Failure::default()
                 });
             }
             body.extend_from_slice(&chunk);
@@ -398,10 +467,12 @@ fn parse_http(url: &str) -> Result<reqwest::Url, Failure> {
                 "Protocol \"{}:\" not supported. Expected \"http:\"",
                 u.scheme()
             ),
+            ..Failure::default()
         }),
         Err(e) => Err(Failure {
             code: "ERR_INVALID_URL",
             message: format!("Invalid URL `{url}`: {e}"),
+            ..Failure::default()
         }),
     }
 }
@@ -439,8 +510,8 @@ fn redirect_url(url: &mut reqwest::Url, target: &RedirectTarget) -> Result<(), (
     Ok(())
 }
 
-/// A reqwest error as Node would name it, with its whole cause chain as the message.
-fn failure(e: &reqwest::Error) -> Failure {
+/// The client's whole account of an error (its cause chain), for the log.
+fn chain(e: &reqwest::Error) -> String {
     let mut message = e.to_string();
     let mut src = std::error::Error::source(e);
     while let Some(inner) = src {
@@ -448,18 +519,112 @@ fn failure(e: &reqwest::Error) -> Failure {
         message.push_str(&inner.to_string());
         src = inner.source();
     }
-    let lower = message.to_ascii_lowercase();
-    let code = if e.is_timeout() {
-        "ETIMEDOUT"
-    } else if lower.contains("dns error") || lower.contains("failed to lookup") {
-        "ENOTFOUND"
-    } else if lower.contains("connection refused") {
-        "ECONNREFUSED"
-    } else {
-        // Node's name for a connection that broke for any other reason.
-        "ECONNRESET"
+    message
+}
+
+/// The OS error under a reqwest error, if the failure came from a socket.
+fn io_kind(e: &reqwest::Error) -> Option<std::io::ErrorKind> {
+    let mut src = std::error::Error::source(e);
+    while let Some(inner) = src {
+        if let Some(io) = inner.downcast_ref::<std::io::Error>() {
+            return Some(io.kind());
+        }
+        src = inner.source();
+    }
+    None
+}
+
+/// A failed exchange with `url` (the host the hook named, before the redirection map) as Node
+/// reports it: `connect ECONNREFUSED 127.0.0.1:80` (errno -111, syscall `connect`, the address
+/// and port connected to), `getaddrinfo ENOTFOUND host` (errno -3008, `hostname`), and
+/// `socket hang up` (ECONNRESET) for a connection that broke otherwise. `redirected`: the wire
+/// went elsewhere; the address then is the hook's host as named, since the redirection target
+/// is hookgate's business, not the hook's.
+async fn network_failure(e: &reqwest::Error, url: &reqwest::Url, redirected: bool) -> Failure {
+    let detail = chain(e);
+    let host = match url.host() {
+        Some(url::Host::Ipv6(a)) => a.to_string(),
+        Some(h) => h.to_string(),
+        None => String::new(),
     };
-    Failure { code, message }
+    let port = url.port_or_known_default().unwrap_or(80);
+    let lower = detail.to_ascii_lowercase();
+    if e.is_timeout() {
+        return Failure {
+            code: "ETIMEDOUT",
+            message: "the hook's timeout was reached".into(),
+            detail: Some(detail),
+            ..Failure::default()
+        };
+    }
+    if lower.contains("dns error") || lower.contains("failed to lookup") {
+        let (code, errno) = if lower.contains("temporary failure") {
+            ("EAI_AGAIN", -3001)
+        } else {
+            ("ENOTFOUND", -3008)
+        };
+        return Failure {
+            code,
+            message: format!("getaddrinfo {code} {host}"),
+            errno: Some(errno),
+            syscall: Some("getaddrinfo"),
+            hostname: Some(host),
+            detail: Some(detail),
+            ..Failure::default()
+        };
+    }
+    let connect = match io_kind(e) {
+        Some(std::io::ErrorKind::ConnectionRefused) => Some(("ECONNREFUSED", -111)),
+        Some(std::io::ErrorKind::HostUnreachable) => Some(("EHOSTUNREACH", -113)),
+        Some(std::io::ErrorKind::NetworkUnreachable) => Some(("ENETUNREACH", -101)),
+        Some(std::io::ErrorKind::TimedOut) if e.is_connect() => Some(("ETIMEDOUT", -110)),
+        _ if lower.contains("connection refused") => Some(("ECONNREFUSED", -111)),
+        _ => None,
+    };
+    if let Some((code, errno)) = connect {
+        // Node names the address it connected to: the first the name resolves to (an IP
+        // literal is its own).
+        let address = if redirected
+            || url
+                .host()
+                .is_some_and(|h| !matches!(h, url::Host::Domain(_)))
+        {
+            host
+        } else {
+            let resolved = match tokio::net::lookup_host((host.as_str(), port)).await {
+                Ok(mut addrs) => addrs.next().map(|a| a.ip().to_string()),
+                Err(_) => None,
+            };
+            resolved.unwrap_or(host)
+        };
+        return Failure {
+            code,
+            message: format!("connect {code} {address}:{port}"),
+            errno: Some(errno),
+            syscall: Some("connect"),
+            address: Some(address),
+            port: Some(port),
+            detail: Some(detail),
+            ..Failure::default()
+        };
+    }
+    if io_kind(e) == Some(std::io::ErrorKind::ConnectionReset) && !e.is_connect() {
+        return Failure {
+            code: "ECONNRESET",
+            message: "read ECONNRESET".into(),
+            errno: Some(-104),
+            syscall: Some("read"),
+            detail: Some(detail),
+            ..Failure::default()
+        };
+    }
+    // Node's name for a connection that ended without an answer for any other reason.
+    Failure {
+        code: "ECONNRESET",
+        message: "socket hang up".into(),
+        detail: Some(detail),
+        ..Failure::default()
+    }
 }
 
 /// `None` allows every host; `*.example.com` allows subdomains of example.com (not itself).

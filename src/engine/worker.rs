@@ -449,6 +449,7 @@ impl Shared {
                     message: format!(
                         "too many outbound requests in flight for this call (the limit is {cap}, [hooks] max_requests_per_call)"
                     ),
+                    ..Failure::default()
                 }),
             });
             c.requests.insert(id, None);
@@ -1024,7 +1025,11 @@ impl Worker {
                 }
                 Err(failure) => f.call::<_, ()>((
                     done.id as f64,
-                    vec![failure.code.to_owned(), failure.message],
+                    vec![
+                        failure.code.to_owned(),
+                        failure.node_fields_json(),
+                        failure.message,
+                    ],
                 )),
             }
         });

@@ -72,8 +72,12 @@
       if (body != null && typeof body !== 'string') body = toBytes(body);
       native.request({ url, method, headers: Array.from(headers), body, follow: true }, function (err, res) {
         if (err) {
-          const e = new TypeError('fetch failed: ' + err.message);
-          e.cause = err;
+          // Node's (undici's) shape: `TypeError: fetch failed`, the socket's error as `cause`.
+          // A refusal of hookgate's own (allow-list, limits) has no Node counterpart and says
+          // why in the message too.
+          const e = new TypeError(/^ERR_HOOKGATE_/.test(err.code) ? 'fetch failed: ' + err.message : 'fetch failed');
+          // Not enumerable, as `new TypeError(msg, { cause })` makes it.
+          Object.defineProperty(e, 'cause', { value: err, writable: true, configurable: true, enumerable: false });
           reject(e);
           return;
         }

@@ -1,0 +1,117 @@
+//! Node's behaviour on failure, where the Node-compatibility suite (`tests/node_compat.rs`)
+//! cannot show it: its Node reference removes Node 20's `fetch` (Auth0's Node had none), and it
+//! cannot redirect a host to a closed port on one side only. The Node values pinned here were
+//! read from Node 20 (`fetch('http://127.0.0.1:<closed>/')` and friends).
+
+mod engine_support;
+
+use engine_support::*;
+use serde_json::{json, Value};
+
+/// A port on 127.0.0.1 with nothing listening: bound, then released.
+fn closed_port() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    l.local_addr().unwrap().port()
+}
+
+/// Every field a hook might read from an error, and its own keys in order.
+const DESCRIBE: &str = r#"
+    const describe = (e) => e && ({
+        name: e.name, message: e.message, errno: e.errno, code: e.code, syscall: e.syscall,
+        address: e.address, port: e.port, hostname: e.hostname, keys: Object.keys(e),
+    });
+"#;
+
+#[test]
+fn fetch_to_a_refused_port_rejects_with_fetch_failed_and_nodes_connect_error_as_cause() {
+    let rt = rt();
+    let port = closed_port();
+    let (_dir, h, engine) = single(
+        &format!(
+            "{DESCRIBE} module.exports = function (url, cb) {{
+                fetch(url).then(() => cb(null, 'reached'), (e) => cb(null, {{ error: describe(e), cause: describe(e.cause) }}));
+            }};"
+        ),
+        "",
+        1,
+    );
+    let url = format!("http://127.0.0.1:{port}/v1/x");
+    let r = rt.block_on(engine.call(&h, vec![json!(url)], "r")).unwrap();
+    assert_eq!(
+        r,
+        json!({
+            "error": { "name": "TypeError", "message": "fetch failed", "keys": [] },
+            "cause": {
+                "name": "Error", "message": format!("connect ECONNREFUSED 127.0.0.1:{port}"),
+                "errno": -111, "code": "ECONNREFUSED", "syscall": "connect",
+                "address": "127.0.0.1", "port": port,
+                "keys": ["errno", "code", "syscall", "address", "port"]
+            }
+        })
+    );
+}
+
+#[test]
+fn fetch_to_an_unknown_host_has_nodes_getaddrinfo_enotfound_as_cause() {
+    let rt = rt();
+    let (_dir, h, engine) = single(
+        &format!(
+            "{DESCRIBE} module.exports = function (url, cb) {{
+                fetch(url).then(() => cb(null, 'reached'), (e) => cb(null, {{ message: e.message, cause: describe(e.cause) }}));
+            }};"
+        ),
+        "",
+        1,
+    );
+    let r = rt
+        .block_on(engine.call(&h, vec![json!("http://nohost.invalid/x")], "r"))
+        .unwrap();
+    assert_eq!(
+        r,
+        json!({
+            "message": "fetch failed",
+            "cause": {
+                "name": "Error", "message": "getaddrinfo ENOTFOUND nohost.invalid",
+                "errno": -3008, "code": "ENOTFOUND", "syscall": "getaddrinfo",
+                "hostname": "nohost.invalid",
+                "keys": ["errno", "code", "syscall", "hostname"]
+            }
+        })
+    );
+}
+
+/// The hook asked for api.crm.example:443; where `[hooks.egress.redirect]` sent it is hookgate's
+/// business. Nothing the hook sees names the target or hookgate's HTTP client.
+#[test]
+fn a_redirected_host_that_refuses_names_the_hooks_host_not_the_redirect_target() {
+    let rt = rt();
+    let port = closed_port();
+    let (_dir, h, engine) = single(
+        &format!(
+            "{DESCRIBE} module.exports = function (cb) {{
+                const https = require('https');
+                https.get('https://api.crm.example/v1/contacts', () => cb(null, 'reached'))
+                    .on('error', (e) => fetch('https://api.crm.example/v1/contacts')
+                        .then(() => cb(null, 'reached'), (f) => cb(null, {{ http: describe(e), fetch: describe(f.cause) }})));
+            }};"
+        ),
+        &format!("[egress.redirect]\n\"api.crm.example\" = \"http://127.0.0.1:{port}\""),
+        1,
+    );
+    let r = rt.block_on(engine.call(&h, vec![], "r")).unwrap();
+    let expected = json!({
+        "name": "Error", "message": "connect ECONNREFUSED api.crm.example:443",
+        "errno": -111, "code": "ECONNREFUSED", "syscall": "connect",
+        "address": "api.crm.example", "port": 443,
+        "keys": ["errno", "code", "syscall", "address", "port"]
+    });
+    assert_eq!(r, json!({ "http": expected, "fetch": expected }));
+    let text = r.to_string();
+    assert!(
+        !text.contains(&port.to_string())
+            && !text.contains("reqwest")
+            && !text.contains("error sending request"),
+        "the hook saw the redirect target or the client: {text}"
+    );
+    let _: Value = r;
+}
