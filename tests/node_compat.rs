@@ -508,7 +508,7 @@ fn node_https_request_with_a_url_object_posts_to_slack() {
 }
 
 #[test]
-fn a_refused_port_and_an_unknown_host_fail_with_nodes_errors_in_http_and_axios() {
+fn a_refused_port_an_unknown_host_and_a_placeholder_url_fail_with_nodes_errors_in_http_and_axios() {
     let refused = json!({
         "name": "Error", "message": "connect ECONNREFUSED 127.0.0.1:2", "errno": -111,
         "code": "ECONNREFUSED", "syscall": "connect", "address": "127.0.0.1", "port": 2,
@@ -524,6 +524,7 @@ fn a_refused_port_and_an_unknown_host_fail_with_nodes_errors_in_http_and_axios()
                 "code": "ENOTFOUND", "syscall": "getaddrinfo", "hostname": "api.nohost.invalid",
                 "keys": ["errno", "code", "syscall", "hostname"]
             },
+            "placeholder": refused,
             "axios": refused,
         })),
         requests: &[],

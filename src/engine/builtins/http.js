@@ -196,7 +196,12 @@ function makeModule(defaultProtocol) {
       this._timer = null;
       this._done = false;
       const hostPart = host.indexOf(':') >= 0 ? '[' + host + ']' : host;
-      this._url = protocol + '//' + hostPart + (port === (secure ? 443 : 80) ? '' : ':' + port) + this.path;
+      // Node sends any path as the request target, even one without a leading `/` (a
+      // placeholder URL through `url.parse` gives `path: '%7B%7BAPI_URL%7D%7D/users'` and no
+      // host): the request still goes to the host and port above, so the path must not be read
+      // as part of the authority.
+      const target = this.path.charAt(0) === '/' ? this.path : '/' + this.path;
+      this._url = protocol + '//' + hostPart + (port === (secure ? 443 : 80) ? '' : ':' + port) + target;
       const headers = options.headers || {};
       if (Array.isArray(headers)) {
         for (let i = 0; i < headers.length; i += 2) this.setHeader(headers[i], headers[i + 1]);
