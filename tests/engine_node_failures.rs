@@ -5,8 +5,54 @@
 
 mod engine_support;
 
+use std::io::Write;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
 use engine_support::*;
 use serde_json::{json, Value};
+
+/// Everything logged by this test binary (one global subscriber; tests look for their own lines).
+#[derive(Clone, Default)]
+struct Buffer(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Buffer {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(b);
+        Ok(b.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+fn logs() -> &'static Buffer {
+    static LOGS: OnceLock<Buffer> = OnceLock::new();
+    LOGS.get_or_init(|| {
+        let buffer = Buffer::default();
+        let writer = buffer.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::DEBUG)
+            .with_ansi(false)
+            .with_writer(move || writer.clone())
+            .finish();
+        tracing::subscriber::set_global_default(subscriber).unwrap();
+        buffer
+    })
+}
+
+/// The log so far, once it has a line containing `needle` (bounded wait: the line is written by
+/// the worker after the call's answer may already be back).
+fn logs_with(needle: &str) -> String {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let text = String::from_utf8_lossy(&logs().0.lock().unwrap()).into_owned();
+        if text.contains(needle) || Instant::now() >= deadline {
+            return text;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
 
 /// A port on 127.0.0.1 with nothing listening: bound, then released.
 fn closed_port() -> u16 {
@@ -114,4 +160,40 @@ fn a_redirected_host_that_refuses_names_the_hooks_host_not_the_redirect_target()
         "the hook saw the redirect target or the client: {text}"
     );
     let _: Value = r;
+}
+
+/// Node reports a rejection only if it is still unhandled once the microtask queue has drained:
+/// a promise awaited a few microtasks after it rejected (what axios and `Promise.all` patterns
+/// do) is no error, and one never handled is logged.
+#[test]
+fn a_rejection_handled_a_few_microtasks_later_is_not_logged_and_a_never_handled_one_is() {
+    logs();
+    let rt = rt();
+    let (_dir, h, engine) = single(
+        r#"module.exports = async function (cb) {
+            const early = Promise.reject(new Error('handled-after-two-awaits'));
+            await null;
+            await null;
+            try { await early; } catch (e) {}
+            Promise.reject(new Error('never-handled-rejection'));
+            cb(null, 'done');
+        };"#,
+        "",
+        1,
+    );
+    assert_eq!(
+        rt.block_on(engine.call(&h, vec![], "req-rejections")),
+        Ok(json!("done"))
+    );
+    let text = logs_with("never-handled-rejection");
+    assert!(
+        text.lines().any(|l| l
+            .contains("unhandled promise rejection: Error: never-handled-rejection")
+            && l.contains("request_id=req-rejections")),
+        "the unhandled rejection was not logged:\n{text}"
+    );
+    assert!(
+        !text.contains("handled-after-two-awaits"),
+        "a rejection handled before the microtask queue drained was logged:\n{text}"
+    );
 }

@@ -332,6 +332,10 @@ struct SharedInner {
     egress: Egress,
     done_tx: Sender<Done>,
     limits: Limits,
+    /// Promises rejected with no handler during the current `enter`, by identity, with the
+    /// line to log: reported only if still unhandled once the microtasks have run, as Node
+    /// does (a handler attached a moment later, `await`ed after other work, is no error).
+    rejections: RefCell<Vec<(u64, String)>>,
 }
 
 /// Handle the native functions hold; one per worker.
@@ -503,6 +507,17 @@ impl Shared {
         }
     }
 
+    /// Log the rejections still unhandled now that the microtask queue is empty (when `log`: a
+    /// run cut short has no "later" to wait for), and forget them all.
+    fn report_rejections(&self, log: bool) {
+        let pending = std::mem::take(&mut *self.0.rejections.borrow_mut());
+        if log {
+            for (_, msg) in pending {
+                self.log(2, format!("unhandled promise rejection: {msg}"));
+            }
+        }
+    }
+
     pub fn log(&self, level: i32, mut msg: String) {
         let mut calls = self.0.calls.borrow_mut();
         let Some(c) = calls.get_mut(&self.0.current.get()) else {
@@ -614,6 +629,7 @@ impl Worker {
             egress,
             done_tx,
             limits,
+            rejections: RefCell::new(Vec::new()),
         }));
         let rt = new_runtime(&shared, &deadline, &interrupted);
         Worker {
@@ -900,6 +916,8 @@ impl Worker {
         if !self.interrupted.get() && glue_broke.is_none() {
             self.drain_jobs(hook);
         }
+        self.shared
+            .report_rejections(!self.interrupted.get() && glue_broke.is_none());
         self.shared.0.current.set(0);
         self.deadline.set(None);
         let recycle = if self.interrupted.get() {
@@ -1213,8 +1231,16 @@ fn new_runtime(
     })));
     let s = shared.clone();
     rt.set_host_promise_rejection_tracker(Some(Box::new(
-        move |_ctx, _promise, reason, is_handled| {
+        move |_ctx, promise, reason, is_handled| {
+            // The promise's identity without holding it (a kept reference would outlive a
+            // recycled runtime).
+            let key = {
+                let mut h = std::collections::hash_map::DefaultHasher::new();
+                std::hash::Hash::hash(&promise, &mut h);
+                std::hash::Hasher::finish(&h)
+            };
             if is_handled {
+                s.0.rejections.borrow_mut().retain(|(k, _)| *k != key);
                 return;
             }
             let msg = match reason.as_exception() {
@@ -1225,7 +1251,7 @@ fn new_runtime(
                 ),
                 None => format!("{reason:?}"),
             };
-            s.log(2, format!("unhandled promise rejection: {msg}"));
+            s.0.rejections.borrow_mut().push((key, msg));
         },
     )));
     rt
