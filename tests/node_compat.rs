@@ -194,7 +194,7 @@ fn run_bounded(what: &str, mut cmd: Command) -> Outcome {
 }
 
 /// What a service saw, in the terms compared: method, Host, path and query, content type,
-/// credentials and body.
+/// credentials, `Accept` (none unless the hook or its package set one, as under Node) and body.
 fn comparable(recorded: &[Value]) -> Vec<Value> {
     recorded
         .iter()

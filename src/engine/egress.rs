@@ -38,10 +38,20 @@ pub(crate) struct Egress {
     max_body_bytes: usize,
 }
 
+/// Node's `http`/`https` client side: a hyper client that sends exactly the headers it is given
+/// (reqwest adds `Accept: */*` to every request, which Node's `http` never sends).
+type RawClient = hyper_util::client::legacy::Client<
+    hyper_rustls::HttpsConnector<hyper_util::client::legacy::connect::HttpConnector>,
+    http_body_util::Full<bytes::Bytes>,
+>;
+
 /// What actually sends.
 struct Net {
-    /// Never follows redirects: [`Egress::run`] follows them itself, checking every hop.
+    /// `fetch`'s client. Never follows redirects: [`Egress::run`] follows them itself, checking
+    /// every hop.
     client: reqwest::Client,
+    /// `http.request`'s client (never follows: Node's `http` does not).
+    raw: RawClient,
     handle: tokio::runtime::Handle,
     /// One permit per request in flight, for the whole process (`[hooks.egress] max_concurrent`).
     permits: Arc<Semaphore>,
@@ -145,6 +155,7 @@ impl Egress {
         let mut egress = Egress::refusing(cfg);
         egress.net = Some(Arc::new(Net {
             client,
+            raw: raw_client()?,
             handle,
             permits: Arc::new(Semaphore::new(max_concurrent)),
             max_concurrent,
@@ -309,6 +320,9 @@ impl Egress {
             })?;
         let mut headers = req.headers;
         let mut body = req.body;
+        if !req.follow {
+            return self.run_raw(net, url, method, headers, body, hops).await;
+        }
         loop {
             let host = url.host_str().unwrap_or_default().to_ascii_lowercase();
             hops.push(host.clone());
@@ -333,7 +347,10 @@ impl Egress {
             }
             let resp = match builder.send().await {
                 Ok(resp) => resp,
-                Err(e) => return Err(network_failure(&e, &url, redirected).await),
+                Err(e) => {
+                    let f = network_failure(&e, e.is_timeout(), e.is_connect(), &url);
+                    return Err(resolved(f, &url, redirected).await);
+                }
             };
             let status = resp.status();
             let location = resp
@@ -377,6 +394,96 @@ impl Egress {
             };
             headers.retain(|(k, _)| !dropped(k));
             url = next;
+        }
+    }
+
+    /// One exchange for Node's `http`: the hook's headers and nothing else (hyper adds only
+    /// `Host`, and `Content-Length` for a body), no redirect followed.
+    async fn run_raw(
+        &self,
+        net: &Net,
+        url: reqwest::Url,
+        method: reqwest::Method,
+        headers: Vec<(String, String)>,
+        body: Option<Vec<u8>>,
+        hops: &mut Vec<String>,
+    ) -> Result<Response, Failure> {
+        use http_body_util::BodyExt;
+        hops.push(url.host_str().unwrap_or_default().to_ascii_lowercase());
+        let (wire, host_header) = self.map(&url)?;
+        let redirected = host_header.is_some();
+        let mut builder = http::Request::builder()
+            .method(method.as_str())
+            .uri(wire.as_str());
+        for (k, v) in &headers {
+            builder = builder.header(k, v);
+        }
+        if let Some(authority) = host_header {
+            if !headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("host")) {
+                builder = builder.header("host", authority);
+            }
+        }
+        let request = builder
+            .body(http_body_util::Full::new(bytes::Bytes::from(
+                body.unwrap_or_default(),
+            )))
+            .map_err(|e| Failure {
+                code: "ERR_INVALID_HTTP_TOKEN",
+                message: format!("Invalid request: {e}"),
+                ..Failure::default()
+            })?;
+        let resp = match net.raw.request(request).await {
+            Ok(resp) => resp,
+            Err(e) => {
+                let f = network_failure(&e, false, e.is_connect(), &url);
+                return Err(resolved(f, &url, redirected).await);
+            }
+        };
+        let status = resp.status();
+        let headers = resp
+            .headers()
+            .iter()
+            .map(|(k, v)| {
+                (
+                    k.as_str().to_owned(),
+                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                )
+            })
+            .collect();
+        let mut incoming = resp.into_body();
+        let mut body = Vec::new();
+        while let Some(frame) = incoming.frame().await {
+            let frame = frame.map_err(|e| Failure {
+                code: "ECONNRESET",
+                message: "aborted".into(),
+                detail: Some(chain(&e)),
+                ..Failure::default()
+            })?;
+            let Ok(chunk) = frame.into_data() else {
+                continue; // trailers
+            };
+            if body.len() + chunk.len() > self.max_body_bytes {
+                return Err(self.too_large());
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok(Response {
+            status: status.as_u16(),
+            status_text: status.canonical_reason().unwrap_or("").to_owned(),
+            url: url.to_string(),
+            headers,
+            body,
+        })
+    }
+
+    fn too_large(&self) -> Failure {
+        Failure {
+            code: "ERR_HOOKGATE_BODY_TOO_LARGE",
+            message: format!(
+                "response body larger than {} bytes ([hooks.egress] max_body_bytes)",
+                self.max_body_bytes
+            ),
+            ..Failure::default()
         }
     }
 
@@ -510,10 +617,30 @@ fn redirect_url(url: &mut reqwest::Url, target: &RedirectTarget) -> Result<(), (
     Ok(())
 }
 
+/// The Rustls configuration of [`RawClient`]: the platform's roots, as reqwest's.
+fn raw_client() -> anyhow::Result<RawClient> {
+    use rustls_platform_verifier::BuilderVerifierExt;
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let tls = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()?
+        .with_platform_verifier()?
+        .with_no_client_auth();
+    let https = hyper_rustls::HttpsConnectorBuilder::new()
+        .with_tls_config(tls)
+        .https_or_http()
+        .enable_http1()
+        .build();
+    Ok(
+        hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+            .pool_max_idle_per_host(IDLE_PER_HOST)
+            .build(https),
+    )
+}
+
 /// The client's whole account of an error (its cause chain), for the log.
-fn chain(e: &reqwest::Error) -> String {
+fn chain(e: &(dyn std::error::Error + 'static)) -> String {
     let mut message = e.to_string();
-    let mut src = std::error::Error::source(e);
+    let mut src = e.source();
     while let Some(inner) = src {
         message.push_str(": ");
         message.push_str(&inner.to_string());
@@ -522,9 +649,32 @@ fn chain(e: &reqwest::Error) -> String {
     message
 }
 
+/// Node names the address it connected to: the first one the name resolves to (an IP literal is
+/// its own). Not for a redirected host: where it went is not the hook's business.
+async fn resolved(mut f: Failure, url: &reqwest::Url, redirected: bool) -> Failure {
+    if f.syscall != Some("connect")
+        || redirected
+        || !matches!(url.host(), Some(url::Host::Domain(_)))
+    {
+        return f;
+    }
+    let (Some(host), Some(port)) = (f.address.clone(), f.port) else {
+        return f;
+    };
+    if let Ok(Some(a)) = tokio::net::lookup_host((host.as_str(), port))
+        .await
+        .map(|mut a| a.next())
+    {
+        let ip = a.ip().to_string();
+        f.message = format!("connect {} {ip}:{port}", f.code);
+        f.address = Some(ip);
+    }
+    f
+}
+
 /// The OS error under a reqwest error, if the failure came from a socket.
-fn io_kind(e: &reqwest::Error) -> Option<std::io::ErrorKind> {
-    let mut src = std::error::Error::source(e);
+fn io_kind(e: &(dyn std::error::Error + 'static)) -> Option<std::io::ErrorKind> {
+    let mut src = e.source();
     while let Some(inner) = src {
         if let Some(io) = inner.downcast_ref::<std::io::Error>() {
             return Some(io.kind());
@@ -537,10 +687,14 @@ fn io_kind(e: &reqwest::Error) -> Option<std::io::ErrorKind> {
 /// A failed exchange with `url` (the host the hook named, before the redirection map) as Node
 /// reports it: `connect ECONNREFUSED 127.0.0.1:80` (errno -111, syscall `connect`, the address
 /// and port connected to), `getaddrinfo ENOTFOUND host` (errno -3008, `hostname`), and
-/// `socket hang up` (ECONNRESET) for a connection that broke otherwise. `redirected`: the wire
-/// went elsewhere; the address then is the hook's host as named, since the redirection target
-/// is hookgate's business, not the hook's.
-async fn network_failure(e: &reqwest::Error, url: &reqwest::Url, redirected: bool) -> Failure {
+/// `socket hang up` (ECONNRESET) for a connection that broke otherwise. The address is the
+/// hook's host as named; [`resolved`] turns a name into the IP Node would name.
+fn network_failure(
+    e: &(dyn std::error::Error + 'static),
+    is_timeout: bool,
+    is_connect: bool,
+    url: &reqwest::Url,
+) -> Failure {
     let detail = chain(e);
     let host = match url.host() {
         Some(url::Host::Ipv6(a)) => a.to_string(),
@@ -549,7 +703,7 @@ async fn network_failure(e: &reqwest::Error, url: &reqwest::Url, redirected: boo
     };
     let port = url.port_or_known_default().unwrap_or(80);
     let lower = detail.to_ascii_lowercase();
-    if e.is_timeout() {
+    if is_timeout {
         return Failure {
             code: "ETIMEDOUT",
             message: "the hook's timeout was reached".into(),
@@ -577,26 +731,12 @@ async fn network_failure(e: &reqwest::Error, url: &reqwest::Url, redirected: boo
         Some(std::io::ErrorKind::ConnectionRefused) => Some(("ECONNREFUSED", -111)),
         Some(std::io::ErrorKind::HostUnreachable) => Some(("EHOSTUNREACH", -113)),
         Some(std::io::ErrorKind::NetworkUnreachable) => Some(("ENETUNREACH", -101)),
-        Some(std::io::ErrorKind::TimedOut) if e.is_connect() => Some(("ETIMEDOUT", -110)),
+        Some(std::io::ErrorKind::TimedOut) if is_connect => Some(("ETIMEDOUT", -110)),
         _ if lower.contains("connection refused") => Some(("ECONNREFUSED", -111)),
         _ => None,
     };
     if let Some((code, errno)) = connect {
-        // Node names the address it connected to: the first the name resolves to (an IP
-        // literal is its own).
-        let address = if redirected
-            || url
-                .host()
-                .is_some_and(|h| !matches!(h, url::Host::Domain(_)))
-        {
-            host
-        } else {
-            let resolved = match tokio::net::lookup_host((host.as_str(), port)).await {
-                Ok(mut addrs) => addrs.next().map(|a| a.ip().to_string()),
-                Err(_) => None,
-            };
-            resolved.unwrap_or(host)
-        };
+        let address = host;
         return Failure {
             code,
             message: format!("connect {code} {address}:{port}"),
@@ -608,7 +748,7 @@ async fn network_failure(e: &reqwest::Error, url: &reqwest::Url, redirected: boo
             ..Failure::default()
         };
     }
-    if io_kind(e) == Some(std::io::ErrorKind::ConnectionReset) && !e.is_connect() {
+    if io_kind(e) == Some(std::io::ErrorKind::ConnectionReset) && !is_connect {
         return Failure {
             code: "ECONNRESET",
             message: "read ECONNRESET".into(),

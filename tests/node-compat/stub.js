@@ -198,6 +198,8 @@ const server = http.createServer((req, res) => {
       path: req.url,
       content_type: req.headers['content-type'] || null,
       authorization: req.headers.authorization || null,
+      // A header a client adds on its own shows here: Node's http sends no Accept.
+      accept: req.headers.accept || null,
       body,
     });
     const service = SERVICES[host];
