@@ -197,3 +197,21 @@ fn a_rejection_handled_a_few_microtasks_later_is_not_logged_and_a_never_handled_
         "a rejection handled before the microtask queue drained was logged:\n{text}"
     );
 }
+
+/// `[hooks] node_version`: what `process.version` says (Auth0's Runner ran Node 12); the
+/// default stays Node 20's.
+#[test]
+fn process_version_is_the_configured_node_version_and_node_20_by_default() {
+    let rt = rt();
+    let source = "module.exports = function (cb) { cb(null, [process.version, process.versions.node, process.versions.modules, process.release.lts, require('process').version]); };";
+    let (_dir, h, engine) = single(source, "node_version = \"v12.22.12\"", 1);
+    assert_eq!(
+        rt.block_on(engine.call(&h, vec![], "r")).unwrap(),
+        json!(["v12.22.12", "12.22.12", "72", "Erbium", "v12.22.12"])
+    );
+    let (_dir, h, engine) = single(source, "", 1);
+    assert_eq!(
+        rt.block_on(engine.call(&h, vec![], "r")).unwrap(),
+        json!(["v20.11.1", "20.11.1", "115", "Iron", "v20.11.1"])
+    );
+}

@@ -117,6 +117,8 @@ pub(crate) struct Limits {
     pub calls_per_worker: usize,
     /// Outbound requests one call may have in flight (`[hooks] max_requests_per_call`).
     pub requests_per_call: usize,
+    /// `process.version` (`[hooks] node_version`).
+    pub node_version: String,
 }
 
 impl Limits {
@@ -129,6 +131,7 @@ impl Limits {
             max_log_bytes: cfg.max_log_bytes,
             calls_per_worker: cfg.calls_per_worker.max(1),
             requests_per_call: cfg.max_requests_per_call.max(1),
+            node_version: cfg.node_version.clone(),
         }
     }
 }
@@ -505,6 +508,11 @@ impl Shared {
                 user_message: None,
             })));
         }
+    }
+
+    /// What `process.version` says in this worker's contexts.
+    pub fn node_version(&self) -> &str {
+        &self.0.limits.node_version
     }
 
     /// Log the rejections still unhandled now that the microtask queue is empty (when `log`: a
