@@ -215,3 +215,51 @@ fn process_version_is_the_configured_node_version_and_node_20_by_default() {
         json!(["v20.11.1", "20.11.1", "115", "Iron", "v20.11.1"])
     );
 }
+
+/// A server that answers `/r` with a 302 to `/t`, and `/t` with 200.
+async fn redirecting_server() -> String {
+    let (url, _seen) = http_server(|seen| {
+        if seen["path"] == "/r" {
+            (
+                "302 Found",
+                vec![("location".to_owned(), "/t".to_owned())],
+                b"moved".to_vec(),
+            )
+        } else {
+            ("200 OK", vec![], b"target".to_vec())
+        }
+    })
+    .await;
+    url
+}
+
+/// undici (Node 20's fetch): `redirect: 'manual'` hands back the 3xx itself, `'error'` rejects
+/// `TypeError: fetch failed` with cause `unexpected redirect`, the default follows. Values as
+/// Node 20 printed them against the same server.
+#[test]
+fn fetch_redirect_manual_returns_the_3xx_and_error_rejects_as_undici_does() {
+    let rt = rt();
+    let url = rt.block_on(redirecting_server());
+    let (_dir, h, engine) = single(
+        r#"module.exports = async function (url, cb) {
+            const m = await fetch(url + '/r', { redirect: 'manual' });
+            const manual = [m.status, m.redirected, m.headers.get('location'), await m.text()];
+            let error;
+            try { await fetch(url + '/r', { redirect: 'error' }); error = 'resolved'; }
+            catch (e) { error = [e.name, e.message, e.cause && e.cause.name, e.cause && e.cause.message]; }
+            const f = await fetch(url + '/r');
+            cb(null, { manual, error, follow: [f.status, f.redirected, await f.text()] });
+        };"#,
+        "",
+        1,
+    );
+    let r = rt.block_on(engine.call(&h, vec![json!(url)], "r")).unwrap();
+    assert_eq!(
+        r,
+        json!({
+            "manual": [302, false, "/t", "moved"],
+            "error": ["TypeError", "fetch failed", "Error", "unexpected redirect"],
+            "follow": [200, true, "target"]
+        })
+    );
+}
