@@ -530,3 +530,32 @@ fn a_refused_port_an_unknown_host_and_a_placeholder_url_fail_with_nodes_errors_i
         requests: &[],
     });
 }
+
+#[test]
+fn aws_sdk_retries_5xx_and_throttling_three_times_and_an_unreachable_endpoint_is_unknown_endpoint()
+{
+    const SNS_EU: (&str, &str, &str) = ("POST", "sns.eu-west-3.amazonaws.com", "/");
+    check(Case {
+        hook: "send-phone-message/aws-sdk-failures.js",
+        payload: "sns-sms.json",
+        reference: Outcome::Result(json!({
+            "unreachable": {
+                "name": "UnknownEndpoint",
+                "message": "Inaccessible host: `127.0.0.1' at port `2'. This service may not be available in the `us-east-1' region.",
+                "code": "UnknownEndpoint", "retryable": true, "region": "us-east-1",
+                "hostname": "127.0.0.1", "original": "NetworkingError"
+            },
+            "server_error": {
+                "name": "InternalFailure",
+                "message": "The request processing has failed because of an unknown error, exception or failure.",
+                "code": "InternalFailure", "statusCode": 500, "retryable": true
+            },
+            "throttled": {
+                "name": "Throttling", "message": "Rate exceeded", "code": "Throttling",
+                "statusCode": 400, "retryable": true
+            }
+        })),
+        // One try and three retries each.
+        requests: &[SNS_EU; 8],
+    });
+}
