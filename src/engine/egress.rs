@@ -88,9 +88,10 @@ pub(crate) struct Failure {
     /// Node's negative errno for this code on Linux (`-111` for ECONNREFUSED).
     pub errno: Option<i32>,
     pub syscall: Option<&'static str>,
-    pub address: Option<String>,
+    /// The address connected to (`syscall` `connect`: Node's `address`) or the name looked up
+    /// (`getaddrinfo`: Node's `hostname`). One field keeps `Failure` small.
+    pub peer: Option<String>,
     pub port: Option<u16>,
-    pub hostname: Option<String>,
     /// For the log line only: the HTTP client's own account of the failure.
     pub detail: Option<String>,
 }
@@ -106,14 +107,16 @@ impl Failure {
         if let Some(syscall) = self.syscall {
             m.insert("syscall".into(), syscall.into());
         }
-        if let Some(address) = &self.address {
-            m.insert("address".into(), address.clone().into());
+        let peer_key = if self.syscall == Some("getaddrinfo") {
+            "hostname"
+        } else {
+            "address"
+        };
+        if let Some(peer) = &self.peer {
+            m.insert(peer_key.into(), peer.clone().into());
         }
         if let Some(port) = self.port {
             m.insert("port".into(), port.into());
-        }
-        if let Some(hostname) = &self.hostname {
-            m.insert("hostname".into(), hostname.clone().into());
         }
         serde_json::Value::Object(m).to_string()
     }
@@ -658,7 +661,7 @@ async fn resolved(mut f: Failure, url: &reqwest::Url, redirected: bool) -> Failu
     {
         return f;
     }
-    let (Some(host), Some(port)) = (f.address.clone(), f.port) else {
+    let (Some(host), Some(port)) = (f.peer.clone(), f.port) else {
         return f;
     };
     if let Ok(Some(a)) = tokio::net::lookup_host((host.as_str(), port))
@@ -667,7 +670,7 @@ async fn resolved(mut f: Failure, url: &reqwest::Url, redirected: bool) -> Failu
     {
         let ip = a.ip().to_string();
         f.message = format!("connect {} {ip}:{port}", f.code);
-        f.address = Some(ip);
+        f.peer = Some(ip);
     }
     f
 }
@@ -722,7 +725,7 @@ fn network_failure(
             message: format!("getaddrinfo {code} {host}"),
             errno: Some(errno),
             syscall: Some("getaddrinfo"),
-            hostname: Some(host),
+            peer: Some(host),
             detail: Some(detail),
             ..Failure::default()
         };
@@ -742,10 +745,9 @@ fn network_failure(
             message: format!("connect {code} {address}:{port}"),
             errno: Some(errno),
             syscall: Some("connect"),
-            address: Some(address),
+            peer: Some(address),
             port: Some(port),
             detail: Some(detail),
-            ..Failure::default()
         };
     }
     if io_kind(e) == Some(std::io::ErrorKind::ConnectionReset) && !is_connect {
