@@ -210,6 +210,8 @@ const server = http.createServer((req, res) => {
       authorization: req.headers.authorization || null,
       // A header a client adds on its own shows here: Node's http sends no Accept.
       accept: req.headers.accept || null,
+      // Which headers arrived at all (names, sorted): nothing Node would not send.
+      header_names: Object.keys(req.headers).sort(),
       body,
     });
     const service = SERVICES[host];

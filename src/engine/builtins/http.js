@@ -23,6 +23,8 @@ const STATUS_CODES = {
 };
 // Headers Node keeps only once in IncomingMessage.headers (the first wins).
 const SINGLE = new Set(['age', 'authorization', 'content-length', 'content-type', 'etag', 'expires', 'from', 'host', 'if-modified-since', 'if-unmodified-since', 'last-modified', 'location', 'max-forwards', 'proxy-authorization', 'referer', 'retry-after', 'server', 'user-agent']);
+// Methods Node sends without `Content-Length: 0` when they have no body.
+const NO_DEFAULT_BODY = new Set(['GET', 'HEAD', 'DELETE', 'OPTIONS', 'TRACE', 'CONNECT']);
 // Hop-by-hop headers belong to the host's connection, not to the hook's request.
 const HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade', 'content-length']);
 
@@ -273,6 +275,12 @@ function makeModule(defaultProtocol) {
         else headers.push([name, String(value)]);
       }
       const body = this._chunks.length || (this.method !== 'GET' && this.method !== 'HEAD') ? Buffer.concat(this._chunks) : undefined;
+      // What Node adds on its own, and nothing else: `Connection: keep-alive` (the global agent
+      // keeps connections) and, for a method that may carry a body (not GET, HEAD, DELETE,
+      // OPTIONS, TRACE, CONNECT), `Content-Length: 0` when it has none. `Host` and a body's
+      // length come from the host's client.
+      headers.unshift(['Connection', 'keep-alive']);
+      if ((!body || !body.length) && !NO_DEFAULT_BODY.has(this.method)) headers.push(['Content-Length', '0']);
       this._chunks = [];
       this._id = native.request({ url: this._url, method: this.method, headers, body, follow: false }, (err, res) => this._answer(err, res));
     }
