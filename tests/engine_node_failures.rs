@@ -1,7 +1,9 @@
 //! Node's behaviour on failure, where the Node-compatibility suite (`tests/node_compat.rs`)
 //! cannot show it: its Node reference removes Node 20's `fetch` (Auth0's Node had none), and it
 //! cannot redirect a host to a closed port on one side only. The Node values pinned here were
-//! read from Node 20 (`fetch('http://127.0.0.1:<closed>/')` and friends).
+//! read from Node 20 (`fetch('http://127.0.0.1:<closed>/')` and friends); the TLS case asks a
+//! live Node. Also here: the unhandled-rejection timing, `[hooks] node_version`, and fetch's
+//! redirect modes.
 
 mod engine_support;
 
@@ -262,4 +264,72 @@ fn fetch_redirect_manual_returns_the_3xx_and_error_rejects_as_undici_does() {
             "follow": [200, true, "target"]
         })
     );
+}
+
+/// An https server on 127.0.0.1 with a self-signed certificate (`tests/node-compat/tls/`, made
+/// with `openssl req -x509`), run by Node, which also reports what its own `https.get` says
+/// about it. Lives as long as the returned child (its stdin is the pipe).
+fn self_signed_server() -> (std::process::Child, u16, Value) {
+    use std::io::BufRead;
+    use std::process::{Command, Stdio};
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/node-compat/tls");
+    let script = r#"
+        const https = require('https'), fs = require('fs'), path = require('path');
+        const dir = process.argv[1];
+        const s = https.createServer({ key: fs.readFileSync(path.join(dir, 'self-signed.key')),
+                                       cert: fs.readFileSync(path.join(dir, 'self-signed.crt')) }, (q, r) => r.end('ok'));
+        s.listen(0, '127.0.0.1', () => {
+            const port = s.address().port;
+            https.get('https://127.0.0.1:' + port + '/').on('error', (e) => {
+                process.stdout.write(JSON.stringify({ port, node: { message: e.message, code: e.code, keys: Object.keys(e) } }) + '\n');
+            });
+        });
+        process.stdin.on('end', () => process.exit(0));
+        process.stdin.resume();
+    "#;
+    let mut child = Command::new("node")
+        .arg("-e")
+        .arg(script)
+        .arg(&dir)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("node on PATH");
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let ready: Value = serde_json::from_str(&line).expect("the server's ready line");
+    (
+        child,
+        ready["port"].as_u64().unwrap() as u16,
+        ready["node"].clone(),
+    )
+}
+
+/// A certificate Node refuses fails under hookgate with Node's code and message (OpenSSL's
+/// `self-signed certificate`), for `https` and as `fetch`'s cause, not as a generic hang-up.
+#[test]
+fn a_self_signed_certificate_fails_with_nodes_tls_error() {
+    let (mut server, port, node) = self_signed_server();
+    assert_eq!(
+        node,
+        json!({ "message": "self-signed certificate", "code": "DEPTH_ZERO_SELF_SIGNED_CERT", "keys": ["code"] }),
+        "Node's own answer changed"
+    );
+    let rt = rt();
+    let (_dir, h, engine) = single(
+        r#"module.exports = function (url, cb) {
+            const d = (e) => ({ message: e.message, code: e.code, keys: Object.keys(e) });
+            require('https').get(url).on('error', (e) =>
+                fetch(url).then(() => cb(null, 'reached'), (f) => cb(null, { https: d(e), fetch: d(f.cause) })));
+        };"#,
+        "",
+        1,
+    );
+    let url = format!("https://127.0.0.1:{port}/");
+    let r = rt.block_on(engine.call(&h, vec![json!(url)], "r")).unwrap();
+    let _ = server.kill();
+    let _ = server.wait();
+    assert_eq!(r, json!({ "https": node, "fetch": node }));
 }

@@ -675,6 +675,40 @@ async fn resolved(mut f: Failure, url: &reqwest::Url, redirected: bool) -> Failu
     f
 }
 
+/// A certificate the TLS client refused, as Node (OpenSSL) names it: code and message only, as
+/// Node's error has. Rustls's reasons map onto OpenSSL's nearest: an unknown issuer is
+/// `UNABLE_TO_GET_ISSUER_CERT_LOCALLY` (OpenSSL tells a self-signed leaf apart when it is marked
+/// as a CA, which rustls reports as `CaUsedAsEndEntity`).
+fn tls_failure(detail: &str, host: &str) -> Option<(&'static str, String)> {
+    if !detail.contains("invalid peer certificate") {
+        return None;
+    }
+    let (code, message) = if detail.contains("CaUsedAsEndEntity") {
+        (
+            "DEPTH_ZERO_SELF_SIGNED_CERT",
+            "self-signed certificate".to_owned(),
+        )
+    } else if detail.contains("Expired") {
+        ("CERT_HAS_EXPIRED", "certificate has expired".to_owned())
+    } else if detail.contains("NotValidForName") {
+        (
+            "ERR_TLS_CERT_ALTNAME_INVALID",
+            format!("Hostname/IP does not match certificate's altnames: Host: {host}. is not in the cert's altnames"),
+        )
+    } else if detail.contains("UnknownIssuer") {
+        (
+            "UNABLE_TO_GET_ISSUER_CERT_LOCALLY",
+            "unable to get local issuer certificate".to_owned(),
+        )
+    } else {
+        (
+            "UNABLE_TO_VERIFY_LEAF_SIGNATURE",
+            "unable to verify the first certificate".to_owned(),
+        )
+    };
+    Some((code, message))
+}
+
 /// The OS error under a reqwest error, if the failure came from a socket.
 fn io_kind(e: &(dyn std::error::Error + 'static)) -> Option<std::io::ErrorKind> {
     let mut src = e.source();
@@ -748,6 +782,14 @@ fn network_failure(
             peer: Some(address),
             port: Some(port),
             detail: Some(detail),
+        };
+    }
+    if let Some((code, message)) = tls_failure(&detail, &host) {
+        return Failure {
+            code,
+            message,
+            detail: Some(detail),
+            ..Failure::default()
         };
     }
     if io_kind(e) == Some(std::io::ErrorKind::ConnectionReset) && !is_connect {
