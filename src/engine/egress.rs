@@ -1,6 +1,10 @@
 //! Every outbound request a hook makes — the `fetch` global, Node's `http`/`https`, and so every
-//! npm package built on them — runs here, on the engine's tokio runtime with reqwest; the answer
-//! goes back to the worker that asked, through its completion channel.
+//! npm package built on them — runs here, on the engine's tokio runtime: `fetch` with reqwest,
+//! requests that follow no redirect (`http`/`https`, `fetch`'s `manual`/`error`) with a bare hyper
+//! client that adds no header of its own (reqwest always adds `Accept: */*`). The answer goes
+//! back to the worker that asked, through its completion channel. A failure reaches the hook as
+//! Node reports it (message, errno, code, syscall, address/port or hostname, OpenSSL's names for
+//! certificate errors), about the host the hook named; the client's own account goes to the log.
 //!
 //! Owns: `[hooks.egress]` — the allow-list and the redirection map (host -> local address, `Host`
 //! header kept), both applied to the host the hook named *and to every redirect hop* (hookgate
