@@ -1,6 +1,10 @@
 //! Every outbound request a hook makes — the `fetch` global, Node's `http`/`https`, and so every
-//! npm package built on them — runs here, on the engine's tokio runtime with reqwest; the answer
-//! goes back to the worker that asked, through its completion channel.
+//! npm package built on them — runs here, on the engine's tokio runtime: `fetch` with reqwest,
+//! requests that follow no redirect (`http`/`https`, `fetch`'s `manual`/`error`) with a bare hyper
+//! client that adds no header of its own (reqwest always adds `Accept: */*`). The answer goes
+//! back to the worker that asked, through its completion channel. A failure reaches the hook as
+//! Node reports it (message, errno, code, syscall, address/port or hostname, OpenSSL's names for
+//! certificate errors), about the host the hook named; the client's own account goes to the log.
 //!
 //! Owns: `[hooks.egress]` — the allow-list and the redirection map (host -> local address, `Host`
 //! header kept), both applied to the host the hook named *and to every redirect hop* (hookgate
@@ -38,10 +42,20 @@ pub(crate) struct Egress {
     max_body_bytes: usize,
 }
 
+/// Node's `http`/`https` client side: a hyper client that sends exactly the headers it is given
+/// (reqwest adds `Accept: */*` to every request, which Node's `http` never sends).
+type RawClient = hyper_util::client::legacy::Client<
+    hyper_rustls::HttpsConnector<hyper_util::client::legacy::connect::HttpConnector>,
+    http_body_util::Full<bytes::Bytes>,
+>;
+
 /// What actually sends.
 struct Net {
-    /// Never follows redirects: [`Egress::run`] follows them itself, checking every hop.
+    /// `fetch`'s client. Never follows redirects: [`Egress::run`] follows them itself, checking
+    /// every hop.
     client: reqwest::Client,
+    /// `http.request`'s client (never follows: Node's `http` does not).
+    raw: RawClient,
     handle: tokio::runtime::Handle,
     /// One permit per request in flight, for the whole process (`[hooks.egress] max_concurrent`).
     permits: Arc<Semaphore>,
@@ -68,10 +82,56 @@ pub(crate) struct Response {
 }
 
 /// Why a request failed: a Node-style error code (`ECONNREFUSED`, `ETIMEDOUT`, ...) and a message.
-#[derive(Debug)]
+/// A network failure carries what Node's own error carries (`errno`, `syscall`, `address`/`port`
+/// or `hostname`, Node's message), all about the host the hook named: never the redirection
+/// target, never hookgate's HTTP client (that goes to the log, in `detail`).
+#[derive(Debug, Default)]
 pub(crate) struct Failure {
     pub code: &'static str,
     pub message: String,
+    /// Node's negative errno for this code on Linux (`-111` for ECONNREFUSED).
+    pub errno: Option<i32>,
+    pub syscall: Option<&'static str>,
+    /// The address connected to (`syscall` `connect`: Node's `address`) or the name looked up
+    /// (`getaddrinfo`: Node's `hostname`). One field keeps `Failure` small.
+    pub peer: Option<String>,
+    pub port: Option<u16>,
+    /// For the log line only: the HTTP client's own account of the failure.
+    pub detail: Option<String>,
+}
+
+impl Failure {
+    /// The Node fields the JS error gets besides code and message, as a JSON object in the order
+    /// Node sets them (`errno`, `code`, `syscall`, then `address`/`port` or `hostname`).
+    pub fn node_fields_json(&self) -> String {
+        let mut m = serde_json::Map::new();
+        if let Some(errno) = self.errno {
+            m.insert("errno".into(), errno.into());
+        }
+        if let Some(syscall) = self.syscall {
+            m.insert("syscall".into(), syscall.into());
+        }
+        let peer_key = if self.syscall == Some("getaddrinfo") {
+            "hostname"
+        } else {
+            "address"
+        };
+        if let Some(peer) = &self.peer {
+            m.insert(peer_key.into(), peer.clone().into());
+        }
+        if let Some(port) = self.port {
+            m.insert("port".into(), port.into());
+        }
+        serde_json::Value::Object(m).to_string()
+    }
+
+    /// What the log says: the hook's message, and the client's detail when there is one.
+    fn log_text(&self) -> String {
+        match &self.detail {
+            Some(d) => format!("{} ({d})", self.message),
+            None => self.message.clone(),
+        }
+    }
 }
 
 /// The call a request is made for.
@@ -98,6 +158,7 @@ fn forbidden(host: &str) -> Failure {
     Failure {
         code: "ERR_HOOKGATE_EGRESS",
         message: format!("host `{host}` is not in [hooks.egress] allow_hosts"),
+        ..Failure::default()
     }
 }
 
@@ -113,6 +174,7 @@ impl Egress {
         let mut egress = Egress::refusing(cfg);
         egress.net = Some(Arc::new(Net {
             client,
+            raw: raw_client()?,
             handle,
             permits: Arc::new(Semaphore::new(max_concurrent)),
             max_concurrent,
@@ -153,7 +215,7 @@ impl Egress {
             timeout,
         } = call;
         let refuse = |failure: Failure| {
-            tracing::warn!(target: "hookgate::egress", hook = %hook, method = %req.method, url = %req.url, "outbound request refused: {}", failure.message);
+            tracing::warn!(target: "hookgate::egress", hook = %hook, method = %req.method, url = %req.url, "outbound request refused: {}", failure.log_text());
             let _ = done.send(Done {
                 seq,
                 id,
@@ -181,6 +243,7 @@ impl Egress {
                 result: Err(Failure {
                     code: "ERR_HOOKGATE_EGRESS",
                     message: "outbound requests are not sent while the hook is loaded (module scope at load time)".into(),
+                    ..Failure::default()
                 }),
             });
             return None;
@@ -217,10 +280,12 @@ impl Egress {
                         "the hook's timeout was reached while the request was still waiting for an outbound request slot (the call's [hooks] max_requests_per_call, or the process's {} of [hooks.egress] max_concurrent)",
                         net.max_concurrent
                     ),
+                    ..Failure::default()
                 }),
                 Err(_) => Err(Failure {
                     code: "ETIMEDOUT",
                     message: "the hook's timeout was reached".to_owned(),
+                    ..Failure::default()
                 }),
             };
             // Answered (or failed): nothing to say on drop. It owns no heap memory.
@@ -236,7 +301,7 @@ impl Egress {
                     tracing::info!(target: "hookgate::egress", hook = %hook, method = %method, host = %reached, hops, status = r.status, ms = format_args!("{ms:.1}"), "outbound request")
                 }
                 Err(f) => {
-                    tracing::warn!(target: "hookgate::egress", hook = %hook, method = %method, host = %reached, hops, error = %f.message, ms = format_args!("{ms:.1}"), "outbound request failed")
+                    tracing::warn!(target: "hookgate::egress", hook = %hook, method = %method, host = %reached, hops, error = %f.log_text(), ms = format_args!("{ms:.1}"), "outbound request failed")
                 }
             }
             let _ = done.send(Done { seq, id, result });
@@ -259,6 +324,7 @@ impl Egress {
         redirect_url(&mut wire, target).map_err(|_| Failure {
             code: "ERR_HOOKGATE_EGRESS",
             message: format!("cannot redirect `{host}` to {}", target.host),
+            ..Failure::default()
         })?;
         Ok((wire, Some(authority)))
     }
@@ -276,9 +342,13 @@ impl Egress {
             reqwest::Method::from_bytes(req.method.as_bytes()).map_err(|_| Failure {
                 code: "ERR_INVALID_HTTP_TOKEN",
                 message: format!("Method must be a valid HTTP token [\"{}\"]", req.method),
+                ..Failure::default()
             })?;
         let mut headers = req.headers;
         let mut body = req.body;
+        if !req.follow {
+            return self.run_raw(net, url, method, headers, body, hops).await;
+        }
         loop {
             let host = url.host_str().unwrap_or_default().to_ascii_lowercase();
             hops.push(host.clone());
@@ -288,6 +358,7 @@ impl Egress {
                 return Err(forbidden(&host));
             }
             let (wire, host_header) = self.map(&url)?;
+            let redirected = host_header.is_some();
             let mut builder = net.client.request(method.clone(), wire);
             for (k, v) in &headers {
                 builder = builder.header(k, v);
@@ -300,7 +371,13 @@ impl Egress {
             if let Some(body) = &body {
                 builder = builder.body(body.clone());
             }
-            let resp = builder.send().await.map_err(|e| failure(&e))?;
+            let resp = match builder.send().await {
+                Ok(resp) => resp,
+                Err(e) => {
+                    let f = network_failure(&e, e.is_timeout(), e.is_connect(), &url);
+                    return Err(resolved(f, &url, redirected).await);
+                }
+            };
             let status = resp.status();
             let location = resp
                 .headers()
@@ -315,6 +392,7 @@ impl Egress {
                 return Err(Failure {
                     code: "ERR_HOOKGATE_TOO_MANY_REDIRECTS",
                     message: format!("redirect count exceeded ({MAX_REDIRECTS})"),
+                    ..Failure::default()
                 });
             }
             let next = url
@@ -322,6 +400,7 @@ impl Egress {
                 .map_err(|e| Failure {
                     code: "ERR_INVALID_URL",
                     message: format!("invalid redirect location `{next}`: {e}"),
+                    ..Failure::default()
                 })
                 .and_then(|u| parse_http(u.as_str()))?;
             // The fetch standard: 303 becomes a GET (HEAD stays), and so does a POST after 301/302;
@@ -344,6 +423,96 @@ impl Egress {
         }
     }
 
+    /// One exchange for Node's `http`: the hook's headers and nothing else (hyper adds only
+    /// `Host`, and `Content-Length` for a body), no redirect followed.
+    async fn run_raw(
+        &self,
+        net: &Net,
+        url: reqwest::Url,
+        method: reqwest::Method,
+        headers: Vec<(String, String)>,
+        body: Option<Vec<u8>>,
+        hops: &mut Vec<String>,
+    ) -> Result<Response, Failure> {
+        use http_body_util::BodyExt;
+        hops.push(url.host_str().unwrap_or_default().to_ascii_lowercase());
+        let (wire, host_header) = self.map(&url)?;
+        let redirected = host_header.is_some();
+        let mut builder = http::Request::builder()
+            .method(method.as_str())
+            .uri(wire.as_str());
+        for (k, v) in &headers {
+            builder = builder.header(k, v);
+        }
+        if let Some(authority) = host_header {
+            if !headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("host")) {
+                builder = builder.header("host", authority);
+            }
+        }
+        let request = builder
+            .body(http_body_util::Full::new(bytes::Bytes::from(
+                body.unwrap_or_default(),
+            )))
+            .map_err(|e| Failure {
+                code: "ERR_INVALID_HTTP_TOKEN",
+                message: format!("Invalid request: {e}"),
+                ..Failure::default()
+            })?;
+        let resp = match net.raw.request(request).await {
+            Ok(resp) => resp,
+            Err(e) => {
+                let f = network_failure(&e, false, e.is_connect(), &url);
+                return Err(resolved(f, &url, redirected).await);
+            }
+        };
+        let status = resp.status();
+        let headers = resp
+            .headers()
+            .iter()
+            .map(|(k, v)| {
+                (
+                    k.as_str().to_owned(),
+                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                )
+            })
+            .collect();
+        let mut incoming = resp.into_body();
+        let mut body = Vec::new();
+        while let Some(frame) = incoming.frame().await {
+            let frame = frame.map_err(|e| Failure {
+                code: "ECONNRESET",
+                message: "aborted".into(),
+                detail: Some(chain(&e)),
+                ..Failure::default()
+            })?;
+            let Ok(chunk) = frame.into_data() else {
+                continue; // trailers
+            };
+            if body.len() + chunk.len() > self.max_body_bytes {
+                return Err(self.too_large());
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok(Response {
+            status: status.as_u16(),
+            status_text: status.canonical_reason().unwrap_or("").to_owned(),
+            url: url.to_string(),
+            headers,
+            body,
+        })
+    }
+
+    fn too_large(&self) -> Failure {
+        Failure {
+            code: "ERR_HOOKGATE_BODY_TOO_LARGE",
+            message: format!(
+                "response body larger than {} bytes ([hooks.egress] max_body_bytes)",
+                self.max_body_bytes
+            ),
+            ..Failure::default()
+        }
+    }
+
     /// The final answer, body read up to the limit.
     async fn read(
         &self,
@@ -362,7 +531,20 @@ impl Egress {
             })
             .collect();
         let mut body = Vec::new();
-        while let Some(chunk) = resp.chunk().await.map_err(|e| failure(&e))? {
+        loop {
+            let chunk = match resp.chunk().await {
+                Ok(Some(chunk)) => chunk,
+                Ok(None) => break,
+                // Node: the answer started, then the connection broke.
+                Err(e) => {
+                    return Err(Failure {
+                        code: "ECONNRESET",
+                        message: "aborted".into(),
+                        detail: Some(chain(&e)),
+                        ..Failure::default()
+                    })
+                }
+            };
             if body.len() + chunk.len() > self.max_body_bytes {
                 return Err(Failure {
                     code: "ERR_HOOKGATE_BODY_TOO_LARGE",
@@ -370,6 +552,7 @@ impl Egress {
                         "response body larger than {} bytes ([hooks.egress] max_body_bytes)",
                         self.max_body_bytes
                     ),
+                    ..Failure::default()
                 });
             }
             body.extend_from_slice(&chunk);
@@ -417,10 +600,12 @@ fn parse_http(url: &str) -> Result<reqwest::Url, Failure> {
                 "Protocol \"{}:\" not supported. Expected \"http:\"",
                 u.scheme()
             ),
+            ..Failure::default()
         }),
         Err(e) => Err(Failure {
             code: "ERR_INVALID_URL",
             message: format!("Invalid URL `{url}`: {e}"),
+            ..Failure::default()
         }),
     }
 }
@@ -458,27 +643,195 @@ fn redirect_url(url: &mut reqwest::Url, target: &RedirectTarget) -> Result<(), (
     Ok(())
 }
 
-/// A reqwest error as Node would name it, with its whole cause chain as the message.
-fn failure(e: &reqwest::Error) -> Failure {
+/// The Rustls configuration of [`RawClient`]: the platform's roots, as reqwest's.
+fn raw_client() -> anyhow::Result<RawClient> {
+    use rustls_platform_verifier::BuilderVerifierExt;
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let tls = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()?
+        .with_platform_verifier()?
+        .with_no_client_auth();
+    let https = hyper_rustls::HttpsConnectorBuilder::new()
+        .with_tls_config(tls)
+        .https_or_http()
+        .enable_http1()
+        .build();
+    Ok(
+        hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+            .pool_max_idle_per_host(IDLE_PER_HOST)
+            .build(https),
+    )
+}
+
+/// The client's whole account of an error (its cause chain), for the log.
+fn chain(e: &(dyn std::error::Error + 'static)) -> String {
     let mut message = e.to_string();
-    let mut src = std::error::Error::source(e);
+    let mut src = e.source();
     while let Some(inner) = src {
         message.push_str(": ");
         message.push_str(&inner.to_string());
         src = inner.source();
     }
-    let lower = message.to_ascii_lowercase();
-    let code = if e.is_timeout() {
-        "ETIMEDOUT"
-    } else if lower.contains("dns error") || lower.contains("failed to lookup") {
-        "ENOTFOUND"
-    } else if lower.contains("connection refused") {
-        "ECONNREFUSED"
-    } else {
-        // Node's name for a connection that broke for any other reason.
-        "ECONNRESET"
+    message
+}
+
+/// Node names the address it connected to: the first one the name resolves to (an IP literal is
+/// its own). Not for a redirected host: where it went is not the hook's business.
+async fn resolved(mut f: Failure, url: &reqwest::Url, redirected: bool) -> Failure {
+    if f.syscall != Some("connect")
+        || redirected
+        || !matches!(url.host(), Some(url::Host::Domain(_)))
+    {
+        return f;
+    }
+    let (Some(host), Some(port)) = (f.peer.clone(), f.port) else {
+        return f;
     };
-    Failure { code, message }
+    if let Ok(Some(a)) = tokio::net::lookup_host((host.as_str(), port))
+        .await
+        .map(|mut a| a.next())
+    {
+        let ip = a.ip().to_string();
+        f.message = format!("connect {} {ip}:{port}", f.code);
+        f.peer = Some(ip);
+    }
+    f
+}
+
+/// A certificate the TLS client refused, as Node (OpenSSL) names it: code and message only, as
+/// Node's error has. Rustls's reasons map onto OpenSSL's nearest: an unknown issuer is
+/// `UNABLE_TO_GET_ISSUER_CERT_LOCALLY` (OpenSSL tells a self-signed leaf apart when it is marked
+/// as a CA, which rustls reports as `CaUsedAsEndEntity`).
+fn tls_failure(detail: &str, host: &str) -> Option<(&'static str, String)> {
+    if !detail.contains("invalid peer certificate") {
+        return None;
+    }
+    let (code, message) = if detail.contains("CaUsedAsEndEntity") {
+        (
+            "DEPTH_ZERO_SELF_SIGNED_CERT",
+            "self-signed certificate".to_owned(),
+        )
+    } else if detail.contains("Expired") {
+        ("CERT_HAS_EXPIRED", "certificate has expired".to_owned())
+    } else if detail.contains("NotValidForName") {
+        (
+            "ERR_TLS_CERT_ALTNAME_INVALID",
+            format!("Hostname/IP does not match certificate's altnames: Host: {host}. is not in the cert's altnames"),
+        )
+    } else if detail.contains("UnknownIssuer") {
+        (
+            "UNABLE_TO_GET_ISSUER_CERT_LOCALLY",
+            "unable to get local issuer certificate".to_owned(),
+        )
+    } else {
+        (
+            "UNABLE_TO_VERIFY_LEAF_SIGNATURE",
+            "unable to verify the first certificate".to_owned(),
+        )
+    };
+    Some((code, message))
+}
+
+/// The OS error under a reqwest error, if the failure came from a socket.
+fn io_kind(e: &(dyn std::error::Error + 'static)) -> Option<std::io::ErrorKind> {
+    let mut src = e.source();
+    while let Some(inner) = src {
+        if let Some(io) = inner.downcast_ref::<std::io::Error>() {
+            return Some(io.kind());
+        }
+        src = inner.source();
+    }
+    None
+}
+
+/// A failed exchange with `url` (the host the hook named, before the redirection map) as Node
+/// reports it: `connect ECONNREFUSED 127.0.0.1:80` (errno -111, syscall `connect`, the address
+/// and port connected to), `getaddrinfo ENOTFOUND host` (errno -3008, `hostname`), and
+/// `socket hang up` (ECONNRESET) for a connection that broke otherwise. The address is the
+/// hook's host as named; [`resolved`] turns a name into the IP Node would name.
+fn network_failure(
+    e: &(dyn std::error::Error + 'static),
+    is_timeout: bool,
+    is_connect: bool,
+    url: &reqwest::Url,
+) -> Failure {
+    let detail = chain(e);
+    let host = match url.host() {
+        Some(url::Host::Ipv6(a)) => a.to_string(),
+        Some(h) => h.to_string(),
+        None => String::new(),
+    };
+    let port = url.port_or_known_default().unwrap_or(80);
+    let lower = detail.to_ascii_lowercase();
+    if is_timeout {
+        return Failure {
+            code: "ETIMEDOUT",
+            message: "the hook's timeout was reached".into(),
+            detail: Some(detail),
+            ..Failure::default()
+        };
+    }
+    if lower.contains("dns error") || lower.contains("failed to lookup") {
+        let (code, errno) = if lower.contains("temporary failure") {
+            ("EAI_AGAIN", -3001)
+        } else {
+            ("ENOTFOUND", -3008)
+        };
+        return Failure {
+            code,
+            message: format!("getaddrinfo {code} {host}"),
+            errno: Some(errno),
+            syscall: Some("getaddrinfo"),
+            peer: Some(host),
+            detail: Some(detail),
+            ..Failure::default()
+        };
+    }
+    let connect = match io_kind(e) {
+        Some(std::io::ErrorKind::ConnectionRefused) => Some(("ECONNREFUSED", -111)),
+        Some(std::io::ErrorKind::HostUnreachable) => Some(("EHOSTUNREACH", -113)),
+        Some(std::io::ErrorKind::NetworkUnreachable) => Some(("ENETUNREACH", -101)),
+        Some(std::io::ErrorKind::TimedOut) if is_connect => Some(("ETIMEDOUT", -110)),
+        _ if lower.contains("connection refused") => Some(("ECONNREFUSED", -111)),
+        _ => None,
+    };
+    if let Some((code, errno)) = connect {
+        let address = host;
+        return Failure {
+            code,
+            message: format!("connect {code} {address}:{port}"),
+            errno: Some(errno),
+            syscall: Some("connect"),
+            peer: Some(address),
+            port: Some(port),
+            detail: Some(detail),
+        };
+    }
+    if let Some((code, message)) = tls_failure(&detail, &host) {
+        return Failure {
+            code,
+            message,
+            detail: Some(detail),
+            ..Failure::default()
+        };
+    }
+    if io_kind(e) == Some(std::io::ErrorKind::ConnectionReset) && !is_connect {
+        return Failure {
+            code: "ECONNRESET",
+            message: "read ECONNRESET".into(),
+            errno: Some(-104),
+            syscall: Some("read"),
+            detail: Some(detail),
+            ..Failure::default()
+        };
+    }
+    // Node's name for a connection that ended without an answer for any other reason.
+    Failure {
+        code: "ECONNRESET",
+        message: "socket hang up".into(),
+        detail: Some(detail),
+        ..Failure::default()
+    }
 }
 
 /// `None` allows every host; `*.example.com` allows subdomains of example.com (not itself).

@@ -121,6 +121,8 @@ pub(crate) struct Limits {
     pub calls_per_worker: usize,
     /// Outbound requests one call may have in flight (`[hooks] max_requests_per_call`).
     pub requests_per_call: usize,
+    /// `process.version` (`[hooks] node_version`).
+    pub node_version: String,
 }
 
 impl Limits {
@@ -133,6 +135,7 @@ impl Limits {
             max_log_bytes: cfg.max_log_bytes,
             calls_per_worker: cfg.calls_per_worker.max(1),
             requests_per_call: cfg.max_requests_per_call.max(1),
+            node_version: cfg.node_version.clone(),
         }
     }
 }
@@ -337,6 +340,10 @@ struct SharedInner {
     egress: Egress,
     done_tx: Sender<Done>,
     limits: Limits,
+    /// Promises rejected with no handler during the current `enter`, by identity, with the
+    /// line to log: reported only if still unhandled once the microtasks have run, as Node
+    /// does (a handler attached a moment later, `await`ed after other work, is no error).
+    rejections: RefCell<Vec<(u64, String)>>,
 }
 
 /// Handle the native functions hold; one per worker.
@@ -487,6 +494,22 @@ impl Shared {
         }
     }
 
+    /// What `process.version` says in this worker's contexts.
+    pub fn node_version(&self) -> &str {
+        &self.0.limits.node_version
+    }
+
+    /// Log the rejections still unhandled now that the microtask queue is empty (when `log`: a
+    /// run cut short has no "later" to wait for), and forget them all.
+    fn report_rejections(&self, log: bool) {
+        let pending = std::mem::take(&mut *self.0.rejections.borrow_mut());
+        if log {
+            for (_, msg) in pending {
+                self.log(2, format!("unhandled promise rejection: {msg}"));
+            }
+        }
+    }
+
     pub fn log(&self, level: i32, mut msg: String) {
         let mut calls = self.0.calls.borrow_mut();
         let Some(c) = calls.get_mut(&self.0.current.get()) else {
@@ -598,6 +621,7 @@ impl Worker {
             egress,
             done_tx,
             limits,
+            rejections: RefCell::new(Vec::new()),
         }));
         let rt = new_runtime(&shared, &deadline, &interrupted);
         Worker {
@@ -890,6 +914,8 @@ impl Worker {
         if !self.interrupted.get() && glue_broke.is_none() {
             self.drain_jobs(hook);
         }
+        self.shared
+            .report_rejections(!self.interrupted.get() && glue_broke.is_none());
         self.shared.0.current.set(0);
         self.deadline.set(None);
         let recycle = if self.interrupted.get() {
@@ -1019,7 +1045,11 @@ impl Worker {
                 }
                 Err(failure) => f.call::<_, ()>((
                     done.id as f64,
-                    vec![failure.code.to_owned(), failure.message],
+                    vec![
+                        failure.code.to_owned(),
+                        failure.node_fields_json(),
+                        failure.message,
+                    ],
                 )),
             }
         });
@@ -1203,8 +1233,16 @@ fn new_runtime(
     })));
     let s = shared.clone();
     rt.set_host_promise_rejection_tracker(Some(Box::new(
-        move |_ctx, _promise, reason, is_handled| {
+        move |_ctx, promise, reason, is_handled| {
+            // The promise's identity without holding it (a kept reference would outlive a
+            // recycled runtime).
+            let key = {
+                let mut h = std::collections::hash_map::DefaultHasher::new();
+                std::hash::Hash::hash(&promise, &mut h);
+                std::hash::Hasher::finish(&h)
+            };
             if is_handled {
+                s.0.rejections.borrow_mut().retain(|(k, _)| *k != key);
                 return;
             }
             let msg = match reason.as_exception() {
@@ -1215,7 +1253,7 @@ fn new_runtime(
                 ),
                 None => format!("{reason:?}"),
             };
-            s.log(2, format!("unhandled promise rejection: {msg}"));
+            s.0.rejections.borrow_mut().push((key, msg));
         },
     )));
     rt

@@ -60,6 +60,28 @@ pub struct HooksConfig {
     /// Hot reload: wait until the files have been quiet this long before rebuilding, so a
     /// save made of several steps is read once, whole. Default 20.
     pub debounce_ms: u64,
+    /// What `process.version` says (`process.versions.node` and friends follow), for hooks and
+    /// packages that check it: Auth0's Runner ran Node 8, then 12 (`"v12.22.12"`). Only the
+    /// description changes, not the APIs. Default `"v20.11.1"`.
+    #[serde(deserialize_with = "node_version")]
+    pub node_version: String,
+}
+
+/// `v<major>.<minor>.<patch>`, as `process.version` reads.
+fn node_version<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    let text = String::deserialize(d)?;
+    let digits = text.strip_prefix('v').unwrap_or_default();
+    let parts: Vec<&str> = digits.split('.').collect();
+    if parts.len() != 3
+        || parts
+            .iter()
+            .any(|p| p.is_empty() || !p.bytes().all(|b| b.is_ascii_digit()))
+    {
+        return Err(serde::de::Error::custom(format!(
+            "node_version `{text}` is not a Node version (expected e.g. \"v12.22.12\")"
+        )));
+    }
+    Ok(text)
 }
 
 impl Default for HooksConfig {
@@ -82,6 +104,7 @@ impl Default for HooksConfig {
             watch: true,
             rescan_secs: 10,
             debounce_ms: 20,
+            node_version: "v20.11.1".into(),
         }
     }
 }
@@ -203,6 +226,19 @@ pub enum SecretSource {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn node_version_must_read_like_process_version() {
+        let cfg: HooksConfig = toml::from_str("node_version = \"v12.22.12\"").unwrap();
+        assert_eq!(cfg.node_version, "v12.22.12");
+        assert_eq!(HooksConfig::default().node_version, "v20.11.1");
+        for bad in ["12.22.12", "v12", "v12.x.1", ""] {
+            let err = toml::from_str::<HooksConfig>(&format!("node_version = {bad:?}"))
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains("is not a Node version"), "{bad}: {err}");
+        }
+    }
 
     #[test]
     fn parses_a_full_hooks_table() {

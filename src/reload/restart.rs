@@ -61,6 +61,8 @@ pub fn pin(new: &mut Config, running: &Config) -> Vec<String> {
     pin!("hooks.watch", hooks.watch);
     pin!("hooks.rescan_secs", hooks.rescan_secs);
     pin!("hooks.debounce_ms", hooks.debounce_ms);
+    // Contexts read it when they are made (`process.version`).
+    pin!("hooks.node_version", hooks.node_version);
     changed
 }
 

@@ -167,6 +167,16 @@ const SERVICES = {
     });
   },
 
+  // SNS in a region having a bad day: `Message=throttle` gets 400 Throttling, anything else 500
+  // InternalFailure, every time (aws-sdk retries both).
+  'sns.eu-west-3.amazonaws.com': (req, body, res) => {
+    const f = form(body);
+    const [status, code, message] = f.Message === 'throttle'
+      ? [400, 'Throttling', 'Rate exceeded']
+      : [500, 'InternalFailure', 'The request processing has failed because of an unknown error, exception or failure.'];
+    send(res, status, 'text/xml', `<ErrorResponse xmlns="http://sns.amazonaws.com/doc/2010-03-31/"><Error><Type>${status >= 500 ? 'Receiver' : 'Sender'}</Type><Code>${code}</Code><Message>${message}</Message></Error><RequestId>5f1d2c3b-4a59-5e6f-8a7b-9c0d1e2f3a4b</RequestId></ErrorResponse>`);
+  },
+
   // Amazon SNS Query API (form-encoded POST to /), answering XML.
   'sns.us-east-1.amazonaws.com': (req, body, res) => {
     const xmlError = (status, code, message) => send(res, status, 'text/xml',
@@ -208,6 +218,10 @@ const server = http.createServer((req, res) => {
       path: req.url,
       content_type: req.headers['content-type'] || null,
       authorization: req.headers.authorization || null,
+      // A header a client adds on its own shows here: Node's http sends no Accept.
+      accept: req.headers.accept || null,
+      // Which headers arrived at all (names, sorted): nothing Node would not send.
+      header_names: Object.keys(req.headers).sort(),
       body,
     });
     const service = SERVICES[host];

@@ -5,8 +5,10 @@
 // retryable). Auth0 offered aws-sdk as a built-in too; the real v2 package is 90 MB, compiles
 // thousands of files per hook, and has been out of support since 2025-09-08.
 // Owns: AWS.config, Credentials, SNS (every SNS action, flat or with the Query protocol's
-// maps and lists), AWS.Request's promise()/send()/on(). Must not touch: other services — they
-// throw ERR_HOOKGATE_UNSUPPORTED when constructed; retries (a failed call fails once).
+// maps and lists), AWS.Request's promise()/send()/on(), and v2's retries (`maxRetries`, default
+// 3, with its jittered exponential backoff, `retryDelayOptions`) of network errors, 5xx and
+// throttling; a network failure ends as v2's `UnknownEndpoint` ("Inaccessible host: ...").
+// Must not touch: other services — they throw ERR_HOOKGATE_UNSUPPORTED when constructed.
 'use strict';
 const EventEmitter = require('events');
 const crypto = require('crypto');
@@ -106,6 +108,26 @@ function xmlText(xml, tag) {
   return m ? m[1].replace(/&lt;/g, '<').replace(/&gt;/g, '>').replace(/&quot;/g, '"').replace(/&apos;/g, "'").replace(/&amp;/g, '&') : undefined;
 }
 
+// AWS.Service#throttledError.
+const THROTTLING = ['ProvisionedThroughputExceededException', 'Throttling', 'ThrottlingException', 'RequestLimitExceeded',
+  'RequestThrottled', 'RequestThrottledException', 'TooManyRequestsException', 'TransactionInProgressException', 'EC2ThrottledException'];
+function throttled(statusCode, code) { return statusCode === 429 || THROTTLING.indexOf(code) >= 0; }
+
+// A socket error as v2 hands it over: the Node error turned into a NetworkingError, which v2's
+// ENOTFOUND_ERROR listener turns into UnknownEndpoint whenever the error has a numeric errno
+// (its DNS check is always true then), naming the error's port as it reads it.
+function networkError(e, hostname, region) {
+  const networking = awsError(e.message, { code: 'NetworkingError', region, hostname, retryable: true });
+  networking.errno = e.errno; networking.syscall = e.syscall;
+  if (e.address !== undefined) networking.address = e.address;
+  if (e.port !== undefined) networking.port = e.port;
+  if (e.errno !== 'ENOTFOUND' && typeof e.errno !== 'number') return networking;
+  return awsError('Inaccessible host: `' + hostname + '\' at port `' + e.port +
+    '\'. This service may not be available in the `' + region + '\' region.', {
+    code: 'UnknownEndpoint', region, hostname, retryable: true, originalError: networking,
+  });
+}
+
 class AWSRequest extends EventEmitter {
   constructor(service, operation, params) {
     super();
@@ -124,7 +146,8 @@ class AWSRequest extends EventEmitter {
   send(cb) {
     if (this._sent) { if (cb) this.on('complete', () => cb(this.response.error, this.response.data)); return this; }
     this._sent = true;
-    this.service._call(this.operation, this.params, (err, data, requestId) => {
+    this.service._callWithRetries(this.operation, this.params, (err, data, requestId, retryCount) => {
+      this.response.retryCount = retryCount;
       this.response.error = err || null;
       this.response.data = err ? null : data;
       this.response.requestId = requestId || null;
@@ -167,6 +190,25 @@ class SNS {
     const region = this.config.region;
     const suffix = /^cn-/.test(region) ? 'amazonaws.com.cn' : 'amazonaws.com';
     return new URL('https://sns.' + region + '.' + suffix + '/');
+  }
+  // v2's retry loop (AWS.Service#retryableError, util.calculateRetryDelay): a retryable error is
+  // tried again up to `maxRetries` times after `random() * 2^retryCount * base` ms.
+  _callWithRetries(operation, params, done) {
+    const maxRetries = typeof this.config.maxRetries === 'number' ? this.config.maxRetries : 3;
+    const delays = this.config.retryDelayOptions || {};
+    const base = typeof delays.base === 'number' ? delays.base : 100;
+    let retryCount = 0;
+    const attempt = () => this._call(operation, params, (err, data, requestId) => {
+      if (err && err.retryable && retryCount < maxRetries) {
+        const delay = typeof delays.customBackoff === 'function'
+          ? delays.customBackoff(retryCount, err)
+          : Math.random() * (Math.pow(2, retryCount) * base);
+        retryCount++;
+        if (delay >= 0) { setTimeout(attempt, delay); return; }
+      }
+      done(err, data, requestId, retryCount);
+    });
+    attempt();
   }
   _call(operation, params, done) {
     const region = this.config.region || process.env.AWS_REGION;
@@ -221,7 +263,7 @@ class SNS {
           const code = xmlText(xml, 'Code') || 'UnknownError';
           done(awsError(xmlText(xml, 'Message') || String(res.statusCode), {
             code, requestId: res.headers['x-amzn-requestid'] || null, statusCode: res.statusCode,
-            retryable: res.statusCode >= 500 || code === 'Throttling', retryDelay: 0,
+            retryable: res.statusCode >= 500 || throttled(res.statusCode, code), retryDelay: 0,
           }), null, requestId);
           return;
         }
@@ -235,7 +277,7 @@ class SNS {
         done(null, data, requestId);
       });
     });
-    req.on('error', (e) => done(awsError(e.message, { code: e.code || 'NetworkingError', retryable: true, hostname: url.hostname, region })));
+    req.on('error', (e) => done(networkError(e, url.hostname, region)));
     req.end(body);
   }
 }

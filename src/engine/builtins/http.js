@@ -23,6 +23,8 @@ const STATUS_CODES = {
 };
 // Headers Node keeps only once in IncomingMessage.headers (the first wins).
 const SINGLE = new Set(['age', 'authorization', 'content-length', 'content-type', 'etag', 'expires', 'from', 'host', 'if-modified-since', 'if-unmodified-since', 'last-modified', 'location', 'max-forwards', 'proxy-authorization', 'referer', 'retry-after', 'server', 'user-agent']);
+// Methods Node sends without `Content-Length: 0` when they have no body.
+const NO_DEFAULT_BODY = new Set(['GET', 'HEAD', 'DELETE', 'OPTIONS', 'TRACE', 'CONNECT']);
 // Hop-by-hop headers belong to the host's connection, not to the hook's request.
 const HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade', 'content-length']);
 
@@ -196,7 +198,12 @@ function makeModule(defaultProtocol) {
       this._timer = null;
       this._done = false;
       const hostPart = host.indexOf(':') >= 0 ? '[' + host + ']' : host;
-      this._url = protocol + '//' + hostPart + (port === (secure ? 443 : 80) ? '' : ':' + port) + this.path;
+      // Node sends any path as the request target, even one without a leading `/` (a
+      // placeholder URL through `url.parse` gives `path: '%7B%7BAPI_URL%7D%7D/users'` and no
+      // host): the request still goes to the host and port above, so the path must not be read
+      // as part of the authority.
+      const target = this.path.charAt(0) === '/' ? this.path : '/' + this.path;
+      this._url = protocol + '//' + hostPart + (port === (secure ? 443 : 80) ? '' : ':' + port) + target;
       const headers = options.headers || {};
       if (Array.isArray(headers)) {
         for (let i = 0; i < headers.length; i += 2) this.setHeader(headers[i], headers[i + 1]);
@@ -268,6 +275,12 @@ function makeModule(defaultProtocol) {
         else headers.push([name, String(value)]);
       }
       const body = this._chunks.length || (this.method !== 'GET' && this.method !== 'HEAD') ? Buffer.concat(this._chunks) : undefined;
+      // What Node adds on its own, and nothing else: `Connection: keep-alive` (the global agent
+      // keeps connections) and, for a method that may carry a body (not GET, HEAD, DELETE,
+      // OPTIONS, TRACE, CONNECT), `Content-Length: 0` when it has none. `Host` and a body's
+      // length come from the host's client.
+      headers.unshift(['Connection', 'keep-alive']);
+      if ((!body || !body.length) && !NO_DEFAULT_BODY.has(this.method)) headers.push(['Content-Length', '0']);
       this._chunks = [];
       this._id = native.request({ url: this._url, method: this.method, headers, body, follow: false }, (err, res) => this._answer(err, res));
     }

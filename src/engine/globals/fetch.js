@@ -1,6 +1,7 @@
 // A WHATWG-shaped fetch on the host's HTTP client (through io.js): method, headers, body (string,
 // Buffer/typed array, ArrayBuffer or URLSearchParams); Response with status, ok, statusText, url,
-// redirected, headers, text(), json(), arrayBuffer(). Redirects are followed, as fetch does.
+// redirected, headers, text(), json(), arrayBuffer(). Redirects are followed, as fetch does, or
+// not (`redirect: 'manual'` / `'error'`).
 // Owns: the fetch/Headers/Response globals. Must not touch: Node's http (built-in `http`).
 (function (native, g) {
   'use strict';
@@ -70,16 +71,32 @@
         headers.set('content-type', 'text/plain;charset=UTF-8');
       }
       if (body != null && typeof body !== 'string') body = toBytes(body);
-      native.request({ url, method, headers: Array.from(headers), body, follow: true }, function (err, res) {
+      // undici's default; the client under `manual`/`error` adds none of its own.
+      if (!headers.has('accept')) headers.set('accept', '*/*');
+      // `follow` (the default): the host follows, checking each hop. `manual`: the 3xx answer
+      // is the response. `error`: a 3xx answer rejects, as undici does ("unexpected redirect").
+      const redirect = String(init.redirect || (input && typeof input === 'object' && input.redirect) || 'follow');
+      if (redirect !== 'follow' && redirect !== 'manual' && redirect !== 'error') {
+        reject(new TypeError("Failed to construct 'Request': The provided value '" + redirect + "' is not a valid enum value of type RequestRedirect."));
+        return;
+      }
+      native.request({ url, method, headers: Array.from(headers), body, follow: redirect === 'follow' }, function (err, res) {
+        if (!err && redirect === 'error' && [301, 302, 303, 307, 308].indexOf(res.status) >= 0) {
+          err = new Error('unexpected redirect');
+        }
         if (err) {
-          const e = new TypeError('fetch failed: ' + err.message);
-          e.cause = err;
+          // Node's (undici's) shape: `TypeError: fetch failed`, the socket's error as `cause`.
+          // A refusal of hookgate's own (allow-list, limits) has no Node counterpart and says
+          // why in the message too.
+          const e = new TypeError(/^ERR_HOOKGATE_/.test(err.code || '') ? 'fetch failed: ' + err.message : 'fetch failed');
+          // Not enumerable, as `new TypeError(msg, { cause })` makes it.
+          Object.defineProperty(e, 'cause', { value: err, writable: true, configurable: true, enumerable: false });
           reject(e);
           return;
         }
         resolve(new Response(res.body, {
           status: res.status, statusText: res.statusText, url: res.url,
-          headers: res.headers, redirected: res.url !== url,
+          headers: res.headers, redirected: redirect === 'follow' && res.url !== url,
         }));
       });
     });

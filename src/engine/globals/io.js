@@ -28,9 +28,16 @@
       pending.delete(id);
       let err = null, res;
       if (failure) {
-        err = new P.Error(failure[1]);
+        // [code, node fields as JSON, message]: the fields Node's own error has, in Node's
+        // order (errno, code, syscall, address/port or hostname).
+        err = new P.Error(failure[2]);
+        const f = P.parse(failure[1]);
+        if (f.errno !== undefined) err.errno = f.errno;
         err.code = failure[0];
-        if (failure[0][0] === 'E') { err.errno = failure[0]; err.syscall = 'connect'; }
+        if (f.syscall !== undefined) err.syscall = f.syscall;
+        if (f.address !== undefined) err.address = f.address;
+        if (f.port !== undefined) err.port = f.port;
+        if (f.hostname !== undefined) err.hostname = f.hostname;
       } else {
         res = { status, statusText, url, headers: P.parse(headersJson), body };
       }

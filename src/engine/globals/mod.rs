@@ -87,6 +87,7 @@ fn install_natives<'js>(
     native: &Object<'js>,
     shared: &Shared,
 ) -> rquickjs::Result<()> {
+    native.set("nodeVersion", shared.node_version())?;
     let s = shared.clone();
     native.set(
         "log",

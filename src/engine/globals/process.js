@@ -114,11 +114,25 @@
     return s;
   }
 
+  // `[hooks] node_version`: the description of the Node release a hook expects (Auth0 ran 12).
+  // The companion versions are those of that release line's last version where known.
+  const version = typeof native.nodeVersion === 'string' ? native.nodeVersion : 'v20.11.1';
+  const major = P.String(version).slice(1).split('.')[0];
+  const LINES = {
+    8: { v8: '6.2.414.78', uv: '1.23.2', modules: '57', lts: 'Carbon' },
+    10: { v8: '6.8.275.32-node.59', uv: '1.34.2', modules: '64', lts: 'Dubnium' },
+    12: { v8: '7.8.279.23-node.57', uv: '1.40.0', modules: '72', lts: 'Erbium' },
+    14: { v8: '8.4.371.23-node.89', uv: '1.42.0', modules: '83', lts: 'Fermium' },
+    16: { v8: '9.4.146.26-node.26', uv: '1.43.0', modules: '93', lts: 'Gallium' },
+    18: { v8: '10.2.154.26-node.36', uv: '1.44.2', modules: '108', lts: 'Hydrogen' },
+    20: { v8: '11.3.244.8-node.17', uv: '1.46.0', modules: '115', lts: 'Iron' },
+  };
+  const line = LINES[major] || LINES[20];
   const process = {
     title: 'hookgate',
-    version: 'v20.11.1',
-    versions: { node: '20.11.1', v8: '11.3.244.8-node.17', uv: '1.46.0', modules: '115', hookgate: '0.1.0' },
-    release: { name: 'node', lts: 'Iron' },
+    version,
+    versions: { node: version.slice(1), v8: line.v8, uv: line.uv, modules: line.modules, hookgate: '0.1.0' },
+    release: { name: 'node', lts: line.lts },
     platform: 'linux',
     arch: 'x64',
     argv: ['/usr/local/bin/node', '/hook.js'],
