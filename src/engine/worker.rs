@@ -276,6 +276,34 @@ pub(crate) struct CallState {
 }
 
 impl CallState {
+    /// A call starting now on this worker; `reply` is absent for the load-time probe.
+    fn new(
+        seq: u64,
+        hook: Arc<Hook>,
+        request_id: String,
+        deadline: Instant,
+        reply: Option<tokio::sync::oneshot::Sender<Settled>>,
+        permit: Option<tokio::sync::OwnedSemaphorePermit>,
+        limits: &Limits,
+    ) -> CallState {
+        CallState {
+            seq,
+            hook,
+            request_id,
+            deadline,
+            reply,
+            settled: false,
+            crashed: false,
+            timers: BTreeSet::new(),
+            timer_due: HashMap::new(),
+            requests: HashMap::new(),
+            outbound: Arc::new(tokio::sync::Semaphore::new(limits.requests_per_call)),
+            log_bytes: 0,
+            log_dropped: false,
+            _permit: permit,
+        }
+    }
+
     fn add_timer(&mut self, id: u64, delay: Duration) {
         let keep = self.timer_due.get(&id).is_none_or(|t| t.1);
         self.clear_timer(id);
@@ -723,24 +751,15 @@ impl Worker {
         let hook = job.hook;
         self.shared.0.calls.borrow_mut().insert(
             seq,
-            CallState {
+            CallState::new(
                 seq,
-                hook: hook.clone(),
-                request_id: job.request_id,
-                deadline: Instant::now() + hook.timeout,
-                reply: Some(job.reply),
-                settled: false,
-                crashed: false,
-                timers: BTreeSet::new(),
-                timer_due: HashMap::new(),
-                requests: HashMap::new(),
-                outbound: Arc::new(tokio::sync::Semaphore::new(
-                    self.shared.0.limits.requests_per_call,
-                )),
-                log_bytes: 0,
-                log_dropped: false,
-                _permit: permit,
-            },
+                hook.clone(),
+                job.request_id,
+                Instant::now() + hook.timeout,
+                Some(job.reply),
+                permit,
+                &self.shared.0.limits,
+            ),
         );
         if self.contexts.len() >= SWEEP_AT {
             let in_use: HashSet<u64> = self
@@ -791,24 +810,15 @@ impl Worker {
         let seq = self.seq;
         self.shared.0.calls.borrow_mut().insert(
             seq,
-            CallState {
+            CallState::new(
                 seq,
-                hook: hook.clone(),
-                request_id: "load".into(),
+                hook.clone(),
+                "load".into(),
                 deadline,
-                reply: None,
-                settled: false,
-                crashed: false,
-                timers: BTreeSet::new(),
-                timer_due: HashMap::new(),
-                requests: HashMap::new(),
-                outbound: Arc::new(tokio::sync::Semaphore::new(
-                    self.shared.0.limits.requests_per_call,
-                )),
-                log_bytes: 0,
-                log_dropped: false,
-                _permit: None,
-            },
+                None,
+                None,
+                &self.shared.0.limits,
+            ),
         );
         self.shared.0.current.set(seq);
         self.deadline.set(Some(deadline));

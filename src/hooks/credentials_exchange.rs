@@ -564,22 +564,8 @@ fn overloaded(hook: &Hook) -> OAuthError {
 mod tests {
     use super::*;
 
-    /// A hook with `on_error`, for the error table (no program: it is never run).
     fn hook_with(on_error: OnError) -> Arc<Hook> {
-        let program = crate::engine::program::Program {
-            main: String::new(),
-            modules: std::collections::HashMap::new(),
-        };
-        let mut h = Hook::standalone(
-            "credentials-exchange/h".into(),
-            Trigger::CredentialsExchange,
-            "h.js".into(),
-            std::time::Duration::from_secs(1),
-            Default::default(),
-            program,
-        );
-        h.on_error = on_error;
-        Arc::new(h)
+        crate::hooks::generation::hook_for_tests(Trigger::CredentialsExchange, on_error)
     }
 
     #[test]

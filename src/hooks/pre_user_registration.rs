@@ -562,22 +562,8 @@ fn fail(hook: &Arc<Hook>, e: &HookError, request_id: &str) -> Result<(), OAuthEr
 mod tests {
     use super::*;
 
-    /// A hook with `on_error`, for the error table (no program: it is never run).
     fn hook_with(on_error: OnError) -> Arc<Hook> {
-        let program = crate::engine::program::Program {
-            main: String::new(),
-            modules: std::collections::HashMap::new(),
-        };
-        let mut h = Hook::standalone(
-            "pre-user-registration/h".into(),
-            Trigger::PreUserRegistration,
-            "h.js".into(),
-            std::time::Duration::from_secs(1),
-            Default::default(),
-            program,
-        );
-        h.on_error = on_error;
-        Arc::new(h)
+        crate::hooks::generation::hook_for_tests(Trigger::PreUserRegistration, on_error)
     }
 
     #[test]
