@@ -154,6 +154,12 @@ fn good_calls_keep_succeeding_while_hostile_hooks_run_concurrently() {
         }
         for b in bad {
             let (name, r) = b.await.unwrap();
+            // A worker holds several calls: a hostile call that shared its worker with one that
+            // crashed or looped is ended with it, with that reason (a good call never waits on
+            // a worker, so never shares one this way).
+            if matches!(&r, Err(HookError::Crashed(m)) if m.contains("recycled")) {
+                continue;
+            }
             expect(&name, &r);
         }
     });
