@@ -52,7 +52,9 @@ fn logs() -> &'static Logs {
 /// The log line containing every one of `needles`; waits a little for it (the egress task logs
 /// just before it hands the answer back).
 fn log_line(needles: &[&str]) -> String {
-    for _ in 0..100 {
+    // Bounded, not timed: under a loaded machine (tests of this file run in parallel, the flood
+    // ones keep the egress thread busy) a line can take seconds to come.
+    for _ in 0..500 {
         let text = String::from_utf8(logs().0.lock().unwrap().clone()).unwrap();
         if let Some(l) = text.lines().find(|l| needles.iter().all(|n| l.contains(n))) {
             return l.to_owned();
