@@ -466,16 +466,7 @@ impl Egress {
             }
         };
         let status = resp.status();
-        let headers = resp
-            .headers()
-            .iter()
-            .map(|(k, v)| {
-                (
-                    k.as_str().to_owned(),
-                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
-                )
-            })
-            .collect();
+        let headers = header_pairs(resp.headers());
         let mut incoming = resp.into_body();
         let mut body = Vec::new();
         while let Some(frame) = incoming.frame().await {
@@ -520,16 +511,7 @@ impl Egress {
         url: reqwest::Url,
     ) -> Result<Response, Failure> {
         let status = resp.status();
-        let headers = resp
-            .headers()
-            .iter()
-            .map(|(k, v)| {
-                (
-                    k.as_str().to_owned(),
-                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
-                )
-            })
-            .collect();
+        let headers = header_pairs(resp.headers());
         let mut body = Vec::new();
         loop {
             let chunk = match resp.chunk().await {
@@ -849,6 +831,20 @@ pub(crate) fn host_allowed(allow: Option<&[String]>, host: &str) -> bool {
             None => host == pattern,
         }
     })
+}
+
+/// A response's headers as the JS side takes them: name and value, in order, values read as
+/// UTF-8 (lossily, as Node's latin1 would show them garbled anyway).
+fn header_pairs(headers: &http::HeaderMap) -> Vec<(String, String)> {
+    headers
+        .iter()
+        .map(|(k, v)| {
+            (
+                k.as_str().to_owned(),
+                String::from_utf8_lossy(v.as_bytes()).into_owned(),
+            )
+        })
+        .collect()
 }
 
 #[cfg(test)]
