@@ -76,14 +76,9 @@ impl ServeHttp for Admin {
                 let mut text = self.reload.metrics();
                 text.push_str(&crate::engine::metrics());
                 text.push_str(&self.outbox.metrics());
-                if self
-                    .config
-                    .routes
-                    .iter()
-                    .any(|r| r.point == Some(crate::config::Point::PostChangePassword))
-                {
-                    text.push_str(&crate::hooks::post_change_password::metrics());
-                }
+                // Always present (zero until a change-password route misses a field): gating it
+                // on the routes hookgate started with hid it after a reload added the route.
+                text.push_str(&crate::hooks::post_change_password::metrics());
                 let body = text.into_bytes();
                 return Response::builder()
                     .status(200)
