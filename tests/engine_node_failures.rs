@@ -7,40 +7,14 @@
 
 mod engine_support;
 
-use std::io::Write;
-use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use engine_support::*;
 use serde_json::{json, Value};
 
-/// Everything logged by this test binary (one global subscriber; tests look for their own lines).
-#[derive(Clone, Default)]
-struct Buffer(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Buffer {
-    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(b);
-        Ok(b.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-fn logs() -> &'static Buffer {
-    static LOGS: OnceLock<Buffer> = OnceLock::new();
-    LOGS.get_or_init(|| {
-        let buffer = Buffer::default();
-        let writer = buffer.clone();
-        let subscriber = tracing_subscriber::fmt()
-            .with_max_level(tracing::Level::DEBUG)
-            .with_ansi(false)
-            .with_writer(move || writer.clone())
-            .finish();
-        tracing::subscriber::set_global_default(subscriber).unwrap();
-        buffer
-    })
+/// Every log line of this test binary (see `engine_support::global_logs`).
+fn logs() -> &'static LogBuffer {
+    global_logs()
 }
 
 /// The log so far, once it has a line containing `needle` (bounded wait: the line is written by
