@@ -99,7 +99,15 @@ fn raw(addr: SocketAddr, method: &str, target: &str, headers: &str, body: &str) 
 fn dechunk(mut data: &[u8]) -> Vec<u8> {
     let mut out = Vec::new();
     loop {
-        let line_end = data.windows(2).position(|w| w == b"\r\n").unwrap();
+        let line_end = data
+            .windows(2)
+            .position(|w| w == b"\r\n")
+            .unwrap_or_else(|| {
+                panic!(
+                    "truncated chunked body; rest: {:?}",
+                    String::from_utf8_lossy(data)
+                )
+            });
         let size = std::str::from_utf8(&data[..line_end]).unwrap();
         let size = usize::from_str_radix(size.split(';').next().unwrap().trim(), 16).unwrap();
         data = &data[line_end + 2..];
