@@ -178,7 +178,7 @@ fn hooks_requiring_real_npm_packages_still_load() {
         .iter()
         .map(|h| {
             let t = Instant::now();
-            let problems = hookgate::engine::probe::probe(&cfg, std::slice::from_ref(h));
+            let problems = hookgate::hooks::probe::probe(&cfg, std::slice::from_ref(h));
             assert!(problems.is_empty(), "{problems:?}");
             (t.elapsed().as_secs_f64() * 1000.0, h.name.clone())
         })

@@ -2,9 +2,14 @@
 //! QuickJS workers.
 //!
 //! Owns: the worker pool, the sandbox (CPU deadline, memory and stack limits), the cb contract,
-//! the per-call event loop, the globals (`console`, timers, `fetch`, `require`, the error classes)
-//! and outbound HTTP. Must not touch: requests, responses or any point's semantics — the point code
-//! builds the arguments and interprets the result; discovery and settings live in [`crate::hooks`].
+//! the per-call event loop, the globals (`console`, timers, `fetch`, `require`, the error classes),
+//! outbound HTTP, compiling a module and what it requires (`program`, `compile`), and evaluating a
+//! module once at load (`probe`). What it runs is a [`Script`]: an id, a name, a file, a timeout,
+//! a concurrency cap and the compiled program — nothing of triggers.
+//! Must not touch: requests, responses or any point's semantics — the point code builds the
+//! arguments and interprets the result; nor triggers, discovery, targeting, `on_error` or secrets —
+//! the `hooks` layer above owns those and hands the engine scripts. It reads only the `[hooks]`
+//! settings (`HooksConfig`, `EgressConfig`) from the rest of the crate.
 //!
 //! # How a call runs
 //! [`Engine::call`] takes one of the hook's concurrency slots (`max_concurrency`), puts the call
@@ -14,8 +19,8 @@
 //! `[hooks] queue_timeout_ms`: past it the caller answers [`HookError::Overloaded`] (counted for
 //! `/metrics`) and a worker reaching the job later skips it ([`worker::Ticket`]). A worker owns
 //! one QuickJS runtime for its whole life (never one per request); hooks are compiled to
-//! bytecode once, at load ([`crate::hooks::Generation::load`]). The worker builds the hook's
-//! arguments from their JSON values (fresh objects every call), calls
+//! bytecode once, at load (the `hooks` layer's discovery, with [`program::ProgramBuilder`]).
+//! The worker builds the hook's arguments from their JSON values (fresh objects every call), calls
 //! `module.exports(...args, cb)`, answers the caller the moment `cb` settles (its value turned
 //! into JSON as `JSON.stringify` would: `values`), and keeps the call in its set until the call's
 //! own event loop — microtasks, timers, fetch completions — is empty or the hook's timeout
@@ -70,6 +75,7 @@ mod globals;
 mod natives;
 pub mod probe;
 pub mod program;
+mod script;
 mod values;
 mod worker;
 
@@ -82,9 +88,10 @@ use crossbeam_channel::Sender;
 use tokio::sync::oneshot::{self, error::TryRecvError};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-use crate::hooks::{Hook, HooksConfig};
+use crate::hooks::HooksConfig;
 
 pub use compile::SyntaxError;
+pub use script::Script;
 
 /// What a failing call produced.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -154,8 +161,8 @@ pub fn metrics() -> String {
 }
 
 /// A loaded hook (weakly: dropped generations are swept), its concurrency slots, and the one
-/// slot its calls share once it has hogged a worker ([`Hook::hogged`]).
-type HookSlots = (Weak<Hook>, Arc<Semaphore>, Arc<Semaphore>);
+/// slot its calls share once it has hogged a worker ([`Script::hogged`]).
+type HookSlots = (Weak<Script>, Arc<Semaphore>, Arc<Semaphore>);
 
 /// How long a queued call waits before the engine concludes every worker is busy — held by JS
 /// that runs (a CPU loop, a long computation), or full — and starts another worker.
@@ -282,7 +289,7 @@ impl Engine {
     /// Never blocks the caller's thread: the call runs on a worker and is awaited.
     pub async fn call(
         &self,
-        hook: &Arc<Hook>,
+        hook: &Arc<Script>,
         args: Vec<serde_json::Value>,
         request_id: &str,
     ) -> Result<serde_json::Value, HookError> {
@@ -293,7 +300,7 @@ impl Engine {
     /// free to start the call at once and the machine has more than one core.
     pub async fn call_with(
         &self,
-        hook: &Arc<Hook>,
+        hook: &Arc<Script>,
         args: Vec<serde_json::Value>,
         request_id: &str,
         wait: Wait,
@@ -308,7 +315,7 @@ impl Engine {
     /// is delivered at the pace the hooks allow instead of failing attempts as Overloaded.
     pub async fn call_patiently(
         &self,
-        hook: &Arc<Hook>,
+        hook: &Arc<Script>,
         args: Vec<serde_json::Value>,
         request_id: &str,
     ) -> Result<serde_json::Value, HookError> {
@@ -317,7 +324,7 @@ impl Engine {
 
     async fn run(
         &self,
-        hook: &Arc<Hook>,
+        hook: &Arc<Script>,
         args: Vec<serde_json::Value>,
         request_id: &str,
         wait: Wait,
@@ -383,7 +390,7 @@ impl Engine {
     /// [`Engine::call`] for threads outside any async runtime (the CLI, tests, background threads).
     pub fn call_blocking(
         &self,
-        hook: &Arc<Hook>,
+        hook: &Arc<Script>,
         args: Vec<serde_json::Value>,
         request_id: &str,
     ) -> Result<serde_json::Value, HookError> {
@@ -422,7 +429,7 @@ impl Engine {
     }
 
     /// A concurrency slot of `hook`, if one is free now; else its semaphore, to wait on.
-    fn try_slot(&self, hook: &Arc<Hook>) -> Result<OwnedSemaphorePermit, Arc<Semaphore>> {
+    fn try_slot(&self, hook: &Arc<Script>) -> Result<OwnedSemaphorePermit, Arc<Semaphore>> {
         let slots = {
             let mut map = self.inner.slots.lock().unwrap_or_else(|e| e.into_inner());
             if map.len() >= 256 && !map.contains_key(&hook.id) {
@@ -480,7 +487,7 @@ impl Engine {
         }
     }
 
-    fn overloaded(&self, hook: &Hook, request_id: &str, waited_for: &str) -> HookError {
+    fn overloaded(&self, hook: &Script, request_id: &str, waited_for: &str) -> HookError {
         self.inner.overloaded.fetch_add(1, Ordering::Relaxed);
         OVERLOADED_TOTAL.fetch_add(1, Ordering::Relaxed);
         tracing::warn!(hook = %hook.name, request_id, queue_timeout_ms = self.inner.queue_timeout.as_millis() as u64,
@@ -503,7 +510,7 @@ impl Engine {
     /// Queue the call; also says whether a worker was free to take it.
     fn submit(
         &self,
-        hook: &Arc<Hook>,
+        hook: &Arc<Script>,
         args: Vec<serde_json::Value>,
         request_id: &str,
         permit: OwnedSemaphorePermit,

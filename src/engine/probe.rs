@@ -10,8 +10,9 @@
 //! sent), the event loop is never run (timers never fire, promise jobs never run), and the runtime
 //! is dropped after, so nothing reaches the workers that serve requests — they evaluate the
 //! module again on their first call, as before.
-//! Owns: what "a hook module that loads" means and the text of its load-time problems.
-//! Must not touch: the worker pool, or any generation's state (callers turn problems into a
+//! Owns: what "a module that loads" means for each [`Shape`] and the text of its load-time
+//! problems. Must not touch: the worker pool, triggers (which shape a trigger's hooks must
+//! export is `hooks::probe`'s to say), or any generation's state (callers turn problems into a
 //! rejected generation).
 
 use std::sync::Arc;
@@ -23,7 +24,8 @@ use super::compile::locate_in_stack;
 use super::egress::Egress;
 use super::globals::crash_kind;
 use super::worker::{Limits, Worker};
-use crate::hooks::{Hook, HooksConfig, Trigger};
+use super::Script;
+use crate::hooks::HooksConfig;
 
 /// The time a module gets to evaluate at load, whatever the hook's timeout. Evaluating a module
 /// takes milliseconds; what needs longer is a loop. Not the hook's own timeout, even when shorter
@@ -37,17 +39,14 @@ pub(crate) const LOAD_DEADLINE: Duration = if cfg!(debug_assertions) {
     Duration::from_secs(2)
 };
 
-/// What a module must export for its trigger.
+/// What a module must export (the caller says which, from the hook's trigger).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Shape {
+pub enum Shape {
     /// Auth0 Hooks: `module.exports = function (..., cb) { ... }`.
     Function,
     // Auth0 Actions (not accepted yet) will be an object whose `onExecute…` members are
-    // functions: a variant here, its check in `shape_problem`, and its trigger in `expected`.
-}
-
-fn expected(_trigger: Trigger) -> Shape {
-    Shape::Function
+    // functions: a variant here, its check in `shape_problem`, and its trigger in
+    // `hooks::probe::expected`.
 }
 
 /// Why `exports` does not have `shape`, or `None` when it does.
@@ -89,21 +88,22 @@ fn describe(v: &Value<'_>) -> String {
     }
 }
 
-/// Evaluate every hook's module; one problem line per hook that cannot work
-/// (`file:line:col: ...` where the failure has a place). Blocks until done.
-pub fn probe(cfg: &HooksConfig, hooks: &[Arc<Hook>]) -> Vec<String> {
-    if hooks.is_empty() {
+/// Evaluate every script's module and check it exports its [`Shape`]; one problem line per
+/// script that cannot work (`file:line:col: ...` where the failure has a place). Blocks until
+/// done.
+pub fn probe(cfg: &HooksConfig, scripts: &[(Arc<Script>, Shape)]) -> Vec<String> {
+    if scripts.is_empty() {
         return Vec::new();
     }
     let limits = Limits::from_config(cfg);
     let egress = Egress::refusing(&cfg.egress);
-    let hooks = hooks.to_vec();
+    let scripts = scripts.to_vec();
     // QuickJS checks its stack limit against the real native stack: a thread sized as a worker's.
     let stack = limits.stack_bytes + (16 << 20);
     let run = move || {
-        hooks
+        scripts
             .iter()
-            .filter_map(|hook| probe_one(hook, &limits, &egress))
+            .filter_map(|(hook, shape)| probe_one(hook, *shape, &limits, &egress))
             .collect::<Vec<_>>()
     };
     match std::thread::Builder::new()
@@ -120,7 +120,7 @@ pub fn probe(cfg: &HooksConfig, hooks: &[Arc<Hook>]) -> Vec<String> {
     }
 }
 
-fn probe_one(hook: &Arc<Hook>, limits: &Limits, egress: &Egress) -> Option<String> {
+fn probe_one(hook: &Arc<Script>, shape: Shape, limits: &Limits, egress: &Egress) -> Option<String> {
     let file = hook.file.display().to_string();
     let budget = LOAD_DEADLINE;
     let started = Instant::now();
@@ -143,7 +143,7 @@ fn probe_one(hook: &Arc<Hook>, limits: &Limits, egress: &Egress) -> Option<Strin
             ));
         }
         match exports {
-            Ok(v) => shape_problem(expected(hook.trigger), &v).map(|p| format!("{file}: {p}")),
+            Ok(v) => shape_problem(shape, &v).map(|p| format!("{file}: {p}")),
             Err(e) => Some(thrown(ctx, e, &file, &real_file)),
         }
     });

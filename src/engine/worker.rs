@@ -40,15 +40,15 @@ use super::bytes::bytes_out;
 use super::egress::{Caller, Done, Egress, Request};
 use super::globals::{self, crash_kind, remaining, Api};
 use super::program::Module;
+use super::Script;
 use super::{HookError, HookFailure};
-use crate::hooks::Hook;
 
 /// What cb (or a failure standing for it) produced.
 pub(crate) type Settled = Result<serde_json::Value, HookError>;
 
 /// A call handed to the pool.
 pub(crate) struct Job {
-    pub hook: Arc<Hook>,
+    pub hook: Arc<Script>,
     pub args: Vec<serde_json::Value>,
     pub request_id: String,
     pub reply: tokio::sync::oneshot::Sender<Settled>,
@@ -256,7 +256,7 @@ fn next_job(jobs: &Receiver<Msg>, spin: &mut Duration) -> Option<Job> {
 /// The state of one call in progress, reachable from the native functions of every context.
 pub(crate) struct CallState {
     seq: u64,
-    hook: Arc<Hook>,
+    hook: Arc<Script>,
     request_id: String,
     deadline: Instant,
     reply: Option<tokio::sync::oneshot::Sender<Settled>>,
@@ -279,7 +279,7 @@ impl CallState {
     /// A call starting now on this worker; `reply` is absent for the load-time probe.
     fn new(
         seq: u64,
-        hook: Arc<Hook>,
+        hook: Arc<Script>,
         request_id: String,
         deadline: Instant,
         reply: Option<tokio::sync::oneshot::Sender<Settled>>,
@@ -582,7 +582,7 @@ impl Shared {
 struct HookCtx {
     api: Api,
     exports: Option<Persistent<Function<'static>>>,
-    hook: Weak<Hook>,
+    hook: Weak<Script>,
     ctx: Context,
 }
 
@@ -802,7 +802,7 @@ impl Worker {
     /// (`moduleInfo`, console and egress read the current call's state).
     pub(crate) fn evaluate<R>(
         &mut self,
-        hook: &Arc<Hook>,
+        hook: &Arc<Script>,
         deadline: Instant,
         check: impl for<'js> FnOnce(&Ctx<'js>, rquickjs::Result<Value<'js>>, bool) -> R,
     ) -> rquickjs::Result<R> {
@@ -843,7 +843,7 @@ impl Worker {
     }
 
     /// Make sure the hook has a context with its module evaluated. A failure is the call's result.
-    fn context_for(&mut self, seq: u64, hook: &Arc<Hook>) -> Result<(), Settled> {
+    fn context_for(&mut self, seq: u64, hook: &Arc<Script>) -> Result<(), Settled> {
         if !self.contexts.contains_key(&hook.id) {
             let ctx = Context::full(&self.rt).map_err(|e| {
                 Err(HookError::Crashed(format!(
@@ -895,7 +895,7 @@ impl Worker {
     /// then its microtasks. An exception becomes the call's failure (before cb) or a log line
     /// (after); one escaping the glue marks the runtime for replacement, as does a timeout
     /// while running or a crash.
-    fn enter<F>(&self, seq: u64, hook: &Arc<Hook>, entry: Entry, f: F)
+    fn enter<F>(&self, seq: u64, hook: &Arc<Script>, entry: Entry, f: F)
     where
         F: for<'js> FnOnce(&Ctx<'js>, &HookCtx) -> rquickjs::Result<()>,
     {
@@ -959,7 +959,7 @@ impl Worker {
     fn on_error(
         &self,
         ctx: &Ctx<'_>,
-        hook: &Arc<Hook>,
+        hook: &Arc<Script>,
         entry: Entry,
         e: rquickjs::Error,
     ) -> Option<String> {
@@ -993,7 +993,7 @@ impl Worker {
         None
     }
 
-    fn drain_jobs(&self, hook: &Arc<Hook>) {
+    fn drain_jobs(&self, hook: &Arc<Script>) {
         loop {
             match self.rt.execute_pending_job() {
                 Ok(true) => {}
@@ -1021,7 +1021,7 @@ impl Worker {
         }
     }
 
-    fn hook_of(&self, seq: u64) -> Option<Arc<Hook>> {
+    fn hook_of(&self, seq: u64) -> Option<Arc<Script>> {
         self.shared
             .0
             .calls

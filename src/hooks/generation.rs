@@ -1,43 +1,41 @@
 //! Discovery: from the hooks folder and `[[hooks.hook]]` to one immutable, compiled [`Generation`].
 //!
 //! Owns: scanning `<dir>/<trigger-id>/*.js`, matching settings to files, resolving secrets,
-//! compiling every enabled hook (with everything it requires), evaluating each once in a scratch
-//! runtime (`engine::probe`) and reporting every problem at once.
-//! Must not touch: running hooks (the engine does) or swapping generations (hot reload does).
+//! compiling every enabled hook (with everything it requires, through the engine's
+//! `ProgramBuilder`), evaluating each once in a scratch runtime (`probe`), reporting every
+//! problem at once, and choosing a trigger's hooks for a request (targeting, order).
+//! Must not touch: running hooks (the engine runs each hook's `Script`), requests (the points
+//! build the arguments) or swapping generations (hot reload does).
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use crate::engine::program::{Program, ProgramBuilder};
+use crate::engine::Script;
 
 use super::{HooksConfig, OnError, SecretSource, Trigger};
 
-/// One loaded hook file, ready to run.
+/// One loaded hook file, ready to run: the [`Script`] the engine runs (name, file, timeout,
+/// `max_concurrency`, program; reached through `Deref`, so `hook.name` and
+/// `engine.call(&hook, ...)` work as on a script) plus what points and discovery read.
 #[derive(Debug)]
 pub struct Hook {
-    /// `<trigger-id>/<file stem>`, e.g. `credentials-exchange/add-claims`.
-    pub name: String,
+    script: Arc<Script>,
     pub trigger: Trigger,
-    pub file: PathBuf,
     pub order: i64,
-    pub timeout: Duration,
     pub on_error: OnError,
     pub clients: Option<Vec<String>>,
     pub routes: Option<Vec<String>>,
-    /// `max_concurrency`: calls of this hook in progress at once (event loop included); absent:
-    /// the engine's default (`[hooks] max_concurrency_per_hook`).
-    pub max_concurrency: Option<usize>,
-    /// A call of this hook pinned its worker: stopped while running JS (a CPU loop) or crashed
-    /// the runtime (memory, stack). From then on the engine runs its calls one at a time, so a
-    /// hook that hogs a worker can take at most one. A new generation starts afresh.
-    pub(crate) hogged: std::sync::atomic::AtomicBool,
     pub(crate) secrets: BTreeMap<String, String>,
-    /// Unique per loaded hook (and so per generation); workers key their contexts by it.
-    pub(crate) id: u64,
-    pub(crate) program: Arc<Program>,
+}
+
+impl std::ops::Deref for Hook {
+    type Target = Arc<Script>;
+    fn deref(&self) -> &Arc<Script> {
+        &self.script
+    }
 }
 
 /// A hook with `on_error` for a point's error-table unit tests (no program: it is never run).
@@ -59,8 +57,6 @@ pub(crate) fn hook_for_tests(trigger: Trigger, on_error: OnError) -> Arc<Hook> {
     Arc::new(h)
 }
 
-static NEXT_HOOK_ID: AtomicU64 = AtomicU64::new(1);
-
 impl Hook {
     /// `{ "secrets": {...} }`: the value the point code puts at `context.webtask`.
     pub fn webtask(&self) -> serde_json::Value {
@@ -77,19 +73,13 @@ impl Hook {
         program: Program,
     ) -> Hook {
         Hook {
-            name,
+            script: Arc::new(Script::new(name, file, timeout, None, program)),
             trigger,
-            file,
             order: 0,
-            timeout,
             on_error: OnError::Deny,
-            max_concurrency: None,
-            hogged: Default::default(),
             clients: None,
             routes: None,
             secrets,
-            id: NEXT_HOOK_ID.fetch_add(1, Ordering::Relaxed),
-            program: Arc::new(program),
         }
     }
 
@@ -223,21 +213,19 @@ impl Generation {
                 }
             };
             let hook = Hook {
-                name,
+                script: Arc::new(Script::new(
+                    name,
+                    dir.join(rel),
+                    Duration::from_millis(s.and_then(|s| s.timeout_ms).unwrap_or(cfg.timeout_ms)),
+                    s.and_then(|s| s.max_concurrency),
+                    program,
+                )),
                 trigger: *trigger,
-                file: dir.join(rel),
                 order: s.map_or(0, |s| s.order),
-                timeout: Duration::from_millis(
-                    s.and_then(|s| s.timeout_ms).unwrap_or(cfg.timeout_ms),
-                ),
                 on_error: s.map_or(OnError::Deny, |s| s.on_error),
-                max_concurrency: s.and_then(|s| s.max_concurrency),
-                hogged: Default::default(),
                 clients: s.and_then(|s| s.clients.clone()),
                 routes: s.and_then(|s| s.routes.clone()),
                 secrets,
-                id: NEXT_HOOK_ID.fetch_add(1, Ordering::Relaxed),
-                program: Arc::new(program),
             };
             generation
                 .hooks
@@ -248,7 +236,7 @@ impl Generation {
         // Every hook that compiled is evaluated once now, so one that cannot work (a top-level
         // throw or endless loop, exports that are not a function) rejects the generation.
         let compiled: Vec<Arc<Hook>> = generation.all_hooks().cloned().collect();
-        problems.extend(crate::engine::probe::probe(cfg, &compiled));
+        problems.extend(super::probe::probe(cfg, &compiled));
         generation.warnings = std::mem::take(&mut builder.warnings);
         for w in &generation.warnings {
             tracing::warn!("{w}");

@@ -1,11 +1,15 @@
-//! Hook discovery and configuration: which hook files exist, their settings, and the loaded,
-//! compiled [`Generation`] the proxy runs. Also the CLI helpers (`hookgate test`, `hookgate new`),
-//! and one file per extensibility point (`credentials_exchange`, ...): each knows how to build its
-//! hooks' arguments from an exchange, how to apply their result, and how their errors map to HTTP.
+//! Hooks: which hook files exist, what each is set to do, and the loaded, compiled [`Generation`]
+//! the points run. The layer between the points (which run a trigger's hooks for a request) and
+//! the engine (which runs one hook's [`crate::engine::Script`]).
 //!
-//! Owns: the `[hooks]` configuration, triggers, discovery, starters and default payloads.
-//! Must not touch: running JS (see [`crate::engine`]) or building a point's arguments from a
-//! request (the point code does).
+//! Owns: the triggers (`trigger`), discovery, secrets and compiling (`generation`), which export
+//! each trigger's hooks must have at load (`probe`), and what a [`Hook`] adds to its script:
+//! trigger, targeting (clients, routes), order, `on_error`, secrets.
+//! Must not touch: running JS (the engine), requests or responses (the points), or swapping
+//! generations (hot reload).
+//!
+//! Still here while issue 19 moves them out: the `[hooks]` settings (`settings`, re-exported
+//! here), the point files (`credentials_exchange`, ...) and `hookgate test`/`new` (`cli`).
 
 pub mod cli;
 pub mod credentials_exchange;
@@ -13,6 +17,7 @@ mod generation;
 pub mod post_change_password;
 pub mod post_user_registration;
 pub mod pre_user_registration;
+pub mod probe;
 pub mod send_phone_message;
 mod settings;
 mod trigger;
