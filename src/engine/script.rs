@@ -8,7 +8,6 @@
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Arc;
 use std::time::Duration;
 
 use super::program::Program;
@@ -30,7 +29,7 @@ pub struct Script {
     pub(crate) hogged: AtomicBool,
     /// Unique per loaded hook (and so per generation); workers key their contexts by it.
     pub(crate) id: u64,
-    pub(crate) program: Arc<Program>,
+    pub(crate) program: Program,
 }
 
 static NEXT_SCRIPT_ID: AtomicU64 = AtomicU64::new(1);
@@ -51,7 +50,7 @@ impl Script {
             max_concurrency,
             hogged: Default::default(),
             id: NEXT_SCRIPT_ID.fetch_add(1, Ordering::Relaxed),
-            program: Arc::new(program),
+            program,
         }
     }
 }
