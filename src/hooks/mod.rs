@@ -3,7 +3,8 @@
 //! and one file per extensibility point (`credentials_exchange`, ...): each knows how to build its
 //! hooks' arguments from an exchange, how to apply their result, and how their errors map to HTTP.
 //!
-//! Owns: the `[hooks]` configuration, triggers, discovery, starters and default payloads.
+//! Owns: discovery, starters and default payloads. The `[hooks]` configuration and the trigger
+//! ids are the configuration model's (`crate::config`), re-exported here.
 //! Must not touch: running JS (see [`crate::engine`]) or building a point's arguments from a
 //! request (the point code does).
 
@@ -14,11 +15,10 @@ pub mod post_change_password;
 pub mod post_user_registration;
 pub mod pre_user_registration;
 pub mod send_phone_message;
-mod settings;
 mod trigger;
 
-pub use generation::{Generation, Hook, LoadError};
-pub use settings::{
+pub use crate::config::{
     EgressConfig, HookSettings, HooksConfig, OnError, RedirectTarget, SecretSource,
 };
+pub use generation::{Generation, Hook, LoadError};
 pub use trigger::{Trigger, UnknownTrigger};
