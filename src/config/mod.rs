@@ -522,6 +522,69 @@ mod tests {
     }
 
     #[test]
+    fn every_restart_only_setting_is_kept_and_named_by_its_key() {
+        let running = parse(
+            "[server]\nthreads = 1\n[upstream]\naddress = \"127.0.0.1:1\"\n[[route]]\npath = \"/a\"\n",
+        )
+        .unwrap();
+        let text = "[server]\nlisten = [\"127.0.0.1:9090\"]\nadmin_listen = \"127.0.0.1:9902\"\nthreads = 3\n\
+             grace_period_secs = 4\nlog_format = \"json\"\nwork_stealing = true\naccess_log = true\n\
+             [upstream]\naddress = \"127.0.0.1:2\"\n[[route]]\npath = \"/b\"\n\
+             [token]\nupstream_jwks_url = \"http://idp/jwks\"\n[outbox]\nbatch = 7\n\
+             [hooks]\ndir = \"h2\"\nworkers = 2\nmemory_limit_mb = 128\nstack_limit_kb = 512\n\
+             max_response_bytes = 1000\nmax_log_bytes = 1000\nqueue_timeout_ms = 5\ncalls_per_worker = 3\n\
+             max_workers = 9\nmax_concurrency_per_hook = 2\nmax_requests_per_call = 4\nwatch = false\n\
+             rescan_secs = 1\ndebounce_ms = 1\nnode_version = \"v12.22.12\"\ntimeout_ms = 5\n\
+             [hooks.egress]\nmax_concurrent = 3\n";
+        let mut new = parse(text).unwrap();
+        let changed = new.pin_boot(&running);
+        assert_eq!(
+            changed,
+            [
+                "server.listen",
+                "server.admin_listen",
+                "server.threads",
+                "server.grace_period_secs",
+                "server.log_format",
+                "server.work_stealing",
+                "upstream",
+                "token.upstream_jwks_url",
+                "outbox",
+                "hooks.dir",
+                "hooks.workers",
+                "hooks.memory_limit_mb",
+                "hooks.stack_limit_kb",
+                "hooks.max_response_bytes",
+                "hooks.max_log_bytes",
+                "hooks.queue_timeout_ms",
+                "hooks.calls_per_worker",
+                "hooks.max_workers",
+                "hooks.max_concurrency_per_hook",
+                "hooks.max_requests_per_call",
+                "hooks.egress",
+                "hooks.watch",
+                "hooks.rescan_secs",
+                "hooks.debounce_ms",
+                "hooks.node_version",
+            ]
+        );
+        for name in &changed {
+            let (table, key) = name.split_once('.').unwrap_or((name, ""));
+            assert!(text.contains(&format!("[{table}]")), "{name}");
+            assert!(
+                key.is_empty()
+                    || text.contains(&format!("{key} ="))
+                    || text.contains(&format!("[{name}]")),
+                "{name}"
+            );
+        }
+        assert!(new.pin_boot(&running).is_empty(), "all kept");
+        assert_eq!(new.routes[0].path, "/b", "routes apply live");
+        assert!(new.server.access_log, "access_log applies live");
+        assert_eq!(new.hooks.timeout_ms, 5, "hook timeouts apply live");
+    }
+
+    #[test]
     fn environment_overrides_addresses() {
         let env = |k: &str| match k {
             ENV_UPSTREAM => Some("127.0.0.1:4000".to_string()),
