@@ -98,7 +98,8 @@ pub struct ServerConfig {
     pub threads: usize,
     pub max_body_bytes: usize,
     pub body_read_timeout: Duration,
-    /// A client must send a whole request head within this time (the proxy's transport enforces it).
+    /// A client must send a whole request head within this time (the proxy's transport
+    /// enforces it).
     pub header_read_timeout: Duration,
     /// Largest request head an exchange route forwards (431 above it).
     pub max_header_bytes: usize,
