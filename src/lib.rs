@@ -1,6 +1,7 @@
 //! hookgate: run Auth0 Hooks unmodified in front of the identity server you already have.
 //!
-//! Layout: `config` (the TOML file and its validated model), `proxy` (pingora phases, the
+//! Layout: `config` (the TOML file and its validated model, one file per section; the bottom
+//! layer, importing nothing else of hookgate), `proxy` (pingora phases, the
 //! exchange path, answers of our own), `admin` (health and readiness), `server` (assembly and
 //! shutdown), `reload` (hot reload of configuration and hooks), `engine` (the QuickJS hook engine), `hooks` (hook discovery and the points),
 //! `outbox` (the durable queue of post-events and its dispatcher).

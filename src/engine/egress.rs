@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::Sender;
 use tokio::sync::Semaphore;
 
-use crate::hooks::{EgressConfig, RedirectTarget};
+use crate::config::{EgressConfig, RedirectTarget};
 
 /// The WHATWG fetch standard's redirect limit (undici's too).
 const MAX_REDIRECTS: usize = 20;

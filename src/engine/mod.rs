@@ -88,7 +88,7 @@ use crossbeam_channel::Sender;
 use tokio::sync::oneshot::{self, error::TryRecvError};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-use crate::hooks::HooksConfig;
+use crate::config::HooksConfig;
 
 pub use compile::SyntaxError;
 pub use script::Script;

@@ -25,7 +25,7 @@ use super::egress::Egress;
 use super::globals::crash_kind;
 use super::worker::{Limits, Worker};
 use super::Script;
-use crate::hooks::HooksConfig;
+use crate::config::HooksConfig;
 
 /// The time a module gets to evaluate at load, whatever the hook's timeout. Evaluating a module
 /// takes milliseconds; what needs longer is a loop. Not the hook's own timeout, even when shorter

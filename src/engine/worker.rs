@@ -127,7 +127,7 @@ pub(crate) struct Limits {
 
 impl Limits {
     /// The limits every worker (and the load-time probe's scratch worker) runs under.
-    pub fn from_config(cfg: &crate::hooks::HooksConfig) -> Limits {
+    pub fn from_config(cfg: &crate::config::HooksConfig) -> Limits {
         Limits {
             memory_bytes: cfg.memory_limit_mb.max(8) << 20,
             stack_bytes: cfg.stack_limit_kb.max(64) << 10,

@@ -15,7 +15,8 @@ use std::time::Duration;
 use crate::engine::program::{Program, ProgramBuilder};
 use crate::engine::Script;
 
-use super::{HooksConfig, OnError, SecretSource, Trigger};
+use super::{HooksConfig, OnError, Trigger};
+use crate::config::secrets::read_secret;
 
 /// One loaded hook file, ready to run: the [`Script`] the engine runs (name, file, timeout,
 /// `max_concurrency`, program; reached through `Deref`, so `hook.name` and
@@ -189,7 +190,7 @@ impl Generation {
             }
             let mut secrets = BTreeMap::new();
             for (secret, source) in s.map(|s| &s.secrets).into_iter().flatten() {
-                match read_secret(source, base_dir) {
+                match read_secret(source, base_dir, &|var| std::env::var(var).ok()) {
                     Ok(v) => {
                         secrets.insert(secret.clone(), v);
                     }
@@ -280,31 +281,5 @@ impl Generation {
     /// Every enabled hook, all triggers.
     pub fn all_hooks(&self) -> impl Iterator<Item = &Arc<Hook>> {
         self.hooks.values().flatten()
-    }
-}
-
-fn read_secret(source: &SecretSource, base_dir: &Path) -> Result<String, String> {
-    match source {
-        SecretSource::Env(var) => {
-            std::env::var(var).map_err(|_| format!("environment variable {var} is not set: `export {var}=…` before starting hookgate, or read it from a file with `{{ file = \"path\" }}`"))
-        }
-        SecretSource::File(path) => {
-            let path = base_dir.join(path);
-            let mut s = std::fs::read_to_string(&path)
-                .map_err(|e| {
-                    format!(
-                        "cannot read {}: {e}: write the secret into that file (`printf %s '…' > {}`), or read it from `{{ env = \"VAR\" }}`",
-                        path.display(),
-                        path.display()
-                    )
-                })?;
-            if s.ends_with('\n') {
-                s.pop();
-                if s.ends_with('\r') {
-                    s.pop();
-                }
-            }
-            Ok(s)
-        }
     }
 }

@@ -2,14 +2,15 @@
 //! the points run. The layer between the points (which run a trigger's hooks for a request) and
 //! the engine (which runs one hook's [`crate::engine::Script`]).
 //!
-//! Owns: the triggers (`trigger`), discovery, secrets and compiling (`generation`), which export
-//! each trigger's hooks must have at load (`probe`), and what a [`Hook`] adds to its script:
-//! trigger, targeting (clients, routes), order, `on_error`, secrets.
+//! Owns: discovery, secrets and compiling (`generation`), which export each trigger's hooks
+//! must have at load (`probe`), and what a [`Hook`] adds to its script: trigger, targeting
+//! (clients, routes), order, `on_error`, secrets. The `[hooks]` configuration and the trigger
+//! ids are the configuration model's (`crate::config`), re-exported here.
 //! Must not touch: running JS (the engine), requests or responses (the points), or swapping
 //! generations (hot reload).
 //!
-//! Still here while issue 19 moves them out: the `[hooks]` settings (`settings`, re-exported
-//! here), the point files (`credentials_exchange`, ...) and `hookgate test`/`new` (`cli`).
+//! Still here while issue 19 moves them out: the point files (`credentials_exchange`, ...) and
+//! `hookgate test`/`new` (`cli`).
 
 pub mod cli;
 pub mod credentials_exchange;
@@ -19,11 +20,10 @@ pub mod post_user_registration;
 pub mod pre_user_registration;
 pub mod probe;
 pub mod send_phone_message;
-mod settings;
 mod trigger;
 
-pub use generation::{Generation, Hook, LoadError};
-pub use settings::{
+pub use crate::config::{
     EgressConfig, HookSettings, HooksConfig, OnError, RedirectTarget, SecretSource,
 };
+pub use generation::{Generation, Hook, LoadError};
 pub use trigger::{Trigger, UnknownTrigger};

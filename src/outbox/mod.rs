@@ -47,6 +47,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::admin::metric_line;
+pub use crate::config::OutboxConfig;
 use crate::hooks::Trigger;
 use health::Health;
 pub use health::Unwritable;
@@ -54,39 +55,6 @@ pub use health::Unwritable;
 const PENDING: TableDefinition<(u64, u64), &[u8]> = TableDefinition::new("pending");
 const DEAD: TableDefinition<u64, &[u8]> = TableDefinition::new("dead");
 const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
-
-/// `[outbox]` of hookgate.toml.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct OutboxConfig {
-    /// The redb file, relative to the configuration file's folder. Default `hookgate-outbox.redb`.
-    pub path: PathBuf,
-    /// Deliveries tried before an event becomes a dead letter. Default 10.
-    pub max_attempts: u32,
-    /// Backoff before the second attempt; doubles each time, with jitter. Default 1000.
-    pub retry_base_ms: u64,
-    /// Longest wait between two attempts. Default 300000 (5 min).
-    pub retry_max_ms: u64,
-    /// Events the dispatcher runs at once. Default 256.
-    pub batch: usize,
-    /// Free space (MiB) the outbox's disk must keep: below it, signups and password changes with
-    /// post hooks are refused (503) before the upstream is called, instead of failing to store
-    /// their event after it. 0 turns the check off. Default 1.
-    pub min_free_mb: u64,
-}
-
-impl Default for OutboxConfig {
-    fn default() -> Self {
-        OutboxConfig {
-            path: PathBuf::from("hookgate-outbox.redb"),
-            max_attempts: 10,
-            retry_base_ms: 1000,
-            retry_max_ms: 300_000,
-            batch: 256,
-            min_free_mb: 1,
-        }
-    }
-}
 
 impl OutboxConfig {
     /// The wait before attempt `attempts + 1`: `base · 2^(attempts-1)`, capped, then a random

@@ -11,21 +11,7 @@ use serde_json::{Map, Value};
 
 use super::respond::OAuthError;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum BodyFormat {
-    Form,
-    Json,
-}
-
-impl BodyFormat {
-    pub fn content_type(self) -> &'static str {
-        match self {
-            BodyFormat::Form => "application/x-www-form-urlencoded",
-            BodyFormat::Json => "application/json",
-        }
-    }
-}
+pub use crate::config::BodyFormat;
 
 /// Request parameters in their original order, with the shape they arrived in.
 #[derive(Debug, Clone, PartialEq)]

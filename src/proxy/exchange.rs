@@ -24,7 +24,7 @@ use tokio::sync::watch;
 use super::respond::OAuthError;
 use super::upstream::UpstreamResponse;
 use super::{Proxy, RequestCtx};
-use crate::config::{Config, Point};
+use crate::config::{Config, Trigger};
 use crate::hooks::{
     credentials_exchange, post_change_password, pre_user_registration, send_phone_message,
 };
@@ -137,16 +137,16 @@ async fn exchange(proxy: &Proxy, session: &mut Session, ctx: &mut RequestCtx) ->
     strip_for_upstream(&mut req);
     super::routing::strip_overrides(&live.config.routes, &mut req);
     let answer = match route.point {
-        Some(Point::CredentialsExchange) => {
+        Some(Trigger::CredentialsExchange) => {
             credentials_exchange::exchange(proxy, &live, &ctx.request_id, route, req, body).await
         }
-        Some(Point::PostChangePassword) => {
+        Some(Trigger::PostChangePassword) => {
             post_change_password::exchange(proxy, &live, &ctx.request_id, route, req, body).await
         }
-        Some(Point::SendPhoneMessage) => {
+        Some(Trigger::SendPhoneMessage) => {
             send_phone_message::answer(proxy, &live, &ctx.request_id, route, &req, &body).await
         }
-        Some(Point::PreUserRegistration) => {
+        Some(Trigger::PreUserRegistration) => {
             pre_user_registration::signup(proxy, &live, &ctx.request_id, route, req, body).await
         }
         // Points whose hooks have not landed yet simply forward.
@@ -165,9 +165,9 @@ async fn exchange(proxy: &Proxy, session: &mut Session, ctx: &mut RequestCtx) ->
 
 /// Signup clients parse Auth0's signup error shape, not OAuth's: every error of a signup route
 /// is written that way (see `ErrorShape::Signup`).
-fn shaped(err: OAuthError, point: Option<Point>) -> OAuthError {
+fn shaped(err: OAuthError, point: Option<Trigger>) -> OAuthError {
     match point {
-        Some(Point::PreUserRegistration) => err.signup(),
+        Some(Trigger::PreUserRegistration) => err.signup(),
         _ => err,
     }
 }

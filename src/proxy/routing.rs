@@ -21,7 +21,7 @@ use pingora::http::RequestHeader;
 
 use super::path::{normalize, Target};
 use super::respond::OAuthError;
-use crate::config::{PathMatch, Point, Route};
+use crate::config::{PathMatch, Route, Trigger};
 
 /// Headers some servers route on instead of the request line (IIS, Symfony, Zend): a client
 /// would choose the path after hookgate routed on another.
@@ -134,7 +134,7 @@ fn refuse(hooked: &Route, method: &str) -> Decision {
     };
     // Each route answers in its own shape: signup clients parse Auth0's signup errors.
     let error = match hooked.point {
-        Some(Point::PreUserRegistration) => error.signup(),
+        Some(Trigger::PreUserRegistration) => error.signup(),
         _ => error,
     };
     Decision::Refuse { error, allow }

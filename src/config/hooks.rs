@@ -1,12 +1,16 @@
 //! The `[hooks]` table of hookgate.toml: where hooks live, the sandbox limits, and per-hook settings.
 //!
-//! Owns: the configuration's shape and defaults. Must not touch: the filesystem (discovery reads
-//! it) or secrets' values (resolved when a generation loads).
+//! Owns: the configuration's shape and defaults, and which of its settings need a restart
+//! ([`HooksConfig::pin_boot`]). Must not touch: the filesystem (discovery reads it) or secrets'
+//! values (resolved when a generation loads, through [`super::secrets::read_secret`]).
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use serde::Deserialize;
+
+use super::keep;
+use super::secrets::SecretSource;
 
 /// `[hooks]`.
 #[derive(Debug, Clone, Deserialize)]
@@ -106,6 +110,44 @@ impl Default for HooksConfig {
             debounce_ms: 20,
             node_version: "v20.11.1".into(),
         }
+    }
+}
+
+impl HooksConfig {
+    /// Keep the running values of what the engine and the watcher were built from once: the
+    /// worker pool and its sandbox (workers, memory and stack limits, result and log limits, the
+    /// queue and its caps, `[hooks.egress]`, `node_version`, which contexts read when they are
+    /// made), and the watcher's own settings (`dir`, `watch`, `rescan_secs`, `debounce_ms`).
+    /// `timeout_ms` and `[[hooks.hook]]` apply live.
+    pub fn pin_boot(&mut self, running: &Self, changed: &mut Vec<String>) {
+        macro_rules! keep {
+            ($($field:ident),+) => {
+                $(keep(
+                    changed,
+                    concat!("hooks.", stringify!($field)),
+                    &mut self.$field,
+                    &running.$field,
+                );)+
+            };
+        }
+        keep!(
+            dir,
+            workers,
+            memory_limit_mb,
+            stack_limit_kb,
+            max_response_bytes,
+            max_log_bytes,
+            queue_timeout_ms,
+            calls_per_worker,
+            max_workers,
+            max_concurrency_per_hook,
+            max_requests_per_call,
+            egress,
+            watch,
+            rescan_secs,
+            debounce_ms,
+            node_version
+        );
     }
 }
 
@@ -211,16 +253,6 @@ pub enum OnError {
     Deny,
     /// The request goes on as if the hook had not run.
     Allow,
-}
-
-/// Where a secret's value comes from.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase", deny_unknown_fields)]
-pub enum SecretSource {
-    /// An environment variable of hookgate's process.
-    Env(String),
-    /// A file (relative paths: to the configuration file's folder). One trailing newline is removed.
-    File(PathBuf),
 }
 
 #[cfg(test)]
