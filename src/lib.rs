@@ -15,6 +15,7 @@ pub mod admin;
 pub mod config;
 pub mod engine;
 pub mod hooks;
+pub mod metrics;
 pub mod outbox;
 pub mod proxy;
 pub mod reload;

@@ -46,8 +46,8 @@ use redb::{Database, DatabaseError, ReadableDatabase, ReadableTable, TableDefini
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::admin::metric_line;
 use crate::hooks::Trigger;
+use crate::metrics::metric_line;
 use health::Health;
 pub use health::Unwritable;
 

@@ -117,7 +117,7 @@ impl Status {
         let s = self.state();
         let mut out = String::new();
         let mut metric = |name: &str, kind: &str, help: &str, value: u64| {
-            crate::admin::metric_line(&mut out, name, kind, help, value)
+            crate::metrics::metric_line(&mut out, name, kind, help, value)
         };
         metric(
             "hookgate_reload_success_total",
