@@ -14,8 +14,7 @@ use hookgate::config::Config;
 use hookgate::hooks::{Generation, HooksConfig, Trigger};
 use hookgate::outbox::dispatch::Dispatcher;
 use hookgate::outbox::{Event, Outbox, OutboxConfig};
-use hookgate::reload::Live;
-use hookgate::server::Loaded;
+use hookgate::reload::{Live, Loaded};
 use serde_json::json;
 
 fn event(i: usize) -> Event {

@@ -7,7 +7,8 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use hookgate::config::{Config, LogFormat};
 use hookgate::hooks::{cli as hooks_cli, Trigger};
-use hookgate::server::{self, Loaded};
+use hookgate::reload::{self, Loaded};
+use hookgate::server;
 
 #[derive(Parser)]
 #[command(
@@ -268,7 +269,7 @@ fn load(path: &std::path::Path) -> Result<(Config, Loaded), ExitCode> {
             Config::parse(path, &text, &env).ok()
         }),
     };
-    match config.as_ref().or(stand_in.as_ref()).map(server::load) {
+    match config.as_ref().or(stand_in.as_ref()).map(reload::load) {
         Some(Ok(loaded)) => {
             if let Some(config) = config {
                 return Ok((config, loaded));
