@@ -35,7 +35,7 @@ use crate::outbox::dispatch::Dispatcher;
 use crate::outbox::Outbox;
 use crate::proxy::transport::Guard;
 use crate::proxy::{exchange, Proxy, Shared};
-use crate::reload::{self, Live, Loaded, Reloader};
+use crate::reload::{self, Live, LiveHooks, Loaded, Reloader};
 
 pub fn run(config: Config, loaded: Loaded) -> anyhow::Result<()> {
     let config = Arc::new(config);
@@ -75,8 +75,10 @@ pub fn run(config: Config, loaded: Loaded) -> anyhow::Result<()> {
         "outbox dispatcher",
         Dispatcher {
             outbox: outbox.clone(),
-            engine: engine.clone(),
-            live: live.clone(),
+            hooks: Arc::new(LiveHooks {
+                live: live.clone(),
+                engine: engine.clone(),
+            }),
             config: config.outbox.clone(),
         },
     ));

@@ -22,6 +22,7 @@
 
 mod fingerprint;
 mod live;
+mod post_events;
 mod restart;
 pub mod watch;
 
@@ -35,6 +36,7 @@ use serde_json::json;
 use crate::config::Config;
 use crate::outbox::Outbox;
 pub use live::{load, Live, Loaded};
+pub use post_events::LiveHooks;
 
 /// What `/readyz` and `/metrics` show about reloading. Written only by the reload thread.
 #[derive(Default)]
