@@ -13,6 +13,10 @@
 //!
 //! Every client connection goes through [`crate::proxy::transport::Guard`] (a deadline on
 //! request heads, pingora's own error answers made JSON) before pingora's HTTP code.
+//!
+//! Owns: assembly (the services, their addresses and threads, what each is handed) and shutdown
+//! (the drain above). Must not: load or validate what the configuration names (`reload::load`
+//! does, the same for `check`, `serve` and every reload), or handle a request (`proxy` does).
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
