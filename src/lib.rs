@@ -12,6 +12,7 @@
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 pub mod admin;
+pub mod cli;
 pub mod config;
 pub mod engine;
 pub mod hooks;

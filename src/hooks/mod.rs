@@ -1,13 +1,12 @@
 //! Hook discovery and configuration: which hook files exist, their settings, and the loaded,
-//! compiled [`Generation`] the proxy runs. Also the CLI helpers (`hookgate test`, `hookgate new`),
-//! and one file per extensibility point (`credentials_exchange`, ...): each knows how to build its
+//! compiled [`Generation`] the proxy runs. (`hookgate test`, `hookgate new`: see src/cli/.)
+//! And one file per extensibility point (`credentials_exchange`, ...): each knows how to build its
 //! hooks' arguments from an exchange, how to apply their result, and how their errors map to HTTP.
 //!
-//! Owns: the `[hooks]` configuration, triggers, discovery, starters and default payloads.
+//! Owns: the `[hooks]` configuration, triggers, discovery and starters.
 //! Must not touch: running JS (see [`crate::engine`]) or building a point's arguments from a
 //! request (the point code does).
 
-pub mod cli;
 pub mod credentials_exchange;
 mod generation;
 pub mod post_change_password;
