@@ -14,8 +14,7 @@ use hookgate::config::Config;
 use hookgate::hooks::{Generation, HooksConfig, Trigger};
 use hookgate::outbox::dispatch::Dispatcher;
 use hookgate::outbox::{Event, Outbox, OutboxConfig};
-use hookgate::reload::Live;
-use hookgate::server::Loaded;
+use hookgate::reload::{Live, LiveHooks, Loaded};
 use serde_json::json;
 
 fn event(i: usize) -> Event {
@@ -77,22 +76,24 @@ fn main() {
     let engine = hookgate::engine::Engine::start(&cfg).unwrap();
     let dispatcher = Dispatcher {
         outbox: outbox.clone(),
-        engine: engine.clone(),
-        live: Arc::new(ArcSwap::from_pointee(Live::new(
-            1,
-            Arc::new(
-                Config::parse(
-                    &dir.path().join("hookgate.toml"),
-                    "[upstream]\naddress = \"127.0.0.1:1\"\n",
-                    &|_| None,
-                )
-                .unwrap(),
-            ),
-            Loaded {
-                generation,
-                keys: None,
-            },
-        ))),
+        hooks: Arc::new(LiveHooks {
+            engine: engine.clone(),
+            live: Arc::new(ArcSwap::from_pointee(Live::new(
+                1,
+                Arc::new(
+                    Config::parse(
+                        &dir.path().join("hookgate.toml"),
+                        "[upstream]\naddress = \"127.0.0.1:1\"\n",
+                        &|_| None,
+                    )
+                    .unwrap(),
+                ),
+                Loaded {
+                    generation,
+                    keys: None,
+                },
+            ))),
+        }),
         config: OutboxConfig::default(),
     };
     let rt = tokio::runtime::Builder::new_multi_thread()

@@ -13,9 +13,11 @@
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 pub mod admin;
+pub mod cli;
 pub mod config;
 pub mod engine;
 pub mod hooks;
+pub mod metrics;
 pub mod outbox;
 pub mod proxy;
 pub mod reload;

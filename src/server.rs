@@ -13,6 +13,10 @@
 //!
 //! Every client connection goes through [`crate::proxy::transport::Guard`] (a deadline on
 //! request heads, pingora's own error answers made JSON) before pingora's HTTP code.
+//!
+//! Owns: assembly (the services, their addresses and threads, what each is handed) and shutdown
+//! (the drain above). Must not: load or validate what the configuration names (`reload::load`
+//! does, the same for `check`, `serve` and every reload), or handle a request (`proxy` does).
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -31,66 +35,11 @@ use pingora::services::listening::Service;
 use crate::admin::Admin;
 use crate::config::Config;
 use crate::engine::Engine;
-use crate::hooks::Generation;
 use crate::outbox::dispatch::Dispatcher;
 use crate::outbox::Outbox;
 use crate::proxy::transport::Guard;
 use crate::proxy::{exchange, Proxy, Shared};
-use crate::reload::{self, Live, Reloader};
-use crate::token::{KeyRing, SigningKey};
-
-/// Everything a configuration needs besides itself: its hooks, compiled, and its keys, parsed.
-/// `hookgate check` loads exactly this, so what it accepts is what `serve` will start with.
-pub struct Loaded {
-    pub generation: Generation,
-    pub keys: Option<KeyRing>,
-}
-
-/// Load and validate what the configuration names. Every problem is reported, not the first.
-pub fn load(config: &Config) -> Result<Loaded, Vec<String>> {
-    let mut problems = Vec::new();
-    let keys = match &config.token.signing_key {
-        None => None,
-        Some(path) => {
-            let current = SigningKey::load(path).map_err(|e| {
-                format!(
-                    "token.signing_key: {e} (create one with `hookgate keys generate --out {}`)",
-                    path.display()
-                )
-            });
-            let previous: Vec<_> = config
-                .token
-                .previous_keys
-                .iter()
-                .filter_map(|p| match SigningKey::load(p) {
-                    Ok(k) => Some(k),
-                    Err(e) => {
-                        problems.push(format!("token.previous_keys: {e}"));
-                        None
-                    }
-                })
-                .collect();
-            match current {
-                Ok(k) => Some(KeyRing::new(k, previous)),
-                Err(e) => {
-                    problems.push(e);
-                    None
-                }
-            }
-        }
-    };
-    let generation = match Generation::load(&config.hooks, config.base_dir()) {
-        Ok(g) => Some(g),
-        Err(e) => {
-            problems.extend(e.problems);
-            None
-        }
-    };
-    match (generation, problems.is_empty()) {
-        (Some(generation), true) => Ok(Loaded { generation, keys }),
-        _ => Err(problems),
-    }
-}
+use crate::reload::{self, Live, LiveHooks, Loaded, Reloader};
 
 pub fn run(config: Config, loaded: Loaded) -> anyhow::Result<()> {
     let config = Arc::new(config);
@@ -130,8 +79,10 @@ pub fn run(config: Config, loaded: Loaded) -> anyhow::Result<()> {
         "outbox dispatcher",
         Dispatcher {
             outbox: outbox.clone(),
-            engine: engine.clone(),
-            live: live.clone(),
+            hooks: Arc::new(LiveHooks {
+                live: live.clone(),
+                engine: engine.clone(),
+            }),
             config: config.outbox.clone(),
         },
     ));

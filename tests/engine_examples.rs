@@ -1,5 +1,5 @@
 //! The example hooks in `hooks/` (one per trigger), the seed's documented responses through
-//! `hookgate test` (`hooks::cli::run_test`), and `hookgate new`.
+//! `hookgate test` (`cli::run_test`), and `hookgate new`.
 
 mod engine_support;
 
@@ -7,8 +7,9 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use engine_support::*;
+use hookgate::cli;
 use hookgate::engine::Engine;
-use hookgate::hooks::{cli, Generation, HooksConfig, Trigger};
+use hookgate::hooks::{Generation, HooksConfig, Trigger};
 use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;

@@ -9,10 +9,8 @@
 //! Must not touch: running JS (the engine), requests or responses (the points), or swapping
 //! generations (hot reload).
 //!
-//! Still here while issue 19 moves them out: the point files (`credentials_exchange`, ...) and
-//! `hookgate test`/`new` (`cli`).
+//! Still here while issue 19 moves them out: the point files (`credentials_exchange`, ...).
 
-pub mod cli;
 pub mod credentials_exchange;
 mod generation;
 pub mod post_change_password;

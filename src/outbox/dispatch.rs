@@ -7,7 +7,10 @@
 //! at least once, and `context.event_id` lets a hook recognise a repeat.
 //!
 //! Hooks are taken from the generation in force when the event runs, so a fixed hook file
-//! (or its secrets) applies to events already waiting.
+//! (or its secrets) applies to events already waiting. Which hooks those are, and running them,
+//! is not the outbox's business: the assembler hands the dispatcher a [`PostEventRunner`]
+//! (implemented above the outbox, by `reload::LiveHooks`); the dispatcher keeps the
+//! schedule, the retry policy and the dead letters.
 //!
 //! The service always runs: it waits until the outbox is opened (at start, or by the reload that
 //! adds the first signup or change-password route). While the file is broken (a failed write),
@@ -17,16 +20,11 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use arc_swap::ArcSwap;
 use async_trait::async_trait;
 use pingora::server::ShutdownWatch;
 use pingora::services::background::BackgroundService;
-use serde_json::Value;
 
-use super::{now_ms, Next, Outbox, OutboxConfig, Outcome, Stored};
-use crate::engine::Engine;
-use crate::hooks::Generation;
-use crate::reload::Live;
+use super::{now_ms, Event, Next, Outbox, OutboxConfig, Outcome, Stored};
 
 /// Longest sleep without looking at the file (a safety net; appends wake the loop at once).
 const IDLE_POLL: Duration = Duration::from_secs(1);
@@ -34,11 +32,21 @@ const IDLE_POLL: Duration = Duration::from_secs(1);
 /// How long the dispatcher waits after being woken, to batch what arrives meanwhile.
 const LINGER: Duration = Duration::from_millis(20);
 
+/// Runs an event's hooks. Supplied by whoever assembles the dispatcher: the hooks, and which of
+/// them are in force, live above the outbox.
+#[async_trait]
+pub trait PostEventRunner: Send + Sync {
+    /// Run the hooks `event` still needs (those of its trigger, client and route in force now,
+    /// in their configured order, skipping the ones named in `event.done_hooks`), and add each
+    /// that succeeds to `event.done_hooks`. Returns one `"<hook>: <error>"` per hook that failed;
+    /// none means the event is delivered.
+    async fn run(&self, event: &mut Event) -> Vec<String>;
+}
+
 pub struct Dispatcher {
     pub outbox: Arc<Outbox>,
-    pub engine: Engine,
     /// The hooks in force when an event runs (hot reload may have replaced those of its request).
-    pub live: Arc<ArcSwap<Live>>,
+    pub hooks: Arc<dyn PostEventRunner>,
     pub config: OutboxConfig,
 }
 
@@ -126,13 +134,11 @@ impl Dispatcher {
         if due.is_empty() {
             return Ok(0);
         }
-        let generation = self.live.load().generation.clone();
         let mut tasks = tokio::task::JoinSet::new();
         for stored in due {
-            let engine = self.engine.clone();
-            let generation = generation.clone();
+            let hooks = self.hooks.clone();
             let config = self.config.clone();
-            tasks.spawn(async move { deliver(&engine, &generation, &config, stored).await });
+            tasks.spawn(async move { deliver(&*hooks, &config, stored).await });
         }
         let mut outcomes = Vec::new();
         while let Some(done) = tasks.join_next().await {
@@ -146,38 +152,13 @@ impl Dispatcher {
 }
 
 /// Run the hooks an event still needs and decide what becomes of it.
-async fn deliver(
-    engine: &Engine,
-    generation: &Generation,
-    config: &OutboxConfig,
-    stored: Stored,
-) -> Outcome {
+async fn deliver(hooks: &dyn PostEventRunner, config: &OutboxConfig, stored: Stored) -> Outcome {
     let Stored {
         seq, due_ms, event, ..
     } = stored;
     let due_ms = due_ms.unwrap_or(0);
     let mut event = event;
-    let hooks = generation.hooks_for(
-        event.trigger,
-        event.client_id.as_deref(),
-        Some(&event.route),
-    );
-    let mut failures = Vec::new();
-    for hook in &hooks {
-        if event.done_hooks.contains(&hook.name) {
-            continue;
-        }
-        let mut args = event.args.clone();
-        if let Some(Value::Object(context)) = args.last_mut() {
-            context.insert("webtask".into(), hook.webtask());
-            context.insert("event_id".into(), Value::String(event.id.clone()));
-        }
-        // Patiently: a burst of events must not fail attempts on the request path's queue deadline.
-        match engine.call_patiently(hook, args, &event.id).await {
-            Ok(_) => event.done_hooks.push(hook.name.clone()),
-            Err(e) => failures.push(format!("{}: {e}", hook.name)),
-        }
-    }
+    let failures = hooks.run(&mut event).await;
     if failures.is_empty() {
         tracing::debug!(event_id = %event.id, trigger = %event.trigger, "event delivered");
         return Outcome {

@@ -11,7 +11,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde_json::json;
 
-use crate::admin::metric_line;
+use crate::metrics::metric_line;
 
 /// Why an event cannot be stored now: said in the log, and in `/readyz`.
 #[derive(Debug, Clone, PartialEq, Eq)]

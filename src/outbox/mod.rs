@@ -32,23 +32,31 @@
 //! # One process at a time
 //! redb locks the file for the process that opens it. While hookgate runs, `hookgate outbox`
 //! cannot open the file and says so; stop hookgate first (its pending events stay on disk).
+//!
+//! # Files
+//! `event.rs` what is stored; `store.rs` the transactions (open, reopen, append, due, settle);
+//! `commit.rs` group commit; `dispatch.rs` the dispatcher; `ops.rs` list/retry/drop; `health.rs`
+//! whether an event can be stored now, and its `/readyz` and `/metrics` parts. Here: the
+//! [`Outbox`] itself, its settings and its schema.
 
+mod commit;
 pub mod dispatch;
+mod event;
 mod health;
+mod ops;
+mod store;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::RwLock;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use anyhow::Context as _;
-use redb::{Database, DatabaseError, ReadableDatabase, ReadableTable, TableDefinition};
-use serde::{Deserialize, Serialize};
-use serde_json::Value;
+use redb::{Database, DatabaseError, TableDefinition};
 
-use crate::admin::metric_line;
 pub use crate::config::OutboxConfig;
-use crate::hooks::Trigger;
+use crate::metrics::metric_line;
+use commit::Queue;
+pub use event::{Event, Next, Outcome, State, Stored};
 use health::Health;
 pub use health::Unwritable;
 
@@ -69,69 +77,6 @@ impl OutboxConfig {
         let jittered = full / 2 + rand::random_range(0..=full - full / 2);
         Duration::from_millis(jittered)
     }
-}
-
-/// One post-event: which hooks to run (trigger, route) and their arguments.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Event {
-    /// Stable across retries and restarts; hooks see it as `context.event_id` to deduplicate.
-    pub id: String,
-    pub trigger: Trigger,
-    /// The route the event came from (hooks can be limited to routes).
-    pub route: String,
-    /// The client the event came from, when known (hooks can be limited to clients).
-    #[serde(default)]
-    pub client_id: Option<String>,
-    /// The hook arguments before `cb`. The last one is the `context`; the dispatcher adds
-    /// `webtask` and `event_id` to it.
-    pub args: Vec<Value>,
-    pub created_ms: u64,
-    /// Delivery attempts made so far.
-    pub attempts: u32,
-    /// Hooks that already succeeded for this event: a retry runs only the others.
-    #[serde(default)]
-    pub done_hooks: Vec<String>,
-    #[serde(default)]
-    pub last_error: Option<String>,
-}
-
-impl Event {
-    pub fn new(
-        trigger: Trigger,
-        route: &str,
-        client_id: Option<String>,
-        args: Vec<Value>,
-    ) -> Event {
-        Event {
-            id: format!("evt_{}", uuid::Uuid::new_v4().simple()),
-            trigger,
-            route: route.to_string(),
-            client_id,
-            args,
-            created_ms: now_ms(),
-            attempts: 0,
-            done_hooks: Vec::new(),
-            last_error: None,
-        }
-    }
-}
-
-/// Where an event is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum State {
-    Pending,
-    Dead,
-}
-
-/// An event as stored, with its place in the file.
-#[derive(Debug, Clone, Serialize)]
-pub struct Stored {
-    pub seq: u64,
-    pub state: State,
-    /// When the next attempt is due (pending events), ms since the epoch.
-    pub due_ms: Option<u64>,
-    pub event: Event,
 }
 
 /// How the file is opened: [`Database::create`]; tests put a backend that fails on demand under it.
@@ -182,28 +127,6 @@ pub struct Busy<'a>(&'a AtomicUsize);
 impl Drop for Busy<'_> {
     fn drop(&mut self) {
         self.0.fetch_sub(1, Ordering::AcqRel);
-    }
-}
-
-/// Events handed to [`Outbox::enqueue`] and not yet on disk, and whether a committer is at work.
-#[derive(Default)]
-struct Queue {
-    waiting: Vec<(Event, tokio::sync::oneshot::Sender<Result<u64, String>>)>,
-    committing: bool,
-}
-
-/// Resets the queue if a commit panics: the waiters of that batch and of the queue are answered
-/// (their senders dropped, which they see as an error) instead of waiting forever, and the next
-/// `enqueue` starts a committer again.
-struct CommitterGuard<'a>(&'a Outbox);
-
-impl Drop for CommitterGuard<'_> {
-    fn drop(&mut self) {
-        if std::thread::panicking() {
-            let mut q = self.0.queue.lock().unwrap_or_else(|p| p.into_inner());
-            q.waiting.clear();
-            q.committing = false;
-        }
     }
 }
 
@@ -277,153 +200,8 @@ impl Outbox {
         let _ = rx.wait_for(|open| *open).await;
     }
 
-    fn open_db(&self) -> anyhow::Result<Database> {
-        let path = &self.path;
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir)
-                .with_context(|| format!("cannot create the outbox folder {}", dir.display()))?;
-        }
-        let db = match (self.opener)(path) {
-            Ok(db) => db,
-            Err(DatabaseError::DatabaseAlreadyOpen) => anyhow::bail!(
-                "the outbox {} is open in another process (a running hookgate?); \
-                 redb allows one process at a time: stop hookgate first",
-                path.display()
-            ),
-            Err(e) => {
-                return Err(e).with_context(|| format!("cannot open the outbox {}", path.display()))
-            }
-        };
-        let tx = db.begin_write()?;
-        tx.open_table(PENDING)?;
-        tx.open_table(DEAD)?;
-        tx.open_table(META)?;
-        tx.commit()?;
-        Ok(db)
-    }
-
-    /// Close the file and open it again, unless another caller already did since `epoch`.
-    /// On failure the outbox stays closed (every operation fails) until a later reopen works.
-    fn reopen(&self, epoch: u64) -> anyhow::Result<()> {
-        let mut slot = self.db.write().unwrap_or_else(|p| p.into_inner());
-        if self.epoch.load(Ordering::Acquire) != epoch && slot.is_some() {
-            return Ok(());
-        }
-        self.epoch.fetch_add(1, Ordering::AcqRel);
-        if let Some(old) = slot.take() {
-            // A broken file cannot be closed cleanly; the reopen repairs it.
-            if let Err(e) = old.close() {
-                tracing::debug!(error = %e, "closing the broken outbox");
-            }
-        }
-        *slot = Some(self.open_db()?);
-        self.health.reopens.fetch_add(1, Ordering::Relaxed);
-        tracing::warn!(outbox = %self.path.display(), "the outbox file was reopened after a failure");
-        Ok(())
-    }
-
-    /// Run `f` on the open file.
-    fn with_db<T>(&self, f: impl FnOnce(&Database) -> anyhow::Result<T>) -> anyhow::Result<T> {
-        let slot = self.db.read().unwrap_or_else(|p| p.into_inner());
-        match slot.as_ref() {
-            Some(db) => f(db),
-            None => Err(match self.health.last_error() {
-                Some(e) => anyhow::anyhow!("the outbox is closed after a failure: {e}"),
-                None => anyhow::anyhow!("the outbox {} is not open", self.path.display()),
-            }),
-        }
-    }
-
-    /// A read: its failure marks the file broken (redb fails reads too after an I/O error), so
-    /// the dispatcher's recovery reopens it.
-    fn read<T>(&self, f: impl FnOnce(&Database) -> anyhow::Result<T>) -> anyhow::Result<T> {
-        self.with_db(f)
-            .inspect_err(|e| self.health.failed(format!("{e:#}")))
-    }
-
-    /// A write transaction: on failure the file is reopened and `f` runs once more. Both
-    /// failures count; the second marks the outbox unwritable until a write or a recovery works.
-    fn write<T>(&self, f: impl Fn(&Database) -> anyhow::Result<T>) -> anyhow::Result<T> {
-        let epoch = self.epoch.load(Ordering::Acquire);
-        let first = match self.with_db(&f) {
-            Ok(v) => {
-                self.health.succeeded();
-                return Ok(v);
-            }
-            Err(e) => e,
-        };
-        self.health.write_failures.fetch_add(1, Ordering::Relaxed);
-        // If the failed commit did reach the disk after all (an fsync that reported an error),
-        // the retry stores its events a second time: the hooks would run twice, which
-        // at-least-once delivery allows (`context.event_id` is the same).
-        tracing::warn!(error = %format!("{first:#}"), "outbox write failed; reopening the file and trying once more");
-        let second = match self.reopen(epoch) {
-            Ok(()) => self.with_db(&f),
-            Err(e) => Err(e.context("reopening the outbox failed")),
-        };
-        match second {
-            Ok(v) => {
-                self.health.succeeded();
-                Ok(v)
-            }
-            Err(e) => {
-                self.health.write_failures.fetch_add(1, Ordering::Relaxed);
-                let e = first.context(format!("and again after reopening: {e:#}"));
-                self.health.failed(format!("{e:#}"));
-                Err(e)
-            }
-        }
-    }
-
     pub fn path(&self) -> &Path {
         &self.path
-    }
-
-    /// Store events durably (one fsync'd transaction), due now. Blocking: call it from
-    /// `spawn_blocking` or a thread of its own.
-    pub fn append(&self, events: &[Event]) -> anyhow::Result<Vec<u64>> {
-        let seqs = self.write(|db| {
-            let tx = db.begin_write()?;
-            let mut seqs = Vec::with_capacity(events.len());
-            {
-                let mut meta = tx.open_table(META)?;
-                let mut next = meta.get("next_seq")?.map_or(1, |v| v.value());
-                let mut pending = tx.open_table(PENDING)?;
-                let due = now_ms();
-                for e in events {
-                    pending.insert((due, next), serde_json::to_vec(e)?.as_slice())?;
-                    seqs.push(next);
-                    next += 1;
-                }
-                meta.insert("next_seq", next)?;
-            }
-            self.commit_durably(tx)?;
-            Ok(seqs)
-        })?;
-        self.notify.notify_one();
-        Ok(seqs)
-    }
-
-    /// Commit with fsync; earlier commits without one become durable with it. The flag is set
-    /// while the write transaction is held, so it follows the order of the commits.
-    fn commit_durably(&self, tx: redb::WriteTransaction) -> anyhow::Result<()> {
-        let was = self.unsynced.swap(false, Ordering::AcqRel);
-        if let Err(e) = tx.commit() {
-            self.unsynced.store(was, Ordering::Release);
-            return Err(e.into());
-        }
-        Ok(())
-    }
-
-    /// Make the dispatcher's results durable if any are not yet: one empty fsync'd transaction.
-    /// The dispatcher calls it when it runs out of work and a graceful stop calls it last, so
-    /// neither a restart nor a crash after a quiet moment runs delivered hooks again. Blocking.
-    pub fn sync(&self) -> anyhow::Result<bool> {
-        if !self.unsynced.load(Ordering::Acquire) {
-            return Ok(false);
-        }
-        self.write(|db| self.commit_durably(db.begin_write()?))?;
-        Ok(true)
     }
 
     /// Can an event be stored now, as far as is known without storing one?
@@ -499,158 +277,6 @@ impl Outbox {
         self.busy.load(Ordering::Acquire) == 0
     }
 
-    /// [`Outbox::append`] for async callers: returns once the event is on disk. The routes call it
-    /// after the upstream's 2xx, so a failure here is counted as an unrecorded event.
-    ///
-    /// Group commit: events that arrive while a transaction is being written and fsync'd wait
-    /// and go together in the next one, so concurrent signups share fsyncs instead of queueing
-    /// one by one behind redb's single writer. Alone, an event is committed at once. A failed
-    /// commit answers every waiter of its batch with the error.
-    pub async fn enqueue(self: &std::sync::Arc<Self>, event: Event) -> anyhow::Result<u64> {
-        let (tx, rx) = tokio::sync::oneshot::channel();
-        let lead = {
-            let mut q = self.queue.lock().unwrap_or_else(|p| p.into_inner());
-            q.waiting.push((event, tx));
-            !std::mem::replace(&mut q.committing, true)
-        };
-        if lead {
-            let me = self.clone();
-            tokio::task::spawn_blocking(move || me.commit_waiting());
-        }
-        let stored = match rx.await {
-            Ok(Ok(seq)) => Ok(seq),
-            Ok(Err(e)) => Err(anyhow::anyhow!(e)),
-            Err(_) => Err(anyhow::anyhow!(
-                "the outbox writer failed before storing the event"
-            )),
-        };
-        if stored.is_err() {
-            self.health.unrecorded.fetch_add(1, Ordering::Relaxed);
-        }
-        stored
-    }
-
-    /// The committer: writes whatever is waiting in one transaction, answers those waiters, and
-    /// goes on until nothing is waiting. Blocking.
-    fn commit_waiting(&self) {
-        let _guard = CommitterGuard(self);
-        loop {
-            let batch = {
-                let mut q = self.queue.lock().unwrap_or_else(|p| p.into_inner());
-                if q.waiting.is_empty() {
-                    q.committing = false;
-                    return;
-                }
-                std::mem::take(&mut q.waiting)
-            };
-            let (events, waiters): (Vec<Event>, Vec<_>) = batch.into_iter().unzip();
-            match self.append(&events) {
-                Ok(seqs) => {
-                    for (waiter, seq) in waiters.into_iter().zip(seqs) {
-                        let _ = waiter.send(Ok(seq));
-                    }
-                }
-                Err(e) => {
-                    let e = format!("{e:#}");
-                    for waiter in waiters {
-                        let _ = waiter.send(Err(e.clone()));
-                    }
-                }
-            }
-        }
-    }
-
-    /// Pending events due at `now_ms`, oldest due first, at most `limit`.
-    pub fn due(&self, now_ms: u64, limit: usize) -> anyhow::Result<Vec<Stored>> {
-        self.read(|db| {
-            let tx = db.begin_read()?;
-            let table = tx.open_table(PENDING)?;
-            let mut out = Vec::new();
-            for row in table.range((0u64, 0u64)..=(now_ms, u64::MAX))? {
-                if out.len() >= limit {
-                    break;
-                }
-                let (k, v) = row?;
-                let (due, seq) = k.value();
-                out.push(Stored {
-                    seq,
-                    state: State::Pending,
-                    due_ms: Some(due),
-                    event: serde_json::from_slice(v.value())?,
-                });
-            }
-            Ok(out)
-        })
-    }
-
-    /// When the earliest pending event is due, if any.
-    pub fn next_due(&self) -> anyhow::Result<Option<u64>> {
-        self.read(|db| {
-            let tx = db.begin_read()?;
-            let table = tx.open_table(PENDING)?;
-            let first = table.first()?.map(|(k, _)| k.value().0);
-            Ok(first)
-        })
-    }
-
-    /// Apply the dispatcher's results in one transaction.
-    ///
-    /// Deliveries and reschedules are not fsync'd (`Durability::None`): losing them in a crash
-    /// only means the hooks run again, which at-least-once delivery allows, while an fsync here
-    /// would compete with the signups' own (which make them durable too: redb persists earlier
-    /// commits with the next durable one). They become durable at the latest when the dispatcher
-    /// runs out of work and when hookgate stops gracefully ([`Outbox::sync`]), so only a crash in
-    /// the middle of a busy stretch runs hooks again. A batch that makes dead letters is fsync'd,
-    /// so an operator stopping hookgate finds them where the log said.
-    pub fn settle(&self, outcomes: &[Outcome]) -> anyhow::Result<()> {
-        let durable = outcomes.iter().any(|o| matches!(o.next, Next::Dead(_)));
-        self.write(|db| {
-            let mut tx = db.begin_write()?;
-            if !durable {
-                tx.set_durability(redb::Durability::None)?;
-            }
-            {
-                let mut pending = tx.open_table(PENDING)?;
-                let mut dead = tx.open_table(DEAD)?;
-                for o in outcomes {
-                    let key = (o.due_ms, o.seq);
-                    match &o.next {
-                        Next::Delivered => {
-                            pending.remove(key)?;
-                        }
-                        Next::Retry { due_ms, event } => {
-                            pending.remove(key)?;
-                            pending
-                                .insert((*due_ms, o.seq), serde_json::to_vec(event)?.as_slice())?;
-                        }
-                        Next::Dead(event) => {
-                            pending.remove(key)?;
-                            dead.insert(o.seq, serde_json::to_vec(event)?.as_slice())?;
-                        }
-                    }
-                }
-            }
-            if durable {
-                self.commit_durably(tx)
-            } else {
-                self.unsynced.store(true, Ordering::Release);
-                Ok(tx.commit()?)
-            }
-        })?;
-        for o in outcomes {
-            let counter = match o.next {
-                Next::Delivered => &self.delivered,
-                Next::Retry { .. } => &self.failed_attempts,
-                Next::Dead(_) => {
-                    self.failed_attempts.fetch_add(1, Ordering::Relaxed);
-                    &self.dead_letters
-                }
-            };
-            counter.fetch_add(1, Ordering::Relaxed);
-        }
-        Ok(())
-    }
-
     /// `/readyz`'s `outbox` object, and whether an event can be stored; `None` while no route
     /// needs the outbox (it was never opened).
     pub fn readiness(&self) -> Option<(bool, serde_json::Value)> {
@@ -718,135 +344,16 @@ impl Outbox {
         out
     }
 
-    /// Pending events and dead letters now (both O(1) in redb). Does not wait for a reopen
-    /// under way: the admin listener must answer.
-    fn counts(&self) -> anyhow::Result<(u64, u64)> {
-        use redb::ReadableTableMetadata;
-        let slot = match self.db.try_read() {
-            Ok(slot) => slot,
-            Err(std::sync::TryLockError::Poisoned(p)) => p.into_inner(),
-            Err(std::sync::TryLockError::WouldBlock) => {
-                anyhow::bail!("the outbox is being reopened")
-            }
-        };
-        let db = slot.as_ref().context("the outbox is closed")?;
-        let tx = db.begin_read()?;
-        Ok((tx.open_table(PENDING)?.len()?, tx.open_table(DEAD)?.len()?))
-    }
-
-    /// Every event, pending first (by due time), then the dead letters.
-    pub fn list(&self) -> anyhow::Result<Vec<Stored>> {
-        self.with_db(|db| {
-            let tx = db.begin_read()?;
-            let mut out = Vec::new();
-            for row in tx.open_table(PENDING)?.iter()? {
-                let (k, v) = row?;
-                let (due, seq) = k.value();
-                out.push(Stored {
-                    seq,
-                    state: State::Pending,
-                    due_ms: Some(due),
-                    event: serde_json::from_slice(v.value())?,
-                });
-            }
-            for row in tx.open_table(DEAD)?.iter()? {
-                let (k, v) = row?;
-                out.push(Stored {
-                    seq: k.value(),
-                    state: State::Dead,
-                    due_ms: None,
-                    event: serde_json::from_slice(v.value())?,
-                });
-            }
-            Ok(out)
-        })
-    }
-
-    /// The events a command names: these sequence numbers, or (`None`) every dead letter.
-    fn named(&self, seqs: Option<&[u64]>) -> anyhow::Result<Vec<Stored>> {
-        Ok(self
-            .list()?
-            .into_iter()
-            .filter(|s| match seqs {
-                None => s.state == State::Dead,
-                Some(list) => list.contains(&s.seq),
-            })
-            .collect())
-    }
-
-    /// Make events due now with fresh attempts: dead letters go back to pending. `None` = every
-    /// dead letter. Returns how many were moved.
-    pub fn retry(&self, seqs: Option<&[u64]>) -> anyhow::Result<usize> {
-        let chosen = self.named(seqs)?;
-        self.with_db(|db| {
-            let tx = db.begin_write()?;
-            {
-                let mut pending = tx.open_table(PENDING)?;
-                let mut dead = tx.open_table(DEAD)?;
-                let now = now_ms();
-                for s in &chosen {
-                    match s.state {
-                        State::Dead => {
-                            dead.remove(s.seq)?;
-                        }
-                        State::Pending => {
-                            pending.remove((s.due_ms.unwrap_or(0), s.seq))?;
-                        }
-                    }
-                    let mut e = s.event.clone();
-                    e.attempts = 0;
-                    pending.insert((now, s.seq), serde_json::to_vec(&e)?.as_slice())?;
-                }
-            }
-            Ok(tx.commit()?)
-        })?;
-        Ok(chosen.len())
-    }
-
-    /// Delete events for good. `None` = every dead letter. Returns how many were deleted.
-    pub fn drop_events(&self, seqs: Option<&[u64]>) -> anyhow::Result<usize> {
-        let chosen = self.named(seqs)?;
-        self.with_db(|db| {
-            let tx = db.begin_write()?;
-            {
-                let mut pending = tx.open_table(PENDING)?;
-                let mut dead = tx.open_table(DEAD)?;
-                for s in &chosen {
-                    match s.state {
-                        State::Dead => dead.remove(s.seq)?,
-                        State::Pending => pending.remove((s.due_ms.unwrap_or(0), s.seq))?,
-                    };
-                }
-            }
-            Ok(tx.commit()?)
-        })?;
-        Ok(chosen.len())
-    }
-
     /// Wake the dispatcher (an event was appended).
     pub(crate) async fn appended(&self) {
         self.notify.notified().await
     }
 }
 
-/// What became of one dispatched event.
-#[derive(Debug)]
-pub struct Outcome {
-    pub seq: u64,
-    pub due_ms: u64,
-    pub next: Next,
-}
-
-#[derive(Debug)]
-pub enum Next {
-    Delivered,
-    Retry { due_ms: u64, event: Event },
-    Dead(Event),
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::Trigger;
     use serde_json::json;
 
     fn event() -> Event {

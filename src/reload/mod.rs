@@ -6,7 +6,7 @@
 //! periodic rescan, notify's Rescan flag ──────────────┼─▶ debounce ─▶ Reloader::check
 //!                                                     │     fingerprint (config + hook tree + secret/key files)
 //!                                                     │     unchanged? stop. changed: Config::load → pin what
-//!                                                     │     needs a restart → server::load (compile everything)
+//!                                                     │     needs a restart → live::load (compile everything)
 //!                                                     └─▶   ok: ArcSwap::store(new Live)   broken: keep the old one
 //! ```
 //!
@@ -17,10 +17,12 @@
 //! Owns: the snapshot type, the check-and-swap, the reload status (`/readyz` detail, `/metrics`)
 //! and the watcher thread; opening the outbox when a reload adds the first route that produces
 //! post-events (a rejected reload if it cannot be opened). Must not: parse configuration or
-//! compile hooks itself (it calls [`Config::load`] and [`crate::server::load`], exactly what
-//! `hookgate check` runs), or run hooks.
+//! compile hooks itself (it calls [`Config::load`] and [`load`], exactly what `hookgate check`
+//! runs), or run hooks.
 
 mod fingerprint;
+mod live;
+mod post_events;
 mod restart;
 pub mod watch;
 
@@ -31,39 +33,10 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use arc_swap::ArcSwap;
 use serde_json::json;
 
-use crate::config::{Config, Route};
-use crate::hooks::Generation;
+use crate::config::Config;
 use crate::outbox::Outbox;
-use crate::server::Loaded;
-use crate::token::KeyRing;
-
-/// Everything a request needs that can change while hookgate runs, swapped as one.
-#[derive(Debug)]
-pub struct Live {
-    /// 1 at start, +1 per reload that was swapped in.
-    pub number: u64,
-    /// The configuration in force. Settings that need a restart keep their values from start.
-    pub config: Arc<Config>,
-    pub generation: Arc<Generation>,
-    /// hookgate's signing keys (required when a route re-signs tokens).
-    pub keys: Option<KeyRing>,
-}
-
-impl Live {
-    pub fn new(number: u64, config: Arc<Config>, loaded: Loaded) -> Live {
-        Live {
-            number,
-            config,
-            generation: Arc::new(loaded.generation),
-            keys: loaded.keys,
-        }
-    }
-
-    /// The route at an index of this snapshot's route list.
-    pub fn route(&self, index: Option<usize>) -> Option<&Route> {
-        index.map(|i| &self.config.routes[i])
-    }
-}
+pub use live::{load, Live, Loaded};
+pub use post_events::LiveHooks;
 
 /// What `/readyz` and `/metrics` show about reloading. Written only by the reload thread.
 #[derive(Default)]
@@ -117,7 +90,7 @@ impl Status {
         let s = self.state();
         let mut out = String::new();
         let mut metric = |name: &str, kind: &str, help: &str, value: u64| {
-            crate::admin::metric_line(&mut out, name, kind, help, value)
+            crate::metrics::metric_line(&mut out, name, kind, help, value)
         };
         metric(
             "hookgate_reload_success_total",
@@ -288,7 +261,7 @@ impl Reloader {
             }
         };
         let restart = restart::pin(&mut config, &self.boot);
-        let loaded = match crate::server::load(&config) {
+        let loaded = match load(&config) {
             Ok(l) => l,
             Err(problems) => {
                 if !self.still(seen, Some(&config)) {

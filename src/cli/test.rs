@@ -1,62 +1,24 @@
-//! What the CLI needs from hooks: `hookgate test` (run one hook file the way Auth0's Runner did)
-//! and `hookgate new` (write Auth0's starter code for a trigger).
+//! `hookgate test`: run one hook file the way Auth0's Runner did, with the Runner's default
+//! payload for its trigger, and print what it called back with.
 //!
-//! Owns: the starters and the Runner's default payloads per trigger.
-//! Must not touch: argument parsing or printing (src/main.rs does), or the hook file under test
-//! (it is read, never written).
+//! Owns: the Runner's default payloads per trigger, and each trigger's argument names (the
+//! argument contract; it belongs with the trigger ids in `crate::hooks`, and moves there once
+//! that file's owner takes it). Must not: write the hook file under test (it is read, never
+//! written).
 
 use std::collections::BTreeMap;
-use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{anyhow, bail, Context as _};
 use serde_json::{json, Value};
 
-use super::{Hook, HooksConfig, Trigger};
+use super::{parse_trigger, Failure};
+use crate::config::Config;
 use crate::engine::program::ProgramBuilder;
 use crate::engine::{Engine, HookError};
-
-/// Auth0's starter code for `trigger`.
-pub fn starter(trigger: Trigger) -> &'static str {
-    match trigger {
-        Trigger::CredentialsExchange => include_str!("starters/credentials-exchange.js"),
-        Trigger::PreUserRegistration => include_str!("starters/pre-user-registration.js"),
-        Trigger::PostUserRegistration => include_str!("starters/post-user-registration.js"),
-        Trigger::PostChangePassword => include_str!("starters/post-change-password.js"),
-        Trigger::SendPhoneMessage => include_str!("starters/send-phone-message.js"),
-    }
-}
-
-/// `hookgate new`: write the starter code to `<hooks_dir>/<trigger-id>/<name>.js`. Refuses to
-/// overwrite an existing file. Returns the path written.
-pub fn write_starter(hooks_dir: &Path, trigger: Trigger, name: &str) -> anyhow::Result<PathBuf> {
-    let stem = name.strip_suffix(".js").unwrap_or(name);
-    if stem.is_empty() || stem.starts_with('.') || stem.contains(['/', '\\']) {
-        bail!("`{name}` is not a usable hook name: use a plain file name such as `add-claims`");
-    }
-    let dir = hooks_dir.join(trigger.id());
-    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    let path = dir.join(format!("{stem}.js"));
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(&path)
-        .map_err(|e| {
-            if e.kind() == std::io::ErrorKind::AlreadyExists {
-                anyhow!(
-                    "{} already exists; choose another name or delete it first",
-                    path.display()
-                )
-            } else {
-                anyhow!("cannot create {}: {e}", path.display())
-            }
-        })?;
-    file.write_all(starter(trigger).as_bytes())
-        .with_context(|| format!("cannot write {}", path.display()))?;
-    Ok(path)
-}
+use crate::hooks::{Hook, HooksConfig, Trigger};
 
 /// The Runner's default payload for `trigger`: the argument names and their values.
 /// pre-user-registration's is the default user and context of Auth0's documentation.
@@ -119,6 +81,25 @@ pub fn argument_names(trigger: Trigger) -> &'static [&'static str] {
         | Trigger::PostChangePassword => &["user", "context"],
         Trigger::SendPhoneMessage => &["recipient", "text", "context"],
     }
+}
+
+/// `hookgate test`, as the command line gives it: `trigger` and `config` as typed.
+pub fn run(
+    hook: &Path,
+    payload: Option<&Path>,
+    trigger: Option<&str>,
+    config: Option<&Path>,
+) -> Result<(), Failure> {
+    let trigger = trigger.map(parse_trigger).transpose()?;
+    let hooks = match config.map(Config::load).transpose() {
+        Ok(c) => c.map(|c| c.hooks).unwrap_or_default(),
+        Err(errors) => return Err(Failure::invalid(errors.to_string())),
+    };
+    super::init_logging(crate::config::LogFormat::Text);
+    let v = run_test_as(hook, payload, trigger, &hooks)
+        .map_err(|e| Failure::failed(format!("{e:#}")))?;
+    println!("{}", serde_json::to_string_pretty(&v).expect("JSON prints"));
+    Ok(())
 }
 
 /// `hookgate test <hook-file> [--payload file.json]`, trigger taken from the file's folder.

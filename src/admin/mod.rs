@@ -104,13 +104,6 @@ impl ServeHttp for Admin {
     }
 }
 
-/// One metric in Prometheus' text exposition format, appended to `out`.
-pub fn metric_line(out: &mut String, name: &str, kind: &str, help: &str, value: u64) {
-    out.push_str(&format!(
-        "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}\n"
-    ));
-}
-
 /// Is something answering `/healthz` at this admin address? Used by tests and scripts.
 pub fn is_listening(addr: SocketAddr) -> bool {
     std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok()

@@ -1,0 +1,63 @@
+//! `hookgate new`: write Auth0's starter code for a trigger where hookgate will find it.
+//!
+//! Owns: choosing a starter by trigger and writing it. The starters themselves stay in
+//! `src/hooks/starters/` (next to the trigger ids they belong to). Must not: overwrite a file, or
+//! write anywhere but `<hooks>/<trigger-id>/<name>.js`.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use anyhow::{anyhow, bail, Context as _};
+
+use super::{parse_trigger, Failure};
+use crate::hooks::Trigger;
+
+/// `hookgate new <trigger> <name> [--dir hooks]`, as the command line gives it.
+pub fn run(trigger: &str, name: &str, dir: &Path) -> Result<(), Failure> {
+    let trigger = parse_trigger(trigger)?;
+    let path = write_starter(dir, trigger, name).map_err(|e| Failure::failed(format!("{e:#}")))?;
+    println!("wrote {}", path.display());
+    Ok(())
+}
+
+/// Auth0's starter code for `trigger`.
+pub fn starter(trigger: Trigger) -> &'static str {
+    match trigger {
+        Trigger::CredentialsExchange => include_str!("../hooks/starters/credentials-exchange.js"),
+        Trigger::PreUserRegistration => include_str!("../hooks/starters/pre-user-registration.js"),
+        Trigger::PostUserRegistration => {
+            include_str!("../hooks/starters/post-user-registration.js")
+        }
+        Trigger::PostChangePassword => include_str!("../hooks/starters/post-change-password.js"),
+        Trigger::SendPhoneMessage => include_str!("../hooks/starters/send-phone-message.js"),
+    }
+}
+
+/// `hookgate new`: write the starter code to `<hooks_dir>/<trigger-id>/<name>.js`. Refuses to
+/// overwrite an existing file. Returns the path written.
+pub fn write_starter(hooks_dir: &Path, trigger: Trigger, name: &str) -> anyhow::Result<PathBuf> {
+    let stem = name.strip_suffix(".js").unwrap_or(name);
+    if stem.is_empty() || stem.starts_with('.') || stem.contains(['/', '\\']) {
+        bail!("`{name}` is not a usable hook name: use a plain file name such as `add-claims`");
+    }
+    let dir = hooks_dir.join(trigger.id());
+    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let path = dir.join(format!("{stem}.js"));
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&path)
+        .map_err(|e| {
+            if e.kind() == std::io::ErrorKind::AlreadyExists {
+                anyhow!(
+                    "{} already exists; choose another name or delete it first",
+                    path.display()
+                )
+            } else {
+                anyhow!("cannot create {}: {e}", path.display())
+            }
+        })?;
+    file.write_all(starter(trigger).as_bytes())
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    Ok(path)
+}
