@@ -40,25 +40,6 @@ pub struct Hook {
     pub(crate) program: Arc<Program>,
 }
 
-/// A hook with `on_error` for a point's error-table unit tests (no program: it is never run).
-#[cfg(test)]
-pub(crate) fn hook_for_tests(trigger: Trigger, on_error: OnError) -> Arc<Hook> {
-    let program = crate::engine::program::Program {
-        main: String::new(),
-        modules: std::collections::HashMap::new(),
-    };
-    let mut h = Hook::standalone(
-        format!("{}/h", trigger.id()),
-        trigger,
-        "h.js".into(),
-        std::time::Duration::from_secs(1),
-        Default::default(),
-        program,
-    );
-    h.on_error = on_error;
-    Arc::new(h)
-}
-
 static NEXT_HOOK_ID: AtomicU64 = AtomicU64::new(1);
 
 impl Hook {

@@ -8,12 +8,7 @@
 //! request (the point code does).
 
 pub mod cli;
-pub mod credentials_exchange;
 mod generation;
-pub mod post_change_password;
-pub mod post_user_registration;
-pub mod pre_user_registration;
-pub mod send_phone_message;
 mod settings;
 mod trigger;
 

@@ -24,25 +24,21 @@
 //! credentials presented as the route (or the registered client) says, Basic or in the body
 //! (RFC 6749 §2.3.1), on every grant, since the server authenticates the client on each.
 //!
-//! This file knows the point's arguments, how to apply its result and how its errors map to
-//! HTTP. It must not know how hooks are run (`crate::engine`) or how bytes move
-//! (`crate::proxy`).
+//! This file knows the point's arguments, how to apply its result and which failure each
+//! problem is. It must not know how hooks are run (`crate::engine`) or how bytes move (the
+//! transport, `proxy`).
 
-use std::sync::Arc;
-
+use async_trait::async_trait;
 use bytes::Bytes;
-use pingora::http::RequestHeader;
 use serde_json::{json, Map, Value};
 
-use super::{Hook, OnError, Trigger};
-use crate::config::{ClientAuth, OpaqueTokens, Route};
-use crate::engine::{HookError, Wait};
-use crate::proxy::body::{basic_credentials, header, BodyFormat, Params};
-use crate::proxy::respond::OAuthError;
-use crate::proxy::upstream::UpstreamResponse;
-use crate::proxy::Proxy;
-use crate::reload::Live;
+use super::{Answer, Before, ErrorTable, Exchange, Failure, Forward, HeaderEdit, Point, Shape};
+use crate::config::{ClientAuth, OpaqueTokens, Route, UpstreamBody};
+use crate::engine::{HookError, HookFailure};
+use crate::hooks::{Hook, Trigger};
 use crate::token::VerifyError;
+use crate::wire::headers::basic_credentials;
+use crate::wire::params::{BodyFormat, Params};
 
 /// Claims a hook can never set or change.
 const REGISTERED_CLAIMS: [&str; 9] = [
@@ -60,278 +56,322 @@ const REGISTERED_CLAIMS: [&str; 9] = [
 /// Request parameters that never reach a hook (nor a log line).
 const SECRET_PARAMS: [&str; 2] = ["client_secret", "client_assertion"];
 
-/// Run a token request through the upstream and the credentials-exchange hooks.
-pub async fn exchange(
-    proxy: &Proxy,
-    live: &Live,
-    request_id: &str,
-    route: &Route,
-    mut req: RequestHeader,
-    body: Bytes,
-) -> Result<UpstreamResponse, OAuthError> {
-    let content_type = header(&req, "content-type");
-    let mut params = Params::parse(content_type.as_deref(), &body)?;
-    let sent_client = sent_client_id(header(&req, "authorization").as_deref(), &params);
-    // Settings of the client the credentials name: how to present them, its default audience.
-    // (Not who the client is for hooks: that is the verified token's, below.)
-    let sent_registered = sent_client
-        .as_deref()
-        .and_then(|id| live.config.clients.get(id));
-    let client_auth = sent_registered
-        .and_then(|c| c.upstream_client_auth)
-        .unwrap_or(route.upstream_client_auth);
-    if params.get("grant_type").as_deref() != Some("client_credentials") {
-        // Every other grant is the upstream's business alone: the request goes as it came,
-        // but for the client's credentials, presented as the server accepts them.
-        if client_auth == ClientAuth::Same {
-            return proxy.upstream.send(req, body).await;
-        }
-        let mut upstream_params = params.clone();
-        if !present_credentials(client_auth, &mut req, &mut upstream_params)? {
-            return proxy.upstream.send(req, body).await;
-        }
-        return send_params(proxy, req, &upstream_params, params.format).await;
-    }
-    // No audience named: the registered client's default, else the route's. Hooks see it as
-    // the audience, as Auth0's tenant default audience was.
-    let named = ["audience", "resource", route.audience_param.as_str()]
-        .iter()
-        .any(|k| params.get(k).is_some_and(|v| !v.is_empty()));
-    if !named {
-        if let Some(aud) = sent_registered
-            .and_then(|c| c.default_audience.clone())
-            .or_else(|| route.default_audience.clone())
-        {
-            // Empty ones name nothing: they must not travel next to the default.
-            for k in ["audience", "resource", route.audience_param.as_str()] {
-                params.values.remove(k);
-            }
-            params.values.insert("audience".into(), json!(aud));
-        }
-    }
+/// The credentials-exchange point.
+pub struct CredentialsExchange;
 
-    // Adapt the request to the legacy server: Auth0's `audience` under the upstream's name,
-    // the client's credentials as it accepts them, and the body in the shape it reads.
-    let mut upstream_params = params.clone();
-    present_credentials(client_auth, &mut req, &mut upstream_params)?;
-    if route.audience_param != "audience"
-        && !upstream_params.values.contains_key(&route.audience_param)
-    {
-        if let Some(aud) = upstream_params.values.remove("audience") {
-            upstream_params
-                .values
-                .insert(route.audience_param.clone(), aud);
-        }
-    }
-    let format = route.upstream_body.format(params.format);
-    let resp = send_params(proxy, req, &upstream_params, format).await?;
-
-    if resp.header.status.as_u16() != 200 {
-        return Ok(resp);
-    }
-    if !live
-        .generation
-        .any_for_route(Trigger::CredentialsExchange, &route.name)
-    {
-        return Ok(resp);
-    }
-    let wait = proxy.hook_wait();
-    if wait == Wait::SpinFirst {
-        // A worker asleep wakes while the upstream's token is read and verified.
-        proxy.engine.prewake();
-    }
-    let Ok(Value::Object(mut answer)) = serde_json::from_slice::<Value>(&resp.body) else {
-        return Err(OAuthError::new(
-            502,
-            "server_error",
-            "the identity server's token answer is not a JSON object",
-        ));
-    };
-    let Some(access_token) = answer.get("access_token").and_then(Value::as_str) else {
-        return Err(OAuthError::new(
-            502,
-            "server_error",
-            "the identity server's token answer has no access_token",
-        ));
-    };
-
-    let upstream_token = match proxy.upstream_keys.verify(access_token).await {
-        Ok(t) => Some(t),
-        Err(VerifyError::Opaque) => None,
-        Err(e) => {
-            tracing::error!(request_id, error = %e, "refusing the identity server's token");
-            return Err(OAuthError::new(
-                502,
-                "server_error",
-                "the identity server's token could not be verified",
-            ));
-        }
-    };
-
-    let claims = upstream_token.as_ref().map(|t| &t.claims);
-    // The client is who the identity server says it is: the verified token names it. What the
-    // request sent is only a fallback for tokens that name no client (opaque ones).
-    let client_id = match claims.and_then(token_client_id) {
-        Some(id) => {
-            if sent_client.as_ref().is_some_and(|sent| *sent != id) {
-                tracing::warn!(request_id, token_client = %id, sent_client = ?sent_client, "the client credentials name another client than the identity server's token; the token's client is used");
-            }
-            Some(id)
-        }
-        None => sent_client,
-    };
-    let hooks = live.generation.hooks_for(
-        Trigger::CredentialsExchange,
-        client_id.as_deref(),
-        Some(&route.name),
-    );
-    if hooks.is_empty() {
-        return Ok(resp);
-    }
-    let granted = granted_scope(claims, &answer);
-    let audience = claims
-        .and_then(|c| match c.get("aud") {
-            Some(Value::String(s)) => Some(s.clone()),
-            Some(Value::Array(a)) => a.first().and_then(Value::as_str).map(str::to_string),
-            _ => None,
-        })
-        .or_else(|| params.get("audience"))
-        .or_else(|| params.get(&route.audience_param));
-    let client_id = client_id.unwrap_or_default();
-    let registered = live.config.clients.get(&client_id);
-    let client = json!({
-        "id": client_id,
-        "name": registered.and_then(|c| c.name.clone()).unwrap_or_else(|| client_id.clone()),
-        "tenant": live.config.tenant.name,
-        "metadata": registered.map(|c| json!(c.metadata)).unwrap_or_else(|| json!({})),
-    });
-    let mut body_for_hooks = params.values.clone();
-    for secret in SECRET_PARAMS {
-        body_for_hooks.remove(secret);
-    }
-
-    let mut outcome = Outcome {
-        scope: granted.clone(),
-        claims: Map::new(),
-    };
-    for hook in &hooks {
-        let context = json!({ "webtask": hook.webtask(), "body": body_for_hooks });
-        let args = vec![
-            client.clone(),
-            outcome.scope.as_ref().map_or(Value::Null, |s| json!(s)),
-            audience.as_ref().map_or(Value::Null, |a| json!(a)),
-            context,
-        ];
-        match proxy.engine.call_with(hook, args, request_id, wait).await {
-            Ok(result) => outcome.apply(hook, &result, request_id)?,
-            Err(e) => fail(hook, &e, request_id)?,
-        }
-    }
-
-    let changed = outcome.scope != granted || !outcome.claims.is_empty();
-    if !changed {
-        return Ok(resp);
-    }
-    let Some(upstream_token) = upstream_token else {
-        return match live.config.token.opaque_tokens {
-            OpaqueTokens::Pass => {
-                tracing::warn!(request_id, "hooks changed an opaque token; passing the identity server's token through unchanged (token.opaque_tokens = \"pass\")");
-                Ok(resp)
-            }
-            OpaqueTokens::Deny => {
-                tracing::error!(request_id, "hooks changed scopes or claims, but the identity server issued an opaque token that hookgate cannot rewrite; configure it to issue JWT access tokens, or set token.opaque_tokens = \"pass\"");
-                Err(OAuthError::server_error(
-                    "the access token cannot carry the hooks' changes",
-                ))
-            }
-        };
-    };
-
-    let mut minted = upstream_token.claims.clone();
-    for (k, v) in outcome.claims {
-        minted.insert(k, v);
-    }
-    let scope_text = outcome
-        .scope
-        .as_ref()
-        .filter(|s| !s.is_empty())
-        .map(|s| s.join(" "));
-    if minted.contains_key("scp") {
-        // The upstream uses the array form; keep its shape.
-        match &outcome.scope {
-            Some(s) if !s.is_empty() => minted.insert("scp".into(), json!(s)),
-            _ => minted.remove("scp"),
-        };
-    } else {
-        match &scope_text {
-            Some(s) => minted.insert("scope".into(), json!(s)),
-            None => minted.remove("scope"),
-        };
-    }
-    let keys = live
-        .keys
-        .as_ref()
-        .ok_or_else(|| OAuthError::server_error("hookgate has no signing key"))?;
-    let token = keys
-        .current
-        .sign(upstream_token.typ.as_deref(), &Value::Object(minted))
-        .map_err(OAuthError::server_error)?;
-    answer.insert("access_token".into(), json!(token));
-    match scope_text {
-        Some(s) => answer.insert("scope".into(), json!(s)),
-        None => answer.remove("scope"),
-    };
-    Ok(UpstreamResponse {
-        header: resp.header,
-        body: Bytes::from(serde_json::to_vec(&answer).expect("a JSON map serialises")),
-    })
+/// A token route's own settings.
+pub struct Options {
+    /// The upstream's name for Auth0's `audience` (e.g. RFC 8707 `resource`).
+    audience_param: String,
+    /// How the client's credentials go upstream (a registered client's own setting wins).
+    upstream_client_auth: ClientAuth,
+    /// The audience a client-credentials request gets when it names none.
+    default_audience: Option<String>,
+    /// The body shape the upstream wants.
+    upstream_body: UpstreamBody,
 }
 
-/// Send `params` upstream as a `format` body.
-async fn send_params(
-    proxy: &Proxy,
-    mut req: RequestHeader,
-    params: &Params,
-    format: BodyFormat,
-) -> Result<UpstreamResponse, OAuthError> {
-    req.insert_header("content-type", format.content_type())
-        .map_err(|e| OAuthError::server_error(format!("cannot build the upstream request: {e}")))?;
-    proxy
-        .upstream
-        .send(req, Bytes::from(params.encode(format)))
-        .await
+/// What the answer needs of the request.
+pub enum State {
+    /// Not a client-credentials grant: the upstream's answer is the answer.
+    Pass,
+    /// A client-credentials grant: its hooks run on the upstream's token.
+    Hooks {
+        params: Params,
+        sent_client: Option<String>,
+    },
+}
+
+#[async_trait]
+impl Point for CredentialsExchange {
+    type Options = Options;
+    type State = State;
+
+    fn shape(&self) -> Shape {
+        Shape::OAuth
+    }
+
+    fn options(route: &Route) -> Options {
+        Options {
+            audience_param: route.audience_param.clone(),
+            upstream_client_auth: route.upstream_client_auth,
+            default_audience: route.default_audience.clone(),
+            upstream_body: route.upstream_body,
+        }
+    }
+
+    /// Adapt the token request to the upstream.
+    async fn before_upstream(&self, cx: &Exchange<'_, Options>) -> Result<Before<State>, Failure> {
+        let route = cx.options;
+        let mut params = cx.request.params()?;
+        let authorization = cx.request.header("authorization");
+        let sent_client = sent_client_id(authorization, &params);
+        // Settings of the client the credentials name: how to present them, its default audience.
+        // (Not who the client is for hooks: that is the verified token's, below.)
+        let sent_registered = sent_client
+            .as_deref()
+            .and_then(|id| cx.config.clients.get(id));
+        let client_auth = sent_registered
+            .and_then(|c| c.upstream_client_auth)
+            .unwrap_or(route.upstream_client_auth);
+        if params.get("grant_type").as_deref() != Some("client_credentials") {
+            // Every other grant is the upstream's business alone: the request goes as it came,
+            // but for the client's credentials, presented as the server accepts them.
+            if client_auth == ClientAuth::Same {
+                return Ok(Before::Forward(Forward::unchanged(), State::Pass));
+            }
+            let mut upstream_params = params.clone();
+            let Some(moved) =
+                present_credentials(client_auth, authorization, &mut upstream_params)?
+            else {
+                return Ok(Before::Forward(Forward::unchanged(), State::Pass));
+            };
+            let forward = send_params(Some(moved), &upstream_params, params.format);
+            return Ok(Before::Forward(forward, State::Pass));
+        }
+        // No audience named: the registered client's default, else the route's. Hooks see it as
+        // the audience, as Auth0's tenant default audience was.
+        let named = ["audience", "resource", route.audience_param.as_str()]
+            .iter()
+            .any(|k| params.get(k).is_some_and(|v| !v.is_empty()));
+        if !named {
+            if let Some(aud) = sent_registered
+                .and_then(|c| c.default_audience.clone())
+                .or_else(|| route.default_audience.clone())
+            {
+                // Empty ones name nothing: they must not travel next to the default.
+                for k in ["audience", "resource", route.audience_param.as_str()] {
+                    params.values.remove(k);
+                }
+                params.values.insert("audience".into(), json!(aud));
+            }
+        }
+
+        // Adapt the request to the legacy server: Auth0's `audience` under the upstream's name,
+        // the client's credentials as it accepts them, and the body in the shape it reads.
+        let mut upstream_params = params.clone();
+        let moved = present_credentials(client_auth, authorization, &mut upstream_params)?;
+        if route.audience_param != "audience"
+            && !upstream_params.values.contains_key(&route.audience_param)
+        {
+            if let Some(aud) = upstream_params.values.remove("audience") {
+                upstream_params
+                    .values
+                    .insert(route.audience_param.clone(), aud);
+            }
+        }
+        let format = route.upstream_body.format(params.format);
+        let forward = send_params(moved, &upstream_params, format);
+        Ok(Before::Forward(
+            forward,
+            State::Hooks {
+                params,
+                sent_client,
+            },
+        ))
+    }
+
+    /// Run the hooks on the upstream's token, and re-sign it when they changed it.
+    async fn after_upstream(
+        &self,
+        cx: &Exchange<'_, Options>,
+        state: State,
+        resp: Answer,
+    ) -> Result<Answer, Failure> {
+        let State::Hooks {
+            params,
+            sent_client,
+        } = state
+        else {
+            return Ok(resp);
+        };
+        let (route, request_id) = (cx.options, cx.request_id);
+        if resp.status != 200 {
+            return Ok(resp);
+        }
+        if !cx.hooks.any_for_route(Trigger::CredentialsExchange) {
+            return Ok(resp);
+        }
+        // A worker asleep wakes while the upstream's token is read and verified.
+        cx.hooks.prewake();
+        let Ok(Value::Object(mut answer)) = serde_json::from_slice::<Value>(&resp.body) else {
+            return Err(Failure::UpstreamInvalid(
+                "the identity server's token answer is not a JSON object".into(),
+            ));
+        };
+        let Some(access_token) = answer.get("access_token").and_then(Value::as_str) else {
+            return Err(Failure::UpstreamInvalid(
+                "the identity server's token answer has no access_token".into(),
+            ));
+        };
+
+        let upstream_token = match cx.tokens.upstream_keys.verify(access_token).await {
+            Ok(t) => Some(t),
+            Err(VerifyError::Opaque) => None,
+            Err(e) => {
+                tracing::error!(request_id, error = %e, "refusing the identity server's token");
+                return Err(Failure::UpstreamInvalid(
+                    "the identity server's token could not be verified".into(),
+                ));
+            }
+        };
+
+        let claims = upstream_token.as_ref().map(|t| &t.claims);
+        // The client is who the identity server says it is: the verified token names it. What
+        // the request sent is only a fallback for tokens that name no client (opaque ones).
+        let client_id = match claims.and_then(token_client_id) {
+            Some(id) => {
+                if sent_client.as_ref().is_some_and(|sent| *sent != id) {
+                    tracing::warn!(request_id, token_client = %id, sent_client = ?sent_client, "the client credentials name another client than the identity server's token; the token's client is used");
+                }
+                Some(id)
+            }
+            None => sent_client,
+        };
+        let hooks = cx
+            .hooks
+            .hooks(Trigger::CredentialsExchange, client_id.as_deref());
+        if hooks.is_empty() {
+            return Ok(resp);
+        }
+        let granted = granted_scope(claims, &answer);
+        let audience = claims
+            .and_then(|c| match c.get("aud") {
+                Some(Value::String(s)) => Some(s.clone()),
+                Some(Value::Array(a)) => a.first().and_then(Value::as_str).map(str::to_string),
+                _ => None,
+            })
+            .or_else(|| params.get("audience"))
+            .or_else(|| params.get(&route.audience_param));
+        let client_id = client_id.unwrap_or_default();
+        let registered = cx.config.clients.get(&client_id);
+        let client = json!({
+            "id": client_id,
+            "name": registered.and_then(|c| c.name.clone()).unwrap_or_else(|| client_id.clone()),
+            "tenant": cx.config.tenant.name,
+            "metadata": registered.map(|c| json!(c.metadata)).unwrap_or_else(|| json!({})),
+        });
+        let mut body_for_hooks = params.values.clone();
+        for secret in SECRET_PARAMS {
+            body_for_hooks.remove(secret);
+        }
+
+        let mut outcome = Outcome {
+            scope: granted.clone(),
+            claims: Map::new(),
+        };
+        for hook in &hooks {
+            let context = json!({ "webtask": hook.webtask(), "body": body_for_hooks });
+            let args = vec![
+                client.clone(),
+                outcome.scope.as_ref().map_or(Value::Null, |s| json!(s)),
+                audience.as_ref().map_or(Value::Null, |a| json!(a)),
+                context,
+            ];
+            match cx.hooks.call(hook, args).await {
+                Ok(result) => outcome.apply(hook, &result, request_id)?,
+                Err(e) => fail(hook, &e, request_id)?,
+            }
+        }
+
+        let changed = outcome.scope != granted || !outcome.claims.is_empty();
+        if !changed {
+            return Ok(resp);
+        }
+        let Some(upstream_token) = upstream_token else {
+            return match cx.config.token.opaque_tokens {
+                OpaqueTokens::Pass => {
+                    tracing::warn!(request_id, "hooks changed an opaque token; passing the identity server's token through unchanged (token.opaque_tokens = \"pass\")");
+                    Ok(resp)
+                }
+                OpaqueTokens::Deny => {
+                    tracing::error!(request_id, "hooks changed scopes or claims, but the identity server issued an opaque token that hookgate cannot rewrite; configure it to issue JWT access tokens, or set token.opaque_tokens = \"pass\"");
+                    Err(Failure::Internal(
+                        "the access token cannot carry the hooks' changes".into(),
+                    ))
+                }
+            };
+        };
+
+        let mut minted = upstream_token.claims.clone();
+        for (k, v) in outcome.claims {
+            minted.insert(k, v);
+        }
+        let scope_text = outcome
+            .scope
+            .as_ref()
+            .filter(|s| !s.is_empty())
+            .map(|s| s.join(" "));
+        if minted.contains_key("scp") {
+            // The upstream uses the array form; keep its shape.
+            match &outcome.scope {
+                Some(s) if !s.is_empty() => minted.insert("scp".into(), json!(s)),
+                _ => minted.remove("scp"),
+            };
+        } else {
+            match &scope_text {
+                Some(s) => minted.insert("scope".into(), json!(s)),
+                None => minted.remove("scope"),
+            };
+        }
+        let keys = cx
+            .tokens
+            .signing
+            .ok_or_else(|| Failure::Internal("hookgate has no signing key".into()))?;
+        let token = keys
+            .current
+            .sign(upstream_token.typ.as_deref(), &Value::Object(minted))
+            .map_err(|e| Failure::Internal(e.to_string()))?;
+        answer.insert("access_token".into(), json!(token));
+        match scope_text {
+            Some(s) => answer.insert("scope".into(), json!(s)),
+            None => answer.remove("scope"),
+        };
+        Ok(Answer {
+            status: resp.status,
+            body: Bytes::from(serde_json::to_vec(&answer).expect("a JSON map serialises")),
+        })
+    }
+}
+
+/// Send `params` upstream as a `format` body, after the credentials' move (if any).
+fn send_params(moved: Option<HeaderEdit>, params: &Params, format: BodyFormat) -> Forward {
+    let mut headers: Vec<HeaderEdit> = moved.into_iter().collect();
+    headers.push(HeaderEdit::Set(
+        "content-type",
+        format.content_type().into(),
+    ));
+    Forward {
+        body: Some(Bytes::from(params.encode(format))),
+        headers,
+    }
 }
 
 /// Present the client's credentials as `how` says: HTTP Basic (`client_secret_basic`) or in the
-/// body (`client_secret_post`), whichever way they came. `Ok(true)` when the request changed.
+/// body (`client_secret_post`), whichever way they came. `Some(edit)` of the `Authorization`
+/// header when the request changed (`params` changed with it).
 ///
 /// Only a client id *with* a secret moves (a public client's lone `client_id`, or a
 /// `client_assertion`, stays where it is). Credentials in both places that name different
 /// clients are refused: the server would refuse them too, and hookgate must not pick one.
 fn present_credentials(
     how: ClientAuth,
-    req: &mut RequestHeader,
+    authorization: Option<&str>,
     params: &mut Params,
-) -> Result<bool, OAuthError> {
-    let build = |e: Box<pingora::Error>| {
-        OAuthError::server_error(format!("cannot build the upstream request: {e}"))
-    };
+) -> Result<Option<HeaderEdit>, Failure> {
     let conflict = || {
-        OAuthError::new(
-            400,
-            "invalid_request",
-            "the client is authenticated twice (HTTP Basic and the request body) with different credentials",
+        Failure::BadRequest(
+            "the client is authenticated twice (HTTP Basic and the request body) with different credentials".into(),
         )
     };
-    let authorization = header(req, "authorization");
     match how {
-        ClientAuth::Same => Ok(false),
+        ClientAuth::Same => Ok(None),
         ClientAuth::Basic => {
             let (Some(id), Some(secret)) = (params.get("client_id"), params.get("client_secret"))
             else {
-                return Ok(false);
+                return Ok(None);
             };
-            if let Some(a) = authorization.as_deref() {
+            if let Some(a) = authorization {
                 // Also in the header: fine only if it says the same.
                 if basic_credentials(Some(a)) != Some((id.clone(), secret.clone())) {
                     return Err(conflict());
@@ -339,13 +379,14 @@ fn present_credentials(
             }
             params.values.remove("client_id");
             params.values.remove("client_secret");
-            req.insert_header("authorization", basic_header(&id, &secret))
-                .map_err(build)?;
-            Ok(true)
+            Ok(Some(HeaderEdit::Set(
+                "authorization",
+                basic_header(&id, &secret),
+            )))
         }
         ClientAuth::Post => {
-            let Some((id, secret)) = basic_credentials(authorization.as_deref()) else {
-                return Ok(false);
+            let Some((id, secret)) = basic_credentials(authorization) else {
+                return Ok(None);
             };
             let body_id = params.get("client_id");
             let body_secret = params.get("client_secret");
@@ -354,10 +395,9 @@ fn present_credentials(
             {
                 return Err(conflict());
             }
-            req.remove_header("authorization");
             params.values.insert("client_id".into(), json!(id));
             params.values.insert("client_secret".into(), json!(secret));
-            Ok(true)
+            Ok(Some(HeaderEdit::Remove("authorization")))
         }
     }
 }
@@ -436,14 +476,14 @@ struct Outcome {
 }
 
 impl Outcome {
-    fn apply(&mut self, hook: &Hook, result: &Value, request_id: &str) -> Result<(), OAuthError> {
+    fn apply(&mut self, hook: &Hook, result: &Value, request_id: &str) -> Result<(), Failure> {
         let empty = Map::new();
         let fields = match result {
             Value::Object(m) => m,
             Value::Null => &empty,
             other => {
                 tracing::error!(request_id, hook = %hook.name, result = %other, "the hook passed cb a value that is not an object");
-                return Err(OAuthError::server_error(format!(
+                return Err(Failure::HookFailed(format!(
                     "hook {} returned an invalid access token",
                     hook.name
                 )));
@@ -456,7 +496,7 @@ impl Outcome {
                 for item in items {
                     let Some(s) = item.as_str() else {
                         tracing::error!(request_id, hook = %hook.name, scope = %fields["scope"], "the hook's scope holds a non-string");
-                        return Err(OAuthError::server_error(format!(
+                        return Err(Failure::HookFailed(format!(
                             "hook {} returned an invalid scope",
                             hook.name
                         )));
@@ -469,7 +509,7 @@ impl Outcome {
             }
             Some(other) => {
                 tracing::error!(request_id, hook = %hook.name, scope = %other, "the hook's scope is not an array");
-                return Err(OAuthError::server_error(format!(
+                return Err(Failure::HookFailed(format!(
                     "hook {} returned an invalid scope",
                     hook.name
                 )));
@@ -508,70 +548,65 @@ pub fn is_namespaced(key: &str) -> bool {
         .any(|d| host == *d || host.ends_with(&format!(".{d}")))
 }
 
-/// The contract's error table; `on_error` decides for timeouts, crashes and unexpected throws.
-/// A hook that could not run (overloaded) is a 503, whatever `on_error` says.
-fn fail(hook: &Arc<Hook>, e: &HookError, request_id: &str) -> Result<(), OAuthError> {
-    if *e == HookError::Overloaded {
-        return Err(overloaded(hook));
-    }
-    let deliberate = match e {
-        HookError::Failed(f) => match f.class.as_str() {
-            "InvalidScopeError" => Some(OAuthError::new(400, "invalid_scope", &f.message)),
-            "InvalidRequestError" => Some(OAuthError::new(400, "invalid_request", &f.message)),
-            "ServerError" | "string" => Some(OAuthError::server_error(&f.message)),
-            _ => None,
-        },
-        _ => None,
+/// The contract's error table: Auth0's error classes deny with their code; `on_error` decides
+/// for timeouts, crashes and unexpected throws (see [`super::settle`]).
+const ERRORS: ErrorTable = ErrorTable {
+    what: "token",
+    overloaded,
+    deliberate,
+    denied,
+};
+
+fn fail(hook: &Hook, e: &HookError, request_id: &str) -> Result<(), Failure> {
+    super::settle(request_id, hook, e, &ERRORS)
+}
+
+fn deliberate(f: &HookFailure) -> Option<Failure> {
+    let denied = |code| Failure::HookDenied {
+        code,
+        description: f.message.clone(),
     };
-    if let Some(err) = deliberate {
-        tracing::info!(request_id, hook = %hook.name, error = %err, "the hook denied the token");
-        return Err(err);
+    match f.class.as_str() {
+        "InvalidScopeError" => Some(denied("invalid_scope")),
+        "InvalidRequestError" => Some(denied("invalid_request")),
+        "ServerError" | "string" => Some(Failure::HookFailed(f.message.clone())),
+        _ => None,
     }
-    match hook.on_error {
-        OnError::Allow => {
-            tracing::warn!(request_id, hook = %hook.name, error = %e, "the hook failed; on_error = allow, so the token goes on without it");
-            Ok(())
-        }
-        OnError::Deny => {
-            tracing::error!(request_id, hook = %hook.name, error = %e, "the hook failed; denying the token");
-            Err(match e {
-                HookError::Failed(f) => OAuthError::server_error(&f.message),
-                HookError::Timeout => {
-                    OAuthError::server_error(format!("hook {} timed out", hook.name))
-                }
-                HookError::Crashed(_) => {
-                    OAuthError::server_error(format!("hook {} failed", hook.name))
-                }
-                HookError::Overloaded => overloaded(hook),
-            })
-        }
+}
+
+fn denied(hook: &Hook, e: &HookError) -> Failure {
+    match e {
+        HookError::Failed(f) => Failure::HookFailed(f.message.clone()),
+        HookError::Timeout => Failure::HookFailed(format!("hook {} timed out", hook.name)),
+        HookError::Crashed(_) => Failure::HookFailed(format!("hook {} failed", hook.name)),
+        HookError::Overloaded => overloaded(hook),
     }
 }
 
 /// 503 `temporarily_unavailable`: the client may retry.
-fn overloaded(hook: &Hook) -> OAuthError {
-    OAuthError::new(
-        503,
-        "temporarily_unavailable",
-        format!(
-            "hook {} could not run: hookgate is overloaded, retry later",
-            hook.name
-        ),
-    )
+fn overloaded(hook: &Hook) -> Failure {
+    Failure::Overloaded(format!(
+        "hook {} could not run: hookgate is overloaded, retry later",
+        hook.name
+    ))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::hooks::OnError;
+    use crate::proxy::respond::render;
+    use std::sync::Arc;
 
     fn hook_with(on_error: OnError) -> Arc<Hook> {
-        crate::hooks::generation::hook_for_tests(Trigger::CredentialsExchange, on_error)
+        super::super::hook_for_tests(Trigger::CredentialsExchange, on_error)
     }
 
     #[test]
     fn an_overloaded_hook_is_a_503_even_with_on_error_allow() {
         for on_error in [OnError::Deny, OnError::Allow] {
             let e = fail(&hook_with(on_error), &HookError::Overloaded, "r").unwrap_err();
+            let e = render(&e, Shape::OAuth);
             assert_eq!((e.status, e.error), (503, "temporarily_unavailable"));
         }
     }
@@ -638,14 +673,6 @@ mod tests {
         assert_eq!(id(json!({})), None);
     }
 
-    fn request(authorization: Option<&str>) -> RequestHeader {
-        let mut req = RequestHeader::build("POST", b"/token", None).unwrap();
-        if let Some(a) = authorization {
-            req.insert_header("authorization", a.to_string()).unwrap();
-        }
-        req
-    }
-
     fn form(body: &str) -> Params {
         Params::parse(Some("application/x-www-form-urlencoded"), body.as_bytes()).unwrap()
     }
@@ -672,25 +699,18 @@ mod tests {
 
     #[test]
     fn credentials_move_between_the_body_and_basic_as_configured() {
+        let set = |v: String| Some(HeaderEdit::Set("authorization", v));
         // Body → Basic.
-        let (mut req, mut p) = (
-            request(None),
-            form("grant_type=x&client_id=c&client_secret=s"),
-        );
-        assert!(present_credentials(ClientAuth::Basic, &mut req, &mut p).unwrap());
+        let mut p = form("grant_type=x&client_id=c&client_secret=s");
+        let edit = present_credentials(ClientAuth::Basic, None, &mut p).unwrap();
         assert_eq!(p.get("client_id"), None);
         assert_eq!(p.get("client_secret"), None);
-        assert_eq!(
-            header(&req, "authorization").unwrap(),
-            basic_header("c", "s")
-        );
+        assert_eq!(edit, set(basic_header("c", "s")));
         // Basic → body.
-        let (mut req, mut p) = (
-            request(Some(&basic_header("c", "s:1"))),
-            form("grant_type=x"),
-        );
-        assert!(present_credentials(ClientAuth::Post, &mut req, &mut p).unwrap());
-        assert_eq!(header(&req, "authorization"), None);
+        let mut p = form("grant_type=x");
+        let edit =
+            present_credentials(ClientAuth::Post, Some(&basic_header("c", "s:1")), &mut p).unwrap();
+        assert_eq!(edit, Some(HeaderEdit::Remove("authorization")));
         assert_eq!(p.get("client_id").as_deref(), Some("c"));
         assert_eq!(p.get("client_secret").as_deref(), Some("s:1"));
         // Already as wanted, a public client, `same`: nothing moves.
@@ -709,30 +729,29 @@ mod tests {
             ),
             (ClientAuth::Same, None, "client_id=c&client_secret=s"),
         ] {
-            let (mut req, mut p) = (request(auth.as_deref()), form(body));
+            let mut p = form(body);
             let before = p.clone();
-            assert!(
-                !present_credentials(how, &mut req, &mut p).unwrap(),
+            assert_eq!(
+                present_credentials(how, auth.as_deref(), &mut p).unwrap(),
+                None,
                 "{body}"
             );
             assert_eq!(p, before);
-            assert_eq!(header(&req, "authorization"), auth);
         }
         // Both places, the same client: one place. Different clients: refused.
-        let (mut req, mut p) = (
-            request(Some(&basic_header("c", "s"))),
-            form("client_id=c&client_secret=s"),
-        );
-        assert!(present_credentials(ClientAuth::Basic, &mut req, &mut p).unwrap());
+        let mut p = form("client_id=c&client_secret=s");
+        let edit =
+            present_credentials(ClientAuth::Basic, Some(&basic_header("c", "s")), &mut p).unwrap();
+        assert_eq!(edit, set(basic_header("c", "s")));
         assert_eq!(p.get("client_id"), None);
         for (how, body) in [
             (ClientAuth::Basic, "client_id=d&client_secret=s"),
             (ClientAuth::Post, "client_id=d"),
             (ClientAuth::Post, "client_id=c&client_secret=other"),
         ] {
-            let (mut req, mut p) = (request(Some(&basic_header("c", "s"))), form(body));
-            let err = present_credentials(how, &mut req, &mut p).unwrap_err();
-            assert_eq!(err.status, 400, "{body}");
+            let mut p = form(body);
+            let err = present_credentials(how, Some(&basic_header("c", "s")), &mut p).unwrap_err();
+            assert_eq!(render(&err, Shape::OAuth).status, 400, "{body}");
         }
     }
 

@@ -15,285 +15,289 @@
 //! came. A non-2xx answer passes through and starts no post hook. In the hooks' `user`, a field
 //! the client did not send is absent (`'phoneNumber' in user === false`), as Auth0 gave it.
 //!
-//! Errors are answered in Auth0's `/dbconnections/signup` shape (see
-//! [`crate::proxy::respond::ErrorShape::Signup`]): `PreUserRegistrationError` with its
-//! `userMessage` (its `logMessage` only logged); any other hook failure with a generic message,
-//! unless the hook has `on_error = "allow"`.
+//! Errors are answered in Auth0's `/dbconnections/signup` shape ([`Shape::Signup`]):
+//! `PreUserRegistrationError` with its `userMessage` (its `logMessage` only logged); any other
+//! hook failure with a generic message, unless the hook has `on_error = "allow"`.
 //!
-//! This file knows the point's arguments, how to apply its result and how its errors map to HTTP.
-//! It must not know how hooks are run (`crate::engine`) or how events are stored (`crate::outbox`).
-//! The password is in the hook's `user` (the contract says so) and in the forwarded body, and
-//! nowhere else: never in a log line, never in the outbox.
+//! post-user-registration, asynchronous and durable:
+//!
+//! ```js
+//! module.exports = function (user, context, cb) { ... cb() }
+//! ```
+//!
+//! After a 2xx answer the signup stores its [`event`] in the outbox before answering; the outbox's
+//! dispatcher runs the hooks later, at least once, adding `context.webtask` (the hook's secrets,
+//! never stored) and `context.event_id` (stable across retries, for deduplication). The hooks'
+//! response is ignored; a failure is retried. `user`: `{ id, tenant, username, email,
+//! emailVerified, phoneNumber, phoneNumberVerified, user_metadata, app_metadata }` — the id from
+//! the upstream's answer, the metadata as finally sent upstream; a field the client did not send
+//! (or an id the answer lacks) is absent, not `null`, as on Auth0. `context`: as for
+//! pre-user-registration.
+//!
+//! This file knows the point's arguments, how to apply its result and which failure each problem
+//! is. It must not know how hooks are run (`crate::engine`) or how events are stored
+//! (`crate::outbox`). The password is in the hook's `user` (the contract says so) and in the
+//! forwarded body, and nowhere else: never in a log line, never in the outbox.
 
-use std::sync::Arc;
-
+use async_trait::async_trait;
 use bytes::Bytes;
-use pingora::http::RequestHeader;
 use serde_json::{json, Map, Value};
 
-use super::{post_user_registration, Hook, OnError, Trigger};
-use crate::config::{Route, SignupMapping};
-use crate::engine::HookError;
-use crate::outbox::{Event, Outbox};
-use crate::proxy::body::{form_decode, header, request_language, Params};
-use crate::proxy::respond::{ErrorShape, OAuthError};
-use crate::proxy::upstream::UpstreamResponse;
-use crate::proxy::Proxy;
-use crate::reload::Live;
+use super::{
+    put, Answer, Before, ErrorTable, Exchange, Failure, Forward, HeaderEdit, Point, Reserved, Shape,
+};
+use crate::config::{Route, SignupMapping, UpstreamBody};
+use crate::engine::{HookError, HookFailure};
+use crate::hooks::{Hook, Trigger};
+use crate::outbox::Event;
+use crate::wire::headers::request_language;
+use crate::wire::params::{form_decode, get_at, set_at, take_at, unescape, Params};
 
 /// What a denied signup shows when the hook gave no message for the user.
 const GENERIC_DENIAL: &str = "the signup was refused";
 
-/// Run a signup through the pre-user-registration hooks and the upstream.
-pub async fn signup(
-    proxy: &Proxy,
-    live: &Live,
-    request_id: &str,
-    route: &Route,
-    mut req: RequestHeader,
-    body: Bytes,
-) -> Result<UpstreamResponse, OAuthError> {
-    let map = &route.signup;
-    let content_type = header(&req, "content-type");
-    let mut params = Params::parse(content_type.as_deref(), &body)?;
+/// The signup point: pre-user-registration, and post-user-registration's event.
+pub struct Signup;
 
-    // Security first: the client's app_metadata never reaches a hook or the upstream.
-    let mut stripped = Vec::new();
-    for loc in [map.app_metadata.as_str(), "app_metadata"] {
-        if take_at(&mut params.values, loc).is_some() {
-            stripped.push(loc.to_string());
+/// A signup route's own settings.
+pub struct Options {
+    /// Where the signup fields are (Auth0's names by default).
+    map: SignupMapping,
+    /// The body shape the upstream wants (default: the shape the client sent).
+    upstream_body: UpstreamBody,
+}
+
+/// What the post-event needs of the request.
+pub struct State {
+    fields: Fields,
+    client_id: Option<String>,
+    context: Map<String, Value>,
+    user_metadata: Option<Map<String, Value>>,
+    app_metadata: Option<Map<String, Value>>,
+    /// Post-user-registration hooks will run: their event can be stored.
+    events: Option<Reserved>,
+}
+
+#[async_trait]
+impl Point for Signup {
+    type Options = Options;
+    type State = State;
+
+    fn shape(&self) -> Shape {
+        Shape::Signup
+    }
+
+    fn options(route: &Route) -> Options {
+        Options {
+            map: route.signup.clone(),
+            upstream_body: route.upstream_body,
         }
     }
-    // Also every other spelling a server could read as app_metadata (`app_metadata[role]`,
-    // `app_metadata.role`, `App_Metadata`…): qs-style and PHP-style parsers nest such keys.
-    stripped.extend(strip_spellings(&mut params.values, &map.app_metadata));
-    stripped.extend(strip_spellings(&mut params.values, "app_metadata"));
-    if !stripped.is_empty() {
-        tracing::warn!(
-            request_id,
-            route = %route.name,
-            keys = ?stripped,
-            "the signup body carried app_metadata; removed (only hooks may set it)"
+
+    /// Run the signup through the pre-user-registration hooks; forward it with their metadata.
+    async fn before_upstream(&self, cx: &Exchange<'_, Options>) -> Result<Before<State>, Failure> {
+        let (map, request_id) = (&cx.options.map, cx.request_id);
+        let mut params = cx.request.params()?;
+
+        // Security first: the client's app_metadata never reaches a hook or the upstream.
+        let mut stripped = Vec::new();
+        for loc in [map.app_metadata.as_str(), "app_metadata"] {
+            if take_at(&mut params.values, loc).is_some() {
+                stripped.push(loc.to_string());
+            }
+        }
+        // Also every other spelling a server could read as app_metadata (`app_metadata[role]`,
+        // `app_metadata.role`, `App_Metadata`…): qs-style and PHP-style parsers nest such keys.
+        stripped.extend(strip_spellings(&mut params.values, &map.app_metadata));
+        stripped.extend(strip_spellings(&mut params.values, "app_metadata"));
+        if !stripped.is_empty() {
+            tracing::warn!(
+                request_id,
+                route = %cx.route,
+                keys = ?stripped,
+                "the signup body carried app_metadata; removed (only hooks may set it)"
+            );
+        }
+        let mut user_metadata = match take_at(&mut params.values, &map.user_metadata)
+            .or_else(|| take_at(&mut params.values, "user_metadata"))
+        {
+            None | Some(Value::Null) => None,
+            Some(v) => Some(client_metadata(v)?),
+        };
+
+        let fields = Fields::read(&params, map);
+        // Auth0's signup body names the application; hooks limited to clients honour it.
+        let client_id = params.get("client_id");
+        let connection = fields
+            .connection
+            .clone()
+            .unwrap_or_else(|| map.default_connection.clone());
+        let tenant = cx.config.tenant.name.clone();
+        let mut context = Map::new();
+        if let Some(lang) = request_language(cx.request.header("accept-language")) {
+            context.insert("requestLanguage".into(), json!(lang));
+        }
+        context.insert(
+            "connection".into(),
+            json!({
+                "id": map.connection_id.clone().unwrap_or_else(|| connection.clone()),
+                "name": connection,
+                "tenant": tenant,
+            }),
         );
-    }
-    let mut user_metadata = match take_at(&mut params.values, &map.user_metadata)
-        .or_else(|| take_at(&mut params.values, "user_metadata"))
-    {
-        None | Some(Value::Null) => None,
-        Some(v) => Some(client_metadata(v)?),
-    };
 
-    let fields = Fields::read(&params, map);
-    // Auth0's signup body names the application; hooks limited to clients honour it.
-    let client_id = params.get("client_id");
-    let connection = fields
-        .connection
-        .clone()
-        .unwrap_or_else(|| map.default_connection.clone());
-    let tenant = live.config.tenant.name.clone();
-    let mut context = Map::new();
-    if let Some(lang) = request_language(header(&req, "accept-language").as_deref()) {
-        context.insert("requestLanguage".into(), json!(lang));
-    }
-    context.insert(
-        "connection".into(),
-        json!({
-            "id": map.connection_id.clone().unwrap_or_else(|| connection.clone()),
-            "name": connection,
-            "tenant": tenant,
-        }),
-    );
+        let hooks = cx
+            .hooks
+            .hooks(Trigger::PreUserRegistration, client_id.as_deref());
+        let mut app_metadata: Option<Map<String, Value>> = None;
+        if !hooks.is_empty() {
+            // A field the client did not send is absent (`undefined`), as in Auth0, not `null`.
+            let mut user = Map::new();
+            user.insert("tenant".into(), json!(tenant));
+            put(&mut user, "username", &fields.username);
+            put(&mut user, "password", &fields.password);
+            put(&mut user, "email", &fields.email);
+            user.insert("emailVerified".into(), json!(false));
+            put(&mut user, "phoneNumber", &fields.phone_number);
+            user.insert("phoneNumberVerified".into(), json!(false));
+            let user = Value::Object(user);
+            for hook in &hooks {
+                let mut ctx = context.clone();
+                ctx.insert("webtask".into(), hook.webtask());
+                let args = vec![user.clone(), Value::Object(ctx)];
+                let result = cx.hooks.call(hook, args).await;
+                let applied = match result {
+                    Ok(v) => hook_metadata(&v).map_err(|problem| {
+                        tracing::error!(request_id, hook = %hook.name, problem, "the hook's response is invalid");
+                        HookError::Crashed(problem)
+                    }),
+                    Err(e) => Err(e),
+                };
+                match applied {
+                    Ok((um, am)) => {
+                        if let Some(um) = um {
+                            user_metadata.get_or_insert_with(Map::new).extend(um);
+                        }
+                        if let Some(am) = am {
+                            app_metadata.get_or_insert_with(Map::new).extend(am);
+                        }
+                    }
+                    Err(e) => fail(hook, &e, request_id)?,
+                }
+            }
+        }
 
-    let hooks = live.generation.hooks_for(
-        Trigger::PreUserRegistration,
-        client_id.as_deref(),
-        Some(&route.name),
-    );
-    let mut app_metadata: Option<Map<String, Value>> = None;
-    if !hooks.is_empty() {
-        // A field the client did not send is absent (`undefined`), as in Auth0, not `null`.
+        // The forwarded body: what the client sent, minus app_metadata, plus the final metadata.
+        if let Some(um) = &user_metadata {
+            set_at(
+                &mut params.values,
+                &map.user_metadata,
+                Value::Object(um.clone()),
+            );
+        }
+        if let Some(am) = &app_metadata {
+            set_at(
+                &mut params.values,
+                &map.app_metadata,
+                Value::Object(am.clone()),
+            );
+        }
+        // Its post-event must be storable before the user is created: refused now (503, nothing
+        // created) rather than answered 2xx with the event lost.
+        let post_hooks = !cx
+            .hooks
+            .hooks(Trigger::PostUserRegistration, client_id.as_deref())
+            .is_empty();
+        let events = match post_hooks {
+            true => Some(cx.events.reserve("signup").await?),
+            false => None,
+        };
+        let format = cx.options.upstream_body.format(params.format);
+        let forward = Forward {
+            body: Some(Bytes::from(params.encode(format))),
+            headers: vec![HeaderEdit::Set(
+                "content-type",
+                format.content_type().into(),
+            )],
+        };
+        let state = State {
+            fields,
+            client_id,
+            context,
+            user_metadata,
+            app_metadata,
+            events,
+        };
+        Ok(Before::Forward(forward, state))
+    }
+
+    /// On the upstream's 2xx, store post-user-registration's event before answering.
+    async fn after_upstream(
+        &self,
+        cx: &Exchange<'_, Options>,
+        state: State,
+        resp: Answer,
+    ) -> Result<Answer, Failure> {
+        let (map, request_id) = (&cx.options.map, cx.request_id);
+        if !resp.is_success() {
+            return Ok(resp);
+        }
+        let Some(reserved) = state.events else {
+            return Ok(resp);
+        };
+        let fields = state.fields;
+        let id = serde_json::from_slice::<Value>(&resp.body)
+            .ok()
+            .and_then(|answer| answer.pointer(&map.user_id).cloned())
+            .and_then(|v| match v {
+                Value::String(s) => Some(s),
+                Value::Number(n) => Some(n.to_string()),
+                _ => None,
+            });
+        if id.is_none() {
+            tracing::warn!(request_id, route = %cx.route, pointer = %map.user_id, "the signup answer has no user id at the configured pointer; post-user-registration hooks get user.id undefined");
+        }
+        // As for the pre hooks: what is unknown is absent, not `null`.
         let mut user = Map::new();
-        user.insert("tenant".into(), json!(tenant));
+        put(&mut user, "id", &id);
+        user.insert("tenant".into(), json!(cx.config.tenant.name));
         put(&mut user, "username", &fields.username);
-        put(&mut user, "password", &fields.password);
         put(&mut user, "email", &fields.email);
         user.insert("emailVerified".into(), json!(false));
         put(&mut user, "phoneNumber", &fields.phone_number);
         user.insert("phoneNumberVerified".into(), json!(false));
+        user.insert(
+            "user_metadata".into(),
+            Value::Object(state.user_metadata.unwrap_or_default()),
+        );
+        user.insert(
+            "app_metadata".into(),
+            Value::Object(state.app_metadata.unwrap_or_default()),
+        );
         let user = Value::Object(user);
-        for hook in &hooks {
-            let mut ctx = context.clone();
-            ctx.insert("webtask".into(), hook.webtask());
-            let args = vec![user.clone(), Value::Object(ctx)];
-            let result = proxy
-                .engine
-                .call_with(hook, args, request_id, proxy.hook_wait())
-                .await;
-            let applied = match result {
-                Ok(v) => hook_metadata(&v).map_err(|problem| {
-                    tracing::error!(request_id, hook = %hook.name, problem, "the hook's response is invalid");
-                    HookError::Crashed(problem)
-                }),
-                Err(e) => Err(e),
-            };
-            match applied {
-                Ok((um, am)) => {
-                    if let Some(um) = um {
-                        user_metadata.get_or_insert_with(Map::new).extend(um);
-                    }
-                    if let Some(am) = am {
-                        app_metadata.get_or_insert_with(Map::new).extend(am);
-                    }
-                }
-                Err(e) => fail(hook, &e, request_id)?,
-            }
-        }
-    }
-
-    // The forwarded body: what the client sent, minus app_metadata, plus the final metadata.
-    if let Some(um) = &user_metadata {
-        set_at(
-            &mut params.values,
-            &map.user_metadata,
-            Value::Object(um.clone()),
+        let event = event(
+            cx.route,
+            state.client_id,
+            user,
+            Value::Object(state.context),
         );
+        cx.events.store(reserved, event, id.as_deref()).await?;
+        Ok(resp)
     }
-    if let Some(am) = &app_metadata {
-        set_at(
-            &mut params.values,
-            &map.app_metadata,
-            Value::Object(am.clone()),
-        );
-    }
-    // Its post-event must be storable before the user is created: refused now (503, nothing
-    // created) rather than answered 2xx with the event lost.
-    let post_hooks = !live
-        .generation
-        .hooks_for(
-            Trigger::PostUserRegistration,
-            client_id.as_deref(),
-            Some(&route.name),
-        )
-        .is_empty();
-    let outbox = match post_hooks {
-        true => Some(outbox_ready(proxy, request_id, route, "signup").await?),
-        false => None,
-    };
-    let format = route.upstream_body.format(params.format);
-    req.insert_header("content-type", format.content_type())
-        .map_err(|e| OAuthError::server_error(format!("cannot build the upstream request: {e}")))?;
-    let resp = proxy
-        .upstream
-        .send(req, Bytes::from(params.encode(format)))
-        .await?;
-    if !resp.header.status.is_success() {
-        return Ok(resp);
-    }
+}
 
-    let Some(outbox) = outbox else {
-        return Ok(resp);
-    };
-    let id = serde_json::from_slice::<Value>(&resp.body)
-        .ok()
-        .and_then(|answer| answer.pointer(&map.user_id).cloned())
-        .and_then(|v| match v {
-            Value::String(s) => Some(s),
-            Value::Number(n) => Some(n.to_string()),
-            _ => None,
-        });
-    if id.is_none() {
-        tracing::warn!(request_id, route = %route.name, pointer = %map.user_id, "the signup answer has no user id at the configured pointer; post-user-registration hooks get user.id undefined");
-    }
-    // As for the pre hooks: what is unknown is absent, not `null`.
-    let mut user = Map::new();
-    put(&mut user, "id", &id);
-    user.insert("tenant".into(), json!(live.config.tenant.name));
-    put(&mut user, "username", &fields.username);
-    put(&mut user, "email", &fields.email);
-    user.insert("emailVerified".into(), json!(false));
-    put(&mut user, "phoneNumber", &fields.phone_number);
-    user.insert("phoneNumberVerified".into(), json!(false));
-    user.insert(
-        "user_metadata".into(),
-        Value::Object(user_metadata.unwrap_or_default()),
+/// The outbox event for one created user. Must not: hold the password.
+pub fn event(route: &str, client_id: Option<String>, user: Value, context: Value) -> Event {
+    debug_assert!(
+        user.get("password").is_none(),
+        "the password never reaches the outbox"
     );
-    user.insert(
-        "app_metadata".into(),
-        Value::Object(app_metadata.unwrap_or_default()),
-    );
-    let user = Value::Object(user);
-    let event = post_user_registration::event(&route.name, client_id, user, Value::Object(context));
-    store_event(&outbox, event, request_id, route, id.as_deref()).await?;
-    Ok(resp)
-}
-
-/// Set `key` to `value` when there is one; leave it out otherwise, so the hook sees `undefined`
-/// (`'phoneNumber' in user === false`) for a field the request did not carry, as Auth0's hooks did.
-pub(crate) fn put(user: &mut Map<String, Value>, key: &str, value: &Option<String>) {
-    if let Some(v) = value {
-        user.insert(key.into(), json!(v));
-    }
-}
-
-/// The outbox, if a post-event can be stored now; else the request is refused before the
-/// upstream changes anything: 503 in the route's shape (nothing happened, trying again later is
-/// safe). `what` names the request in the log.
-pub(crate) async fn outbox_ready(
-    proxy: &Proxy,
-    request_id: &str,
-    route: &Route,
-    what: &str,
-) -> Result<Arc<Outbox>, OAuthError> {
-    let refused = |problem: String| {
-        tracing::error!(request_id, route = %route.name, problem, "the {what}'s post-event could not be stored; refused before the upstream was called (nothing was changed)");
-        OAuthError::new(
-            503,
-            "temporarily_unavailable",
-            format!(
-                "the {what} cannot be recorded right now; nothing was changed, try again later"
-            ),
-        )
-    };
-    let outbox = proxy
-        .outbox
-        .clone()
-        .ok_or_else(|| refused("the outbox is not open".into()))?;
-    match outbox.preflight().await {
-        Ok(()) => Ok(outbox),
-        Err(problem) => Err(refused(problem.to_string())),
-    }
-}
-
-/// Store a post-event after the upstream's 2xx. If that fails, the change exists upstream but
-/// its hooks would never run: the request fails (500 in the route's shape; the client must not
-/// take the change as recorded) and the whole event is logged at error level, so an operator
-/// can replay it. Events never hold a password.
-pub(crate) async fn store_event(
-    outbox: &Arc<Outbox>,
-    event: Event,
-    request_id: &str,
-    route: &Route,
-    user_id: Option<&str>,
-) -> Result<(), OAuthError> {
-    let (event_id, trigger) = (event.id.clone(), event.trigger);
-    let replay = serde_json::to_string(&event).unwrap_or_default();
-    match outbox.enqueue(event).await {
-        Ok(seq) => {
-            tracing::debug!(request_id, event_id, seq, "{trigger} queued");
-            Ok(())
-        }
-        Err(e) => {
-            tracing::error!(
-                request_id, route = %route.name, event_id, user_id, error = %format!("{e:#}"),
-                event = %replay,
-                "UNRECORDED {trigger} event: the upstream applied the request but its event could not be stored; the request was answered 500; replay the `event` once the outbox is writable"
-            );
-            Err(OAuthError::server_error(format!(
-                "the request reached the identity server but hookgate could not record it \
-                 (request id {request_id}); it may have been applied: check before trying again"
-            )))
-        }
-    }
+    Event::new(
+        Trigger::PostUserRegistration,
+        route,
+        client_id,
+        vec![user, context],
+    )
 }
 
 /// The signup fields the hooks see, read where the mapping says.
@@ -322,60 +326,6 @@ impl Fields {
     }
 }
 
-/// A location in a body: a top-level name, or a JSON pointer (`/user/email`).
-pub(crate) fn get_at<'a>(values: &'a Map<String, Value>, loc: &str) -> Option<&'a Value> {
-    match loc.strip_prefix('/') {
-        None => values.get(loc),
-        Some(_) => {
-            let (first, rest) = split_pointer(loc);
-            let v = values.get(&first)?;
-            if rest.is_empty() {
-                Some(v)
-            } else {
-                v.pointer(&rest)
-            }
-        }
-    }
-}
-
-fn take_at(values: &mut Map<String, Value>, loc: &str) -> Option<Value> {
-    if !loc.starts_with('/') {
-        return values.remove(loc);
-    }
-    let (parent, last) = loc.rsplit_once('/')?;
-    let last = unescape(last);
-    if parent.is_empty() {
-        return values.remove(&last);
-    }
-    let (first, rest) = split_pointer(parent);
-    let mut v = values.get_mut(&first)?;
-    if !rest.is_empty() {
-        v = v.pointer_mut(&rest)?;
-    }
-    v.as_object_mut()?.remove(&last)
-}
-
-/// Set a value, creating the objects on the way (a non-object on the way is replaced).
-fn set_at(values: &mut Map<String, Value>, loc: &str, value: Value) {
-    if !loc.starts_with('/') {
-        values.insert(loc.to_string(), value);
-        return;
-    }
-    let parts: Vec<String> = loc[1..].split('/').map(unescape).collect();
-    let mut here = values;
-    for part in &parts[..parts.len() - 1] {
-        let next = here
-            .entry(part.clone())
-            .or_insert_with(|| Value::Object(Map::new()));
-        if !next.is_object() {
-            *next = Value::Object(Map::new());
-        }
-        here = next.as_object_mut().expect("made an object above");
-    }
-    here.insert(parts[parts.len() - 1].clone(), value);
-}
-
-/// `/a/b/c` → (`a`, `/b/c`).
 /// Remove every top-level key that names `loc` (a key or a JSON pointer) or something inside it,
 /// in any spelling a body parser might nest: `a[b][c]`, `a.b.c` and mixtures, any case, `_`
 /// also matching `.` and space (PHP turns those into `_`), the key also read once more
@@ -440,20 +390,8 @@ fn eat<'t>(text: &'t [u8], word: &[u8]) -> Option<&'t [u8]> {
     same.then(|| &text[word.len()..])
 }
 
-fn split_pointer(loc: &str) -> (String, String) {
-    let body = &loc[1..];
-    match body.split_once('/') {
-        Some((first, rest)) => (unescape(first), format!("/{rest}")),
-        None => (unescape(body), String::new()),
-    }
-}
-
-fn unescape(token: &str) -> String {
-    token.replace("~1", "/").replace("~0", "~")
-}
-
 /// The client's `user_metadata`: an object (a form sends it as JSON text) with valid key names.
-fn client_metadata(v: Value) -> Result<Map<String, Value>, OAuthError> {
+fn client_metadata(v: Value) -> Result<Map<String, Value>, Failure> {
     let v = match v {
         Value::String(s) => serde_json::from_str(&s).unwrap_or(Value::String(s)),
         v => v,
@@ -465,8 +403,11 @@ fn client_metadata(v: Value) -> Result<Map<String, Value>, OAuthError> {
     Ok(m)
 }
 
-fn invalid_signup(description: impl Into<String>) -> OAuthError {
-    OAuthError::new(400, "invalid_signup", description).signup()
+fn invalid_signup(description: impl Into<String>) -> Failure {
+    Failure::Refused {
+        code: "invalid_signup",
+        description: description.into(),
+    }
 }
 
 /// Metadata key names, at every depth: no leading `$`, no `.` (Auth0's rule; MongoDB's, really).
@@ -519,57 +460,49 @@ fn hook_metadata(result: &Value) -> Result<Metadata, String> {
 }
 
 /// The contract's error table: `PreUserRegistrationError` denies with its user message; every
-/// other failure denies with a generic one, unless `on_error = "allow"`.
-fn fail(hook: &Arc<Hook>, e: &HookError, request_id: &str) -> Result<(), OAuthError> {
+/// other failure denies with a generic one, unless `on_error = "allow"` (see [`super::settle`]).
+const ERRORS: ErrorTable = ErrorTable {
+    what: "signup",
     // The hook could not run: 503 whatever `on_error` says (failing open under load would let a
-    // flood walk around the hook), in the signup shape.
-    if *e == HookError::Overloaded {
-        tracing::warn!(request_id, hook = %hook.name, "the hook could not run (overloaded); the signup is refused with 503");
-        return Err(OAuthError::new(
-            503,
-            "temporarily_unavailable",
-            "the signup could not be checked now: try again later",
-        )
-        .signup());
-    }
-    if let HookError::Failed(f) = e {
-        if f.class == "PreUserRegistrationError" {
-            tracing::info!(request_id, hook = %hook.name, log_message = %f.message, "the hook denied the signup");
-            let mut err = OAuthError::new(
-                400,
-                "invalid_signup",
-                f.user_message.as_deref().unwrap_or(GENERIC_DENIAL),
-            );
-            err.shape = ErrorShape::Signup {
-                name: "PreUserRegistrationError",
-            };
-            return Err(err);
-        }
-    }
-    match hook.on_error {
-        OnError::Allow => {
-            tracing::warn!(request_id, hook = %hook.name, error = %e, "the hook failed; on_error = allow, so the signup goes on without it");
-            Ok(())
-        }
-        OnError::Deny => {
-            tracing::error!(request_id, hook = %hook.name, error = %e, "the hook failed; denying the signup");
-            Err(invalid_signup(GENERIC_DENIAL))
-        }
-    }
+    // flood walk around the hook).
+    overloaded: |_| {
+        Failure::Overloaded("the signup could not be checked now: try again later".into())
+    },
+    deliberate,
+    denied: |_, _| invalid_signup(GENERIC_DENIAL),
+};
+
+fn deliberate(f: &HookFailure) -> Option<Failure> {
+    (f.class == "PreUserRegistrationError").then(|| Failure::HookDenied {
+        code: "invalid_signup",
+        description: f
+            .user_message
+            .as_deref()
+            .unwrap_or(GENERIC_DENIAL)
+            .to_string(),
+    })
+}
+
+fn fail(hook: &Hook, e: &HookError, request_id: &str) -> Result<(), Failure> {
+    super::settle(request_id, hook, e, &ERRORS)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::hooks::OnError;
+    use crate::proxy::respond::{render, ErrorShape};
+    use std::sync::Arc;
 
     fn hook_with(on_error: OnError) -> Arc<Hook> {
-        crate::hooks::generation::hook_for_tests(Trigger::PreUserRegistration, on_error)
+        super::super::hook_for_tests(Trigger::PreUserRegistration, on_error)
     }
 
     #[test]
     fn an_overloaded_hook_is_a_503_in_the_signup_shape_even_with_on_error_allow() {
         for on_error in [OnError::Deny, OnError::Allow] {
             let e = fail(&hook_with(on_error), &HookError::Overloaded, "r").unwrap_err();
+            let e = render(&e, Shape::Signup);
             assert_eq!((e.status, e.error), (503, "temporarily_unavailable"));
             assert!(
                 matches!(e.shape, ErrorShape::Signup { .. }),
@@ -645,23 +578,6 @@ mod tests {
     }
 
     #[test]
-    fn locations_are_names_or_pointers() {
-        let mut m = json!({"user": {"mail": "a@b", "x": 1}, "email": "top"})
-            .as_object()
-            .unwrap()
-            .clone();
-        assert_eq!(get_at(&m, "email"), Some(&json!("top")));
-        assert_eq!(get_at(&m, "/user/mail"), Some(&json!("a@b")));
-        assert_eq!(take_at(&mut m, "/user/x"), Some(json!(1)));
-        set_at(&mut m, "/profile/meta", json!({"k": 1}));
-        set_at(&mut m, "flat", json!(2));
-        assert_eq!(
-            Value::Object(m),
-            json!({"user": {"mail": "a@b"}, "email": "top", "profile": {"meta": {"k": 1}}, "flat": 2})
-        );
-    }
-
-    #[test]
     fn hook_responses() {
         assert_eq!(hook_metadata(&Value::Null).unwrap(), (None, None));
         let (um, am) = hook_metadata(
@@ -673,16 +589,5 @@ mod tests {
         assert!(hook_metadata(&json!({"user": {"app_metadata": {"a.b": 1}}})).is_err());
         assert!(hook_metadata(&json!({"user": {"user_metadata": [1]}})).is_err());
         assert!(hook_metadata(&json!("nope")).is_err());
-    }
-
-    #[test]
-    fn request_language_is_the_first_tag() {
-        assert_eq!(
-            request_language(Some("en-US,en;q=0.9")).as_deref(),
-            Some("en-us")
-        );
-        assert_eq!(request_language(Some("fr;q=0.8")).as_deref(), Some("fr"));
-        assert_eq!(request_language(Some("*")), None);
-        assert_eq!(request_language(None), None);
     }
 }
