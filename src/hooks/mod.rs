@@ -1,7 +1,6 @@
 //! Hook discovery and configuration: which hook files exist, their settings, and the loaded,
-//! compiled [`Generation`] the proxy runs. Also the CLI helpers (`hookgate test`, `hookgate new`),
-//! and one file per extensibility point (`credentials_exchange`, ...): each knows how to build its
-//! hooks' arguments from an exchange, how to apply their result, and how their errors map to HTTP.
+//! compiled [`Generation`] the proxy runs. Also the CLI helpers (`hookgate test`, `hookgate new`).
+//! What each extensibility point does with a request lives in `src/points/`.
 //!
 //! Owns: the `[hooks]` configuration, triggers, discovery, starters and default payloads.
 //! Must not touch: running JS (see [`crate::engine`]) or building a point's arguments from a

@@ -45,10 +45,9 @@ use pingora::proxy::{FailToProxy, ProxyHttp, Session};
 use crate::config::{Config, Route};
 use crate::engine::Engine;
 use crate::outbox::Outbox;
-use crate::points::Shape;
+use crate::points::{Failure, Shape};
 use crate::reload::Live;
 use crate::token::{JwksSource, UpstreamKeys};
-use respond::OAuthError;
 use upstream::Upstream;
 
 /// What every proxy thread shares: one of these per process, behind an `Arc`.
@@ -169,7 +168,8 @@ impl RequestCtx {
 /// connection closes (its body, if any, is unread).
 async fn refuse(session: &mut Session, why: &str) -> Result<bool> {
     session.set_keepalive(None);
-    OAuthError::invalid_request(why).write(session).await?;
+    let err = Failure::BadRequest(why.to_string());
+    respond::render(&err, Shape::OAuth).write(session).await?;
     Ok(true)
 }
 
@@ -272,21 +272,16 @@ impl ProxyHttp for Proxy {
         e: &Error,
         _ctx: &mut RequestCtx,
     ) -> FailToProxy {
-        let err = match e.esource() {
-            ErrorSource::Upstream => respond::render(
-                &upstream::upstream_error(
-                    &self.upstream.config().address,
-                    e,
-                    self.upstream.config().read_timeout,
-                ),
-                Shape::OAuth,
+        let failure = match e.esource() {
+            ErrorSource::Upstream => upstream::upstream_error(
+                &self.upstream.config().address,
+                e,
+                self.upstream.config().read_timeout,
             ),
             ErrorSource::Downstream => match e.etype() {
-                ErrorType::ReadTimedout => OAuthError::new(
-                    408,
-                    "invalid_request",
-                    "the request body arrived too slowly",
-                ),
+                ErrorType::ReadTimedout => {
+                    Failure::BodyTooSlow("the request body arrived too slowly".into())
+                }
                 ErrorType::WriteError | ErrorType::ReadError | ErrorType::ConnectionClosed => {
                     // The client is gone: there is nobody to answer.
                     return FailToProxy {
@@ -294,13 +289,11 @@ impl ProxyHttp for Proxy {
                         can_reuse_downstream: false,
                     };
                 }
-                _ => OAuthError::invalid_request(format!(
-                    "malformed request: {}",
-                    e.etype().as_str()
-                )),
+                _ => Failure::BadRequest(format!("malformed request: {}", e.etype().as_str())),
             },
-            _ => OAuthError::server_error("internal error in hookgate"),
+            _ => Failure::Internal("internal error in hookgate".into()),
         };
+        let err = respond::render(&failure, Shape::OAuth);
         tracing::warn!(error = %e, status = err.status, "request failed");
         // Once part of the answer is on the wire, another header would corrupt it: close instead.
         if session.response_written().is_none() {

@@ -177,3 +177,92 @@ async fn write_json_with(
         .await?;
     session.write_response_body(Some(body), true).await
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_failure_kind_has_one_status_and_code() {
+        let d = || "d".to_string();
+        for (failure, status, code) in [
+            (Failure::BadRequest(d()), 400, "invalid_request"),
+            (
+                Failure::Refused {
+                    code: "invalid_signup",
+                    description: d(),
+                },
+                400,
+                "invalid_signup",
+            ),
+            (
+                Failure::HookDenied {
+                    code: "invalid_scope",
+                    description: d(),
+                },
+                400,
+                "invalid_scope",
+            ),
+            (Failure::Unauthorized(d()), 401, "invalid_token"),
+            (Failure::BodyTooSlow(d()), 408, "invalid_request"),
+            (Failure::BodyTooLarge(d()), 413, "invalid_request"),
+            (Failure::HeadTooLarge(d()), 431, "invalid_request"),
+            (Failure::HookFailed(d()), 500, "server_error"),
+            (Failure::Internal(d()), 500, "server_error"),
+            (
+                Failure::UpstreamUnreachable(d()),
+                502,
+                "temporarily_unavailable",
+            ),
+            (Failure::UpstreamInvalid(d()), 502, "server_error"),
+            (Failure::Overloaded(d()), 503, "temporarily_unavailable"),
+            (Failure::Unavailable(d()), 503, "temporarily_unavailable"),
+            (Failure::HookTimedOut(d()), 504, "temporarily_unavailable"),
+            (
+                Failure::UpstreamTimedOut(d()),
+                504,
+                "temporarily_unavailable",
+            ),
+        ] {
+            for shape in [Shape::OAuth, Shape::Signup, Shape::Webhook] {
+                let e = render(&failure, shape);
+                assert_eq!(
+                    (e.status, e.error, e.description.as_str()),
+                    (status, code, "d")
+                );
+            }
+            // The webhook's callers read the OAuth shape.
+            assert_eq!(
+                render(&failure, Shape::Webhook).body(),
+                render(&failure, Shape::OAuth).body()
+            );
+        }
+    }
+
+    #[test]
+    fn signup_errors_are_named_after_their_class() {
+        let name = |f: Failure| match render(&f, Shape::Signup).shape {
+            ErrorShape::Signup { name } => name,
+            other => panic!("{other:?}"),
+        };
+        let denied = Failure::HookDenied {
+            code: "invalid_signup",
+            description: "no".into(),
+        };
+        assert_eq!(name(denied.clone()), "PreUserRegistrationError");
+        assert_eq!(name(Failure::BadRequest("x".into())), "BadRequestError");
+        assert_eq!(name(Failure::Unavailable("x".into())), "ServerError");
+        let body: serde_json::Value =
+            serde_json::from_slice(&render(&denied, Shape::Signup).body()).unwrap();
+        assert_eq!(
+            body,
+            json!({"name": "PreUserRegistrationError", "code": "invalid_signup", "description": "no", "statusCode": 400})
+        );
+        let body: serde_json::Value =
+            serde_json::from_slice(&render(&denied, Shape::OAuth).body()).unwrap();
+        assert_eq!(
+            body,
+            json!({"error": "invalid_signup", "error_description": "no"})
+        );
+    }
+}

@@ -7,7 +7,8 @@
 //! pingora's HTTP/1 client.
 //!
 //! Owns: connection reuse, timeouts, framing of the upstream request, and the kind of each
-//! transport failure ([`upstream_error`]). Must not: know about hooks or extensibility points.
+//! transport failure ([`upstream_error`]). Must not: know about hooks or any
+//! particular extensibility point.
 
 use std::time::Duration;
 

@@ -30,10 +30,9 @@ impl Headers {
 
     /// The first value of a header, as text (`None` when absent or not visible ASCII).
     pub fn get(&self, name: &str) -> Option<&str> {
-        let name = name.to_ascii_lowercase();
         self.0
             .iter()
-            .find(|(n, _)| *n == name)
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
             .and_then(|(_, v)| v.as_deref())
     }
 
