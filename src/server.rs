@@ -87,7 +87,7 @@ pub fn run(config: Config, loaded: Loaded) -> anyhow::Result<()> {
         },
     ));
     let inflight = Arc::new(AtomicUsize::new(0));
-    let shared = Shared::new(live, engine, inflight.clone(), Some(outbox.clone()));
+    let shared = Shared::new(live, engine, inflight.clone(), outbox.clone());
     let threads = config.server.threads.max(1);
     // Work stealing: one service, one runtime for all threads (pingora's default). Otherwise one
     // service per thread, each a one-thread runtime with its own `Proxy` and so its own upstream

@@ -1,5 +1,5 @@
 //! Property-based fuzzing of the request parsers every hooked request goes through
-//! (`hookgate::proxy::body`): bodies, HTTP Basic credentials, `Accept-Language`.
+//! (`hookgate::wire`): bodies, HTTP Basic credentials, `Accept-Language`.
 //!
 //! Pinned: arbitrary bytes never panic a parser (a bad request gets an OAuth error, never a
 //! crash); a parameter map survives encoding to a form or JSON body and parsing back; any
@@ -8,9 +8,10 @@
 
 use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD};
 use base64::Engine as _;
-use hookgate::proxy::body::{
-    basic_credentials, bearer_claims, form_decode, request_language, BodyFormat, Params,
-};
+use hookgate::points::Shape;
+use hookgate::proxy::respond::render;
+use hookgate::wire::headers::{basic_credentials, bearer_claims, request_language};
+use hookgate::wire::params::{form_decode, BodyFormat, Params};
 use proptest::prelude::*;
 use serde_json::{Map, Value};
 
@@ -51,7 +52,10 @@ proptest! {
                 let _ = p.encode(BodyFormat::Form);
                 let _ = p.encode(BodyFormat::Json);
             }
-            Err(e) => prop_assert_eq!((e.status, e.error), (400, "invalid_request")),
+            Err(e) => {
+                let e = render(&e.into(), Shape::OAuth);
+                prop_assert_eq!((e.status, e.error), (400, "invalid_request"))
+            }
         }
     }
 

@@ -78,7 +78,7 @@ impl ServeHttp for Admin {
                 text.push_str(&self.outbox.metrics());
                 // Always present (zero until a change-password route misses a field): gating it
                 // on the routes hookgate started with hid it after a reload added the route.
-                text.push_str(&crate::hooks::post_change_password::metrics());
+                text.push_str(&crate::points::change_password::metrics());
                 let body = text.into_bytes();
                 return Response::builder()
                     .status(200)

@@ -39,25 +39,6 @@ impl std::ops::Deref for Hook {
     }
 }
 
-/// A hook with `on_error` for a point's error-table unit tests (no program: it is never run).
-#[cfg(test)]
-pub(crate) fn hook_for_tests(trigger: Trigger, on_error: OnError) -> Arc<Hook> {
-    let program = crate::engine::program::Program {
-        main: String::new(),
-        modules: std::collections::HashMap::new(),
-    };
-    let mut h = Hook::standalone(
-        format!("{}/h", trigger.id()),
-        trigger,
-        "h.js".into(),
-        std::time::Duration::from_secs(1),
-        Default::default(),
-        program,
-    );
-    h.on_error = on_error;
-    Arc::new(h)
-}
-
 impl Hook {
     /// `{ "secrets": {...} }`: the value the point code puts at `context.webtask`.
     pub fn webtask(&self) -> serde_json::Value {

@@ -8,16 +8,9 @@
 //! ids are the configuration model's (`crate::config`), re-exported here.
 //! Must not touch: running JS (the engine), requests or responses (the points), or swapping
 //! generations (hot reload).
-//!
-//! Still here while issue 19 moves them out: the point files (`credentials_exchange`, ...).
 
-pub mod credentials_exchange;
 mod generation;
-pub mod post_change_password;
-pub mod post_user_registration;
-pub mod pre_user_registration;
 pub mod probe;
-pub mod send_phone_message;
 mod trigger;
 
 pub use crate::config::{

@@ -10,7 +10,15 @@
 //! runs, a SIGTERM whose grace period ends ([`end_grace`]) makes the exchange answer 503
 //! `temporarily_unavailable` in its route's shape instead of being cut by the exit.
 //!
-//! Must not: know the hook contract of any point.
+//! ```text
+//! head size ─▶ body (bounded) ─▶ point.before_upstream ─┬─ Forward ─▶ upstream ─▶ point.after_upstream ─▶ answer
+//!                                                       └─ Answer ─────────────────────────────────────▶ answer
+//! any failure ─▶ respond::render in the point's shape
+//! ```
+//!
+//! Must not: name any point or know its hook contract: the route's point comes from
+//! [`crate::points::for_route`], and what it declares (its phases, its error shape) is all this
+//! file uses.
 
 use std::sync::LazyLock;
 
@@ -21,13 +29,14 @@ use pingora::protocols::http::v1::common::is_expect_continue_req;
 use pingora::proxy::Session;
 use tokio::sync::watch;
 
-use super::respond::OAuthError;
+use super::respond::render;
 use super::upstream::UpstreamResponse;
 use super::{Proxy, RequestCtx};
-use crate::config::{Config, Trigger};
-use crate::hooks::{
-    credentials_exchange, post_change_password, pre_user_registration, send_phone_message,
+use crate::config::Config;
+use crate::points::{
+    self, Answer, Before, Context, Events, Failure, HeaderEdit, HookChain, Phases, Request, Tokens,
 };
+use crate::wire::headers::Headers;
 
 /// Hop-by-hop headers (RFC 9110 §7.6.1) never cross the proxy on the exchange path: hookgate
 /// frames both sides itself.
@@ -42,8 +51,9 @@ const HOP_BY_HOP: [&str; 8] = [
     "content-length",
 ];
 
-/// Set once a SIGTERM's grace period is over (see `crate::server`): exchange requests still in
-/// flight then answer 503 in their route's shape instead of being cut when the process exits.
+/// Set once a SIGTERM's grace period is over (the server's shutdown, `server.rs`): exchange
+/// requests still in flight then answer 503 in their route's shape instead of being cut when the
+/// process exits.
 static GRACE_OVER: LazyLock<watch::Sender<bool>> = LazyLock::new(|| watch::channel(false).0);
 
 /// The grace period is over: every exchange request still in flight answers 503 now.
@@ -63,22 +73,23 @@ pub async fn handle(proxy: &Proxy, session: &mut Session, ctx: &mut RequestCtx) 
     let route = live
         .route(ctx.route)
         .expect("exchange::handle is only called for a matched route");
-    let point = route.point;
+    let point = route
+        .point
+        .and_then(points::for_route)
+        .expect("exchange::handle is only called for a route whose point a route can start");
     // A head larger than the upstream takes would come back as a reset or a 431 blamed on the
     // upstream (a 502): refuse it here, before the body is read or the upstream is contacted.
     let limit = live.config.server.max_header_bytes;
     let size = head_size(session.req_header());
     if size > limit {
         session.set_keepalive(None);
-        let err = OAuthError::new(
-            431,
-            "invalid_request",
-            format!("the request headers are {size} bytes; at most {limit} are accepted (server.max_header_bytes)"),
-        );
-        return shaped(err, point).write(session).await;
+        let err = Failure::HeadTooLarge(format!(
+            "the request headers are {size} bytes; at most {limit} are accepted (server.max_header_bytes)"
+        ));
+        return render(&err, point.shape()).write(session).await;
     }
     let answered = {
-        let work = exchange(proxy, session, ctx);
+        let work = exchange(proxy, point, session, ctx);
         tokio::pin!(work);
         tokio::select! {
             biased;
@@ -96,12 +107,8 @@ pub async fn handle(proxy: &Proxy, session: &mut Session, ctx: &mut RequestCtx) 
         return Error::e_explain(ErrorType::WriteError, "cut by shutdown mid-answer");
     }
     tracing::warn!(request_id = %ctx.request_id, route = %route.name, "grace period over while in flight; answering 503");
-    let err = OAuthError::new(
-        503,
-        "temporarily_unavailable",
-        "hookgate is shutting down; retry the request",
-    );
-    shaped(err, point).write(session).await
+    let err = Failure::Unavailable("hookgate is shutting down; retry the request".into());
+    render(&err, point.shape()).write(session).await
 }
 
 /// The size of a request head as sent: request line and header lines with their line ends.
@@ -116,7 +123,12 @@ fn head_size(req: &RequestHeader) -> usize {
 }
 
 /// The exchange itself: body, point, upstream, answer.
-async fn exchange(proxy: &Proxy, session: &mut Session, ctx: &mut RequestCtx) -> Result<()> {
+async fn exchange(
+    proxy: &Proxy,
+    point: &dyn Phases,
+    session: &mut Session,
+    ctx: &mut RequestCtx,
+) -> Result<()> {
     let live = ctx.live.clone();
     let route = live
         .route(ctx.route)
@@ -126,7 +138,7 @@ async fn exchange(proxy: &Proxy, session: &mut Session, ctx: &mut RequestCtx) ->
         Err(err) => {
             // The rest of the body is unread: this connection cannot carry another request.
             session.set_keepalive(None);
-            return shaped(err, route.point).write(session).await;
+            return render(&err, point.shape()).write(session).await;
         }
     };
     let mut req = session.req_header().clone();
@@ -136,55 +148,117 @@ async fn exchange(proxy: &Proxy, session: &mut Session, ctx: &mut RequestCtx) ->
     }
     strip_for_upstream(&mut req);
     super::routing::strip_overrides(&live.config.routes, &mut req);
-    let answer = match route.point {
-        Some(Trigger::CredentialsExchange) => {
-            credentials_exchange::exchange(proxy, &live, &ctx.request_id, route, req, body).await
+    let request_id = ctx.request_id.as_str();
+    let cx = Context {
+        request_id,
+        route: &route.name,
+        request: Request {
+            headers: text_headers(&req),
+            body,
+        },
+        config: &live.config,
+        tokens: Tokens {
+            upstream_keys: &proxy.upstream_keys,
+            signing: live.keys.as_ref(),
+        },
+        hooks: HookChain {
+            engine: &proxy.engine,
+            generation: &live.generation,
+            inflight: &proxy.inflight,
+            request_id,
+            route: &route.name,
+        },
+        events: Events {
+            outbox: &proxy.outbox,
+            request_id,
+            route: &route.name,
+        },
+    };
+    let answer = match point.before_upstream(&cx, route).await {
+        Ok(Before::Answer(answer)) => own_answer(answer),
+        Ok(Before::Forward(forward, pending)) => {
+            let body = forward.body.unwrap_or_else(|| cx.request.body.clone());
+            match edit(&mut req, forward.headers) {
+                Err(err) => Err(err),
+                Ok(()) => match proxy.upstream.send(req, body).await {
+                    Err(err) => Err(err),
+                    Ok(resp) => {
+                        let answer = Answer {
+                            status: resp.header.status.as_u16(),
+                            body: resp.body,
+                        };
+                        point
+                            .after_upstream(&cx, pending, answer)
+                            .await
+                            .map(|answer| UpstreamResponse {
+                                header: resp.header,
+                                body: answer.body,
+                            })
+                    }
+                },
+            }
         }
-        Some(Trigger::PostChangePassword) => {
-            post_change_password::exchange(proxy, &live, &ctx.request_id, route, req, body).await
-        }
-        Some(Trigger::SendPhoneMessage) => {
-            send_phone_message::answer(proxy, &live, &ctx.request_id, route, &req, &body).await
-        }
-        Some(Trigger::PreUserRegistration) => {
-            pre_user_registration::signup(proxy, &live, &ctx.request_id, route, req, body).await
-        }
-        // Points whose hooks have not landed yet simply forward.
-        _ => proxy.upstream.send(req, body).await,
+        Err(err) => Err(err),
     };
     match answer {
         Ok(resp) => write_upstream_response(session, resp).await,
         Err(err) => {
+            let err = render(&err, point.shape());
             if matches!(err.status, 502 | 504) {
                 tracing::warn!(request_id = %ctx.request_id, route = %route.name, error = %err, "upstream failed");
             }
-            shaped(err, route.point).write(session).await
+            err.write(session).await
         }
     }
 }
 
-/// Signup clients parse Auth0's signup error shape, not OAuth's: every error of a signup route
-/// is written that way (see `ErrorShape::Signup`).
-fn shaped(err: OAuthError, point: Option<Trigger>) -> OAuthError {
-    match point {
-        Some(Trigger::PreUserRegistration) => err.signup(),
-        _ => err,
+/// The request's headers as the point reads them: text, names in lower case.
+fn text_headers(req: &RequestHeader) -> Headers {
+    let mut headers = Headers::new();
+    for (name, value) in req.headers.iter() {
+        headers.push(name.as_str(), value.to_str().ok());
     }
+    headers
+}
+
+/// Apply a point's changes to the request head, in order.
+fn edit(req: &mut RequestHeader, edits: Vec<HeaderEdit>) -> std::result::Result<(), Failure> {
+    for e in edits {
+        match e {
+            HeaderEdit::Set(name, value) => {
+                req.insert_header(name, value).map_err(|e| {
+                    Failure::Internal(format!("cannot build the upstream request: {e}"))
+                })?;
+            }
+            HeaderEdit::Remove(name) => {
+                req.remove_header(name);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// An answer a point gives itself (the upstream was not called): JSON.
+fn own_answer(answer: Answer) -> std::result::Result<UpstreamResponse, Failure> {
+    let internal = |e: Box<Error>| Failure::Internal(e.to_string());
+    let mut header = ResponseHeader::build(answer.status, Some(2)).map_err(internal)?;
+    header
+        .insert_header("content-type", "application/json")
+        .map_err(internal)?;
+    Ok(UpstreamResponse {
+        header,
+        body: answer.body,
+    })
 }
 
 /// Read the whole request body, refusing more than the limit and a client that sends too slowly.
 pub async fn read_body(
     config: &Config,
     session: &mut Session,
-) -> std::result::Result<Bytes, OAuthError> {
+) -> std::result::Result<Bytes, Failure> {
     let limit = config.server.max_body_bytes;
-    let too_large = || {
-        OAuthError::new(
-            413,
-            "invalid_request",
-            format!("the request body is larger than {limit} bytes"),
-        )
-    };
+    let too_large =
+        || Failure::BodyTooLarge(format!("the request body is larger than {limit} bytes"));
     let declared = session
         .req_header()
         .headers
@@ -198,7 +272,7 @@ pub async fn read_body(
     // otherwise wait out its own timer, a second for curl, on every request.
     if is_expect_continue_req(session.req_header()) {
         session.write_continue_response().await.map_err(|e| {
-            OAuthError::invalid_request(format!(
+            Failure::BadRequest(format!(
                 "cannot answer Expect: 100-continue: {}",
                 e.etype().as_str()
             ))
@@ -212,17 +286,13 @@ pub async fn read_body(
     loop {
         let chunk = match tokio::time::timeout_at(deadline, session.read_request_body()).await {
             Err(_) => {
-                return Err(OAuthError::new(
-                    408,
-                    "invalid_request",
-                    format!(
-                        "the request body did not arrive within {} ms",
-                        timeout.as_millis()
-                    ),
-                ))
+                return Err(Failure::BodyTooSlow(format!(
+                    "the request body did not arrive within {} ms",
+                    timeout.as_millis()
+                )))
             }
             Ok(Err(e)) => {
-                return Err(OAuthError::invalid_request(format!(
+                return Err(Failure::BadRequest(format!(
                     "cannot read the request body: {}",
                     e.etype().as_str()
                 )))

@@ -92,7 +92,11 @@ pub async fn answer(
             Ok(resp) => {
                 write_upstream_response(session, rewrite_discovery(resp, &jwks_uri)).await?
             }
-            Err(e) => e.write(session).await?,
+            Err(e) => {
+                super::respond::render(&e, crate::points::Shape::OAuth)
+                    .write(session)
+                    .await?
+            }
         }
         return Ok(true);
     }

@@ -7,8 +7,8 @@
 //!     path::parse_target (normalise once; ambiguous spellings: 400) ─▶ routing::decide
 //!     ─┬─ refused (would reach a hooked endpoint unhooked: 405 / 400) ─▶ done (Ok(true))
 //!      ├─ route has a point (exchange) ─▶ exchange::handle ─▶ done (Ok(true))
-//!      │     read body (bounded) → point's hooks → upstream via connector
-//!      │     → point's hooks → write the answer with exact framing
+//!      │     read body (bounded) → point.before_upstream → upstream via connector
+//!      │     → point.after_upstream → write the answer with exact framing
 //!      ├─ no route: local::answer (JWKS, discovery) ─▶ done, or on as passthrough
 //!      └─ passthrough ─▶ upstream_peer ─▶ upstream_request_filter (the normalised or rewritten path)
 //!                        ─▶ pingora streams request and response untouched
@@ -16,10 +16,10 @@
 //! logging (always last) ─▶ access log; the in-flight guard in the ctx drops here
 //! ```
 //!
-//! Owns: routing, the passthrough path and the framing of exchange routes. Must not: know what
-//! any particular extensibility point does with a request — that lives in `crate::hooks`.
+//! Owns: routing, the passthrough path, the framing of exchange routes and writing every answer
+//! (`respond`: a domain failure to bytes). Must not: know what any particular extensibility point
+//! does with a request — that lives in `crate::points`.
 
-pub mod body;
 pub mod exchange;
 pub mod local;
 pub mod path;
@@ -39,11 +39,11 @@ use pingora::prelude::*;
 use pingora::proxy::{FailToProxy, ProxyHttp, Session};
 
 use crate::config::{Config, Route};
-use crate::engine::{Engine, Wait};
+use crate::engine::Engine;
 use crate::outbox::Outbox;
+use crate::points::{Failure, Shape};
 use crate::reload::Live;
 use crate::token::{JwksSource, UpstreamKeys};
-use respond::OAuthError;
 use upstream::Upstream;
 
 /// What every proxy thread shares: one of these per process, behind an `Arc`.
@@ -55,28 +55,17 @@ pub struct Shared {
     /// The upstream's keys, to verify its tokens before hooks see them (one cache for all).
     pub upstream_keys: UpstreamKeys,
     pub inflight: Arc<AtomicUsize>,
-    /// The durable queue of post-events; open when a route produces them.
-    pub outbox: Option<Arc<Outbox>>,
+    /// The durable queue of post-events; open when a route produces them (a closed one refuses
+    /// every event, and says why).
+    pub outbox: Arc<Outbox>,
     next_request: AtomicU64,
     /// Request ids start with the process id, read once: `getpid` is a system call.
     pid: u32,
 }
 
-impl Shared {
-    /// How a request waits for its hooks. Alone in flight, its thread has nothing else to do: it
-    /// spins on the answer first and saves a thread wake-up per hook (see [`Wait`]).
-    pub fn hook_wait(&self) -> Wait {
-        if self.inflight.load(Ordering::Relaxed) <= 1 {
-            Wait::SpinFirst
-        } else {
-            Wait::Sleep
-        }
-    }
-}
-
 /// The proxy one pingora service runs. With `server.work_stealing = false` (the default) there
 /// is one per proxy thread, each with its own upstream connection pool, so a pooled connection
-/// never crosses threads (see `crate::server`).
+/// never crosses threads (see `server.rs`).
 pub struct Proxy {
     pub shared: Arc<Shared>,
     /// Built once from the configuration at start (`[upstream]` needs a restart to change).
@@ -95,7 +84,7 @@ impl Shared {
         live: Arc<ArcSwap<Live>>,
         engine: Engine,
         inflight: Arc<AtomicUsize>,
-        outbox: Option<Arc<Outbox>>,
+        outbox: Arc<Outbox>,
     ) -> Arc<Self> {
         let config = live.load().config.clone();
         let jwks = match &config.token.upstream_jwks_url {
@@ -175,7 +164,8 @@ impl RequestCtx {
 /// connection closes (its body, if any, is unread).
 async fn refuse(session: &mut Session, why: &str) -> Result<bool> {
     session.set_keepalive(None);
-    OAuthError::invalid_request(why).write(session).await?;
+    let err = Failure::BadRequest(why.to_string());
+    respond::render(&err, Shape::OAuth).write(session).await?;
     Ok(true)
 }
 
@@ -278,18 +268,16 @@ impl ProxyHttp for Proxy {
         e: &Error,
         _ctx: &mut RequestCtx,
     ) -> FailToProxy {
-        let err = match e.esource() {
+        let failure = match e.esource() {
             ErrorSource::Upstream => upstream::upstream_error(
                 &self.upstream.config().address,
                 e,
                 self.upstream.config().read_timeout,
             ),
             ErrorSource::Downstream => match e.etype() {
-                ErrorType::ReadTimedout => OAuthError::new(
-                    408,
-                    "invalid_request",
-                    "the request body arrived too slowly",
-                ),
+                ErrorType::ReadTimedout => {
+                    Failure::BodyTooSlow("the request body arrived too slowly".into())
+                }
                 ErrorType::WriteError | ErrorType::ReadError | ErrorType::ConnectionClosed => {
                     // The client is gone: there is nobody to answer.
                     return FailToProxy {
@@ -297,13 +285,11 @@ impl ProxyHttp for Proxy {
                         can_reuse_downstream: false,
                     };
                 }
-                _ => OAuthError::invalid_request(format!(
-                    "malformed request: {}",
-                    e.etype().as_str()
-                )),
+                _ => Failure::BadRequest(format!("malformed request: {}", e.etype().as_str())),
             },
-            _ => OAuthError::server_error("internal error in hookgate"),
+            _ => Failure::Internal("internal error in hookgate".into()),
         };
+        let err = respond::render(&failure, Shape::OAuth);
         tracing::warn!(error = %e, status = err.status, "request failed");
         // Once part of the answer is on the wire, another header would corrupt it: close instead.
         if session.response_written().is_none() {

@@ -1,7 +1,9 @@
-//! The one place that writes hookgate's own answers to the client: OAuth-shaped JSON errors and
-//! locally built JSON responses, always with an exact `Content-Length`.
+//! The one place that writes hookgate's own answers to the client: the one mapping from a domain
+//! failure ([`Failure`]) to status, code and body, per error shape ([`render`]); OAuth-shaped
+//! JSON errors and locally built JSON responses, always with an exact `Content-Length`.
 //!
-//! Must not: decide *which* error a situation deserves — callers do; this only writes it.
+//! Must not: decide *which* failure a situation is — the points and the transport do; this only
+//! says how each is written.
 
 use bytes::Bytes;
 use pingora::http::ResponseHeader;
@@ -9,8 +11,42 @@ use pingora::prelude::*;
 use pingora::proxy::Session;
 use serde_json::json;
 
-/// An error answered in the OAuth shape `{"error","error_description"}` (RFC 6749 §5.2), or, on
-/// signup routes, in the shape of Auth0's `/dbconnections/signup` (see [`ErrorShape::Signup`]).
+use crate::points::{Failure, Shape};
+
+/// How a failure is answered in a shape: status, code and description, and for the signup shape
+/// the error class `name` (`PreUserRegistrationError` for a hook's denial, else by status).
+pub fn render(failure: &Failure, shape: Shape) -> OAuthError {
+    use Failure::*;
+    let (status, error, description) = match failure {
+        BadRequest(d) => (400, "invalid_request", d),
+        Refused { code, description } | HookDenied { code, description } => {
+            (400, *code, description)
+        }
+        Unauthorized(d) => (401, "invalid_token", d),
+        BodyTooSlow(d) => (408, "invalid_request", d),
+        BodyTooLarge(d) => (413, "invalid_request", d),
+        HeadTooLarge(d) => (431, "invalid_request", d),
+        HookFailed(d) | Internal(d) => (500, "server_error", d),
+        UpstreamUnreachable(d) => (502, "temporarily_unavailable", d),
+        UpstreamInvalid(d) => (502, "server_error", d),
+        Overloaded(d) | Unavailable(d) => (503, "temporarily_unavailable", d),
+        HookTimedOut(d) | UpstreamTimedOut(d) => (504, "temporarily_unavailable", d),
+    };
+    let err = OAuthError::new(status, error, description.clone());
+    match (shape, failure) {
+        (Shape::OAuth | Shape::Webhook, _) => err,
+        (Shape::Signup, HookDenied { .. }) => OAuthError {
+            shape: ErrorShape::Signup {
+                name: "PreUserRegistrationError",
+            },
+            ..err
+        },
+        (Shape::Signup, _) => err.signup(),
+    }
+}
+
+/// An error as written: in the OAuth shape `{"error","error_description"}` (RFC 6749 §5.2), or,
+/// on signup routes, in the shape of Auth0's `/dbconnections/signup` (see [`ErrorShape::Signup`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OAuthError {
     pub status: u16,
@@ -140,4 +176,93 @@ async fn write_json_with(
         .write_response_header(Box::new(header), false)
         .await?;
     session.write_response_body(Some(body), true).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_failure_kind_has_one_status_and_code() {
+        let d = || "d".to_string();
+        for (failure, status, code) in [
+            (Failure::BadRequest(d()), 400, "invalid_request"),
+            (
+                Failure::Refused {
+                    code: "invalid_signup",
+                    description: d(),
+                },
+                400,
+                "invalid_signup",
+            ),
+            (
+                Failure::HookDenied {
+                    code: "invalid_scope",
+                    description: d(),
+                },
+                400,
+                "invalid_scope",
+            ),
+            (Failure::Unauthorized(d()), 401, "invalid_token"),
+            (Failure::BodyTooSlow(d()), 408, "invalid_request"),
+            (Failure::BodyTooLarge(d()), 413, "invalid_request"),
+            (Failure::HeadTooLarge(d()), 431, "invalid_request"),
+            (Failure::HookFailed(d()), 500, "server_error"),
+            (Failure::Internal(d()), 500, "server_error"),
+            (
+                Failure::UpstreamUnreachable(d()),
+                502,
+                "temporarily_unavailable",
+            ),
+            (Failure::UpstreamInvalid(d()), 502, "server_error"),
+            (Failure::Overloaded(d()), 503, "temporarily_unavailable"),
+            (Failure::Unavailable(d()), 503, "temporarily_unavailable"),
+            (Failure::HookTimedOut(d()), 504, "temporarily_unavailable"),
+            (
+                Failure::UpstreamTimedOut(d()),
+                504,
+                "temporarily_unavailable",
+            ),
+        ] {
+            for shape in [Shape::OAuth, Shape::Signup, Shape::Webhook] {
+                let e = render(&failure, shape);
+                assert_eq!(
+                    (e.status, e.error, e.description.as_str()),
+                    (status, code, "d")
+                );
+            }
+            // The webhook's callers read the OAuth shape.
+            assert_eq!(
+                render(&failure, Shape::Webhook).body(),
+                render(&failure, Shape::OAuth).body()
+            );
+        }
+    }
+
+    #[test]
+    fn signup_errors_are_named_after_their_class() {
+        let name = |f: Failure| match render(&f, Shape::Signup).shape {
+            ErrorShape::Signup { name } => name,
+            other => panic!("{other:?}"),
+        };
+        let denied = Failure::HookDenied {
+            code: "invalid_signup",
+            description: "no".into(),
+        };
+        assert_eq!(name(denied.clone()), "PreUserRegistrationError");
+        assert_eq!(name(Failure::BadRequest("x".into())), "BadRequestError");
+        assert_eq!(name(Failure::Unavailable("x".into())), "ServerError");
+        let body: serde_json::Value =
+            serde_json::from_slice(&render(&denied, Shape::Signup).body()).unwrap();
+        assert_eq!(
+            body,
+            json!({"name": "PreUserRegistrationError", "code": "invalid_signup", "description": "no", "statusCode": 400})
+        );
+        let body: serde_json::Value =
+            serde_json::from_slice(&render(&denied, Shape::OAuth).body()).unwrap();
+        assert_eq!(
+            body,
+            json!({"error": "invalid_signup", "error_description": "no"})
+        );
+    }
 }

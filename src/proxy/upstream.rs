@@ -6,8 +6,9 @@
 //! pingora's pooled transport connector, and read back a complete (bounded) response with
 //! pingora's HTTP/1 client.
 //!
-//! Owns: connection reuse, timeouts, framing of the upstream request, and mapping transport
-//! failures to 502/504. Must not: know about hooks or extensibility points.
+//! Owns: connection reuse, timeouts, framing of the upstream request, and the kind of each
+//! transport failure ([`upstream_error`]). Must not: know about hooks or any
+//! particular extensibility point.
 
 use std::time::Duration;
 
@@ -21,8 +22,8 @@ use pingora::upstreams::peer::HttpPeer;
 use pingora::upstreams::peer::Peer;
 use tokio::io::AsyncWriteExt;
 
-use super::respond::OAuthError;
 use crate::config::UpstreamConfig;
+use crate::points::Failure;
 
 /// Largest upstream answer an exchange route accepts. Token and signup answers are small; a
 /// larger one means something is wrong upstream, and holding it whole in memory is not wise.
@@ -69,14 +70,14 @@ impl Upstream {
         &self,
         mut req: RequestHeader,
         body: Bytes,
-    ) -> std::result::Result<UpstreamResponse, OAuthError> {
+    ) -> std::result::Result<UpstreamResponse, Failure> {
         // Exact framing: the body is whole, so it goes with a Content-Length, never chunked.
         req.remove_header("transfer-encoding");
         req.remove_header("content-length");
         if !body.is_empty() || req.method != http::Method::GET {
             req.insert_header("content-length", body.len().to_string())
                 .map_err(|e| {
-                    OAuthError::server_error(format!("cannot build the upstream request: {e}"))
+                    Failure::Internal(format!("cannot build the upstream request: {e}"))
                 })?;
         }
         let wire = request_bytes(&req, &body)?;
@@ -166,15 +167,15 @@ impl Upstream {
         })
     }
 
-    fn transport_error(&self, e: &Error) -> OAuthError {
+    fn transport_error(&self, e: &Error) -> Failure {
         upstream_error(&self.config.address, e, self.config.read_timeout)
     }
 }
 
 /// The request line, headers and body, as they go on the wire.
-fn request_bytes(req: &RequestHeader, body: &[u8]) -> std::result::Result<Vec<u8>, OAuthError> {
+fn request_bytes(req: &RequestHeader, body: &[u8]) -> std::result::Result<Vec<u8>, Failure> {
     let head = http_req_header_to_wire(req).ok_or_else(|| {
-        OAuthError::server_error("cannot build the upstream request: forbidden bytes in its line")
+        Failure::Internal("cannot build the upstream request: forbidden bytes in its line".into())
     })?;
     let mut wire = Vec::with_capacity(head.len() + body.len());
     wire.extend_from_slice(&head);
@@ -189,37 +190,23 @@ fn is_stale_connection(e: &Error) -> bool {
     )
 }
 
-/// The one mapping from a failure to reach the upstream to what the client sees:
-/// timeouts are 504, everything else 502, both in the OAuth error shape.
-pub fn upstream_error(address: &str, e: &Error, read_timeout: Duration) -> OAuthError {
+/// The one mapping from a failure to reach the upstream to its kind: timeouts, unreachable, or
+/// a bad answer (written as 504, 502 and 502: `respond::render`).
+pub fn upstream_error(address: &str, e: &Error, read_timeout: Duration) -> Failure {
     match e.etype() {
-        ErrorType::ConnectTimedout => OAuthError::new(
-            504,
-            "temporarily_unavailable",
-            format!("the identity server at {address} did not accept a connection in time"),
-        ),
-        ErrorType::ReadTimedout | ErrorType::WriteTimedout => OAuthError::new(
-            504,
-            "temporarily_unavailable",
-            format!(
-                "the identity server at {address} did not answer within {} ms",
-                read_timeout.as_millis()
-            ),
-        ),
+        ErrorType::ConnectTimedout => Failure::UpstreamTimedOut(format!(
+            "the identity server at {address} did not accept a connection in time"
+        )),
+        ErrorType::ReadTimedout | ErrorType::WriteTimedout => Failure::UpstreamTimedOut(format!(
+            "the identity server at {address} did not answer within {} ms",
+            read_timeout.as_millis()
+        )),
         ErrorType::ConnectRefused | ErrorType::ConnectNoRoute | ErrorType::ConnectError => {
-            OAuthError::new(
-                502,
-                "temporarily_unavailable",
-                format!("the identity server at {address} is unreachable"),
-            )
+            Failure::UpstreamUnreachable(format!("the identity server at {address} is unreachable"))
         }
-        _ => OAuthError::new(
-            502,
-            "server_error",
-            format!(
-                "bad answer from the identity server at {address}: {}",
-                e.etype().as_str()
-            ),
-        ),
+        _ => Failure::UpstreamInvalid(format!(
+            "bad answer from the identity server at {address}: {}",
+            e.etype().as_str()
+        )),
     }
 }

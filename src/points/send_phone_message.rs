@@ -18,17 +18,14 @@
 //! | every hook failed | 500 `server_error`, generic (the errors are logged) |
 //! | the last hook timed out | 504 `temporarily_unavailable` |
 
+use async_trait::async_trait;
 use bytes::Bytes;
-use pingora::http::{RequestHeader, ResponseHeader};
 use serde_json::{json, Map, Value};
 
-use super::Trigger;
-use crate::config::Route;
+use super::{Answer, Before, Exchange, Failure, Point, Shape};
+use crate::config::{Route, Secret};
 use crate::engine::HookError;
-use crate::proxy::respond::OAuthError;
-use crate::proxy::upstream::UpstreamResponse;
-use crate::proxy::Proxy;
-use crate::reload::Live;
+use crate::hooks::Trigger;
 
 /// The context fields of the contract, with their JSON types, as the identity server sends them.
 const CONTEXT_STRINGS: [&str; 6] = [
@@ -41,79 +38,94 @@ const CONTEXT_STRINGS: [&str; 6] = [
 ];
 const CONTEXT_OBJECTS: [&str; 2] = ["client", "user"];
 
-pub async fn answer(
-    proxy: &Proxy,
-    live: &Live,
-    request_id: &str,
-    route: &Route,
-    req: &RequestHeader,
-    body: &Bytes,
-) -> Result<UpstreamResponse, OAuthError> {
-    authenticate(route, req)?;
-    let (recipient, text, context) = parse(body)?;
-    let hooks = live
-        .generation
-        .hooks_for(Trigger::SendPhoneMessage, None, Some(&route.name));
-    if hooks.is_empty() {
-        tracing::error!(request_id, route = %route.name, "a send-phone-message request arrived, but no send-phone-message hook is enabled");
-        return Err(OAuthError::server_error(
-            "no message provider is configured",
-        ));
+/// The send-phone-message point: a webhook hookgate answers itself.
+pub struct SendPhoneMessage;
+
+/// A send-phone-message route's own settings.
+pub struct Options {
+    /// The bearer secret the identity server must present.
+    webhook_secret: Option<Secret>,
+}
+
+#[async_trait]
+impl Point for SendPhoneMessage {
+    type Options = Options;
+    /// The upstream is never called.
+    type State = std::convert::Infallible;
+
+    fn shape(&self) -> Shape {
+        Shape::Webhook
     }
-    let mut last = None;
-    for hook in &hooks {
-        let mut context = context.clone();
-        context.insert("webtask".into(), hook.webtask());
-        let args = vec![json!(recipient), json!(text), Value::Object(context)];
-        match proxy
-            .engine
-            .call_with(hook, args, request_id, proxy.hook_wait())
-            .await
-        {
-            Ok(result) => {
-                let result = if result.is_null() { json!({}) } else { result };
-                let mut header = ResponseHeader::build(200, Some(2))
-                    .map_err(|e| OAuthError::server_error(e.to_string()))?;
-                header
-                    .insert_header("content-type", "application/json")
-                    .map_err(|e| OAuthError::server_error(e.to_string()))?;
-                return Ok(UpstreamResponse {
-                    header,
-                    body: Bytes::from(result.to_string()),
-                });
-            }
-            Err(e) => {
-                tracing::error!(request_id, hook = %hook.name, error = %e, more_providers = !std::ptr::eq(hook, hooks.last().unwrap()), "the message provider hook failed");
-                last = Some(e);
-            }
+
+    fn options(route: &Route) -> Options {
+        Options {
+            webhook_secret: route.webhook_secret.clone(),
         }
     }
-    Err(match last {
-        Some(HookError::Timeout) => OAuthError::new(
-            504,
-            "temporarily_unavailable",
-            "the message provider did not answer in time",
-        ),
-        Some(HookError::Overloaded) => OAuthError::new(
-            503,
-            "temporarily_unavailable",
-            "the message provider hook could not run now: try again later",
-        ),
-        _ => OAuthError::server_error("the message could not be sent"),
-    })
+
+    /// Authenticate the caller, run the providers in order, answer the first success.
+    async fn before_upstream(
+        &self,
+        cx: &Exchange<'_, Options>,
+    ) -> Result<Before<Self::State>, Failure> {
+        let request_id = cx.request_id;
+        authenticate(cx.options, cx.request.header("authorization"))?;
+        let (recipient, text, context) = parse(&cx.request.body)?;
+        let hooks = cx.hooks.hooks(Trigger::SendPhoneMessage, None);
+        if hooks.is_empty() {
+            tracing::error!(request_id, route = %cx.route, "a send-phone-message request arrived, but no send-phone-message hook is enabled");
+            return Err(Failure::Internal(
+                "no message provider is configured".into(),
+            ));
+        }
+        let mut last = None;
+        for hook in &hooks {
+            let mut context = context.clone();
+            context.insert("webtask".into(), hook.webtask());
+            let args = vec![json!(recipient), json!(text), Value::Object(context)];
+            match cx.hooks.call(hook, args).await {
+                Ok(result) => {
+                    let result = if result.is_null() { json!({}) } else { result };
+                    return Ok(Before::Answer(Answer {
+                        status: 200,
+                        body: Bytes::from(result.to_string()),
+                    }));
+                }
+                Err(e) => {
+                    tracing::error!(request_id, hook = %hook.name, error = %e, more_providers = !std::ptr::eq(hook, hooks.last().unwrap()), "the message provider hook failed");
+                    last = Some(e);
+                }
+            }
+        }
+        Err(match last {
+            Some(HookError::Timeout) => {
+                Failure::HookTimedOut("the message provider did not answer in time".into())
+            }
+            Some(HookError::Overloaded) => Failure::Overloaded(
+                "the message provider hook could not run now: try again later".into(),
+            ),
+            _ => Failure::HookFailed("the message could not be sent".into()),
+        })
+    }
+
+    async fn after_upstream(
+        &self,
+        _cx: &Exchange<'_, Options>,
+        state: Self::State,
+        _answer: Answer,
+    ) -> Result<Answer, Failure> {
+        match state {}
+    }
 }
 
 /// `Authorization: Bearer <route's webhook_secret>`, compared in constant time.
-fn authenticate(route: &Route, req: &RequestHeader) -> Result<(), OAuthError> {
-    let unauthorized = |d: &str| OAuthError::new(401, "invalid_token", d);
-    let expected = route
+fn authenticate(options: &Options, authorization: Option<&str>) -> Result<(), Failure> {
+    let unauthorized = |d: &str| Failure::Unauthorized(d.into());
+    let expected = options
         .webhook_secret
         .as_ref()
         .ok_or_else(|| unauthorized("this webhook has no secret configured"))?;
-    let given = req
-        .headers
-        .get("authorization")
-        .and_then(|v| v.to_str().ok())
+    let given = authorization
         .and_then(|v| v.split_once(' '))
         .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
         .map(|(_, token)| token.trim())
@@ -124,12 +136,10 @@ fn authenticate(route: &Route, req: &RequestHeader) -> Result<(), OAuthError> {
 
 /// The body's fields, checked one by one so that a bad request names what is wrong. Fields the
 /// contract does not know are ignored, so an identity server that sends more still works.
-fn parse(body: &[u8]) -> Result<(String, String, Map<String, Value>), OAuthError> {
-    let bad = |field: &str, what: &str| OAuthError::invalid_request(format!("`{field}` {what}"));
+fn parse(body: &[u8]) -> Result<(String, String, Map<String, Value>), Failure> {
+    let bad = |field: &str, what: &str| Failure::BadRequest(format!("`{field}` {what}"));
     let Ok(Value::Object(body)) = serde_json::from_slice::<Value>(body) else {
-        return Err(OAuthError::invalid_request(
-            "the body must be a JSON object",
-        ));
+        return Err(Failure::BadRequest("the body must be a JSON object".into()));
     };
     let string = |field: &str| match body.get(field) {
         Some(Value::String(s)) if !s.is_empty() => Ok(s.clone()),
@@ -177,7 +187,10 @@ mod tests {
 
     #[test]
     fn parse_names_the_bad_field() {
-        let err = |b: &str| parse(b.as_bytes()).unwrap_err().description;
+        let err = |b: &str| match parse(b.as_bytes()).unwrap_err() {
+            Failure::BadRequest(description) => description,
+            other => panic!("{other:?}"),
+        };
         assert_eq!(err("[]"), "the body must be a JSON object");
         assert_eq!(err(r#"{"text":"t"}"#), "`recipient` is required");
         assert_eq!(

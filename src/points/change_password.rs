@@ -17,131 +17,153 @@
 //! `/metrics` and, for the id or email, logged with every location the request offered and the
 //! mapping to try; the event is still stored (see README, post-change-password).
 //!
-//! Must not: read the password. No field of the mapping can point at it unless a user writes
+//! This file knows the event's arguments and where the mapping finds them. Must not: read the
+//! password. No field of the mapping can point at it unless a user writes
 //! that on purpose, and nothing here logs the body.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use bytes::Bytes;
-use pingora::http::RequestHeader;
+use async_trait::async_trait;
 use serde_json::{json, Map, Value};
 
-use super::pre_user_registration::{get_at, outbox_ready, put, store_event};
-use super::Trigger;
-use crate::config::{Location, Route};
+use super::{put, Answer, Before, Exchange, Failure, Forward, Point, Reserved, Shape};
+use crate::config::{ChangePasswordMapping, Location, Route};
+use crate::hooks::Trigger;
 use crate::outbox::Event;
-use crate::proxy::body::{header, request_language, Params};
-use crate::proxy::respond::OAuthError;
-use crate::proxy::upstream::UpstreamResponse;
-use crate::proxy::Proxy;
-use crate::reload::Live;
+use crate::wire::headers::{bearer_claims, request_language, Headers};
+use crate::wire::params::{get_at, Params};
 
-pub async fn exchange(
-    proxy: &Proxy,
-    live: &Live,
-    request_id: &str,
-    route: &Route,
-    req: RequestHeader,
-    body: Bytes,
-) -> Result<UpstreamResponse, OAuthError> {
-    // Read what the event needs before the request goes; the request itself goes untouched.
-    let params = Params::parse(header(&req, "content-type").as_deref(), &body)
-        .map(|p| p.values)
-        .unwrap_or_default();
-    let claims = bearer_claims(header(&req, "authorization").as_deref());
-    let accept_language = header(&req, "accept-language");
-    let headers = req.headers.clone();
-    // Whether hooks will run depends on the client id, which may be in the upstream's answer: any
-    // hook that could run makes the event's storage a precondition of the change.
-    let maybe_hooks = live
-        .generation
-        .all_hooks()
-        .any(|h| h.trigger == Trigger::PostChangePassword);
-    let outbox = match maybe_hooks {
-        true => Some(outbox_ready(proxy, request_id, route, "password change").await?),
-        false => None,
-    };
-    let resp = proxy.upstream.send(req, body).await?;
-    if !resp.header.status.is_success() {
-        return Ok(resp);
+/// The post-change-password point.
+pub struct ChangePassword;
+
+/// What the event needs of the request, read before it goes.
+pub struct State {
+    params: Map<String, Value>,
+    claims: Map<String, Value>,
+    /// Hooks may run: their event can be stored.
+    events: Option<Reserved>,
+}
+
+#[async_trait]
+impl Point for ChangePassword {
+    /// `[route.change_password]`: where the user is found.
+    type Options = ChangePasswordMapping;
+    type State = State;
+
+    fn shape(&self) -> Shape {
+        Shape::OAuth
     }
-    let answered_at = now_rfc3339();
-    let answer: Map<String, Value> = serde_json::from_slice(&resp.body).unwrap_or_default();
-    let find = |loc: &Location| -> Option<String> {
-        let value = match loc {
-            Location::Body(path) => get_at(&params, path),
-            Location::Response(path) => get_at(&answer, path),
-            Location::Jwt(claim) => get_at(&claims, claim),
-            Location::Header(name) => {
-                return headers
-                    .get(name.as_str())
-                    .and_then(|v| v.to_str().ok())
-                    .map(str::to_string)
-            }
-        }?;
-        match value {
-            Value::String(s) => Some(s.clone()),
-            Value::Number(n) => Some(n.to_string()),
-            _ => None,
-        }
-    };
-    let map = &route.change_password;
-    let client_id = find(&map.client_id);
-    let hooks = live.generation.hooks_for(
-        Trigger::PostChangePassword,
-        client_id.as_deref(),
-        Some(&route.name),
-    );
-    let Some(outbox) = outbox.filter(|_| !hooks.is_empty()) else {
-        return Ok(resp);
-    };
-    let id = find(&map.id);
-    let (username, email) = (find(&map.username), find(&map.email));
-    let missing: Vec<(&str, &Location)> = [
-        ("id", &map.id, id.is_none()),
-        ("username", &map.username, username.is_none()),
-        ("email", &map.email, email.is_none()),
-        ("client_id", &map.client_id, client_id.is_none()),
-    ]
-    .into_iter()
-    .filter(|(_, _, miss)| *miss)
-    .map(|(field, loc, _)| (field, loc))
-    .collect();
-    // Warned about only when the user cannot be identified (no id or no email); Auth0's own
-    // change_password body has no username, so that miss alone is only counted.
-    if missing.iter().any(|(f, _)| matches!(*f, "id" | "email")) {
-        let seen = Seen {
-            body: &params,
-            answer: &answer,
-            claims: &claims,
-            authorization: headers.get("authorization").and_then(|v| v.to_str().ok()),
-            headers: &headers,
+
+    fn options(route: &Route) -> ChangePasswordMapping {
+        route.change_password.clone()
+    }
+
+    /// Check that the event can be stored; the request itself goes untouched.
+    async fn before_upstream(
+        &self,
+        cx: &Exchange<'_, ChangePasswordMapping>,
+    ) -> Result<Before<State>, Failure> {
+        // Read what the event needs before the request goes.
+        let params = Params::parse(cx.request.header("content-type"), &cx.request.body)
+            .map(|p| p.values)
+            .unwrap_or_default();
+        let claims = bearer_claims(cx.request.header("authorization"));
+        // Whether hooks will run depends on the client id, which may be in the upstream's
+        // answer: any hook that could run makes the event's storage a precondition of the change.
+        let events = match cx.hooks.any_loaded(Trigger::PostChangePassword) {
+            true => Some(cx.events.reserve("password change").await?),
+            false => None,
         };
-        report_unmapped(request_id, &route.name, &missing, &seen);
+        let state = State {
+            params,
+            claims,
+            events,
+        };
+        Ok(Before::Forward(Forward::unchanged(), state))
     }
-    count_unmapped(&missing);
-    let connection = find(&map.connection).unwrap_or_else(|| map.default_connection.clone());
-    // What was not found is absent (`undefined` in the hook), not `null`. An event without a user
-    // id is still stored and delivered: the hook may work from the email, and a dropped event
-    // could not be recovered once the mapping is fixed. The miss is counted and logged instead.
-    let mut user = Map::new();
-    put(&mut user, "id", &id);
-    put(&mut user, "username", &username);
-    put(&mut user, "email", &email);
-    user.insert("last_password_reset".into(), json!(answered_at));
-    let user = Value::Object(user);
-    let context = json!({
-        "requestLanguage": request_language(accept_language.as_deref()),
-        "connection": { "id": connection, "name": connection, "tenant": live.config.tenant.name },
-    });
-    let event = Event::new(
-        Trigger::PostChangePassword,
-        &route.name,
-        client_id,
-        vec![user, context],
-    );
-    store_event(&outbox, event, request_id, route, id.as_deref()).await?;
-    Ok(resp)
+
+    /// On the upstream's 2xx, store the event before answering.
+    async fn after_upstream(
+        &self,
+        cx: &Exchange<'_, ChangePasswordMapping>,
+        state: State,
+        resp: Answer,
+    ) -> Result<Answer, Failure> {
+        if !resp.is_success() {
+            return Ok(resp);
+        }
+        let (params, claims, request_id) = (&state.params, &state.claims, cx.request_id);
+        let answered_at = now_rfc3339();
+        let answer: Map<String, Value> = serde_json::from_slice(&resp.body).unwrap_or_default();
+        let find = |loc: &Location| -> Option<String> {
+            let value = match loc {
+                Location::Body(path) => get_at(params, path),
+                Location::Response(path) => get_at(&answer, path),
+                Location::Jwt(claim) => get_at(claims, claim),
+                Location::Header(name) => return cx.request.header(name).map(str::to_string),
+            }?;
+            match value {
+                Value::String(s) => Some(s.clone()),
+                Value::Number(n) => Some(n.to_string()),
+                _ => None,
+            }
+        };
+        let map = cx.options;
+        let client_id = find(&map.client_id);
+        let hooks = cx
+            .hooks
+            .hooks(Trigger::PostChangePassword, client_id.as_deref());
+        let Some(reserved) = state.events.filter(|_| !hooks.is_empty()) else {
+            return Ok(resp);
+        };
+        let id = find(&map.id);
+        let (username, email) = (find(&map.username), find(&map.email));
+        let missing: Vec<(&str, &Location)> = [
+            ("id", &map.id, id.is_none()),
+            ("username", &map.username, username.is_none()),
+            ("email", &map.email, email.is_none()),
+            ("client_id", &map.client_id, client_id.is_none()),
+        ]
+        .into_iter()
+        .filter(|(_, _, miss)| *miss)
+        .map(|(field, loc, _)| (field, loc))
+        .collect();
+        // Warned about only when the user cannot be identified (no id or no email); Auth0's own
+        // change_password body has no username, so that miss alone is only counted.
+        if missing.iter().any(|(f, _)| matches!(*f, "id" | "email")) {
+            let seen = Seen {
+                body: params,
+                answer: &answer,
+                claims,
+                authorization: cx.request.header("authorization"),
+                headers: &cx.request.headers,
+            };
+            report_unmapped(request_id, cx.route, &missing, &seen);
+        }
+        count_unmapped(&missing);
+        let connection = find(&map.connection).unwrap_or_else(|| map.default_connection.clone());
+        // What was not found is absent (`undefined` in the hook), not `null`. An event without a
+        // user id is still stored and delivered: the hook may work from the email, and a dropped
+        // event could not be recovered once the mapping is fixed. The miss is counted and logged.
+        let mut user = Map::new();
+        put(&mut user, "id", &id);
+        put(&mut user, "username", &username);
+        put(&mut user, "email", &email);
+        user.insert("last_password_reset".into(), json!(answered_at));
+        let user = Value::Object(user);
+        let context = json!({
+            "requestLanguage": request_language(cx.request.header("accept-language")),
+            "connection": { "id": connection, "name": connection, "tenant": cx.config.tenant.name },
+        });
+        let event = Event::new(
+            Trigger::PostChangePassword,
+            cx.route,
+            client_id,
+            vec![user, context],
+        );
+        cx.events.store(reserved, event, id.as_deref()).await?;
+        Ok(resp)
+    }
 }
 
 /// Fields of the event that the mapping did not find, counted per field since start, for
@@ -179,7 +201,7 @@ struct Seen<'a> {
     answer: &'a Map<String, Value>,
     claims: &'a Map<String, Value>,
     authorization: Option<&'a str>,
-    headers: &'a http::HeaderMap,
+    headers: &'a Headers,
 }
 
 /// Say, in one warning, which mapping to set: every location this request
@@ -191,8 +213,7 @@ fn report_unmapped(request_id: &str, route: &str, missing: &[(&str, &Location)],
     offered.extend(seen.claims.keys().map(|k| format!("jwt:{k}")));
     offered.extend(
         seen.headers
-            .keys()
-            .map(|k| k.as_str())
+            .names()
             .filter(|k| k.starts_with("x-"))
             .map(|k| format!("header:{k}")),
     );
@@ -277,11 +298,6 @@ fn leaves(source: &str, prefix: &str, values: &Map<String, Value>, out: &mut Vec
     }
 }
 
-/// The claims of an `Authorization: Bearer` JWT, unverified (see [`Location::Jwt`]).
-fn bearer_claims(authorization: Option<&str>) -> Map<String, Value> {
-    crate::proxy::body::bearer_claims(authorization)
-}
-
 /// The current time as RFC 3339 in UTC, e.g. `2026-11-23T18:04:05.123Z`, as Auth0 gave
 /// `last_password_reset`.
 fn now_rfc3339() -> String {
@@ -311,27 +327,6 @@ fn now_rfc3339() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn bearer_claims_are_read_from_the_payload() {
-        use base64::Engine as _;
-        let payload = base64::engine::general_purpose::URL_SAFE_NO_PAD
-            .encode(r#"{"sub":"auth0|42","email":"a@b.c"}"#);
-        let claims = bearer_claims(Some(&format!("Bearer x.{payload}.sig")));
-        assert_eq!(claims["sub"], "auth0|42");
-        assert!(bearer_claims(Some("Basic abc")).is_empty());
-        assert!(bearer_claims(Some("Bearer opaque")).is_empty());
-        assert!(bearer_claims(None).is_empty());
-    }
-
-    #[test]
-    fn lookup_takes_names_and_pointers() {
-        let v = json!({"user": {"id": 7}, "email": "a@b.c"});
-        let m = v.as_object().unwrap();
-        assert_eq!(get_at(m, "email"), Some(&json!("a@b.c")));
-        assert_eq!(get_at(m, "/user/id"), Some(&json!(7)));
-        assert_eq!(get_at(m, "/user/nope"), None);
-    }
 
     #[test]
     fn offered_locations_are_written_as_mappings_and_never_name_a_password() {

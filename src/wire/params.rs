@@ -1,15 +1,21 @@
 //! The one request-body parser of the exchange routes: RFC 6749 form bodies and Auth0-style JSON
-//! bodies into one ordered parameter map, and back out in whichever shape the upstream wants.
+//! bodies into one ordered parameter map, and back out in whichever shape the upstream wants;
+//! `application/x-www-form-urlencoded` components; locations in a body (a name or a JSON pointer).
 //!
-//! Must not: interpret any parameter; that is the points' business.
+//! Must not: interpret any parameter (that is the points' business), or know how a bad body is
+//! answered: it says what is wrong ([`BadRequest`]) and the caller decides.
 
-use base64::alphabet;
-use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig};
-use base64::engine::DecodePaddingMode;
-use base64::Engine as _;
 use serde_json::{Map, Value};
 
-use super::respond::OAuthError;
+/// A body that cannot be read as parameters; the text says why, for the client.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BadRequest(pub String);
+
+impl std::fmt::Display for BadRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
 
 pub use crate::config::BodyFormat;
 
@@ -22,7 +28,7 @@ pub struct Params {
 
 impl Params {
     /// Parse by `Content-Type`; without one, a body that starts with `{` is JSON, any other a form.
-    pub fn parse(content_type: Option<&str>, body: &[u8]) -> Result<Params, OAuthError> {
+    pub fn parse(content_type: Option<&str>, body: &[u8]) -> Result<Params, BadRequest> {
         let mime = content_type
             .map(|c| {
                 c.split(';')
@@ -39,7 +45,7 @@ impl Params {
             "" => BodyFormat::Form,
             m if m.ends_with("+json") => BodyFormat::Json,
             other => {
-                return Err(OAuthError::invalid_request(format!(
+                return Err(BadRequest(format!(
                     "unsupported content type `{other}`: send application/x-www-form-urlencoded or application/json"
                 )))
             }
@@ -47,29 +53,17 @@ impl Params {
         let values = match format {
             BodyFormat::Json => match serde_json::from_slice::<Value>(body) {
                 Ok(Value::Object(m)) => m,
-                Ok(_) => {
-                    return Err(OAuthError::invalid_request(
-                        "the JSON body must be an object",
-                    ))
-                }
-                Err(e) => {
-                    return Err(OAuthError::invalid_request(format!(
-                        "malformed JSON body: {e}"
-                    )))
-                }
+                Ok(_) => return Err(BadRequest("the JSON body must be an object".into())),
+                Err(e) => return Err(BadRequest(format!("malformed JSON body: {e}"))),
             },
             BodyFormat::Form => {
-                let pairs: Vec<(String, String)> =
-                    serde_urlencoded::from_bytes(body).map_err(|e| {
-                        OAuthError::invalid_request(format!("malformed form body: {e}"))
-                    })?;
+                let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(body)
+                    .map_err(|e| BadRequest(format!("malformed form body: {e}")))?;
                 let mut m = Map::new();
                 for (k, v) in pairs {
                     // RFC 6749 §3.2: request parameters must not be included more than once.
                     if m.insert(k.clone(), Value::String(v)).is_some() {
-                        return Err(OAuthError::invalid_request(format!(
-                            "the parameter `{k}` is repeated"
-                        )));
+                        return Err(BadRequest(format!("the parameter `{k}` is repeated")));
                     }
                 }
                 m
@@ -108,70 +102,6 @@ impl Params {
     }
 }
 
-/// A request header as text (`None` when absent or not visible ASCII).
-pub fn header(req: &pingora::http::RequestHeader, name: &str) -> Option<String> {
-    req.headers
-        .get(name)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_string)
-}
-
-/// Auth0's `context.requestLanguage` from `Accept-Language`: the first tag, lower-cased
-/// (`en-US,en;q=0.9` → `en-us`); `None` for none or `*`.
-pub fn request_language(accept: Option<&str>) -> Option<String> {
-    let first = accept?.split(',').next()?.split(';').next()?.trim();
-    (!first.is_empty() && first != "*").then(|| first.to_ascii_lowercase())
-}
-
-/// The claims of an `Authorization: Bearer` JWT, **unverified** (whoever reads them must not
-/// trust them for anything a forged token could abuse); empty when absent or not a JWT.
-pub fn bearer_claims(authorization: Option<&str>) -> Map<String, Value> {
-    authorization
-        .map(|a| a.trim_matches(|c: char| c.is_ascii_whitespace()))
-        .and_then(|a| a.split_once([' ', '\t']))
-        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
-        .and_then(|(_, token)| token.trim().split('.').nth(1))
-        .and_then(|payload| B64URL_LENIENT.decode(payload.trim_end_matches('=')).ok())
-        .and_then(|bytes| serde_json::from_slice(&bytes).ok())
-        .unwrap_or_default()
-}
-
-/// Base64 as lenient servers read it: padding optional, stray low bits ignored (Node's
-/// `Buffer.from(x, 'base64')`, Go's and Java's lenient decoders all accept these).
-const LENIENT: GeneralPurposeConfig = GeneralPurposeConfig::new()
-    .with_decode_padding_mode(DecodePaddingMode::Indifferent)
-    .with_decode_allow_trailing_bits(true);
-const B64_LENIENT: GeneralPurpose = GeneralPurpose::new(&alphabet::STANDARD, LENIENT);
-const B64URL_LENIENT: GeneralPurpose = GeneralPurpose::new(&alphabet::URL_SAFE, LENIENT);
-
-/// Client credentials from an HTTP Basic `Authorization` header (RFC 6749 §2.3.1: both parts
-/// are form-urlencoded before base64). `None` when the header is absent, not Basic, or not
-/// decodable in any spelling.
-///
-/// Decoded as leniently as identity servers do, so that hookgate never knows *less* than the
-/// server about who is calling: scheme in any case, any run of spaces or tabs after it,
-/// surrounding whitespace, the standard or URL-safe alphabet, with or without padding.
-/// (Who the client *is* comes from the upstream's verified token, not from here: see
-/// `hooks::credentials_exchange`.)
-pub fn basic_credentials(authorization: Option<&str>) -> Option<(String, String)> {
-    let value = authorization?.trim_matches(|c: char| c.is_ascii_whitespace());
-    let (scheme, rest) = value.split_once([' ', '\t'])?;
-    if !scheme.eq_ignore_ascii_case("basic") {
-        return None;
-    }
-    // Padding is optional, and a wrong amount of it is ignored (as Node's decoder does).
-    let token = rest
-        .trim_matches(|c: char| c.is_ascii_whitespace())
-        .trim_end_matches('=');
-    let decoded = B64_LENIENT
-        .decode(token)
-        .or_else(|_| B64URL_LENIENT.decode(token))
-        .ok()?;
-    let text = String::from_utf8(decoded).ok()?;
-    let (id, secret) = text.split_once(':')?;
-    Some((form_decode(id), form_decode(secret)))
-}
-
 /// One `application/x-www-form-urlencoded` component: `+` is a space, `%XX` a byte; a `%` not
 /// followed by two hex digits stays as it is (as the WHATWG URL parser leaves it).
 pub fn form_decode(s: &str) -> String {
@@ -199,10 +129,77 @@ fn hex(b: u8) -> Option<u8> {
     (b as char).to_digit(16).map(|d| d as u8)
 }
 
+/// A location in a body: a top-level name, or a JSON pointer (`/user/email`).
+pub fn get_at<'a>(values: &'a Map<String, Value>, loc: &str) -> Option<&'a Value> {
+    match loc.strip_prefix('/') {
+        None => values.get(loc),
+        Some(_) => {
+            let (first, rest) = split_pointer(loc);
+            let v = values.get(&first)?;
+            if rest.is_empty() {
+                Some(v)
+            } else {
+                v.pointer(&rest)
+            }
+        }
+    }
+}
+
+/// Remove the value at a location (see [`get_at`]) and return it.
+pub fn take_at(values: &mut Map<String, Value>, loc: &str) -> Option<Value> {
+    if !loc.starts_with('/') {
+        return values.remove(loc);
+    }
+    let (parent, last) = loc.rsplit_once('/')?;
+    let last = unescape(last);
+    if parent.is_empty() {
+        return values.remove(&last);
+    }
+    let (first, rest) = split_pointer(parent);
+    let mut v = values.get_mut(&first)?;
+    if !rest.is_empty() {
+        v = v.pointer_mut(&rest)?;
+    }
+    v.as_object_mut()?.remove(&last)
+}
+
+/// Set a value, creating the objects on the way (a non-object on the way is replaced).
+pub fn set_at(values: &mut Map<String, Value>, loc: &str, value: Value) {
+    if !loc.starts_with('/') {
+        values.insert(loc.to_string(), value);
+        return;
+    }
+    let parts: Vec<String> = loc[1..].split('/').map(unescape).collect();
+    let mut here = values;
+    for part in &parts[..parts.len() - 1] {
+        let next = here
+            .entry(part.clone())
+            .or_insert_with(|| Value::Object(Map::new()));
+        if !next.is_object() {
+            *next = Value::Object(Map::new());
+        }
+        here = next.as_object_mut().expect("made an object above");
+    }
+    here.insert(parts[parts.len() - 1].clone(), value);
+}
+
+/// `/a/b/c` → (`a`, `/b/c`).
+fn split_pointer(loc: &str) -> (String, String) {
+    let body = &loc[1..];
+    match body.split_once('/') {
+        Some((first, rest)) => (unescape(first), format!("/{rest}")),
+        None => (unescape(body), String::new()),
+    }
+}
+
+/// One JSON-pointer reference token, unescaped (`~1` is `/`, `~0` is `~`).
+pub fn unescape(token: &str) -> String {
+    token.replace("~1", "/").replace("~0", "~")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use base64::engine::general_purpose::{STANDARD as B64, URL_SAFE_NO_PAD};
 
     #[test]
     fn form_and_json_parse_to_the_same_parameters() {
@@ -243,6 +240,7 @@ mod tests {
             (Some("application/x-www-form-urlencoded"), b"a=1&a=2"),
         ] {
             let e = Params::parse(ct, body).unwrap_err();
+            let e = crate::proxy::respond::render(&e.into(), crate::points::Shape::OAuth);
             assert_eq!((e.status, e.error), (400, "invalid_request"), "{ct:?} {e}");
         }
     }
@@ -265,40 +263,21 @@ mod tests {
     }
 
     #[test]
-    fn basic_credentials_are_form_decoded() {
-        let h = format!("Basic {}", B64.encode("my%20client:s%2Bcr+t"));
+    fn locations_are_names_or_pointers() {
+        let mut m = serde_json::json!({"user": {"mail": "a@b", "x": 1}, "email": "top"})
+            .as_object()
+            .unwrap()
+            .clone();
+        assert_eq!(get_at(&m, "email"), Some(&serde_json::json!("top")));
+        assert_eq!(get_at(&m, "/user/mail"), Some(&serde_json::json!("a@b")));
+        assert_eq!(get_at(&m, "/user/nope"), None);
+        assert_eq!(take_at(&mut m, "/user/x"), Some(serde_json::json!(1)));
+        set_at(&mut m, "/profile/meta", serde_json::json!({"k": 1}));
+        set_at(&mut m, "flat", serde_json::json!(2));
         assert_eq!(
-            basic_credentials(Some(&h)),
-            Some(("my client".to_string(), "s+cr t".to_string()))
+            Value::Object(m),
+            serde_json::json!({"user": {"mail": "a@b"}, "email": "top", "profile": {"meta": {"k": 1}}, "flat": 2})
         );
-        assert_eq!(basic_credentials(Some("Bearer x")), None);
-        assert_eq!(basic_credentials(Some("Basic")), None);
-        assert_eq!(basic_credentials(Some("Basic Zm9v")), None, "no colon");
-        assert_eq!(basic_credentials(Some("Basic !!!")), None);
-        assert_eq!(basic_credentials(None), None);
-    }
-
-    #[test]
-    fn basic_credentials_are_read_in_every_spelling_servers_accept() {
-        // Raw `?` and `>` make the standard and URL-safe alphabets differ; escapes are decoded.
-        let pair = ("a?> c", "s??>>x");
-        let raw = "a?>%20c:s??>>x";
-        let standard = B64.encode(raw);
-        let url_safe = URL_SAFE_NO_PAD.encode(raw);
-        assert!(standard.contains(['+', '/']) && standard.ends_with('='));
-        for h in [
-            format!("Basic {standard}"),
-            format!("basic {}", standard.trim_end_matches('=')),
-            format!("BASIC  {url_safe}"),
-            format!("Basic\t{url_safe}=="),
-            format!("  Basic {standard}  "),
-        ] {
-            assert_eq!(
-                basic_credentials(Some(&h)),
-                Some((pair.0.to_string(), pair.1.to_string())),
-                "{h}"
-            );
-        }
     }
 
     #[test]
