@@ -8,8 +8,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use hookgate::config::{HooksConfig, Trigger};
 use hookgate::engine::{Engine, Wait};
-use hookgate::hooks::{Generation, Hook, HooksConfig, Trigger};
+use hookgate::hooks::{Generation, Hook};
 use support::{args, rss_kib};
 
 const ADD_TWO_CLAIMS: &str = r#"module.exports = function (client, scope, audience, context, cb) {

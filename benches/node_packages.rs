@@ -15,9 +15,10 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use hookgate::config::{HooksConfig, Trigger};
 use hookgate::engine::program::ProgramBuilder;
 use hookgate::engine::Engine;
-use hookgate::hooks::{Hook, HooksConfig, Trigger};
+use hookgate::hooks::Hook;
 use support::{args, rss_kib};
 
 const BODY: &str = r#"

@@ -11,9 +11,11 @@ use std::time::Instant;
 
 use arc_swap::ArcSwap;
 use hookgate::config::Config;
-use hookgate::hooks::{Generation, HooksConfig, Trigger};
+use hookgate::config::OutboxConfig;
+use hookgate::config::{HooksConfig, Trigger};
+use hookgate::hooks::Generation;
 use hookgate::outbox::dispatch::Dispatcher;
-use hookgate::outbox::{Event, Outbox, OutboxConfig};
+use hookgate::outbox::{Event, Outbox};
 use hookgate::reload::{Live, LiveHooks, Loaded};
 use serde_json::json;
 

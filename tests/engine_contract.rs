@@ -26,7 +26,7 @@ fn run_unprobed(source: &str) -> Result<Value, HookError> {
         .unwrap();
     let hook = std::sync::Arc::new(hookgate::hooks::Hook::standalone(
         "credentials-exchange/h".into(),
-        hookgate::hooks::Trigger::CredentialsExchange,
+        hookgate::config::Trigger::CredentialsExchange,
         file,
         std::time::Duration::from_secs(2),
         Default::default(),

@@ -8,8 +8,9 @@ use std::time::Duration;
 
 use engine_support::*;
 use hookgate::cli;
+use hookgate::config::{HooksConfig, Trigger};
 use hookgate::engine::Engine;
-use hookgate::hooks::{Generation, HooksConfig, Trigger};
+use hookgate::hooks::Generation;
 use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;

@@ -3,7 +3,8 @@
 mod engine_support;
 
 use engine_support::*;
-use hookgate::hooks::{Generation, OnError, Trigger};
+use hookgate::config::{OnError, Trigger};
+use hookgate::hooks::Generation;
 use serde_json::json;
 use std::time::Duration;
 

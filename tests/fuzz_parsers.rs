@@ -8,10 +8,11 @@
 
 use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD};
 use base64::Engine as _;
+use hookgate::config::BodyFormat;
 use hookgate::points::Shape;
 use hookgate::proxy::respond::render;
 use hookgate::wire::headers::{basic_credentials, bearer_claims, request_language};
-use hookgate::wire::params::{form_decode, BodyFormat, Params};
+use hookgate::wire::params::{form_decode, Params};
 use proptest::prelude::*;
 use serde_json::{Map, Value};
 

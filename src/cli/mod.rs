@@ -28,7 +28,7 @@ use std::path::PathBuf;
 use clap::{Parser, Subcommand};
 
 use crate::config::LogFormat;
-use crate::hooks::Trigger;
+use crate::config::Trigger;
 use keys::KeysCommand;
 use outbox::OutboxCommand;
 

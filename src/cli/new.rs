@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{anyhow, bail, Context as _};
 
 use super::{parse_trigger, Failure};
-use crate::hooks::Trigger;
+use crate::config::Trigger;
 
 /// `hookgate new <trigger> <name> [--dir hooks]`, as the command line gives it.
 pub fn run(trigger: &str, name: &str, dir: &Path) -> Result<(), Failure> {

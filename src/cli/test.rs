@@ -16,9 +16,10 @@ use serde_json::{json, Value};
 
 use super::{parse_trigger, Failure};
 use crate::config::Config;
+use crate::config::{HooksConfig, Trigger};
 use crate::engine::program::ProgramBuilder;
 use crate::engine::{Engine, HookError};
-use crate::hooks::{Hook, HooksConfig, Trigger};
+use crate::hooks::Hook;
 
 /// The Runner's default payload for `trigger`: the argument names and their values.
 /// pre-user-registration's is the default user and context of Auth0's documentation.

@@ -15,8 +15,8 @@ use std::time::Duration;
 use crate::engine::program::{Program, ProgramBuilder};
 use crate::engine::Script;
 
-use super::{HooksConfig, OnError, Trigger};
 use crate::config::secrets::read_secret;
+use crate::config::{HooksConfig, OnError, Trigger};
 
 /// One loaded hook file, ready to run: the [`Script`] the engine runs (name, file, timeout,
 /// `max_concurrency`, program; reached through `Deref`, so `hook.name` and

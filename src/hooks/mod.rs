@@ -5,16 +5,11 @@
 //! Owns: discovery, secrets and compiling (`generation`), which export each trigger's hooks
 //! must have at load (`probe`), and what a [`Hook`] adds to its script: trigger, targeting
 //! (clients, routes), order, `on_error`, secrets. The `[hooks]` configuration and the trigger
-//! ids are the configuration model's (`crate::config`), re-exported here.
+//! ids are the configuration model's (`crate::config`).
 //! Must not touch: running JS (the engine), requests or responses (the points), or swapping
 //! generations (hot reload).
 
 mod generation;
 pub mod probe;
-mod trigger;
 
-pub use crate::config::{
-    EgressConfig, HookSettings, HooksConfig, OnError, RedirectTarget, SecretSource,
-};
 pub use generation::{Generation, Hook, LoadError};
-pub use trigger::{Trigger, UnknownTrigger};

@@ -10,7 +10,8 @@ use std::sync::Arc;
 use crate::engine::probe::Shape;
 use crate::engine::Script;
 
-use super::{Hook, HooksConfig, Trigger};
+use super::Hook;
+use crate::config::{HooksConfig, Trigger};
 
 /// What a hook of `trigger` must export. Auth0 Actions (not accepted yet) will map their
 /// triggers to a shape of their own here.

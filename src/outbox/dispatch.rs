@@ -24,7 +24,8 @@ use async_trait::async_trait;
 use pingora::server::ShutdownWatch;
 use pingora::services::background::BackgroundService;
 
-use super::{now_ms, Event, Next, Outbox, OutboxConfig, Outcome, Stored};
+use super::{now_ms, Event, Next, Outbox, Outcome, Stored};
+use crate::config::OutboxConfig;
 
 /// Longest sleep without looking at the file (a safety net; appends wake the loop at once).
 const IDLE_POLL: Duration = Duration::from_secs(1);

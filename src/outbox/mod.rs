@@ -53,7 +53,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use redb::{Database, DatabaseError, TableDefinition};
 
-pub use crate::config::OutboxConfig;
+use crate::config::OutboxConfig;
 use crate::metrics::metric_line;
 use commit::Queue;
 pub use event::{Event, Next, Outcome, State, Stored};

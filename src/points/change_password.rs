@@ -27,8 +27,8 @@ use async_trait::async_trait;
 use serde_json::{json, Map, Value};
 
 use super::{put, Answer, Before, Exchange, Failure, Forward, Point, Reserved, Shape};
+use crate::config::Trigger;
 use crate::config::{ChangePasswordMapping, Location, Route};
-use crate::hooks::Trigger;
 use crate::outbox::Event;
 use crate::wire::headers::{bearer_claims, request_language, Headers};
 use crate::wire::params::{get_at, Params};

@@ -33,12 +33,14 @@ use bytes::Bytes;
 use serde_json::{json, Map, Value};
 
 use super::{Answer, Before, ErrorTable, Exchange, Failure, Forward, HeaderEdit, Point, Shape};
+use crate::config::BodyFormat;
+use crate::config::Trigger;
 use crate::config::{ClientAuth, OpaqueTokens, Route, UpstreamBody};
 use crate::engine::{HookError, HookFailure};
-use crate::hooks::{Hook, Trigger};
+use crate::hooks::Hook;
 use crate::token::VerifyError;
 use crate::wire::headers::basic_credentials;
-use crate::wire::params::{BodyFormat, Params};
+use crate::wire::params::Params;
 
 /// Claims a hook can never set or change.
 const REGISTERED_CLAIMS: [&str; 9] = [
@@ -594,7 +596,7 @@ fn overloaded(hook: &Hook) -> Failure {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::hooks::OnError;
+    use crate::config::OnError;
     use crate::proxy::respond::render;
     use std::sync::Arc;
 

@@ -42,8 +42,9 @@ use bytes::Bytes;
 use serde_json::Value;
 
 use crate::config::{Config, Route};
+use crate::config::{OnError, Trigger};
 use crate::engine::{Engine, HookError, HookFailure, Wait};
-use crate::hooks::{Generation, Hook, OnError, Trigger};
+use crate::hooks::{Generation, Hook};
 use crate::outbox::{Event, Outbox};
 use crate::token::{KeyRing, UpstreamKeys};
 use crate::wire::headers::Headers;
@@ -67,6 +68,8 @@ pub enum Failure {
         code: &'static str,
         description: String,
     },
+    /// The request's method is not one the endpoint takes: 405 `invalid_request`.
+    MethodNotAllowed(String),
     /// The caller did not prove who it is: 401 `invalid_token`.
     Unauthorized(String),
     /// The request head is larger than accepted: 431 `invalid_request`.

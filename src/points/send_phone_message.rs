@@ -23,9 +23,9 @@ use bytes::Bytes;
 use serde_json::{json, Map, Value};
 
 use super::{Answer, Before, Exchange, Failure, Point, Shape};
+use crate::config::Trigger;
 use crate::config::{Route, Secret};
 use crate::engine::HookError;
-use crate::hooks::Trigger;
 
 /// The context fields of the contract, with their JSON types, as the identity server sends them.
 const CONTEXT_STRINGS: [&str; 6] = [

@@ -46,9 +46,10 @@ use serde_json::{json, Map, Value};
 use super::{
     put, Answer, Before, ErrorTable, Exchange, Failure, Forward, HeaderEdit, Point, Reserved, Shape,
 };
+use crate::config::Trigger;
 use crate::config::{Route, SignupMapping, UpstreamBody};
 use crate::engine::{HookError, HookFailure};
-use crate::hooks::{Hook, Trigger};
+use crate::hooks::Hook;
 use crate::outbox::Event;
 use crate::wire::headers::request_language;
 use crate::wire::params::{form_decode, get_at, set_at, take_at, unescape, Params};
@@ -490,7 +491,7 @@ fn fail(hook: &Hook, e: &HookError, request_id: &str) -> Result<(), Failure> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::hooks::OnError;
+    use crate::config::OnError;
     use crate::proxy::respond::{render, ErrorShape};
     use std::sync::Arc;
 

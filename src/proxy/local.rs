@@ -23,9 +23,9 @@ use pingora::proxy::Session;
 use serde_json::Value;
 
 use super::exchange::write_upstream_response;
-use super::path::{same, under, Target};
 use super::upstream::UpstreamResponse;
 use super::Proxy;
+use crate::config::path::{same, under, Target};
 use crate::config::token::valid_host;
 use crate::config::Config;
 use crate::reload::Live;
@@ -84,7 +84,7 @@ pub async fn answer(
         // configured document's, then what followed it (RFC 8414's issuer path), as normalised.
         let rest = under(&target.path, document, false).unwrap_or("");
         let uri = target
-            .forward(&super::path::join(document, rest))
+            .forward(&crate::config::path::join(document, rest))
             .parse()
             .or_err(ErrorType::InvalidHTTPHeader, "discovery path")?;
         upstream_req.set_uri(uri);

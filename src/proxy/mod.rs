@@ -207,7 +207,9 @@ impl ProxyHttp for Proxy {
             Ok(Some(target)) => target,
             // `OPTIONS *` asks about the server as a whole and names no endpoint.
             Ok(None) if method == http::Method::OPTIONS => return Ok(false),
-            Ok(None) => return refuse(session, path::Refusal::Form.description()).await,
+            Ok(None) => {
+                return refuse(session, crate::config::path::Refusal::Form.description()).await
+            }
             Err(why) => return refuse(session, why.description()).await,
         };
         let live = ctx.live.clone();

@@ -6,7 +6,7 @@
 //! decides that).
 
 use crate::config::path::raw_pchar;
-pub use crate::config::path::{join, normalize, same, under, Refusal, Target};
+use crate::config::path::{normalize, Refusal, Target};
 
 /// Split a raw request-target (as received) and normalise its path. `Ok(None)` for the
 /// asterisk-form `*` (`OPTIONS *`), which names no path.

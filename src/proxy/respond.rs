@@ -23,6 +23,7 @@ pub fn render(failure: &Failure, shape: Shape) -> OAuthError {
             (400, *code, description)
         }
         Unauthorized(d) => (401, "invalid_token", d),
+        MethodNotAllowed(d) => (405, "invalid_request", d),
         BodyTooSlow(d) => (408, "invalid_request", d),
         BodyTooLarge(d) => (413, "invalid_request", d),
         HeadTooLarge(d) => (431, "invalid_request", d),
@@ -204,6 +205,7 @@ mod tests {
                 "invalid_scope",
             ),
             (Failure::Unauthorized(d()), 401, "invalid_token"),
+            (Failure::MethodNotAllowed(d()), 405, "invalid_request"),
             (Failure::BodyTooSlow(d()), 408, "invalid_request"),
             (Failure::BodyTooLarge(d()), 413, "invalid_request"),
             (Failure::HeadTooLarge(d()), 431, "invalid_request"),

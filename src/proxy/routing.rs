@@ -19,9 +19,10 @@
 
 use pingora::http::RequestHeader;
 
-use super::path::{normalize, Target};
-use super::respond::OAuthError;
-use crate::config::{PathMatch, Route, Trigger};
+use super::respond::{render, OAuthError};
+use crate::config::path::{normalize, Target};
+use crate::config::{PathMatch, Route};
+use crate::points::{self, Failure, Shape};
 
 /// Headers some servers route on instead of the request line (IIS, Symfony, Zend): a client
 /// would choose the path after hookgate routed on another.
@@ -111,9 +112,9 @@ fn passes(route: &Route, hooked: &Route, method: &str) -> bool {
 
 fn refuse(hooked: &Route, method: &str) -> Decision {
     let allow = hooked.methods.join(", ");
-    let (error, allow) = if hooked.allows(method) {
+    let (failure, allow) = if hooked.allows(method) {
         (
-            OAuthError::invalid_request(format!(
+            Failure::BadRequest(format!(
                 "this request would reach a hooked endpoint around its hooks: send {allow} {}",
                 hooked.path
             )),
@@ -121,23 +122,22 @@ fn refuse(hooked: &Route, method: &str) -> Decision {
         )
     } else {
         (
-            OAuthError::new(
-                405,
-                "invalid_request",
-                format!(
-                    "{method} is not allowed here: {} takes {allow}",
-                    hooked.path
-                ),
-            ),
+            Failure::MethodNotAllowed(format!(
+                "{method} is not allowed here: {} takes {allow}",
+                hooked.path
+            )),
             Some(allow),
         )
     };
-    // Each route answers in its own shape: signup clients parse Auth0's signup errors.
-    let error = match hooked.point {
-        Some(Trigger::PreUserRegistration) => error.signup(),
-        _ => error,
-    };
-    Decision::Refuse { error, allow }
+    // Each route answers in its point's shape: signup clients parse Auth0's signup errors.
+    let shape = hooked
+        .point
+        .and_then(points::for_route)
+        .map_or(Shape::OAuth, |p| p.shape());
+    Decision::Refuse {
+        error: render(&failure, shape),
+        allow,
+    }
 }
 
 #[cfg(test)]

@@ -11,7 +11,7 @@ use std::io;
 use std::path::Path;
 
 use crate::config::Config;
-use crate::hooks::SecretSource;
+use crate::config::SecretSource;
 
 /// Deeper than any real hooks folder; stops a symlink loop.
 const MAX_DEPTH: usize = 16;

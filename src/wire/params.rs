@@ -17,7 +17,7 @@ impl std::fmt::Display for BadRequest {
     }
 }
 
-pub use crate::config::BodyFormat;
+use crate::config::BodyFormat;
 
 /// Request parameters in their original order, with the shape they arrived in.
 #[derive(Debug, Clone, PartialEq)]

@@ -4,8 +4,9 @@
 use std::path::Path;
 use std::sync::Arc;
 
+use hookgate::config::{HooksConfig, Trigger};
 use hookgate::engine::Engine;
-use hookgate::hooks::{Generation, Hook, HooksConfig, Trigger};
+use hookgate::hooks::{Generation, Hook};
 use serde_json::{json, Value};
 use tempfile::TempDir;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
