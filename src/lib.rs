@@ -1,10 +1,21 @@
 //! hookgate: run Auth0 Hooks unmodified in front of the identity server you already have.
 //!
-//! Layout: `config` (the TOML file and its validated model, one file per section; the bottom
-//! layer, importing nothing else of hookgate), `proxy` (pingora phases, the
-//! exchange path, answers of our own), `admin` (health and readiness), `server` (assembly and
-//! shutdown), `reload` (hot reload of configuration and hooks), `engine` (the QuickJS hook engine), `hooks` (hook discovery and the points),
-//! `outbox` (the durable queue of post-events and its dispatcher).
+//! Layers, top to bottom; a module imports only modules below it (checked by
+//! `../shared/tools/layers.py`):
+//!
+//! ```text
+//! main / cli → server → proxy, admin, reload → points → hooks, outbox, token, wire → metrics → engine → config
+//! ```
+//!
+//! `cli` (subcommands), `server` (assembly and shutdown), `proxy` (the only transport: pingora
+//! phases, routing, owned exchanges, every answer's bytes), `admin` (health, readiness, metrics),
+//! `reload` (the live snapshot, how it is loaded, hot reload), `points` (one file per
+//! extensibility point: hook arguments, results, failures, post-events), `hooks` (discovery and
+//! compiled generations), `outbox` (the durable post-event queue), `token` (verifying and
+//! signing tokens), `wire` (body parameters, headers as text), `metrics` (the Prometheus text
+//! writer), `engine` (the QuickJS engine: runs scripts), `config` (the validated model, one file
+//! per section; imports nothing else of hookgate).
+
 /// mimalloc instead of glibc's malloc: the request path allocates many small, short-lived
 /// buffers on several threads, where glibc's arenas showed up as ~10% of hookgate's CPU
 /// (`_int_malloc`, `malloc_consolidate`, `unlink_chunk` in `benches/compare.py --profile`).

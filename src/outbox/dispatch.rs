@@ -16,6 +16,9 @@
 //! adds the first signup or change-password route). While the file is broken (a failed write),
 //! it runs no hooks and tries [`Outbox::recover`] about once a second instead, so hookgate
 //! becomes ready again by itself once the disk has room, even with no traffic.
+//!
+//! Owns: the dispatch loop, its schedule and the recording of results. Must not: know how a
+//! post-event hook is found or run (the [`PostEventRunner`] does).
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -17,6 +17,9 @@
 //! | the body is malformed | 400 `invalid_request` naming the field |
 //! | every hook failed | 500 `server_error`, generic (the errors are logged) |
 //! | the last hook timed out | 504 `temporarily_unavailable` |
+//!
+//! Owns: the webhook's authentication, arguments and answer. Must not: call the upstream (there
+//! is none for this point) or write bytes (the proxy renders its answer and failures).
 
 use async_trait::async_trait;
 use bytes::Bytes;

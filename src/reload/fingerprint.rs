@@ -5,6 +5,8 @@
 //! Contents are hashed, not modification times: a ConfigMap swap, `rsync` and `git checkout`
 //! all set times that say nothing, and an editor may save the same bytes again. The hash only
 //! detects change (it is not a security boundary), so std's SipHash is enough.
+//!
+//! Owns: the fingerprint. Must not: load or validate anything (it only hashes what is named).
 
 use std::hash::{DefaultHasher, Hasher};
 use std::io;

@@ -9,6 +9,8 @@
 //!
 //! A new configuration keeps the running values of these, so the snapshot in force always says
 //! what is really running; the names of those that differ are reported.
+//!
+//! Owns: applying the pin to a reload. Must not: list settings itself (the sections do).
 
 use crate::config::Config;
 

@@ -3,6 +3,8 @@
 //!
 //! Keys are parsed once, at load time: signing a token then costs just the signature (parsing a
 //! PKCS#8 RSA key per token, as a generic JWT library does, would cost more than the signature).
+//!
+//! Owns: hookgate's own keys and signing. Must not: verify upstream tokens (`super`) or know routes.
 
 use std::path::Path;
 
