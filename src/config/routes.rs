@@ -699,6 +699,57 @@ mod tests {
     }
 
     #[test]
+    fn every_point_option_is_refused_on_a_route_of_another_kind() {
+        let text = format!(
+            "{MINIMAL}[[route]]\npath = \"/x\"\nupstream_body = \"json\"\naudience_param = \"resource\"\n\
+             upstream_client_auth = \"basic\"\ndefault_audience = \"urn:a\"\nwebhook_secret = {{ env = \"S\" }}\n\
+             [route.change_password]\nid = \"jwt:sub\"\n[route.signup]\nemail = \"mail\"\n"
+        );
+        let err = parse(&text).unwrap_err();
+        let got: Vec<_> = err
+            .0
+            .iter()
+            .map(|e| (e.key.as_str(), e.message.as_str()))
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                (
+                    "route[0].upstream_body",
+                    "only credentials-exchange and pre-user-registration routes rewrite the body"
+                ),
+                (
+                    "route[0].change_password",
+                    "only post-change-password routes map change-password fields"
+                ),
+                (
+                    "route[0].signup",
+                    "only pre-user-registration (signup) routes map signup fields"
+                ),
+                (
+                    "route[0].audience_param",
+                    "only credentials-exchange routes map the audience"
+                ),
+                (
+                    "route[0].upstream_client_auth",
+                    "only credentials-exchange routes present client credentials"
+                ),
+                (
+                    "route[0].default_audience",
+                    "only credentials-exchange routes have an audience"
+                ),
+                (
+                    "route[0].webhook_secret",
+                    "only send-phone-message routes take a webhook secret"
+                ),
+            ]
+        );
+        let lines: Vec<_> = err.0.iter().map(|e| e.line).collect();
+        assert_eq!(lines[0], 5, "each at its own line: {lines:?}");
+        assert_eq!(lines[3..], [6, 7, 8, 9]);
+    }
+
+    #[test]
     fn send_phone_message_routes_need_a_webhook_secret() {
         let route = "[[route]]\npath = \"/sms\"\npoint = \"send-phone-message\"\n";
         let err = parse(&format!("{MINIMAL}{route}")).unwrap_err().to_string();

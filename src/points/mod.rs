@@ -18,13 +18,14 @@
 //! Each point knows only its hooks' arguments, how it applies their results, which [`Failure`]
 //! each problem is, and the post-events it emits. It sees an [`Exchange`]: the request id, the
 //! request's headers as text and its body (parameters parsed on demand), its route's own options
-//! ([`Point::Options`]: the struct of its kind in `config::routes`, which [`for_route`] hands over
-//! with the point, so a point never sees another kind's route), the tenant-wide settings, a hook-chain runner ([`HookChain`]: the engine and its wait strategy,
-//! and the one `on_error` table) and the post-event sink ([`Events`]: the outbox).
+//! ([`Point::Options`]: the struct of its kind in `config::routes`, which [`for_route`] hands
+//! over with the point, so a point never sees another kind's route), the tenant-wide settings,
+//! a hook-chain runner ([`HookChain`]: the engine and its wait strategy, and the one `on_error`
+//! table) and the post-event sink ([`Events`]: the outbox).
 //!
 //! Owns: the [`Point`] trait, the exchange context, the domain error [`Failure`] and the table
-//! from a route's kind to its point's code ([`for_route`]). Must not: name the transport, the upstream
-//! client or its header types, or write bytes: the transport (`proxy`) reads the body,
+//! from a route's kind to its point's code ([`for_route`]). Must not: name the transport, the
+//! upstream client or its header types, or write bytes: the transport (`proxy`) reads the body,
 //! calls the phases, talks to the upstream and writes the answer (`proxy::respond` turns a
 //! [`Failure`] into bytes, per [`Shape`]).
 
