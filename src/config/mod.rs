@@ -40,7 +40,8 @@ pub use clients::{ClientAuth, ClientConfig, TenantConfig};
 pub use hooks::{EgressConfig, HookSettings, HooksConfig, OnError, RedirectTarget};
 pub use outbox::OutboxConfig;
 pub use routes::{
-    BodyFormat, ChangePasswordMapping, Location, PathMatch, Route, SignupMapping, UpstreamBody,
+    BodyFormat, ChangePasswordMapping, Location, PathMatch, PhoneRoute, Route, RouteKind,
+    SignupMapping, SignupRoute, TokenRoute, UpstreamBody,
 };
 pub use secrets::{Secret, SecretSource};
 pub use server::{LogFormat, ServerConfig, ENV_ADMIN_LISTEN, ENV_LISTEN};
@@ -140,12 +141,10 @@ impl Config {
     /// (so a configuration without signup routes never creates the file).
     pub fn outbox_needed(&self) -> bool {
         self.outbox_configured
-            || self.routes.iter().any(|r| {
-                matches!(
-                    r.point,
-                    Some(Trigger::PreUserRegistration | Trigger::PostChangePassword)
-                )
-            })
+            || self
+                .routes
+                .iter()
+                .any(|r| matches!(r.kind, RouteKind::Signup(_) | RouteKind::ChangePassword(_)))
     }
 
     /// The folder relative paths in the file are relative to.
@@ -310,7 +309,7 @@ impl Validator<'_> {
         if token.signing_key.is_none()
             && routes
                 .iter()
-                .any(|r| r.point == Some(Trigger::CredentialsExchange))
+                .any(|r| matches!(r.kind, RouteKind::CredentialsExchange(_)))
         {
             self.error(
                 0..0,
@@ -420,8 +419,8 @@ mod tests {
         );
         let c = Config::parse(Path::new("/etc/hg/h.toml"), &text, &|_| None).unwrap();
         let r = &c.routes[0];
-        assert_eq!(r.upstream_body, UpstreamBody::Json);
-        assert_eq!(r.audience_param, "resource");
+        assert_eq!(r.kind.token().upstream_body, UpstreamBody::Json);
+        assert_eq!(r.kind.token().audience_param, "resource");
         assert_eq!(
             c.token.signing_key.as_deref(),
             Some(Path::new("/etc/hg/k.pem"))
@@ -442,9 +441,9 @@ mod tests {
         );
         let c = parse(&text).unwrap();
         let r = &c.routes[0];
-        assert_eq!(r.upstream_client_auth, ClientAuth::Basic);
+        assert_eq!(r.kind.token().upstream_client_auth, ClientAuth::Basic);
         assert_eq!(
-            r.default_audience.as_deref(),
+            r.kind.token().default_audience.as_deref(),
             Some("https://api.example.com/")
         );
         assert_eq!(
@@ -462,8 +461,11 @@ mod tests {
              [token]\nsigning_key = \"k.pem\"\n"
         ))
         .unwrap();
-        assert_eq!(plain.routes[0].upstream_client_auth, ClientAuth::Same);
-        assert_eq!(plain.routes[0].default_audience, None);
+        assert_eq!(
+            plain.routes[0].kind.token().upstream_client_auth,
+            ClientAuth::Same
+        );
+        assert_eq!(plain.routes[0].kind.token().default_audience, None);
 
         let err = parse(&format!(
             "{MINIMAL}[[route]]\npath = \"/signup\"\npoint = \"pre-user-registration\"\n\
@@ -491,11 +493,11 @@ mod tests {
              [outbox]\npath = \"data/o.redb\"\nmax_attempts = 3\n"
         );
         let c = Config::parse(Path::new("/etc/hg/h.toml"), &text, &|_| None).unwrap();
-        assert_eq!(c.routes[0].signup, SignupMapping::default());
-        assert_eq!(c.routes[0].upstream_body, UpstreamBody::Same);
-        assert_eq!(c.routes[1].signup.email, "mail");
-        assert_eq!(c.routes[1].signup.username, "username");
-        assert_eq!(c.routes[1].upstream_body, UpstreamBody::Json);
+        assert_eq!(c.routes[0].kind.signup().signup, SignupMapping::default());
+        assert_eq!(c.routes[0].kind.signup().upstream_body, UpstreamBody::Same);
+        assert_eq!(c.routes[1].kind.signup().signup.email, "mail");
+        assert_eq!(c.routes[1].kind.signup().signup.username, "username");
+        assert_eq!(c.routes[1].kind.signup().upstream_body, UpstreamBody::Json);
         assert_eq!(c.outbox.path, Path::new("/etc/hg/data/o.redb"));
         assert_eq!(c.outbox.max_attempts, 3);
         assert!(c.outbox_needed());

@@ -1,6 +1,9 @@
 //! `[[route]]`: which requests hookgate takes, the extensibility point each one starts, and the
 //! options of that point (the body shape the upstream wants, the audience and client
 //! credentials, the signup and change-password mappings, the send-phone-message webhook secret).
+//! A route's [`RouteKind`] is its point with that point's options only: each kind carries its
+//! own struct ([`TokenRoute`], [`SignupRoute`], [`ChangePasswordMapping`], [`PhoneRoute`]), built
+//! once at load, where an option given on a route of another kind is refused.
 //!
 //! Owns: a route's shape and validation (each option only on the routes whose point reads it),
 //! and matching a canonical path against a route ([`Route::take`], [`Route::guards`],
@@ -231,29 +234,103 @@ pub struct Route {
     /// Whether `/OAuth/Token` is another path than `/oauth/token` (default: the same). Requests
     /// in another case never pass a hooked route unhooked either way: they are refused.
     pub case_sensitive: bool,
-    /// `None` for passthrough.
-    pub point: Option<Trigger>,
     /// As written: exact routes send the upstream exactly this.
     pub upstream_path: Option<String>,
     /// `upstream_path`, canonical.
     pub upstream_key: Option<String>,
-    /// The body shape the upstream wants. Token routes: default form, as RFC 6749 says;
-    /// signup routes: default the shape the client sent.
+    /// The point the route starts (its `point`), with that point's own options.
+    pub kind: RouteKind,
+}
+
+/// What a route does with the requests it takes: pass them through, or start a point, with the
+/// options of that point only (an option of another point is refused at load).
+#[derive(Debug, Clone)]
+pub enum RouteKind {
+    /// No `point`: requests go upstream untouched.
+    Passthrough,
+    /// `point = "credentials-exchange"`.
+    CredentialsExchange(TokenRoute),
+    /// `point = "pre-user-registration"` (and post-user-registration's event).
+    Signup(SignupRoute),
+    /// `point = "post-change-password"`: `[route.change_password]`.
+    ChangePassword(ChangePasswordMapping),
+    /// `point = "send-phone-message"`.
+    SendPhoneMessage(PhoneRoute),
+}
+
+impl RouteKind {
+    /// The point the route starts; `None` for passthrough.
+    pub fn trigger(&self) -> Option<Trigger> {
+        match self {
+            RouteKind::Passthrough => None,
+            RouteKind::CredentialsExchange(_) => Some(Trigger::CredentialsExchange),
+            RouteKind::Signup(_) => Some(Trigger::PreUserRegistration),
+            RouteKind::ChangePassword(_) => Some(Trigger::PostChangePassword),
+            RouteKind::SendPhoneMessage(_) => Some(Trigger::SendPhoneMessage),
+        }
+    }
+}
+
+/// Each kind's options, for tests that read what a route was given.
+#[cfg(test)]
+impl RouteKind {
+    pub(crate) fn token(&self) -> &TokenRoute {
+        match self {
+            RouteKind::CredentialsExchange(o) => o,
+            other => panic!("not a credentials-exchange route: {other:?}"),
+        }
+    }
+
+    pub(crate) fn signup(&self) -> &SignupRoute {
+        match self {
+            RouteKind::Signup(o) => o,
+            other => panic!("not a pre-user-registration route: {other:?}"),
+        }
+    }
+
+    pub(crate) fn change_password(&self) -> &ChangePasswordMapping {
+        match self {
+            RouteKind::ChangePassword(o) => o,
+            other => panic!("not a post-change-password route: {other:?}"),
+        }
+    }
+
+    pub(crate) fn phone(&self) -> &PhoneRoute {
+        match self {
+            RouteKind::SendPhoneMessage(o) => o,
+            other => panic!("not a send-phone-message route: {other:?}"),
+        }
+    }
+}
+
+/// A credentials-exchange (token) route's own options.
+#[derive(Debug, Clone)]
+pub struct TokenRoute {
+    /// The body shape the upstream wants (default: form, as RFC 6749 says).
     pub upstream_body: UpstreamBody,
-    /// Token routes: the upstream's name for Auth0's `audience` (e.g. RFC 8707 `resource`).
+    /// The upstream's name for Auth0's `audience` (e.g. RFC 8707 `resource`).
     pub audience_param: String,
-    /// Token routes: how the client's credentials go upstream (a registered client's own
-    /// setting wins).
+    /// How the client's credentials go upstream (a registered client's own setting wins).
     pub upstream_client_auth: ClientAuth,
-    /// Token routes: the audience a client-credentials request gets when it names none (a
-    /// registered client's own `default_audience` wins).
+    /// The audience a client-credentials request gets when it names none (a registered
+    /// client's own `default_audience` wins).
     pub default_audience: Option<String>,
-    /// Signup routes: where the signup fields are (Auth0's names by default).
+}
+
+/// A pre-user-registration (signup) route's own options.
+#[derive(Debug, Clone)]
+pub struct SignupRoute {
+    /// The body shape the upstream wants (default: the shape the client sent).
+    pub upstream_body: UpstreamBody,
+    /// `[route.signup]`: where the signup fields are (Auth0's names by default).
     pub signup: SignupMapping,
-    /// post-change-password routes: where the user's id, username and email are.
-    pub change_password: ChangePasswordMapping,
-    /// send-phone-message routes: the bearer secret the identity server must present.
-    pub webhook_secret: Option<Secret>,
+}
+
+/// A send-phone-message route's own options.
+#[derive(Debug, Clone)]
+pub struct PhoneRoute {
+    /// The bearer secret the identity server must present (required).
+    pub webhook_secret: Secret,
 }
 
 impl Route {
@@ -265,7 +342,7 @@ impl Route {
             let key = self
                 .upstream_key
                 .as_deref()
-                .filter(|_| self.point.is_some())?;
+                .filter(|_| self.kind.trigger().is_some())?;
             self.at(path, key, self.case_sensitive)
         })
     }
@@ -285,7 +362,7 @@ impl Route {
     /// path or its `upstream_path` (or under them, for a prefix route), in any case, as an
     /// upstream that ignores case would read it.
     pub fn guards(&self, path: &str) -> bool {
-        self.point.is_some()
+        self.kind.trigger().is_some()
             && (self.at(path, &self.path, false).is_some()
                 || self
                     .upstream_key
@@ -307,7 +384,7 @@ impl Route {
     /// [`Self::take`]). An exact route's `upstream_path` is sent as written; a hooked exact
     /// route without one sends its own path, so every spelling gets the same answer.
     pub fn upstream_target(&self, target: &Target, rest: &str) -> String {
-        let exact = match (&self.upstream_path, self.match_kind, self.point) {
+        let exact = match (&self.upstream_path, self.match_kind, self.kind.trigger()) {
             (Some(to), PathMatch::Exact, _) => to,
             (None, PathMatch::Exact, Some(_)) => &self.path,
             _ => return target.forward(&self.upstream_canonical(&target.path, rest)),
@@ -389,138 +466,7 @@ impl Validator<'_> {
                 .upstream_path
                 .as_ref()
                 .map(|up| self.route_path(up, &key("upstream_path")));
-            if !matches!(
-                point,
-                Some(Trigger::CredentialsExchange | Trigger::PreUserRegistration)
-            ) {
-                if let Some(b) = &r.upstream_body {
-                    self.error(
-                        b.span(),
-                        key("upstream_body"),
-                        "only credentials-exchange and pre-user-registration routes rewrite the body",
-                    );
-                }
-            }
-            let mut change_password = ChangePasswordMapping::default();
-            match (&r.change_password, point) {
-                (Some(m), Some(Trigger::PostChangePassword)) => {
-                    let m = m.get_ref();
-                    let fields = [
-                        ("id", &m.id, &mut change_password.id),
-                        ("username", &m.username, &mut change_password.username),
-                        ("email", &m.email, &mut change_password.email),
-                        ("client_id", &m.client_id, &mut change_password.client_id),
-                        ("connection", &m.connection, &mut change_password.connection),
-                    ];
-                    for (name, given, slot) in fields {
-                        if let Some(text) = given {
-                            match Location::parse(text.get_ref()) {
-                                Ok(loc) => *slot = loc,
-                                Err(e) => self.error(
-                                    text.span(),
-                                    key(&format!("change_password.{name}")),
-                                    e,
-                                ),
-                            }
-                        }
-                    }
-                    if let Some(c) = &m.default_connection {
-                        change_password.default_connection = c.clone();
-                    }
-                }
-                (Some(m), _) => self.error(
-                    m.span(),
-                    key("change_password"),
-                    "only post-change-password routes map change-password fields",
-                ),
-                (None, _) => {}
-            }
-            if point != Some(Trigger::PreUserRegistration) {
-                if let Some(m) = &r.signup {
-                    self.error(
-                        m.span(),
-                        key("signup"),
-                        "only pre-user-registration (signup) routes map signup fields",
-                    );
-                }
-            }
-            if let Some(m) = &r.signup {
-                if !m.get_ref().user_id.starts_with('/') {
-                    self.error(
-                        m.span(),
-                        key("signup.user_id"),
-                        format!(
-                            "`{}` is not a JSON pointer: write it like \"/_id\" or \"/user/id\"",
-                            m.get_ref().user_id
-                        ),
-                    );
-                }
-            }
-            if point != Some(Trigger::CredentialsExchange) {
-                if let Some(a) = &r.audience_param {
-                    self.error(
-                        a.span(),
-                        key("audience_param"),
-                        "only credentials-exchange routes map the audience",
-                    );
-                }
-                if let Some(a) = &r.upstream_client_auth {
-                    self.error(
-                        a.span(),
-                        key("upstream_client_auth"),
-                        "only credentials-exchange routes present client credentials",
-                    );
-                }
-                if let Some(a) = &r.default_audience {
-                    self.error(
-                        a.span(),
-                        key("default_audience"),
-                        "only credentials-exchange routes have an audience",
-                    );
-                }
-            }
-            if let Some(a) = &r.default_audience {
-                if a.get_ref().trim().is_empty() {
-                    self.error(a.span(), key("default_audience"), "the audience is empty");
-                }
-            }
-            let webhook_secret = match (&r.webhook_secret, point) {
-                (Some(source), Some(Trigger::SendPhoneMessage)) => {
-                    match read_secret(
-                        source.get_ref(),
-                        self.path.parent().unwrap_or(Path::new(".")),
-                        env,
-                    ) {
-                        Ok(v) if !v.is_empty() => Some(Secret(v)),
-                        Ok(_) => {
-                            self.error(source.span(), key("webhook_secret"), "the secret is empty");
-                            None
-                        }
-                        Err(e) => {
-                            self.error(source.span(), key("webhook_secret"), e);
-                            None
-                        }
-                    }
-                }
-                (Some(source), _) => {
-                    self.error(
-                        source.span(),
-                        key("webhook_secret"),
-                        "only send-phone-message routes take a webhook secret",
-                    );
-                    None
-                }
-                (None, Some(Trigger::SendPhoneMessage)) => {
-                    self.error(
-                        span.clone(),
-                        key("webhook_secret"),
-                        "a send-phone-message route needs `webhook_secret = { env = \"VAR\" }` (or `{ file = \"path\" }`): \
-                         the bearer secret your identity server sends, so that nobody else can send SMS through your hooks",
-                    );
-                    None
-                }
-                (None, _) => None,
-            };
+            let kind = self.route_kind(&r, point, &key, span.clone(), env);
             let name = r.name.unwrap_or_else(|| format!("route{i}"));
             if routes.iter().any(|x: &Route| x.name == name) {
                 self.error(
@@ -535,31 +481,202 @@ impl Validator<'_> {
                 path,
                 match_kind: r.match_kind,
                 case_sensitive: r.case_sensitive,
-                point,
                 upstream_path: r.upstream_path.map(Spanned::into_inner),
                 upstream_key,
-                upstream_body: r.upstream_body.map(Spanned::into_inner).unwrap_or(
-                    if point == Some(Trigger::PreUserRegistration) {
-                        UpstreamBody::Same
-                    } else {
-                        UpstreamBody::Form
-                    },
-                ),
-                audience_param: r
-                    .audience_param
-                    .map(Spanned::into_inner)
-                    .unwrap_or_else(|| "audience".into()),
-                upstream_client_auth: r
-                    .upstream_client_auth
-                    .map(Spanned::into_inner)
-                    .unwrap_or_default(),
-                default_audience: r.default_audience.map(Spanned::into_inner),
-                webhook_secret,
-                signup: r.signup.map(Spanned::into_inner).unwrap_or_default(),
-                change_password,
+                kind,
             });
         }
         routes
+    }
+
+    /// The route's kind, built from its `point` and the options of that point, once. An option
+    /// of another point is reported at its key (and dropped): each option belongs to the kinds
+    /// that read it. Checked in the order of the keys below, so problems are listed that way.
+    fn route_kind(
+        &mut self,
+        r: &RawRoute,
+        point: Option<Trigger>,
+        key: &dyn Fn(&str) -> String,
+        span: std::ops::Range<usize>,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> RouteKind {
+        let token = point == Some(Trigger::CredentialsExchange);
+        let signup = point == Some(Trigger::PreUserRegistration);
+        let upstream_body = self.only(
+            &r.upstream_body,
+            token || signup,
+            key("upstream_body"),
+            "only credentials-exchange and pre-user-registration routes rewrite the body",
+        );
+        let change_password = match &r.change_password {
+            Some(m) if point == Some(Trigger::PostChangePassword) => {
+                Some(self.change_password(m.get_ref(), key))
+            }
+            given => {
+                self.misplaced(
+                    given,
+                    key("change_password"),
+                    "only post-change-password routes map change-password fields",
+                );
+                None
+            }
+        };
+        let signup_map = self.only(
+            &r.signup,
+            signup,
+            key("signup"),
+            "only pre-user-registration (signup) routes map signup fields",
+        );
+        if let Some(m) = &r.signup {
+            if !m.get_ref().user_id.starts_with('/') {
+                self.error(
+                    m.span(),
+                    key("signup.user_id"),
+                    format!(
+                        "`{}` is not a JSON pointer: write it like \"/_id\" or \"/user/id\"",
+                        m.get_ref().user_id
+                    ),
+                );
+            }
+        }
+        let audience_param = self.only(
+            &r.audience_param,
+            token,
+            key("audience_param"),
+            "only credentials-exchange routes map the audience",
+        );
+        let upstream_client_auth = self.only(
+            &r.upstream_client_auth,
+            token,
+            key("upstream_client_auth"),
+            "only credentials-exchange routes present client credentials",
+        );
+        let default_audience = self.only(
+            &r.default_audience,
+            token,
+            key("default_audience"),
+            "only credentials-exchange routes have an audience",
+        );
+        if let Some(a) = &r.default_audience {
+            if a.get_ref().trim().is_empty() {
+                self.error(a.span(), key("default_audience"), "the audience is empty");
+            }
+        }
+        let webhook_secret = match &r.webhook_secret {
+            Some(source) if point == Some(Trigger::SendPhoneMessage) => {
+                match read_secret(
+                    source.get_ref(),
+                    self.path.parent().unwrap_or(Path::new(".")),
+                    env,
+                ) {
+                    Ok(v) if !v.is_empty() => Some(Secret(v)),
+                    Ok(_) => {
+                        self.error(source.span(), key("webhook_secret"), "the secret is empty");
+                        None
+                    }
+                    Err(e) => {
+                        self.error(source.span(), key("webhook_secret"), e);
+                        None
+                    }
+                }
+            }
+            given => {
+                self.misplaced(
+                    given,
+                    key("webhook_secret"),
+                    "only send-phone-message routes take a webhook secret",
+                );
+                None
+            }
+        };
+        match point {
+            None => RouteKind::Passthrough,
+            Some(Trigger::CredentialsExchange) => RouteKind::CredentialsExchange(TokenRoute {
+                upstream_body: upstream_body.unwrap_or(UpstreamBody::Form),
+                audience_param: audience_param.unwrap_or_else(|| "audience".into()),
+                upstream_client_auth: upstream_client_auth.unwrap_or_default(),
+                default_audience,
+            }),
+            Some(Trigger::PreUserRegistration) => RouteKind::Signup(SignupRoute {
+                upstream_body: upstream_body.unwrap_or(UpstreamBody::Same),
+                signup: signup_map.unwrap_or_default(),
+            }),
+            Some(Trigger::PostChangePassword) => {
+                RouteKind::ChangePassword(change_password.unwrap_or_default())
+            }
+            Some(Trigger::SendPhoneMessage) => match webhook_secret {
+                Some(webhook_secret) => RouteKind::SendPhoneMessage(PhoneRoute { webhook_secret }),
+                None => {
+                    if r.webhook_secret.is_none() {
+                        self.error(
+                            span,
+                            key("webhook_secret"),
+                            "a send-phone-message route needs `webhook_secret = { env = \"VAR\" }` (or `{ file = \"path\" }`): \
+                             the bearer secret your identity server sends, so that nobody else can send SMS through your hooks",
+                        );
+                    }
+                    // The error above (or the secret's own) refuses the configuration: this
+                    // kind is never used.
+                    RouteKind::Passthrough
+                }
+            },
+            // `Trigger::route_point` never names it: its hooks run from a signup route's event.
+            Some(Trigger::PostUserRegistration) => RouteKind::Passthrough,
+        }
+    }
+
+    /// `given` as written when the route's kind reads it (`read`); else [`Self::misplaced`].
+    fn only<T: Clone>(
+        &mut self,
+        given: &Option<Spanned<T>>,
+        read: bool,
+        key: String,
+        why: &str,
+    ) -> Option<T> {
+        match given {
+            Some(value) if read => Some(value.get_ref().clone()),
+            _ => {
+                self.misplaced(given, key, why);
+                None
+            }
+        }
+    }
+
+    /// An option given on a route whose kind does not read it: an error at its line saying
+    /// `why`.
+    fn misplaced<T>(&mut self, given: &Option<Spanned<T>>, key: String, why: &str) {
+        if let Some(value) = given {
+            self.error(value.span(), key, why);
+        }
+    }
+
+    /// `[route.change_password]` of a post-change-password route: each location parsed, the
+    /// defaults for the rest.
+    fn change_password(
+        &mut self,
+        m: &RawChangePassword,
+        key: &dyn Fn(&str) -> String,
+    ) -> ChangePasswordMapping {
+        let mut change_password = ChangePasswordMapping::default();
+        let fields = [
+            ("id", &m.id, &mut change_password.id),
+            ("username", &m.username, &mut change_password.username),
+            ("email", &m.email, &mut change_password.email),
+            ("client_id", &m.client_id, &mut change_password.client_id),
+            ("connection", &m.connection, &mut change_password.connection),
+        ];
+        for (name, given, slot) in fields {
+            if let Some(text) = given {
+                match Location::parse(text.get_ref()) {
+                    Ok(loc) => *slot = loc,
+                    Err(e) => self.error(text.span(), key(&format!("change_password.{name}")), e),
+                }
+            }
+        }
+        if let Some(c) = &m.default_connection {
+            change_password.default_connection = c.clone();
+        }
+        change_password
     }
 }
 
@@ -582,6 +699,57 @@ mod tests {
     }
 
     #[test]
+    fn every_point_option_is_refused_on_a_route_of_another_kind() {
+        let text = format!(
+            "{MINIMAL}[[route]]\npath = \"/x\"\nupstream_body = \"json\"\naudience_param = \"resource\"\n\
+             upstream_client_auth = \"basic\"\ndefault_audience = \"urn:a\"\nwebhook_secret = {{ env = \"S\" }}\n\
+             [route.change_password]\nid = \"jwt:sub\"\n[route.signup]\nemail = \"mail\"\n"
+        );
+        let err = parse(&text).unwrap_err();
+        let got: Vec<_> = err
+            .0
+            .iter()
+            .map(|e| (e.key.as_str(), e.message.as_str()))
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                (
+                    "route[0].upstream_body",
+                    "only credentials-exchange and pre-user-registration routes rewrite the body"
+                ),
+                (
+                    "route[0].change_password",
+                    "only post-change-password routes map change-password fields"
+                ),
+                (
+                    "route[0].signup",
+                    "only pre-user-registration (signup) routes map signup fields"
+                ),
+                (
+                    "route[0].audience_param",
+                    "only credentials-exchange routes map the audience"
+                ),
+                (
+                    "route[0].upstream_client_auth",
+                    "only credentials-exchange routes present client credentials"
+                ),
+                (
+                    "route[0].default_audience",
+                    "only credentials-exchange routes have an audience"
+                ),
+                (
+                    "route[0].webhook_secret",
+                    "only send-phone-message routes take a webhook secret"
+                ),
+            ]
+        );
+        let lines: Vec<_> = err.0.iter().map(|e| e.line).collect();
+        assert_eq!(lines[0], 5, "each at its own line: {lines:?}");
+        assert_eq!(lines[3..], [6, 7, 8, 9]);
+    }
+
+    #[test]
     fn send_phone_message_routes_need_a_webhook_secret() {
         let route = "[[route]]\npath = \"/sms\"\npoint = \"send-phone-message\"\n";
         let err = parse(&format!("{MINIMAL}{route}")).unwrap_err().to_string();
@@ -594,10 +762,10 @@ mod tests {
         );
         let env = |k: &str| (k == "SMS_SECRET").then(|| "s3".to_string());
         let c = Config::parse(Path::new("t.toml"), &with, &env).unwrap();
-        assert_eq!(c.routes[0].webhook_secret, Some(Secret("s3".into())));
+        assert_eq!(c.routes[0].kind.phone().webhook_secret, Secret("s3".into()));
         assert_eq!(
-            format!("{:?}", c.routes[0].webhook_secret),
-            "Some(Secret(..))",
+            format!("{:?}", c.routes[0].kind.phone().webhook_secret),
+            "Secret(..)",
             "never printed"
         );
         let elsewhere = format!(
@@ -616,7 +784,7 @@ mod tests {
              [route.change_password]\nid = \"response:/user/id\"\nusername = \"header:X-User\"\nemail = \"jwt:email\"\n"
         );
         let c = parse(&text).unwrap();
-        let m = &c.routes[0].change_password;
+        let m = c.routes[0].kind.change_password();
         assert_eq!(m.id, Location::Response("/user/id".into()));
         assert_eq!(m.username, Location::Header("x-user".into()));
         assert_eq!(m.email, Location::Jwt("email".into()));
@@ -678,7 +846,7 @@ mod tests {
         );
         let c = parse(&text).unwrap();
         let token = c.route_for("POST", "/oauth/token").unwrap();
-        assert_eq!(token.point, Some(Trigger::CredentialsExchange));
+        assert_eq!(token.kind.trigger(), Some(Trigger::CredentialsExchange));
         assert!(
             c.route_for("GET", "/oauth/token").is_none(),
             "point routes default to POST"

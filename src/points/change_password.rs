@@ -28,7 +28,7 @@ use serde_json::{json, Map, Value};
 
 use super::{put, Answer, Before, Exchange, Failure, Forward, Point, Reserved, Shape};
 use crate::config::Trigger;
-use crate::config::{ChangePasswordMapping, Location, Route};
+use crate::config::{ChangePasswordMapping, Location};
 use crate::outbox::Event;
 use crate::wire::headers::{bearer_claims, request_language, Headers};
 use crate::wire::params::{get_at, Params};
@@ -52,10 +52,6 @@ impl Point for ChangePassword {
 
     fn shape(&self) -> Shape {
         Shape::OAuth
-    }
-
-    fn options(route: &Route) -> ChangePasswordMapping {
-        route.change_password.clone()
     }
 
     /// Check that the event can be stored; the request itself goes untouched.

@@ -35,7 +35,7 @@ use serde_json::{json, Map, Value};
 use super::{Answer, Before, ErrorTable, Exchange, Failure, Forward, HeaderEdit, Point, Shape};
 use crate::config::BodyFormat;
 use crate::config::Trigger;
-use crate::config::{ClientAuth, OpaqueTokens, Route, UpstreamBody};
+use crate::config::{ClientAuth, OpaqueTokens, TokenRoute};
 use crate::engine::{HookError, HookFailure};
 use crate::hooks::Hook;
 use crate::token::VerifyError;
@@ -61,18 +61,6 @@ const SECRET_PARAMS: [&str; 2] = ["client_secret", "client_assertion"];
 /// The credentials-exchange point.
 pub struct CredentialsExchange;
 
-/// A token route's own settings.
-pub struct Options {
-    /// The upstream's name for Auth0's `audience` (e.g. RFC 8707 `resource`).
-    audience_param: String,
-    /// How the client's credentials go upstream (a registered client's own setting wins).
-    upstream_client_auth: ClientAuth,
-    /// The audience a client-credentials request gets when it names none.
-    default_audience: Option<String>,
-    /// The body shape the upstream wants.
-    upstream_body: UpstreamBody,
-}
-
 /// What the answer needs of the request.
 pub enum State {
     /// Not a client-credentials grant: the upstream's answer is the answer.
@@ -86,24 +74,19 @@ pub enum State {
 
 #[async_trait]
 impl Point for CredentialsExchange {
-    type Options = Options;
+    /// A token route's own settings.
+    type Options = TokenRoute;
     type State = State;
 
     fn shape(&self) -> Shape {
         Shape::OAuth
     }
 
-    fn options(route: &Route) -> Options {
-        Options {
-            audience_param: route.audience_param.clone(),
-            upstream_client_auth: route.upstream_client_auth,
-            default_audience: route.default_audience.clone(),
-            upstream_body: route.upstream_body,
-        }
-    }
-
     /// Adapt the token request to the upstream.
-    async fn before_upstream(&self, cx: &Exchange<'_, Options>) -> Result<Before<State>, Failure> {
+    async fn before_upstream(
+        &self,
+        cx: &Exchange<'_, TokenRoute>,
+    ) -> Result<Before<State>, Failure> {
         let route = cx.options;
         let mut params = cx.request.params()?;
         let authorization = cx.request.header("authorization");
@@ -176,7 +159,7 @@ impl Point for CredentialsExchange {
     /// Run the hooks on the upstream's token, and re-sign it when they changed it.
     async fn after_upstream(
         &self,
-        cx: &Exchange<'_, Options>,
+        cx: &Exchange<'_, TokenRoute>,
         state: State,
         resp: Answer,
     ) -> Result<Answer, Failure> {

@@ -18,13 +18,14 @@
 //! Each point knows only its hooks' arguments, how it applies their results, which [`Failure`]
 //! each problem is, and the post-events it emits. It sees an [`Exchange`]: the request id, the
 //! request's headers as text and its body (parameters parsed on demand), its route's own options
-//! (a typed struct the point builds from the route in one function, [`Point::options`]), the
-//! tenant-wide settings, a hook-chain runner ([`HookChain`]: the engine and its wait strategy,
-//! and the one `on_error` table) and the post-event sink ([`Events`]: the outbox).
+//! ([`Point::Options`]: the struct of its kind in `config::routes`, which [`for_route`] hands
+//! over with the point, so a point never sees another kind's route), the tenant-wide settings,
+//! a hook-chain runner ([`HookChain`]: the engine and its wait strategy, and the one `on_error`
+//! table) and the post-event sink ([`Events`]: the outbox).
 //!
 //! Owns: the [`Point`] trait, the exchange context, the domain error [`Failure`] and the table
-//! from a route's point to its code ([`for_route`]). Must not: name the transport, the upstream
-//! client or its header types, or write bytes: the transport (`proxy`) reads the body,
+//! from a route's kind to its point's code ([`for_route`]). Must not: name the transport, the
+//! upstream client or its header types, or write bytes: the transport (`proxy`) reads the body,
 //! calls the phases, talks to the upstream and writes the answer (`proxy::respond` turns a
 //! [`Failure`] into bytes, per [`Shape`]).
 
@@ -41,7 +42,7 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use serde_json::Value;
 
-use crate::config::{Config, Route};
+use crate::config::{Config, RouteKind};
 use crate::config::{OnError, Trigger};
 use crate::engine::{Engine, HookError, HookFailure, Wait};
 use crate::hooks::{Generation, Hook};
@@ -184,16 +185,14 @@ pub enum Before<S> {
 /// One extensibility point: its phases, in the order a request runs them.
 #[async_trait]
 pub trait Point: Send + Sync + 'static {
-    /// The route's own settings this point reads.
+    /// The route's own settings this point reads: the struct its [`RouteKind`] variant carries
+    /// (the one place that says which part of a route a point reads; see [`for_route`]).
     type Options: Send + Sync + 'static;
     /// What `before_upstream` hands to `after_upstream` for one request.
     type State: Send + 'static;
 
     /// The shape the point's errors are written in.
     fn shape(&self) -> Shape;
-
-    /// The route's options, typed: the one place that reads this point's part of a route.
-    fn options(route: &Route) -> Self::Options;
 
     /// Before the upstream: what to send it, or the answer.
     async fn before_upstream(
@@ -210,17 +209,13 @@ pub trait Point: Send + Sync + 'static {
     ) -> Result<Answer, Failure>;
 }
 
-/// A point as the transport drives it, whatever its options and state types.
+/// A point with its route's options, as the transport drives it, whatever their types.
 #[async_trait]
 pub trait Phases: Send + Sync {
     fn shape(&self) -> Shape;
 
-    /// [`Point::before_upstream`]; `Forward` carries the point's options and state on.
-    async fn before_upstream(
-        &self,
-        cx: &Context<'_>,
-        route: &Route,
-    ) -> Result<Before<Pending>, Failure>;
+    /// [`Point::before_upstream`]; `Forward` carries the point's state on.
+    async fn before_upstream(&self, cx: &Context<'_>) -> Result<Before<Pending>, Failure>;
 
     /// [`Point::after_upstream`], with what `before_upstream` returned.
     async fn after_upstream(
@@ -231,30 +226,29 @@ pub trait Phases: Send + Sync {
     ) -> Result<Answer, Failure>;
 }
 
-/// A request between its point's two phases: the options and the state, type-erased.
+/// A request between its point's two phases: the state, type-erased.
 pub struct Pending(Box<dyn Any + Send>);
 
+/// A point and the options of the route it runs for, of the point's own type.
+struct Bound<'r, P: Point> {
+    point: &'static P,
+    options: &'r P::Options,
+}
+
 #[async_trait]
-impl<P: Point> Phases for P {
+impl<P: Point> Phases for Bound<'_, P> {
     fn shape(&self) -> Shape {
-        Point::shape(self)
+        self.point.shape()
     }
 
-    async fn before_upstream(
-        &self,
-        cx: &Context<'_>,
-        route: &Route,
-    ) -> Result<Before<Pending>, Failure> {
-        let options = P::options(route);
+    async fn before_upstream(&self, cx: &Context<'_>) -> Result<Before<Pending>, Failure> {
         let exchange = Exchange {
             cx,
-            options: &options,
+            options: self.options,
         };
-        Ok(match Point::before_upstream(self, &exchange).await? {
+        Ok(match self.point.before_upstream(&exchange).await? {
             Before::Answer(answer) => Before::Answer(answer),
-            Before::Forward(forward, state) => {
-                Before::Forward(forward, Pending(Box::new((options, state))))
-            }
+            Before::Forward(forward, state) => Before::Forward(forward, Pending(Box::new(state))),
         })
     }
 
@@ -264,27 +258,33 @@ impl<P: Point> Phases for P {
         pending: Pending,
         answer: Answer,
     ) -> Result<Answer, Failure> {
-        let (options, state) = *pending
+        let state = *pending
             .0
-            .downcast::<(P::Options, P::State)>()
+            .downcast::<P::State>()
             .expect("a point's pending request comes back to the same point");
         let exchange = Exchange {
             cx,
-            options: &options,
+            options: self.options,
         };
-        Point::after_upstream(self, &exchange, state, answer).await
+        self.point.after_upstream(&exchange, state, answer).await
     }
 }
 
-/// The point of a route (the trigger table: a new point adds one line here). `None` for a
-/// trigger no route starts (post-user-registration runs from the signup point's event).
-pub fn for_route(trigger: Trigger) -> Option<&'static dyn Phases> {
-    match trigger {
-        Trigger::CredentialsExchange => Some(&credentials_exchange::CredentialsExchange),
-        Trigger::PreUserRegistration => Some(&signup::Signup),
-        Trigger::PostChangePassword => Some(&change_password::ChangePassword),
-        Trigger::SendPhoneMessage => Some(&send_phone_message::SendPhoneMessage),
-        Trigger::PostUserRegistration => None,
+/// The point of a route's kind, with that kind's options (the trigger table: a new point adds
+/// one line here). A point is given only the options of its own kind: `bind` takes exactly
+/// its [`Point::Options`]. `None` for a passthrough route.
+pub fn for_route(kind: &RouteKind) -> Option<Box<dyn Phases + '_>> {
+    fn bind<'r, P: Point>(point: &'static P, options: &'r P::Options) -> Box<dyn Phases + 'r> {
+        Box::new(Bound { point, options })
+    }
+    match kind {
+        RouteKind::Passthrough => None,
+        RouteKind::CredentialsExchange(o) => {
+            Some(bind(&credentials_exchange::CredentialsExchange, o))
+        }
+        RouteKind::Signup(o) => Some(bind(&signup::Signup, o)),
+        RouteKind::ChangePassword(o) => Some(bind(&change_password::ChangePassword, o)),
+        RouteKind::SendPhoneMessage(o) => Some(bind(&send_phone_message::SendPhoneMessage, o)),
     }
 }
 

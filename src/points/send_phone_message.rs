@@ -26,8 +26,8 @@ use bytes::Bytes;
 use serde_json::{json, Map, Value};
 
 use super::{Answer, Before, Exchange, Failure, Point, Shape};
+use crate::config::PhoneRoute;
 use crate::config::Trigger;
-use crate::config::{Route, Secret};
 use crate::engine::HookError;
 
 /// The context fields of the contract, with their JSON types, as the identity server sends them.
@@ -44,15 +44,10 @@ const CONTEXT_OBJECTS: [&str; 2] = ["client", "user"];
 /// The send-phone-message point: a webhook hookgate answers itself.
 pub struct SendPhoneMessage;
 
-/// A send-phone-message route's own settings.
-pub struct Options {
-    /// The bearer secret the identity server must present.
-    webhook_secret: Option<Secret>,
-}
-
 #[async_trait]
 impl Point for SendPhoneMessage {
-    type Options = Options;
+    /// A send-phone-message route's own settings.
+    type Options = PhoneRoute;
     /// The upstream is never called.
     type State = std::convert::Infallible;
 
@@ -60,16 +55,10 @@ impl Point for SendPhoneMessage {
         Shape::Webhook
     }
 
-    fn options(route: &Route) -> Options {
-        Options {
-            webhook_secret: route.webhook_secret.clone(),
-        }
-    }
-
     /// Authenticate the caller, run the providers in order, answer the first success.
     async fn before_upstream(
         &self,
-        cx: &Exchange<'_, Options>,
+        cx: &Exchange<'_, PhoneRoute>,
     ) -> Result<Before<Self::State>, Failure> {
         let request_id = cx.request_id;
         authenticate(cx.options, cx.request.header("authorization"))?;
@@ -113,7 +102,7 @@ impl Point for SendPhoneMessage {
 
     async fn after_upstream(
         &self,
-        _cx: &Exchange<'_, Options>,
+        _cx: &Exchange<'_, PhoneRoute>,
         state: Self::State,
         _answer: Answer,
     ) -> Result<Answer, Failure> {
@@ -122,12 +111,9 @@ impl Point for SendPhoneMessage {
 }
 
 /// `Authorization: Bearer <route's webhook_secret>`, compared in constant time.
-fn authenticate(options: &Options, authorization: Option<&str>) -> Result<(), Failure> {
+fn authenticate(options: &PhoneRoute, authorization: Option<&str>) -> Result<(), Failure> {
     let unauthorized = |d: &str| Failure::Unauthorized(d.into());
-    let expected = options
-        .webhook_secret
-        .as_ref()
-        .ok_or_else(|| unauthorized("this webhook has no secret configured"))?;
+    let expected = &options.webhook_secret;
     let given = authorization
         .and_then(|v| v.split_once(' '))
         .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))

@@ -47,7 +47,7 @@ use super::{
     put, Answer, Before, ErrorTable, Exchange, Failure, Forward, HeaderEdit, Point, Reserved, Shape,
 };
 use crate::config::Trigger;
-use crate::config::{Route, SignupMapping, UpstreamBody};
+use crate::config::{SignupMapping, SignupRoute};
 use crate::engine::{HookError, HookFailure};
 use crate::hooks::Hook;
 use crate::outbox::Event;
@@ -59,14 +59,6 @@ const GENERIC_DENIAL: &str = "the signup was refused";
 
 /// The signup point: pre-user-registration, and post-user-registration's event.
 pub struct Signup;
-
-/// A signup route's own settings.
-pub struct Options {
-    /// Where the signup fields are (Auth0's names by default).
-    map: SignupMapping,
-    /// The body shape the upstream wants (default: the shape the client sent).
-    upstream_body: UpstreamBody,
-}
 
 /// What the post-event needs of the request.
 pub struct State {
@@ -81,23 +73,20 @@ pub struct State {
 
 #[async_trait]
 impl Point for Signup {
-    type Options = Options;
+    /// A signup route's own settings.
+    type Options = SignupRoute;
     type State = State;
 
     fn shape(&self) -> Shape {
         Shape::Signup
     }
 
-    fn options(route: &Route) -> Options {
-        Options {
-            map: route.signup.clone(),
-            upstream_body: route.upstream_body,
-        }
-    }
-
     /// Run the signup through the pre-user-registration hooks; forward it with their metadata.
-    async fn before_upstream(&self, cx: &Exchange<'_, Options>) -> Result<Before<State>, Failure> {
-        let (map, request_id) = (&cx.options.map, cx.request_id);
+    async fn before_upstream(
+        &self,
+        cx: &Exchange<'_, SignupRoute>,
+    ) -> Result<Before<State>, Failure> {
+        let (map, request_id) = (&cx.options.signup, cx.request_id);
         let mut params = cx.request.params()?;
 
         // Security first: the client's app_metadata never reaches a hook or the upstream.
@@ -235,11 +224,11 @@ impl Point for Signup {
     /// On the upstream's 2xx, store post-user-registration's event before answering.
     async fn after_upstream(
         &self,
-        cx: &Exchange<'_, Options>,
+        cx: &Exchange<'_, SignupRoute>,
         state: State,
         resp: Answer,
     ) -> Result<Answer, Failure> {
-        let (map, request_id) = (&cx.options.map, cx.request_id);
+        let (map, request_id) = (&cx.options.signup, cx.request_id);
         if !resp.is_success() {
             return Ok(resp);
         }

@@ -73,9 +73,7 @@ pub async fn handle(proxy: &Proxy, session: &mut Session, ctx: &mut RequestCtx) 
     let route = live
         .route(ctx.route)
         .expect("exchange::handle is only called for a matched route");
-    let point = route
-        .point
-        .and_then(points::for_route)
+    let point = points::for_route(&route.kind)
         .expect("exchange::handle is only called for a route whose point a route can start");
     // A head larger than the upstream takes would come back as a reset or a 431 blamed on the
     // upstream (a 502): refuse it here, before the body is read or the upstream is contacted.
@@ -89,7 +87,7 @@ pub async fn handle(proxy: &Proxy, session: &mut Session, ctx: &mut RequestCtx) 
         return render(&err, point.shape()).write(session).await;
     }
     let answered = {
-        let work = exchange(proxy, point, session, ctx);
+        let work = exchange(proxy, &*point, session, ctx);
         tokio::pin!(work);
         tokio::select! {
             biased;
@@ -174,7 +172,7 @@ async fn exchange(
             route: &route.name,
         },
     };
-    let answer = match point.before_upstream(&cx, route).await {
+    let answer = match point.before_upstream(&cx).await {
         Ok(Before::Answer(answer)) => own_answer(answer),
         Ok(Before::Forward(forward, pending)) => {
             let body = forward.body.unwrap_or_else(|| cx.request.body.clone());

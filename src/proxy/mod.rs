@@ -234,7 +234,7 @@ impl ProxyHttp for Proxy {
         let Some(route) = ctx.route() else {
             return local::answer(self, &live, session, &target).await;
         };
-        if route.point.is_none() {
+        if route.kind.trigger().is_none() {
             return Ok(false);
         }
         exchange::handle(self, session, ctx).await?;

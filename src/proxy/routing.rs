@@ -61,7 +61,7 @@ pub fn decide(routes: &[Route], method: &str, target: &Target) -> Decision {
             continue;
         };
         let upstream = route.upstream_target(target, rest);
-        if route.point.is_some() {
+        if route.kind.trigger().is_some() {
             return Decision::Route { index, upstream };
         }
         let forwarded = route.upstream_canonical(path, rest);
@@ -130,10 +130,7 @@ fn refuse(hooked: &Route, method: &str) -> Decision {
         )
     };
     // Each route answers in its point's shape: signup clients parse Auth0's signup errors.
-    let shape = hooked
-        .point
-        .and_then(points::for_route)
-        .map_or(Shape::OAuth, |p| p.shape());
+    let shape = points::for_route(&hooked.kind).map_or(Shape::OAuth, |p| p.shape());
     Decision::Refuse {
         error: render(&failure, shape),
         allow,
