@@ -197,9 +197,9 @@ fn every_example_hook_runs() {
     let engine = Engine::start(&cfg).unwrap();
     let call = |name: &str| {
         let h = hook(&generation, name);
-        let mut payload = cli::default_payload(h.trigger);
+        let mut payload = hookgate::hooks::contract::default_payload(h.trigger);
         payload["context"]["webtask"] = h.webtask();
-        let args = cli::argument_names(h.trigger)
+        let args = hookgate::hooks::contract::argument_names(h.trigger)
             .iter()
             .map(|n| payload[*n].clone())
             .collect();

@@ -32,8 +32,8 @@ use crate::config::Trigger;
 use keys::KeysCommand;
 use outbox::OutboxCommand;
 
-pub use new::{starter, write_starter};
-pub use test::{argument_names, default_payload, run_test, run_test_as};
+pub use new::write_starter;
+pub use test::{run_test, run_test_as};
 
 #[derive(Parser)]
 #[command(

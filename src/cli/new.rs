@@ -1,7 +1,6 @@
 //! `hookgate new`: write Auth0's starter code for a trigger where hookgate will find it.
 //!
-//! Owns: choosing a starter by trigger and writing it. The starters themselves stay in
-//! `src/hooks/starters/` (next to the trigger ids they belong to). Must not: overwrite a file, or
+//! Owns: writing a trigger's starter (`crate::hooks::contract::starter`) where hookgate finds it. Must not: overwrite a file, or
 //! write anywhere but `<hooks>/<trigger-id>/<name>.js`.
 
 use std::io::Write;
@@ -11,6 +10,7 @@ use anyhow::{anyhow, bail, Context as _};
 
 use super::{parse_trigger, Failure};
 use crate::config::Trigger;
+use crate::hooks::contract::starter;
 
 /// `hookgate new <trigger> <name> [--dir hooks]`, as the command line gives it.
 pub fn run(trigger: &str, name: &str, dir: &Path) -> Result<(), Failure> {
@@ -18,19 +18,6 @@ pub fn run(trigger: &str, name: &str, dir: &Path) -> Result<(), Failure> {
     let path = write_starter(dir, trigger, name).map_err(|e| Failure::failed(format!("{e:#}")))?;
     println!("wrote {}", path.display());
     Ok(())
-}
-
-/// Auth0's starter code for `trigger`.
-pub fn starter(trigger: Trigger) -> &'static str {
-    match trigger {
-        Trigger::CredentialsExchange => include_str!("../hooks/starters/credentials-exchange.js"),
-        Trigger::PreUserRegistration => include_str!("../hooks/starters/pre-user-registration.js"),
-        Trigger::PostUserRegistration => {
-            include_str!("../hooks/starters/post-user-registration.js")
-        }
-        Trigger::PostChangePassword => include_str!("../hooks/starters/post-change-password.js"),
-        Trigger::SendPhoneMessage => include_str!("../hooks/starters/send-phone-message.js"),
-    }
 }
 
 /// `hookgate new`: write the starter code to `<hooks_dir>/<trigger-id>/<name>.js`. Refuses to

@@ -1,10 +1,9 @@
 //! `hookgate test`: run one hook file the way Auth0's Runner did, with the Runner's default
 //! payload for its trigger, and print what it called back with.
 //!
-//! Owns: the Runner's default payloads per trigger, and each trigger's argument names (the
-//! argument contract; it belongs with the trigger ids in `crate::hooks`, and moves there once
-//! that file's owner takes it). Must not: write the hook file under test (it is read, never
-//! written).
+//! Owns: running a hook file as the Runner did. The default payloads and argument names are
+//! the triggers' contract (`crate::hooks::contract`). Must not: write the hook file under test
+//! (it is read, never written).
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -12,77 +11,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{anyhow, bail, Context as _};
-use serde_json::{json, Value};
+use serde_json::Value;
 
 use super::{parse_trigger, Failure};
 use crate::config::Config;
 use crate::config::{HooksConfig, Trigger};
 use crate::engine::program::ProgramBuilder;
 use crate::engine::{Engine, HookError};
+use crate::hooks::contract::{argument_names, default_payload};
 use crate::hooks::Hook;
-
-/// The Runner's default payload for `trigger`: the argument names and their values.
-/// pre-user-registration's is the default user and context of Auth0's documentation.
-pub fn default_payload(trigger: Trigger) -> Value {
-    let connection_context = json!({
-        "requestLanguage": "en-us",
-        "connection": { "id": "con_xxxxxxxxxxxxxxxx", "name": "Username-Password-Authentication", "tenant": "my-tenant" },
-        "webtask": { "secrets": {} }
-    });
-    match trigger {
-        Trigger::CredentialsExchange => json!({
-            "client": { "id": "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx", "name": "Test Application", "tenant": "my-tenant", "metadata": {} },
-            "scope": ["read:connections"],
-            "audience": "https://my-tenant.auth0.com/api/v2/",
-            "context": {
-                "webtask": { "secrets": {} },
-                "body": { "grant_type": "client_credentials", "client_id": "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx", "audience": "https://my-tenant.auth0.com/api/v2/" }
-            }
-        }),
-        Trigger::PreUserRegistration => json!({
-            "user": {
-                "tenant": "my-tenant", "username": "user1", "password": "xxxxxxx", "email": "user1@foo.com",
-                "emailVerified": false, "phoneNumber": "1-000-000-0000", "phoneNumberVerified": false,
-                "user_metadata": { "hobby": "surfing" }, "app_metadata": { "plan": "full" }
-            },
-            "context": connection_context,
-        }),
-        Trigger::PostUserRegistration => json!({
-            "user": {
-                "id": "abc", "tenant": "my-tenant", "username": "user1", "email": "user1@foo.com",
-                "emailVerified": false, "phoneNumber": "1-000-000-0000", "phoneNumberVerified": false,
-                "user_metadata": { "hobby": "surfing" }, "app_metadata": { "plan": "full" }
-            },
-            "context": connection_context,
-        }),
-        Trigger::PostChangePassword => json!({
-            "user": { "id": "abc", "username": "user1", "email": "user1@foo.com", "last_password_reset": "2019-02-27T14:14:29.206Z" },
-            "context": connection_context,
-        }),
-        Trigger::SendPhoneMessage => json!({
-            "recipient": "1-808-555-5555",
-            "text": "Here is your one time password: 871068",
-            "context": {
-                "factor_type": "first", "message_type": "sms", "action": "enrollment", "language": "en",
-                "code": "871068", "ip": "127.0.0.1", "user_agent": "Mozilla/5.0",
-                "client": { "client_id": "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx", "name": "Test Application", "client_metadata": {} },
-                "user": { "user_id": "auth0|5c8a3c7f1b2c3d4e5f6a7b8c", "name": "user1", "email": "user1@foo.com", "app_metadata": {}, "user_metadata": {} },
-                "webtask": { "secrets": {} }
-            }
-        }),
-    }
-}
-
-/// The hook's argument names, in order (cb excluded).
-pub fn argument_names(trigger: Trigger) -> &'static [&'static str] {
-    match trigger {
-        Trigger::CredentialsExchange => &["client", "scope", "audience", "context"],
-        Trigger::PreUserRegistration
-        | Trigger::PostUserRegistration
-        | Trigger::PostChangePassword => &["user", "context"],
-        Trigger::SendPhoneMessage => &["recipient", "text", "context"],
-    }
-}
 
 /// `hookgate test`, as the command line gives it: `trigger` and `config` as typed.
 pub fn run(

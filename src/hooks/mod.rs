@@ -2,13 +2,14 @@
 //! the points run. The layer between the points (which run a trigger's hooks for a request) and
 //! the engine (which runs one hook's [`crate::engine::Script`]).
 //!
-//! Owns: discovery, secrets and compiling (`generation`), which export each trigger's hooks
+//! Owns: each trigger's contract (`contract`: arguments, Runner payload, starter), discovery, secrets and compiling (`generation`), which export each trigger's hooks
 //! must have at load (`probe`), and what a [`Hook`] adds to its script: trigger, targeting
 //! (clients, routes), order, `on_error`, secrets. The `[hooks]` configuration and the trigger
 //! ids are the configuration model's (`crate::config`).
 //! Must not touch: running JS (the engine), requests or responses (the points), or swapping
 //! generations (hot reload).
 
+pub mod contract;
 mod generation;
 pub mod probe;
 
