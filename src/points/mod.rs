@@ -258,10 +258,14 @@ impl<P: Point> Phases for Bound<'_, P> {
         pending: Pending,
         answer: Answer,
     ) -> Result<Answer, Failure> {
-        let state = *pending
-            .0
-            .downcast::<P::State>()
-            .expect("a point's pending request comes back to the same point");
+        // The transport hands a request's pending state back to the point that made it; were
+        // that ever broken, the request fails, the process does not.
+        let Ok(state) = pending.0.downcast::<P::State>() else {
+            return Err(Failure::Internal(
+                "a request's state came back to another point".into(),
+            ));
+        };
+        let state = *state;
         let exchange = Exchange {
             cx,
             options: self.options,
