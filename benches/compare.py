@@ -9,7 +9,9 @@ Scenarios (each against node-oidc-provider, the realistic upstream, and stub-idp
 answering a pre-made RS256 JWT, so that the proxy is the bottleneck):
 
   direct           wrk -> upstream POST /token
-  hookgate-pass    through hookgate, a path with no route (POST /token): passthrough
+  hookgate-pass    through hookgate, a path with no route (POST /token): passthrough (the hooked
+                   route's upstream_path moves to /hooked-token: hookgate guards a hooked
+                   route's upstream path, so POST /token would run the hooks)
   hookgate-es256   through hookgate's credentials-exchange route (POST /oauth/token): verify the
                    upstream token against its JWKS, the two-claims hook (benches/peers/two-claims.js),
                    re-sign with ES256
@@ -256,8 +258,11 @@ class Bench:
 
     def start_hookgate(self, sc, up_port, d):
         k = self.key(sc.alg)
+        # hookgate guards its hooked route's upstream path: for the passthrough scenario that
+        # route (still configured, so routing costs what it does) points elsewhere.
+        upstream_path = "/hooked-token" if sc.check == "upstream" else "/token"
         proc, port = tx.start_hookgate(self.procs, d, up_port, sc.alg, key=k["pem"], threads=self.a.workers,
-                                       prefix=self.prefix, binary=self.a.hookgate)
+                                       prefix=self.prefix, binary=self.a.hookgate, upstream_path=upstream_path)
         base = f"http://127.0.0.1:{port}"
         return Running(proc, base, base + "/.well-known/jwks.json", k["kid"])
 

@@ -114,10 +114,13 @@ def start_upstream(kind, procs, work, stub=None, prefix=()):
     return port
 
 
-def start_hookgate(procs, work, upstream_port, alg, key=None, threads=None, prefix=(), binary=None):
-    """hookgate with the two-claims hook on POST /oauth/token (upstream /token), re-signing with
-    `alg`: a new key in `work`, or the PKCS#8 PEM `key`. `threads` sets server.threads (default:
-    one per core); `prefix` goes before the command (e.g. taskset); `binary` replaces HOOKGATE."""
+def start_hookgate(procs, work, upstream_port, alg, key=None, threads=None, prefix=(), binary=None,
+                   upstream_path="/token"):
+    """hookgate with the two-claims hook on POST /oauth/token (upstream `upstream_path`), re-signing
+    with `alg`: a new key in `work`, or the PKCS#8 PEM `key`. `threads` sets server.threads (default:
+    one per core); `prefix` goes before the command (e.g. taskset); `binary` replaces HOOKGATE.
+    hookgate guards a hooked route's `upstream_path` (a request for it runs the hooks), so a
+    passthrough measurement of POST /token moves it elsewhere."""
     binary = binary or HOOKGATE
     hooks = os.path.join(work, "hooks", "credentials-exchange")
     os.makedirs(hooks, exist_ok=True)
@@ -145,7 +148,7 @@ metadata = {{ tier = "gold" }}
 name = "token"
 path = "/oauth/token"
 point = "credentials-exchange"
-upstream_path = "/token"
+upstream_path = "{upstream_path}"
 audience_param = "resource"
 """
         )
