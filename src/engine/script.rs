@@ -23,9 +23,11 @@ pub struct Script {
     /// `max_concurrency`: calls of this hook in progress at once (event loop included); absent:
     /// the engine's default (`[hooks] max_concurrency_per_hook`).
     pub max_concurrency: Option<usize>,
-    /// A call of this hook pinned its worker: stopped while running JS (a CPU loop) or crashed
-    /// the runtime (memory, stack). From then on the engine runs its calls one at a time, so a
-    /// hook that hogs a worker can take at most one. A new generation starts afresh.
+    /// A call of this hook hogged its worker: stopped while running JS (a CPU loop), crashed
+    /// the runtime (memory, stack), or its callbacks and timers used more than
+    /// `[hooks] event_loop_cpu_ms` of CPU. From then on the engine runs its calls one at a time,
+    /// on the low-priority workers, so a hook that hogs can take at most one call's worth of the
+    /// CPU the OS has left over. A new generation starts afresh.
     pub(crate) hogged: AtomicBool,
     /// Unique per loaded hook (and so per generation); workers key their contexts by it.
     pub(crate) id: u64,
@@ -52,5 +54,21 @@ impl Script {
             id: NEXT_SCRIPT_ID.fetch_add(1, Ordering::Relaxed),
             program,
         }
+    }
+
+    /// Whether the engine treats this script as hogging (see [`Script::hogged`]).
+    pub fn is_hogged(&self) -> bool {
+        self.hogged.load(Ordering::Relaxed)
+    }
+
+    /// Mark the script as hogging (see [`Script::hogged`]); true the first time, which is
+    /// logged and counted for `/metrics`.
+    pub(crate) fn mark_hogged(&self, why: &str) -> bool {
+        if self.hogged.load(Ordering::Relaxed) || self.hogged.swap(true, Ordering::Relaxed) {
+            return false;
+        }
+        super::HOGGED_TOTAL.fetch_add(1, Ordering::Relaxed);
+        tracing::warn!(hook = %self.name, "the hook {why}: from now on its calls run one at a time, on the low-priority workers");
+        true
     }
 }
