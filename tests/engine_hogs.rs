@@ -1,5 +1,5 @@
 //! Hooks that hog the CPU run at the lowest CPU priority: a hook stopped in a CPU loop, or one
-//! whose timers burn more than `[hooks] event_loop_cpu_ms` of CPU, is marked hogged; its later
+//! whose call burns more than `[hooks] call_cpu_ms` of CPU, is marked hogged; its later
 //! calls run on the low-priority workers (`hookgate-hog-N` threads, nice 19), what it left after
 //! cb on the shared workers stops, and good hooks beside it keep answering. Engine-level; no
 //! timing is asserted: every wait is bounded and checks a state, never a duration.
@@ -151,7 +151,7 @@ fn a_hook_whose_timers_burn_cpu_after_cb_is_marked_and_its_leftover_work_stops()
     let interval = "module.exports = function (c, s, a, ctx, cb) { cb(null, 'answered'); setInterval(function () { Math.sqrt(2); }, 0); };";
     let (_dir, generation, engine) = engine_with(
         &[("good", GOOD), ("burn-after-cb", interval)],
-        "workers = 1\nevent_loop_cpu_ms = 20\nqueue_timeout_ms = 5000\n[[hook]]\nfile = 'credentials-exchange/burn-after-cb.js'\ntimeout_ms = 120000\n",
+        "workers = 1\ncall_cpu_ms = 20\nqueue_timeout_ms = 5000\n[[hook]]\nfile = 'credentials-exchange/burn-after-cb.js'\ntimeout_ms = 120000\n",
     );
     let (good, burn) = (
         named(&generation, "good"),
@@ -187,7 +187,7 @@ fn a_hook_whose_timers_burn_cpu_after_cb_is_marked_and_its_leftover_work_stops()
 }
 
 #[test]
-fn a_hook_within_its_event_loop_budget_is_not_marked() {
+fn a_hook_within_its_cpu_budget_is_not_marked() {
     // Timers and a promise chain after cb that use little CPU: the ordinary after-cb work
     // (a notification, a retry) keeps running on the shared workers to its end.
     let light = r#"module.exports = function (c, s, a, ctx, cb) {
@@ -208,4 +208,44 @@ fn a_hook_within_its_event_loop_budget_is_not_marked() {
     // Let the last intervals run out (the engine finishes held calls before it stops).
     engine.finish();
     assert!(!h.is_hogged());
+}
+
+#[test]
+fn a_hook_whose_invocation_burns_cpu_is_marked_from_its_second_call_on_a_worker() {
+    // A fixed amount of work (no clock): tens of millions of steps, far over a 5 ms budget.
+    let heavy = r#"module.exports = function (c, s, a, ctx, cb) {
+  let x = 0;
+  for (let i = 0; i < 3000000; i++) x = (x + i * 7) % 1000003;
+  cb(null, { x: x > -1 });
+};"#;
+    let (_dir, generation, engine) = engine_with(
+        &[("good", GOOD), ("heavy", heavy)],
+        "workers = 1\ncall_cpu_ms = 5\nqueue_timeout_ms = 5000\n",
+    );
+    let (good, h) = (named(&generation, "good"), named(&generation, "heavy"));
+    rt().block_on(async {
+        assert_eq!(
+            engine.call(&h, args(0), "heavy").await,
+            Ok(json!({ "x": true }))
+        );
+        assert!(
+            !h.is_hogged(),
+            "a worker's first call of a hook (which may load packages) is not counted"
+        );
+        good_calls_all_answer(&engine, &good, 5).await;
+        assert_eq!(
+            engine.call(&h, args(1), "heavy").await,
+            Ok(json!({ "x": true }))
+        );
+        assert!(h.is_hogged(), "its second call went over the budget");
+        // It still answers, from a low-priority worker.
+        let (a, b) = tokio::join!(
+            engine.call(&h, args(2), "heavy"),
+            engine.call(&h, args(3), "heavy")
+        );
+        assert_eq!((a, b), (Ok(json!({ "x": true })), Ok(json!({ "x": true }))));
+        assert_eq!(engine.low_priority_calls(), 2);
+        good_calls_all_answer(&engine, &good, 20).await;
+        assert!(!good.is_hogged());
+    });
 }

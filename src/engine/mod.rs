@@ -65,12 +65,13 @@
 //!   A fault inside QuickJS's C code (it has no other isolation) would still take the process down.
 //!
 //! # Hogging hooks
-//! A script *hogs* once one of its calls was stopped at its timeout while running JS, crashed
-//! its runtime, or spent more than `[hooks] event_loop_cpu_ms` of CPU in its callbacks, timers
-//! and completions (what runs after the invocation returns: a `setInterval(0)` left after `cb`,
-//! measured as the worker thread's CPU time, which other threads taking the CPU do not
-//! inflate). From then on ([`Script::hogged`]) its calls share one slot and go to a queue of
-//! their own, served by up to [`LOW_WORKERS_MAX`] low-priority workers started at the first
+//! A script *hogs* once one of its calls spent more than `[hooks] call_cpu_ms` of CPU running
+//! JS — its invocation (from its second on a worker: the first may load packages), callbacks,
+//! timers and completions, before or after cb (a `setInterval(0)` left after `cb`, 3,000
+//! fetches in a loop) — measured as the worker thread's CPU time, which other threads taking
+//! the CPU do not inflate; and, worse, once a call was stopped at its timeout while running JS
+//! or crashed its runtime: then its calls also share one slot ([`Script::hogged`]). A hogging
+//! script's calls go to a queue of their own, served by up to [`LOW_WORKERS_MAX`] low-priority workers started at the first
 //! such call: threads that lowered their own nice value to 19, so the OS runs the shared
 //! workers and the proxy first and a hog gets what is left over (the shared pool's
 //! grow-on-stall gave hogs more threads at the same priority: more CPU, not less). Their JS state
@@ -176,7 +177,7 @@ pub fn metrics() -> String {
     format!(
         "# HELP hookgate_hook_overloaded_total Hook calls answered 503 because no worker started them within [hooks] queue_timeout_ms (every worker full, or the hook at its max_concurrency).\n\
          # TYPE hookgate_hook_overloaded_total counter\nhookgate_hook_overloaded_total {}\n\
-         # HELP hookgate_hook_hogged_total Hooks marked as hogging the CPU (stopped at their timeout while running JS, crashed their worker, or over [hooks] event_loop_cpu_ms): their calls run one at a time on the low-priority workers.\n\
+         # HELP hookgate_hook_hogged_total Hooks marked as hogging the CPU (a call over [hooks] call_cpu_ms of CPU, stopped at its timeout while running JS, or crashing its worker): their calls run on the low-priority workers (one at a time after a timeout or crash).\n\
          # TYPE hookgate_hook_hogged_total counter\nhookgate_hook_hogged_total {}\n\
          # HELP hookgate_hook_low_priority_calls_total Calls of hogging hooks queued to the low-priority workers.\n\
          # TYPE hookgate_hook_low_priority_calls_total counter\nhookgate_hook_low_priority_calls_total {}\n\
@@ -508,7 +509,7 @@ impl Engine {
                     Arc::new(Semaphore::new(1)),
                 )
             });
-            if hook.hogged.load(Ordering::Relaxed) {
+            if hook.hogged.load(Ordering::Relaxed) >= script::PINNED {
                 solo.clone()
             } else {
                 slots.clone()
@@ -628,7 +629,7 @@ impl Engine {
             ticket: ticket.clone(),
         };
         let stopped = || HookError::Crashed("the engine has stopped".into());
-        if hook.hogged.load(Ordering::Relaxed) && self.low_pool_running() {
+        if hook.is_hogged() && self.low_pool_running() {
             let jobs = self.inner.low_jobs.as_ref().ok_or_else(stopped)?;
             LOW_CALLS_TOTAL.fetch_add(1, Ordering::Relaxed);
             self.inner.low_calls.fetch_add(1, Ordering::Relaxed);

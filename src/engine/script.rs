@@ -7,7 +7,7 @@
 //! else a point reads (that is the `hooks` layer's `Hook`, which carries a `Script`).
 
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
 use std::time::Duration;
 
 use super::program::Program;
@@ -23,18 +23,23 @@ pub struct Script {
     /// `max_concurrency`: calls of this hook in progress at once (event loop included); absent:
     /// the engine's default (`[hooks] max_concurrency_per_hook`).
     pub max_concurrency: Option<usize>,
-    /// A call of this hook hogged its worker: stopped while running JS (a CPU loop), crashed
-    /// the runtime (memory, stack), or its callbacks and timers used more than
-    /// `[hooks] event_loop_cpu_ms` of CPU. From then on the engine runs its calls one at a time,
-    /// on the low-priority workers, so a hook that hogs can take at most one call's worth of the
-    /// CPU the OS has left over. A new generation starts afresh.
-    pub(crate) hogged: AtomicBool,
+    /// How this hook hogs the CPU ([`HEAVY`], [`PINNED`]; 0: it does not). [`HEAVY`]: one of
+    /// its calls used more than `[hooks] call_cpu_ms` of CPU; its calls run on the low-priority
+    /// workers from then on. [`PINNED`]: a call was stopped while running JS (a CPU loop) or
+    /// crashed the runtime (memory, stack); its calls also run one at a time, so it can take at
+    /// most one call's worth of the CPU the OS has left over. A new generation starts afresh.
+    pub(crate) hogged: AtomicU8,
     /// Unique per loaded hook (and so per generation); workers key their contexts by it.
     pub(crate) id: u64,
     pub(crate) program: Program,
 }
 
 static NEXT_SCRIPT_ID: AtomicU64 = AtomicU64::new(1);
+
+/// [`Script::hogged`]: a call used more than `[hooks] call_cpu_ms` of CPU.
+pub(crate) const HEAVY: u8 = 1;
+/// [`Script::hogged`]: a call pinned its worker until stopped, or crashed it.
+pub(crate) const PINNED: u8 = 2;
 
 impl Script {
     /// A script with a fresh id (so a fresh context on every worker, fresh concurrency slots).
@@ -58,17 +63,26 @@ impl Script {
 
     /// Whether the engine treats this script as hogging (see [`Script::hogged`]).
     pub fn is_hogged(&self) -> bool {
-        self.hogged.load(Ordering::Relaxed)
+        self.hogged.load(Ordering::Relaxed) > 0
     }
 
-    /// Mark the script as hogging (see [`Script::hogged`]); true the first time, which is
-    /// logged and counted for `/metrics`.
-    pub(crate) fn mark_hogged(&self, why: &str) -> bool {
-        if self.hogged.load(Ordering::Relaxed) || self.hogged.swap(true, Ordering::Relaxed) {
-            return false;
+    /// Mark the script as hogging at `level` (see [`Script::hogged`]), logged when it rises;
+    /// the first mark is counted for `/metrics`.
+    pub(crate) fn mark_hogged(&self, level: u8, why: &str) {
+        if self.hogged.load(Ordering::Relaxed) >= level {
+            return;
         }
-        super::HOGGED_TOTAL.fetch_add(1, Ordering::Relaxed);
-        tracing::warn!(hook = %self.name, "the hook {why}: from now on its calls run one at a time, on the low-priority workers");
-        true
+        let was = self.hogged.fetch_max(level, Ordering::Relaxed);
+        if was >= level {
+            return;
+        }
+        if was == 0 {
+            super::HOGGED_TOTAL.fetch_add(1, Ordering::Relaxed);
+        }
+        if level >= PINNED {
+            tracing::warn!(hook = %self.name, "the hook {why}: from now on its calls run one at a time, on the low-priority workers");
+        } else {
+            tracing::warn!(hook = %self.name, "the hook {why}: from now on its calls run on the low-priority workers");
+        }
     }
 }

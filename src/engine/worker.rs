@@ -123,9 +123,8 @@ pub(crate) struct Limits {
     pub requests_per_call: usize,
     /// `process.version` (`[hooks] node_version`).
     pub node_version: String,
-    /// CPU a call's callbacks, timers and completions may use before its script is marked
-    /// hogged (`[hooks] event_loop_cpu_ms`).
-    pub event_loop_cpu: Duration,
+    /// CPU one call's JS may use before its script is marked hogging (`[hooks] call_cpu_ms`).
+    pub call_cpu: Duration,
 }
 
 impl Limits {
@@ -139,7 +138,7 @@ impl Limits {
             calls_per_worker: cfg.calls_per_worker.max(1),
             requests_per_call: cfg.max_requests_per_call.max(1),
             node_version: cfg.node_version.clone(),
-            event_loop_cpu: Duration::from_millis(cfg.event_loop_cpu_ms.max(1)),
+            call_cpu: Duration::from_millis(cfg.call_cpu_ms.max(1)),
         }
     }
 }
@@ -340,11 +339,8 @@ pub(crate) struct CallState {
     outbound: Arc<tokio::sync::Semaphore>,
     log_bytes: usize,
     log_dropped: bool,
-    /// The invocation has run: later entries (callbacks, timers, completions) count against
-    /// `[hooks] event_loop_cpu_ms`.
-    invoked: bool,
-    /// CPU used by those later entries.
-    loop_cpu: Duration,
+    /// CPU its JS used so far (counted against `[hooks] call_cpu_ms`).
+    cpu: Duration,
     /// Released (to the hook's concurrency cap) when the call ends.
     _permit: Option<tokio::sync::OwnedSemaphorePermit>,
 }
@@ -374,8 +370,7 @@ impl CallState {
             outbound: Arc::new(tokio::sync::Semaphore::new(limits.requests_per_call)),
             log_bytes: 0,
             log_dropped: false,
-            invoked: false,
-            loop_cpu: Duration::ZERO,
+            cpu: Duration::ZERO,
             _permit: permit,
         }
     }
@@ -657,6 +652,9 @@ impl Shared {
 
 struct HookCtx {
     api: Api,
+    /// A call has been invoked in this context: later invocations count against
+    /// `[hooks] call_cpu_ms`.
+    warm: Cell<bool>,
     exports: Option<Persistent<Function<'static>>>,
     hook: Weak<Script>,
     ctx: Context,
@@ -869,7 +867,9 @@ impl Worker {
                         .restore(ctx)?
                         .call::<_, ()>((exports, args, seq as f64))
                 });
-                self.shared.with_seq(seq, |c| c.invoked = true);
+                if let Some(hc) = self.contexts.get(&hook.id) {
+                    hc.warm.set(true);
+                }
             }
             Ok(()) => {}
             Err(settled) => self.shared.settle_seq(seq, settled),
@@ -943,6 +943,7 @@ impl Worker {
                 hook.id,
                 HookCtx {
                     api,
+                    warm: Cell::new(false),
                     exports: None,
                     hook: Arc::downgrade(hook),
                     ctx,
@@ -994,9 +995,10 @@ impl Worker {
             // every other call on the worker its runtime.
             return;
         }
-        // What the call's event loop costs (not its invocation, bounded by the timeout alone):
-        // measured in CPU time, which other threads taking the CPU do not inflate.
-        let metered = entry == Entry::Glue && self.shared.with_seq(seq, |c| c.invoked);
+        // What the call's JS costs, in CPU time, which other threads taking the CPU do not
+        // inflate. Not the module's evaluation (Entry::Hook), nor a context's first invocation
+        // (which may `require` a package): a one-off cost is no hog.
+        let metered = entry == Entry::Glue && seq != 0 && hc.warm.get();
         let cpu_before = metered.then(thread_cpu);
         self.shared.0.current.set(seq);
         self.deadline.set(deadline);
@@ -1011,16 +1013,19 @@ impl Worker {
             self.drain_jobs(hook);
         }
         if let Some(before) = cpu_before {
-            let budget = self.shared.0.limits.event_loop_cpu;
+            let budget = self.shared.0.limits.call_cpu;
             let over = self.shared.with_seq(seq, |c| {
-                c.loop_cpu += thread_cpu().saturating_sub(before);
-                c.loop_cpu > budget
+                c.cpu += thread_cpu().saturating_sub(before);
+                c.cpu > budget
             });
             if over {
-                hook.mark_hogged(&format!(
-                    "used more than [hooks] event_loop_cpu_ms ({} ms) of CPU in its callbacks and timers in one call",
-                    budget.as_millis()
-                ));
+                hook.mark_hogged(
+                    super::script::HEAVY,
+                    &format!(
+                        "used more than [hooks] call_cpu_ms ({} ms) of CPU in one call",
+                        budget.as_millis()
+                    ),
+                );
             }
         }
         self.shared
@@ -1029,7 +1034,10 @@ impl Worker {
         self.deadline.set(None);
         let recycle = if self.interrupted.get() {
             // Marked before the caller is answered, so its next call already goes low.
-            hook.mark_hogged("was stopped at its timeout while running JS");
+            hook.mark_hogged(
+                super::script::PINNED,
+                "was stopped at its timeout while running JS",
+            );
             self.shared.settle_seq(seq, Err(HookError::Timeout));
             tracing::warn!(hook = %hook.name, "the hook's timeout was reached while it was running; its worker's runtime is replaced");
             Some(Recycle::Timeout)
@@ -1048,7 +1056,10 @@ impl Worker {
             None
         };
         if matches!(recycle, Some(Recycle::Crash)) {
-            hook.mark_hogged("crashed its worker's runtime (memory or stack limit)");
+            hook.mark_hogged(
+                super::script::PINNED,
+                "crashed its worker's runtime (memory or stack limit)",
+            );
         }
         if recycle.is_some() && self.recycle.get().is_none() {
             self.recycle.set(recycle);
@@ -1212,7 +1223,7 @@ impl Worker {
             for c in calls.values() {
                 if now >= c.deadline {
                     ending.push((c.seq, End::Timeout));
-                } else if shared && c.settled && c.hook.hogged.load(Ordering::Relaxed) {
+                } else if shared && c.settled && c.hook.is_hogged() {
                     // Work a hogging script left after cb cannot move to the low-priority
                     // workers (its JS state lives in this runtime): on the shared workers,
                     // which the request path needs, it stops.

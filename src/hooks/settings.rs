@@ -43,11 +43,11 @@ pub struct HooksConfig {
     /// hook cannot take every worker. Default: half of the pool's capacity
     /// (`workers` × `calls_per_worker` / 2).
     pub max_concurrency_per_hook: Option<usize>,
-    /// CPU time, in milliseconds, one call's callbacks, timers and completions (everything
-    /// after its invocation returns, before or after cb) may use before its hook is treated as
-    /// hogging: its later calls then run one at a time on low-priority workers, and what its
-    /// calls left after cb on the shared workers stops. Default 100.
-    pub event_loop_cpu_ms: u64,
+    /// CPU time, in milliseconds, one call's JS may use — its invocation, callbacks, timers and
+    /// completions, before or after cb — before its hook is treated as hogging: its later calls
+    /// then run on low-priority workers, and what its calls left after cb on the shared workers
+    /// stops. Default 50.
+    pub call_cpu_ms: u64,
     /// Outbound requests one call may have in flight; more wait for a slot (within the hook's
     /// timeout), as behind an HTTP agent's `maxSockets`. Default 32.
     pub max_requests_per_call: usize,
@@ -104,7 +104,7 @@ impl Default for HooksConfig {
             calls_per_worker: 64,
             max_concurrency_per_hook: None,
             max_requests_per_call: 32,
-            event_loop_cpu_ms: 100,
+            call_cpu_ms: 50,
             egress: EgressConfig::default(),
             hook: Vec::new(),
             watch: true,

@@ -52,7 +52,7 @@ pub fn pin(new: &mut Config, running: &Config) -> Vec<String> {
     pin!("hooks.queue_timeout_ms", hooks.queue_timeout_ms);
     pin!("hooks.calls_per_worker", hooks.calls_per_worker);
     pin!("hooks.max_workers", hooks.max_workers);
-    pin!("hooks.event_loop_cpu_ms", hooks.event_loop_cpu_ms);
+    pin!("hooks.call_cpu_ms", hooks.call_cpu_ms);
     pin!(
         "hooks.max_concurrency_per_hook",
         hooks.max_concurrency_per_hook
