@@ -66,18 +66,19 @@
 //!
 //! # Hogging hooks
 //! A script *hogs* once one of its calls spent more than `[hooks] call_cpu_ms` of CPU running
-//! JS — its invocation (from its second on a worker: the first may load packages), callbacks,
-//! timers and completions, before or after cb (a `setInterval(0)` left after `cb`, 3,000
-//! fetches in a loop) — measured as the worker thread's CPU time, which other threads taking
-//! the CPU do not inflate; and, worse, once a call was stopped at its timeout while running JS
-//! or crashed its runtime: then its calls also share one slot ([`Script::hogged`]). A hogging
-//! script's calls go to a queue of their own, served by up to [`LOW_WORKERS_MAX`] low-priority workers started at the first
-//! such call: threads that lowered their own nice value to 19, so the OS runs the shared
-//! workers and the proxy first and a hog gets what is left over (the shared pool's
-//! grow-on-stall gave hogs more threads at the same priority: more CPU, not less). Their JS state
-//! cannot move, so work a hogging script's answered calls still hold on the shared workers
-//! (timers, requests) stops at the next round instead of at its timeout. Queue deadline,
-//! timeouts, interrupts and recycling are the same on both pools.
+//! JS — its invocation (from a worker's second call of it on: the first may load packages),
+//! callbacks, timers and completions, before or after cb (a `setInterval(0)` left after `cb`,
+//! 3,000 fetches in a loop) — measured as the worker thread's CPU time, which other threads
+//! taking the CPU do not inflate; and, worse, once a call was stopped at its timeout while
+//! running JS or crashed its runtime: then its calls also share one slot ([`Script::hogged`]).
+//! A hogging script's calls go to a queue of their own, served by up to [`LOW_WORKERS_MAX`]
+//! low-priority workers started at the first such call: threads that lowered their own nice
+//! value to 19, so the OS runs the shared workers and the proxy first and hogs get what is left
+//! over (the shared pool's grow-on-stall gave hogs more threads at the same priority: more CPU,
+//! not less). Their JS state cannot move, so work a hogging script's answered calls still hold
+//! on the shared workers (timers, requests) stops at the next round instead of at its timeout.
+//! Queue deadline, timeouts, interrupts and recycling are the same on both pools.
+//! Tests: `tests/engine_hogs.rs`; figures: BENCHMARKS.md, "A good client beside hostile hooks".
 //!
 //! A hook that returns without calling `cb` and has nothing pending (no timer, no fetch) could
 //! never call it any more; it gets the [`HookError::Timeout`] it would get at its deadline, at once.
@@ -198,8 +199,9 @@ type HookSlots = (Weak<Script>, Arc<Semaphore>, Arc<Semaphore>);
 /// that runs (a CPU loop, a long computation), or full — and starts another worker.
 const STALL: Duration = Duration::from_millis(10);
 
-/// At most this many low-priority workers: hogged scripts run one call at a time each, and a
-/// call running JS pins its worker, so two let two hogs run while a third waits its turn.
+/// At most this many low-priority workers: a call running JS pins its worker (a CPU loop until
+/// its timeout), so two let a second hog run beside it; more would only add threads sharing
+/// the CPU left over.
 const LOW_WORKERS_MAX: usize = 2;
 
 /// What it takes to start another worker (see [`Engine::grow`]).
