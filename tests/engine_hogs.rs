@@ -1,6 +1,6 @@
 //! Hooks that hog the CPU run at the lowest CPU priority: a hook stopped in a CPU loop, or one
 //! whose call burns more than `[hooks] call_cpu_ms` of CPU, is marked hogged; its later
-//! calls run on the low-priority workers (`hookgate-hog-N` threads, nice 19), what it left after
+//! calls run on the low-priority workers (`hookgate-hog-N` threads, nice 10), what it left after
 //! cb on the shared workers stops, and good hooks beside it keep answering. Engine-level; no
 //! timing is asserted: every wait is bounded and checks a state, never a duration.
 
@@ -132,8 +132,8 @@ fn a_hook_stopped_in_a_cpu_loop_runs_its_later_calls_on_low_priority_workers() {
         let hogs = threads("hookgate-hog-");
         assert!(!hogs.is_empty(), "a low-priority worker runs: {hogs:?}");
         assert!(
-            hogs.iter().all(|(_, nice)| *nice == 19),
-            "low-priority workers run at nice 19: {hogs:?}"
+            hogs.iter().all(|(_, nice)| *nice == 10),
+            "low-priority workers run at nice 10: {hogs:?}"
         );
         let shared = threads("hookgate-js-");
         assert!(
@@ -237,7 +237,8 @@ fn a_hook_whose_invocation_burns_cpu_is_marked_from_its_second_call_on_a_worker(
             engine.call(&h, args(1), "heavy").await,
             Ok(json!({ "x": true }))
         );
-        assert!(h.is_hogged(), "its second call went over the budget");
+        // Marked once the entry that answered ends, which may be after the answer arrives.
+        eventually("its second call going over the budget", || h.is_hogged()).await;
         // It still answers, from a low-priority worker.
         let (a, b) = tokio::join!(
             engine.call(&h, args(2), "heavy"),

@@ -68,12 +68,14 @@
 //! A script *hogs* once one of its calls spent more than `[hooks] call_cpu_ms` of CPU running
 //! JS — its invocation (from a worker's second call of it on: the first may load packages),
 //! callbacks, timers and completions, before or after cb (a `setInterval(0)` left after `cb`,
-//! 3,000 fetches in a loop) — measured as the worker thread's CPU time, which other threads
-//! taking the CPU do not inflate; and, worse, once a call was stopped at its timeout while
+//! 3,000 fetches in a loop) — or its calls' work after cb used as much within one second, all
+//! calls together (dozens of calls each leaving a 1 ms interval: cheap each, a core together) —
+//! measured as the worker thread's CPU time, which other threads taking the CPU do not inflate;
+//! and, worse, once a call was stopped at its timeout while
 //! running JS or crashed its runtime: then its calls also share one slot ([`Script::hogged`]).
 //! A hogging script's calls go to a queue of their own, served by up to [`LOW_WORKERS_MAX`]
 //! low-priority workers started at the first such call: threads that lowered their own nice
-//! value to 19, so the OS runs the shared workers and the proxy first and hogs get what is left
+//! value to 10, so the OS runs the shared workers and the proxy first and hogs get what is left
 //! over (the shared pool's grow-on-stall gave hogs more threads at the same priority: more CPU,
 //! not less). Their JS state cannot move, so work a hogging script's answered calls still hold
 //! on the shared workers (timers, requests) stops at the next round instead of at its timeout.

@@ -29,6 +29,10 @@ pub struct Script {
     /// crashed the runtime (memory, stack); its calls also run one at a time, so it can take at
     /// most one call's worth of the CPU the OS has left over. A new generation starts afresh.
     pub(crate) hogged: AtomicU8,
+    /// CPU (ns) its calls' work after cb used in the current one-second window, and when that
+    /// window began (ms since the process's first script): see [`Script::after_cb_cpu`].
+    after_cb_ns: AtomicU64,
+    after_cb_window: AtomicU64,
     /// Unique per loaded hook (and so per generation); workers key their contexts by it.
     pub(crate) id: u64,
     pub(crate) program: Program,
@@ -56,6 +60,8 @@ impl Script {
             timeout,
             max_concurrency,
             hogged: Default::default(),
+            after_cb_ns: AtomicU64::new(0),
+            after_cb_window: AtomicU64::new(0),
             id: NEXT_SCRIPT_ID.fetch_add(1, Ordering::Relaxed),
             program,
         }
@@ -64,6 +70,30 @@ impl Script {
     /// Whether the engine treats this script as hogging (see [`Script::hogged`]).
     pub fn is_hogged(&self) -> bool {
         self.hogged.load(Ordering::Relaxed) > 0
+    }
+
+    /// Count `used` CPU of work after cb (timers, callbacks, completions of calls already
+    /// answered) and say whether the script's calls together used more than `budget` within
+    /// the current second: a cost spread over many cheap calls (a `setInterval` left by each of
+    /// dozens of calls) that no single call's budget sees. Calls answered and done cost nothing
+    /// here, so a busy hook that does its work before cb is never counted.
+    pub(crate) fn after_cb_cpu(&self, used: Duration, budget: Duration) -> bool {
+        static EPOCH: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+        let now = EPOCH
+            .get_or_init(std::time::Instant::now)
+            .elapsed()
+            .as_millis() as u64;
+        let start = self.after_cb_window.load(Ordering::Relaxed);
+        if now.saturating_sub(start) >= 1000
+            && self
+                .after_cb_window
+                .compare_exchange(start, now, Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok()
+        {
+            self.after_cb_ns.store(0, Ordering::Relaxed);
+        }
+        let used = used.as_nanos() as u64;
+        self.after_cb_ns.fetch_add(used, Ordering::Relaxed) + used > budget.as_nanos() as u64
     }
 
     /// Mark the script as hogging at `level` (see [`Script::hogged`]), logged when it rises;

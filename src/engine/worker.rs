@@ -164,10 +164,12 @@ pub(crate) enum Pool {
     Low,
 }
 
-/// The nice value of the low-priority workers: the lowest priority there is. Under load the OS
-/// gives a nice-19 thread about 1/70 of the CPU a nice-0 thread gets (CFS weights 15 and 1024),
-/// and all it wants when nothing else runs.
-pub(crate) const LOW_NICE: i32 = 19;
+/// The nice value of the low-priority workers. Under load the OS gives a nice-10 thread about a
+/// tenth of the CPU a nice-0 thread gets (CFS weights 110 and 1024), and all it wants when
+/// nothing else runs. Not 19 (1/70): on a machine saturated by other processes a nice-19
+/// worker got too little CPU to start a call within a 300 ms timeout (`tests/engine_isolation.rs`
+/// failed so), and a hook marked for one heavy call should be slowed, not starved.
+pub(crate) const LOW_NICE: i32 = 10;
 
 /// Lower the calling thread's CPU priority to [`LOW_NICE`]. Linux's `setpriority` on a thread
 /// id sets that thread alone; an unprivileged process cannot raise it back, which is why hogged
@@ -999,6 +1001,7 @@ impl Worker {
         // inflate. Not the module's evaluation (Entry::Hook), nor a context's first invocation
         // (which may `require` a package): a one-off cost is no hog.
         let metered = entry == Entry::Glue && seq != 0 && hc.warm.get();
+        let after_cb = metered && self.shared.with_seq(seq, |c| c.settled);
         let cpu_before = metered.then(thread_cpu);
         self.shared.0.current.set(seq);
         self.deadline.set(deadline);
@@ -1014,10 +1017,20 @@ impl Worker {
         }
         if let Some(before) = cpu_before {
             let budget = self.shared.0.limits.call_cpu;
+            let used = thread_cpu().saturating_sub(before);
             let over = self.shared.with_seq(seq, |c| {
-                c.cpu += thread_cpu().saturating_sub(before);
+                c.cpu += used;
                 c.cpu > budget
             });
+            if after_cb && !over && !hook.is_hogged() && hook.after_cb_cpu(used, budget) {
+                hook.mark_hogged(
+                    super::script::HEAVY,
+                    &format!(
+                        "used more than [hooks] call_cpu_ms ({} ms) of CPU within a second in the work its calls left after cb",
+                        budget.as_millis()
+                    ),
+                );
+            }
             if over {
                 hook.mark_hogged(
                     super::script::HEAVY,

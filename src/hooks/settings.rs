@@ -44,7 +44,8 @@ pub struct HooksConfig {
     /// (`workers` × `calls_per_worker` / 2).
     pub max_concurrency_per_hook: Option<usize>,
     /// CPU time, in milliseconds, one call's JS may use — its invocation, callbacks, timers and
-    /// completions, before or after cb — before its hook is treated as hogging: its later calls
+    /// completions, before or after cb — before its hook is treated as hogging (and the work its
+    /// calls leave after cb may use as much per second, all calls together): its later calls
     /// then run on low-priority workers, and what its calls left after cb on the shared workers
     /// stops. Default 50.
     pub call_cpu_ms: u64,
