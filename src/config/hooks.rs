@@ -47,6 +47,12 @@ pub struct HooksConfig {
     /// hook cannot take every worker. Default: half of the pool's capacity
     /// (`workers` × `calls_per_worker` / 2).
     pub max_concurrency_per_hook: Option<usize>,
+    /// CPU time, in milliseconds, one call's JS may use — its invocation, callbacks, timers and
+    /// completions, before or after cb — before its hook is treated as hogging (and the work its
+    /// calls leave after cb may use as much per second, all calls together): its later calls
+    /// then run on low-priority workers, and what its calls left after cb on the shared workers
+    /// stops. Default 50.
+    pub call_cpu_ms: u64,
     /// Outbound requests one call may have in flight; more wait for a slot (within the hook's
     /// timeout), as behind an HTTP agent's `maxSockets`. Default 32.
     pub max_requests_per_call: usize,
@@ -103,6 +109,7 @@ impl Default for HooksConfig {
             calls_per_worker: 64,
             max_concurrency_per_hook: None,
             max_requests_per_call: 32,
+            call_cpu_ms: 50,
             egress: EgressConfig::default(),
             hook: Vec::new(),
             watch: true,
@@ -140,6 +147,7 @@ impl HooksConfig {
             queue_timeout_ms,
             calls_per_worker,
             max_workers,
+            call_cpu_ms,
             max_concurrency_per_hook,
             max_requests_per_call,
             egress,

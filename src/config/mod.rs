@@ -535,7 +535,7 @@ mod tests {
              [token]\nupstream_jwks_url = \"http://idp/jwks\"\n[outbox]\nbatch = 7\n\
              [hooks]\ndir = \"h2\"\nworkers = 2\nmemory_limit_mb = 128\nstack_limit_kb = 512\n\
              max_response_bytes = 1000\nmax_log_bytes = 1000\nqueue_timeout_ms = 5\ncalls_per_worker = 3\n\
-             max_workers = 9\nmax_concurrency_per_hook = 2\nmax_requests_per_call = 4\nwatch = false\n\
+             max_workers = 9\ncall_cpu_ms = 7\nmax_concurrency_per_hook = 2\nmax_requests_per_call = 4\nwatch = false\n\
              rescan_secs = 1\ndebounce_ms = 1\nnode_version = \"v12.22.12\"\ntimeout_ms = 5\n\
              [hooks.egress]\nmax_concurrent = 3\n";
         let mut new = parse(text).unwrap();
@@ -561,6 +561,7 @@ mod tests {
                 "hooks.queue_timeout_ms",
                 "hooks.calls_per_worker",
                 "hooks.max_workers",
+                "hooks.call_cpu_ms",
                 "hooks.max_concurrency_per_hook",
                 "hooks.max_requests_per_call",
                 "hooks.egress",

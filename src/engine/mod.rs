@@ -64,6 +64,24 @@
 //! * Outbound requests: at most `[hooks] max_requests_per_call` in flight per call (more wait).
 //!   A fault inside QuickJS's C code (it has no other isolation) would still take the process down.
 //!
+//! # Hogging hooks
+//! A script *hogs* once one of its calls spent more than `[hooks] call_cpu_ms` of CPU running
+//! JS — its invocation (from a worker's second call of it on: the first may load packages),
+//! callbacks, timers and completions, before or after cb (a `setInterval(0)` left after `cb`,
+//! 3,000 fetches in a loop) — or its calls' work after cb used as much within one second, all
+//! calls together (dozens of calls each leaving a 1 ms interval: cheap each, a core together) —
+//! measured as the worker thread's CPU time, which other threads taking the CPU do not inflate;
+//! and, worse, once a call was stopped at its timeout while
+//! running JS or crashed its runtime: then its calls also share one slot ([`Script::hogged`]).
+//! A hogging script's calls go to a queue of their own, served by up to [`LOW_WORKERS_MAX`]
+//! low-priority workers started at the first such call: threads that lowered their own nice
+//! value to 10, so the OS runs the shared workers and the proxy first and hogs get what is left
+//! over (the shared pool's grow-on-stall gave hogs more threads at the same priority: more CPU,
+//! not less). Their JS state cannot move, so work a hogging script's answered calls still hold
+//! on the shared workers (timers, requests) stops at the next round instead of at its timeout.
+//! Queue deadline, timeouts, interrupts and recycling are the same on both pools.
+//! Tests: `tests/engine_hogs.rs`; figures: BENCHMARKS.md, "A good client beside hostile hooks".
+//!
 //! A hook that returns without calling `cb` and has nothing pending (no timer, no fetch) could
 //! never call it any more; it gets the [`HookError::Timeout`] it would get at its deadline, at once.
 
@@ -149,14 +167,29 @@ const CALLER_SPIN: Duration = Duration::from_micros(50);
 
 /// Calls answered [`HookError::Overloaded`] by every engine of the process, for `/metrics`.
 static OVERLOADED_TOTAL: AtomicU64 = AtomicU64::new(0);
+/// Scripts marked hogged ([`Script::mark_hogged`]), for `/metrics`.
+static HOGGED_TOTAL: AtomicU64 = AtomicU64::new(0);
+/// Calls queued to the low-priority workers, for `/metrics`.
+static LOW_CALLS_TOTAL: AtomicU64 = AtomicU64::new(0);
+/// Low-priority workers running, for `/metrics`.
+static LOW_WORKERS: AtomicUsize = AtomicUsize::new(0);
 
 /// The engine's lines of `/metrics` (Prometheus text).
 pub fn metrics() -> String {
     // Written here, not with the admin's line writer: the engine imports nothing above it.
     format!(
         "# HELP hookgate_hook_overloaded_total Hook calls answered 503 because no worker started them within [hooks] queue_timeout_ms (every worker full, or the hook at its max_concurrency).\n\
-         # TYPE hookgate_hook_overloaded_total counter\nhookgate_hook_overloaded_total {}\n",
-        OVERLOADED_TOTAL.load(Ordering::Relaxed)
+         # TYPE hookgate_hook_overloaded_total counter\nhookgate_hook_overloaded_total {}\n\
+         # HELP hookgate_hook_hogged_total Hooks marked as hogging the CPU (a call over [hooks] call_cpu_ms of CPU, stopped at its timeout while running JS, or crashing its worker): their calls run on the low-priority workers (one at a time after a timeout or crash).\n\
+         # TYPE hookgate_hook_hogged_total counter\nhookgate_hook_hogged_total {}\n\
+         # HELP hookgate_hook_low_priority_calls_total Calls of hogging hooks queued to the low-priority workers.\n\
+         # TYPE hookgate_hook_low_priority_calls_total counter\nhookgate_hook_low_priority_calls_total {}\n\
+         # HELP hookgate_hook_low_priority_workers Low-priority JS workers running (started at the first call of a hogging hook).\n\
+         # TYPE hookgate_hook_low_priority_workers gauge\nhookgate_hook_low_priority_workers {}\n",
+        OVERLOADED_TOTAL.load(Ordering::Relaxed),
+        HOGGED_TOTAL.load(Ordering::Relaxed),
+        LOW_CALLS_TOTAL.load(Ordering::Relaxed),
+        LOW_WORKERS.load(Ordering::Relaxed),
     )
 }
 
@@ -168,9 +201,16 @@ type HookSlots = (Weak<Script>, Arc<Semaphore>, Arc<Semaphore>);
 /// that runs (a CPU loop, a long computation), or full — and starts another worker.
 const STALL: Duration = Duration::from_millis(10);
 
+/// At most this many low-priority workers: a call running JS pins its worker (a CPU loop until
+/// its timeout), so two let a second hog run beside it; more would only add threads sharing
+/// the CPU left over.
+const LOW_WORKERS_MAX: usize = 2;
+
 /// What it takes to start another worker (see [`Engine::grow`]).
 struct Pool {
     jobs: crossbeam_channel::Receiver<worker::Msg>,
+    /// The low-priority workers' queue.
+    low_jobs: crossbeam_channel::Receiver<worker::Msg>,
     limits: worker::Limits,
     egress: egress::Egress,
     threads: Vec<std::thread::JoinHandle<()>>,
@@ -178,6 +218,12 @@ struct Pool {
 
 struct Inner {
     jobs: Option<Sender<worker::Msg>>,
+    /// Calls of hogged scripts ([`Script::hogged`]) go to the low-priority workers, started at
+    /// the first (see the module doc, "Hogging hooks").
+    low_jobs: Option<Sender<worker::Msg>>,
+    /// Low-priority workers started so far, and those not running a call.
+    low_started: AtomicUsize,
+    low_idle: Arc<AtomicUsize>,
     /// How long a call may wait for a worker (and for its hook's concurrency slot).
     queue_timeout: Duration,
     /// The concurrency cap of a hook without its own `max_concurrency`.
@@ -187,6 +233,8 @@ struct Inner {
     slots: Mutex<HashMap<u64, HookSlots>>,
     /// Calls this engine answered Overloaded.
     overloaded: AtomicU64,
+    /// Calls this engine queued to its low-priority workers.
+    low_calls: AtomicU64,
     /// More than one core: [`Wait::SpinFirst`] may spin.
     may_spin: bool,
     /// Workers not running a call.
@@ -202,8 +250,9 @@ struct Inner {
 
 impl Drop for Inner {
     fn drop(&mut self) {
-        // Closing the queue ends the workers once they finish their call.
+        // Closing the queues ends the workers once they finish their call.
         self.jobs.take();
+        self.low_jobs.take();
         if let Some(rt) = self.egress_runtime.take() {
             // Dropping a runtime from inside another one panics; this never blocks.
             rt.shutdown_background();
@@ -231,12 +280,23 @@ impl Engine {
             .unwrap_or(workers * calls_per_worker / 2)
             .max(1);
         let (tx, rx) = crossbeam_channel::unbounded();
+        let (low_tx, low_rx) = crossbeam_channel::unbounded();
         let idle = Arc::new(AtomicUsize::new(workers));
         let threads = (0..workers)
-            .map(|i| worker::spawn(i, rx.clone(), idle.clone(), limits.clone(), egress.clone()))
+            .map(|i| {
+                worker::spawn(
+                    i,
+                    worker::Pool::Shared,
+                    rx.clone(),
+                    idle.clone(),
+                    limits.clone(),
+                    egress.clone(),
+                )
+            })
             .collect::<Result<Vec<_>, _>>()?;
         let pool = Pool {
             jobs: rx,
+            low_jobs: low_rx,
             limits,
             egress,
             threads,
@@ -244,10 +304,14 @@ impl Engine {
         Ok(Engine {
             inner: Arc::new(Inner {
                 jobs: Some(tx),
+                low_jobs: Some(low_tx),
+                low_started: AtomicUsize::new(0),
+                low_idle: Arc::new(AtomicUsize::new(0)),
                 queue_timeout: Duration::from_millis(cfg.queue_timeout_ms),
                 default_hook_cap,
                 slots: Mutex::new(HashMap::new()),
                 overloaded: AtomicU64::new(0),
+                low_calls: AtomicU64::new(0),
                 may_spin: std::thread::available_parallelism().is_ok_and(|n| n.get() > 1),
                 idle,
                 egress_runtime: Some(egress_runtime),
@@ -267,6 +331,7 @@ impl Engine {
             return;
         };
         inner.jobs.take();
+        inner.low_jobs.take();
         let threads = std::mem::take(
             &mut inner
                 .pool
@@ -338,7 +403,7 @@ impl Engine {
                     .await
                     .map_err(|_| HookError::Crashed("the engine has stopped".into()))?,
             };
-            let (rx, _, _) = self.submit(hook, args, request_id, permit)?;
+            let (rx, ..) = self.submit(hook, args, request_id, permit)?;
             return rx.await.unwrap_or_else(|_| Err(worker_died()));
         };
         let queued_until = Instant::now() + queue_timeout;
@@ -352,7 +417,7 @@ impl Engine {
                 }
             }
         };
-        let (mut rx, ticket, worker_free) = self.submit(hook, args, request_id, permit)?;
+        let (mut rx, ticket, worker_free, pool) = self.submit(hook, args, request_id, permit)?;
         if wait == Wait::SpinFirst && self.inner.may_spin && worker_free {
             let start = Instant::now();
             loop {
@@ -378,7 +443,7 @@ impl Engine {
                 Err(_) if !ticket.queued() => {
                     return rx.await.unwrap_or_else(|_| Err(worker_died()))
                 }
-                Err(_) if Instant::now() < queued_until => self.grow(),
+                Err(_) if Instant::now() < queued_until => self.grow(pool),
                 Err(_) if ticket.abandon() => {
                     return Err(self.overloaded(hook, request_id, "a free worker"))
                 }
@@ -405,7 +470,7 @@ impl Engine {
                 Err(_) => std::thread::sleep(Duration::from_millis(1)),
             }
         };
-        let (mut rx, ticket, _) = self.submit(hook, args, request_id, permit)?;
+        let (mut rx, ticket, ..) = self.submit(hook, args, request_id, permit)?;
         loop {
             match rx.try_recv() {
                 Ok(settled) => return settled,
@@ -428,6 +493,11 @@ impl Engine {
         self.inner.overloaded.load(Ordering::Relaxed)
     }
 
+    /// Calls this engine queued to its low-priority workers (calls of hogging scripts).
+    pub fn low_priority_calls(&self) -> u64 {
+        self.inner.low_calls.load(Ordering::Relaxed)
+    }
+
     /// A concurrency slot of `hook`, if one is free now; else its semaphore, to wait on.
     fn try_slot(&self, hook: &Arc<Script>) -> Result<OwnedSemaphorePermit, Arc<Semaphore>> {
         let slots = {
@@ -443,7 +513,7 @@ impl Engine {
                     Arc::new(Semaphore::new(1)),
                 )
             });
-            if hook.hogged.load(Ordering::Relaxed) {
+            if hook.hogged.load(Ordering::Relaxed) >= script::PINNED {
                 solo.clone()
             } else {
                 slots.clone()
@@ -452,36 +522,52 @@ impl Engine {
         slots.clone().try_acquire_owned().map_err(|_| slots)
     }
 
-    /// Start one more worker, up to `max_workers`: every worker is busy and a call waits (see
-    /// [`STALL`]). Never blocks on another caller doing the same.
-    fn grow(&self) {
-        let inner = &self.inner;
-        if inner.started.load(Ordering::Relaxed) >= inner.max_workers {
-            return;
-        }
-        let Ok(mut pool) = inner.pool.try_lock() else {
+    /// Start one more worker in `which` pool, up to its maximum (`max_workers`, or
+    /// [`LOW_WORKERS_MAX`]): every worker is busy and a call waits (see [`STALL`]). Never blocks
+    /// on another caller doing the same.
+    fn grow(&self, which: worker::Pool) {
+        let Ok(pool) = self.inner.pool.try_lock() else {
             return;
         };
-        let index = inner.started.load(Ordering::Relaxed);
-        if index >= inner.max_workers {
+        self.grow_locked(which, pool);
+    }
+
+    fn grow_locked(&self, which: worker::Pool, mut pool: std::sync::MutexGuard<'_, Pool>) {
+        let inner = &self.inner;
+        let (started, max, idle, jobs) = match which {
+            worker::Pool::Shared => (&inner.started, inner.max_workers, &inner.idle, &pool.jobs),
+            worker::Pool::Low => (
+                &inner.low_started,
+                LOW_WORKERS_MAX,
+                &inner.low_idle,
+                &pool.low_jobs,
+            ),
+        };
+        let index = started.load(Ordering::Relaxed);
+        if index >= max {
             return;
         }
-        inner.idle.fetch_add(1, Ordering::Relaxed);
+        idle.fetch_add(1, Ordering::Relaxed);
         match worker::spawn(
             index,
-            pool.jobs.clone(),
-            inner.idle.clone(),
+            which,
+            jobs.clone(),
+            idle.clone(),
             pool.limits.clone(),
             pool.egress.clone(),
         ) {
             Ok(thread) => {
                 pool.threads.push(thread);
-                inner.started.store(index + 1, Ordering::Relaxed);
-                tracing::warn!(workers = index + 1, max = inner.max_workers,
-                    "every JS worker is busy running a hook (a CPU loop, a long computation): started another worker");
+                started.store(index + 1, Ordering::Relaxed);
+                match which {
+                    worker::Pool::Shared => tracing::warn!(workers = index + 1, max,
+                        "every JS worker is busy running a hook (a CPU loop, a long computation): started another worker"),
+                    worker::Pool::Low => tracing::info!(workers = index + 1, max,
+                        "started a low-priority JS worker for hooks that hog the CPU"),
+                }
             }
             Err(e) => {
-                inner.idle.fetch_sub(1, Ordering::Relaxed);
+                idle.fetch_sub(1, Ordering::Relaxed);
                 tracing::warn!(error = %e, "could not start another JS worker");
             }
         }
@@ -507,7 +593,21 @@ impl Engine {
         }
     }
 
-    /// Queue the call; also says whether a worker was free to take it.
+    /// Whether a low-priority worker runs; the first call of a hogging script starts one
+    /// (waiting for another caller doing the same, so a call never sits in a queue nobody
+    /// reads). False only if no thread could be started: the shared workers take the call.
+    fn low_pool_running(&self) -> bool {
+        if self.inner.low_started.load(Ordering::Relaxed) == 0 {
+            let pool = self.inner.pool.lock().unwrap_or_else(|e| e.into_inner());
+            if self.inner.low_started.load(Ordering::Relaxed) == 0 {
+                self.grow_locked(worker::Pool::Low, pool);
+            }
+        }
+        self.inner.low_started.load(Ordering::Relaxed) > 0
+    }
+
+    /// Queue the call, on the low-priority workers if its script hogs; also says whether a
+    /// worker was free to take it, and which pool has it.
     fn submit(
         &self,
         hook: &Arc<Script>,
@@ -519,6 +619,7 @@ impl Engine {
             oneshot::Receiver<worker::Settled>,
             Arc<worker::Ticket>,
             bool,
+            worker::Pool,
         ),
         HookError,
     > {
@@ -531,15 +632,18 @@ impl Engine {
             reply,
             ticket: ticket.clone(),
         };
-        let jobs = self
-            .inner
-            .jobs
-            .as_ref()
-            .ok_or_else(|| HookError::Crashed("the engine has stopped".into()))?;
+        let stopped = || HookError::Crashed("the engine has stopped".into());
+        if hook.is_hogged() && self.low_pool_running() {
+            let jobs = self.inner.low_jobs.as_ref().ok_or_else(stopped)?;
+            LOW_CALLS_TOTAL.fetch_add(1, Ordering::Relaxed);
+            self.inner.low_calls.fetch_add(1, Ordering::Relaxed);
+            jobs.send(worker::Msg::Call(job)).map_err(|_| stopped())?;
+            return Ok((rx, ticket, false, worker::Pool::Low));
+        }
+        let jobs = self.inner.jobs.as_ref().ok_or_else(stopped)?;
         let worker_free = self.inner.idle.load(Ordering::Relaxed) > 0;
-        jobs.send(worker::Msg::Call(job))
-            .map_err(|_| HookError::Crashed("the engine has stopped".into()))?;
-        Ok((rx, ticket, worker_free))
+        jobs.send(worker::Msg::Call(job)).map_err(|_| stopped())?;
+        Ok((rx, ticket, worker_free, worker::Pool::Shared))
     }
 }
 

@@ -123,6 +123,8 @@ pub(crate) struct Limits {
     pub requests_per_call: usize,
     /// `process.version` (`[hooks] node_version`).
     pub node_version: String,
+    /// CPU one call's JS may use before its script is marked hogging (`[hooks] call_cpu_ms`).
+    pub call_cpu: Duration,
 }
 
 impl Limits {
@@ -136,6 +138,7 @@ impl Limits {
             calls_per_worker: cfg.calls_per_worker.max(1),
             requests_per_call: cfg.max_requests_per_call.max(1),
             node_version: cfg.node_version.clone(),
+            call_cpu: Duration::from_millis(cfg.call_cpu_ms.max(1)),
         }
     }
 }
@@ -152,21 +155,91 @@ const SWEEP_AT: usize = 32;
 /// One console line is cut to this length.
 const MAX_LOG_LINE: usize = 8 << 10;
 
+/// Which pool a worker serves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Pool {
+    /// The workers every call runs on (`hookgate-js-N`).
+    Shared,
+    /// The workers of hogged scripts (`hookgate-hog-N`), at the lowest CPU priority.
+    Low,
+}
+
+/// The nice value of the low-priority workers. Under load the OS gives a nice-10 thread about a
+/// tenth of the CPU a nice-0 thread gets (CFS weights 110 and 1024), and all it wants when
+/// nothing else runs. Not 19 (1/70): on a machine saturated by other processes a nice-19
+/// worker got too little CPU to start a call within a 300 ms timeout (`tests/engine_isolation.rs`
+/// failed so), and a hook marked for one heavy call should be slowed, not starved.
+pub(crate) const LOW_NICE: i32 = 10;
+
+/// Lower the calling thread's CPU priority to [`LOW_NICE`]. Linux's `setpriority` on a thread
+/// id sets that thread alone; an unprivileged process cannot raise it back, which is why hogged
+/// scripts get threads of their own. Elsewhere, or refused: logged, the pool still works.
+fn lower_own_priority() {
+    #[cfg(target_os = "linux")]
+    {
+        // SAFETY: plain syscalls on the calling thread, no pointers.
+        let rc = unsafe {
+            let tid = libc::syscall(libc::SYS_gettid) as libc::id_t;
+            libc::setpriority(libc::PRIO_PROCESS, tid, LOW_NICE)
+        };
+        if rc != 0 {
+            tracing::warn!(error = %std::io::Error::last_os_error(),
+                "could not lower the priority of a low-priority JS worker; hogged hooks share the CPU equally");
+        }
+    }
+}
+
+/// This thread's CPU time so far (Linux, other Unixes: `CLOCK_THREAD_CPUTIME_ID`).
+fn thread_cpu() -> Duration {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid timespec for the call to fill.
+    unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    Duration::new(
+        ts.tv_sec.max(0) as u64,
+        ts.tv_nsec.clamp(0, 999_999_999) as u32,
+    )
+}
+
 /// `idle` counts the workers holding no call, for callers deciding whether to spin
 /// ([`super::Wait`]).
 pub(crate) fn spawn(
     index: usize,
+    pool: Pool,
     jobs: Receiver<Msg>,
     idle: Arc<AtomicUsize>,
     limits: Limits,
     egress: Egress,
 ) -> std::io::Result<std::thread::JoinHandle<()>> {
+    let name = match pool {
+        Pool::Shared => format!("hookgate-js-{index}"),
+        Pool::Low => format!("hookgate-hog-{index}"),
+    };
     std::thread::Builder::new()
-        .name(format!("hookgate-js-{index}"))
+        .name(name)
         // QuickJS checks its stack limit against the real native stack: leave room above it.
         .stack_size(limits.stack_bytes + (16 << 20))
         .spawn(move || {
-            let mut worker = Worker::new(limits.clone(), egress.clone());
+            // Counted for `/metrics` while the thread runs.
+            struct Running;
+            impl Drop for Running {
+                fn drop(&mut self) {
+                    super::LOW_WORKERS.fetch_sub(1, Ordering::Relaxed);
+                }
+            }
+            let _running = (pool == Pool::Low).then(|| {
+                lower_own_priority();
+                super::LOW_WORKERS.fetch_add(1, Ordering::Relaxed);
+                Running
+            });
+            let new_worker = || {
+                let mut w = Worker::new(limits.clone(), egress.clone());
+                w.pool = pool;
+                w
+            };
+            let mut worker = new_worker();
             let mut lp = Loop {
                 spin: SPIN_FOR,
                 closed: false,
@@ -183,10 +256,7 @@ pub(crate) fn spawn(
                         );
                         worker.fail_all("the worker running the hook failed (a panic)");
                         // The old runtime may be inconsistent: leaking it is safer than freeing it.
-                        std::mem::forget(std::mem::replace(
-                            &mut worker,
-                            Worker::new(limits.clone(), egress.clone()),
-                        ));
+                        std::mem::forget(std::mem::replace(&mut worker, new_worker()));
                     }
                 }
                 lp.sync_idle(&idle, worker.holds_calls());
@@ -271,6 +341,8 @@ pub(crate) struct CallState {
     outbound: Arc<tokio::sync::Semaphore>,
     log_bytes: usize,
     log_dropped: bool,
+    /// CPU its JS used so far (counted against `[hooks] call_cpu_ms`).
+    cpu: Duration,
     /// Released (to the hook's concurrency cap) when the call ends.
     _permit: Option<tokio::sync::OwnedSemaphorePermit>,
 }
@@ -300,6 +372,7 @@ impl CallState {
             outbound: Arc::new(tokio::sync::Semaphore::new(limits.requests_per_call)),
             log_bytes: 0,
             log_dropped: false,
+            cpu: Duration::ZERO,
             _permit: permit,
         }
     }
@@ -581,6 +654,9 @@ impl Shared {
 
 struct HookCtx {
     api: Api,
+    /// A call has been invoked in this context: later invocations count against
+    /// `[hooks] call_cpu_ms`.
+    warm: Cell<bool>,
     exports: Option<Persistent<Function<'static>>>,
     hook: Weak<Script>,
     ctx: Context,
@@ -623,6 +699,8 @@ enum End {
     Stuck,
     /// Its deadline passed while it waited.
     Timeout,
+    /// Answered, on a shared worker, and its script hogs: what it left after cb stops.
+    Hogged,
 }
 
 pub(crate) struct Worker {
@@ -636,6 +714,8 @@ pub(crate) struct Worker {
     seq: u64,
     /// Set when the runtime must be replaced before it runs anything else.
     recycle: Cell<Option<Recycle>>,
+    /// The pool this worker serves (the probe's scratch worker: shared).
+    pool: Pool,
 }
 
 impl Worker {
@@ -661,6 +741,7 @@ impl Worker {
             interrupted,
             seq: 0,
             recycle: Cell::new(None),
+            pool: Pool::Shared,
         }
     }
 
@@ -788,6 +869,9 @@ impl Worker {
                         .restore(ctx)?
                         .call::<_, ()>((exports, args, seq as f64))
                 });
+                if let Some(hc) = self.contexts.get(&hook.id) {
+                    hc.warm.set(true);
+                }
             }
             Ok(()) => {}
             Err(settled) => self.shared.settle_seq(seq, settled),
@@ -861,6 +945,7 @@ impl Worker {
                 hook.id,
                 HookCtx {
                     api,
+                    warm: Cell::new(false),
                     exports: None,
                     hook: Arc::downgrade(hook),
                     ctx,
@@ -912,6 +997,12 @@ impl Worker {
             // every other call on the worker its runtime.
             return;
         }
+        // What the call's JS costs, in CPU time, which other threads taking the CPU do not
+        // inflate. Not the module's evaluation (Entry::Hook), nor a context's first invocation
+        // (which may `require` a package): a one-off cost is no hog.
+        let metered = entry == Entry::Glue && seq != 0 && hc.warm.get();
+        let after_cb = metered && self.shared.with_seq(seq, |c| c.settled);
+        let cpu_before = metered.then(thread_cpu);
         self.shared.0.current.set(seq);
         self.deadline.set(deadline);
         self.interrupted.set(false);
@@ -924,11 +1015,42 @@ impl Worker {
         if !self.interrupted.get() && glue_broke.is_none() {
             self.drain_jobs(hook);
         }
+        if let Some(before) = cpu_before {
+            let budget = self.shared.0.limits.call_cpu;
+            let used = thread_cpu().saturating_sub(before);
+            let over = self.shared.with_seq(seq, |c| {
+                c.cpu += used;
+                c.cpu > budget
+            });
+            if after_cb && !over && !hook.is_hogged() && hook.after_cb_cpu(used, budget) {
+                hook.mark_hogged(
+                    super::script::HEAVY,
+                    &format!(
+                        "used more than [hooks] call_cpu_ms ({} ms) of CPU within a second in the work its calls left after cb",
+                        budget.as_millis()
+                    ),
+                );
+            }
+            if over {
+                hook.mark_hogged(
+                    super::script::HEAVY,
+                    &format!(
+                        "used more than [hooks] call_cpu_ms ({} ms) of CPU in one call",
+                        budget.as_millis()
+                    ),
+                );
+            }
+        }
         self.shared
             .report_rejections(!self.interrupted.get() && glue_broke.is_none());
         self.shared.0.current.set(0);
         self.deadline.set(None);
         let recycle = if self.interrupted.get() {
+            // Marked before the caller is answered, so its next call already goes low.
+            hook.mark_hogged(
+                super::script::PINNED,
+                "was stopped at its timeout while running JS",
+            );
             self.shared.settle_seq(seq, Err(HookError::Timeout));
             tracing::warn!(hook = %hook.name, "the hook's timeout was reached while it was running; its worker's runtime is replaced");
             Some(Recycle::Timeout)
@@ -946,9 +1068,11 @@ impl Worker {
         } else {
             None
         };
-        if matches!(recycle, Some(Recycle::Timeout | Recycle::Crash)) {
-            hook.hogged
-                .store(true, std::sync::atomic::Ordering::Relaxed);
+        if matches!(recycle, Some(Recycle::Crash)) {
+            hook.mark_hogged(
+                super::script::PINNED,
+                "crashed its worker's runtime (memory or stack limit)",
+            );
         }
         if recycle.is_some() && self.recycle.get().is_none() {
             self.recycle.set(recycle);
@@ -1108,9 +1232,15 @@ impl Worker {
             // A call with nothing of its own pending may still be settled by another call of
             // the same hook (a promise cached in module scope that their request resolves).
             let mut alive_hooks: Option<HashSet<u64>> = None;
+            let shared = self.pool == Pool::Shared;
             for c in calls.values() {
                 if now >= c.deadline {
                     ending.push((c.seq, End::Timeout));
+                } else if shared && c.settled && c.hook.is_hogged() {
+                    // Work a hogging script left after cb cannot move to the low-priority
+                    // workers (its JS state lives in this runtime): on the shared workers,
+                    // which the request path needs, it stops.
+                    ending.push((c.seq, End::Hogged));
                 } else if !c.keeps_alive() {
                     if c.settled {
                         ending.push((c.seq, End::Done));
@@ -1149,6 +1279,10 @@ impl Worker {
         if end == End::Timeout {
             tracing::warn!(hook = %hook.name, request_id = %state.request_id, pending_requests = state.requests.len(),
                 pending_timers = state.timer_due.len(), "the hook's timeout was reached; the call's pending work is stopped");
+        }
+        if end == End::Hogged && (!state.timer_due.is_empty() || !state.requests.is_empty()) {
+            tracing::warn!(hook = %hook.name, request_id = %state.request_id, pending_requests = state.requests.len(),
+                pending_timers = state.timer_due.len(), "the hook hogs the CPU: the work its call left after cb on a shared worker is stopped");
         }
         for handle in state.requests.values().flatten() {
             handle.abort();
