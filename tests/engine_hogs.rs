@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use engine_support::*;
 use hookgate::engine::{Engine, HookError};
-use hookgate::hooks::{Generation, Hook};
+use hookgate::hooks::Hook;
 use serde_json::{json, Value};
 
 const GOOD: &str = "module.exports = function (client, scope, audience, context, cb) { cb(null, { n: client.n }); };";
@@ -23,24 +23,6 @@ fn args(n: u64) -> Vec<Value> {
         json!("api"),
         json!({"webtask": {"secrets": {}}}),
     ]
-}
-
-/// Hooks named `credentials-exchange/<stem>` from `(stem, source)`, with `toml` as `[hooks]`.
-fn engine_with(hooks: &[(&str, &str)], toml_text: &str) -> (tempfile::TempDir, Generation, Engine) {
-    let files: Vec<(String, &str)> = hooks
-        .iter()
-        .map(|(stem, src)| (format!("credentials-exchange/{stem}.js"), *src))
-        .collect();
-    let files: Vec<(&str, &str)> = files.iter().map(|(f, s)| (f.as_str(), *s)).collect();
-    let dir = hooks_dir(&files);
-    let cfg = config(toml_text);
-    let generation = load(dir.path(), &cfg);
-    let engine = Engine::start(&cfg).unwrap();
-    (dir, generation, engine)
-}
-
-fn named(generation: &Generation, stem: &str) -> Arc<Hook> {
-    hook(generation, &format!("credentials-exchange/{stem}"))
 }
 
 async fn good_calls_all_answer(engine: &Engine, good: &Arc<Hook>, count: u64) {

@@ -16,7 +16,7 @@ use common::hookgate::Hookgate;
 use common::oidc::{self, OidcServer};
 use engine_support::*;
 use hookgate::engine::{Engine, HookError};
-use hookgate::hooks::{Generation, Hook};
+use hookgate::hooks::Hook;
 use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
@@ -100,24 +100,6 @@ fn args(n: u64, gate: &str) -> Vec<Value> {
         json!("api"),
         json!({"gate": gate, "webtask": {"secrets": {}}}),
     ]
-}
-
-/// Hooks named `credentials-exchange/<stem>` from `(stem, source)`, with `toml` as `[hooks]`.
-fn engine_with(hooks: &[(&str, &str)], toml_text: &str) -> (tempfile::TempDir, Generation, Engine) {
-    let files: Vec<(String, &str)> = hooks
-        .iter()
-        .map(|(stem, src)| (format!("credentials-exchange/{stem}.js"), *src))
-        .collect();
-    let files: Vec<(&str, &str)> = files.iter().map(|(f, s)| (f.as_str(), *s)).collect();
-    let dir = hooks_dir(&files);
-    let cfg = config(toml_text);
-    let generation = load(dir.path(), &cfg);
-    let engine = Engine::start(&cfg).unwrap();
-    (dir, generation, engine)
-}
-
-fn named(generation: &Generation, stem: &str) -> Arc<Hook> {
-    hook(generation, &format!("credentials-exchange/{stem}"))
 }
 
 /// `fut`, or a panic after a minute: a regression must fail the test, not hang it (the gate

@@ -218,3 +218,24 @@ pub fn global_logs() -> &'static LogBuffer {
         logs
     })
 }
+
+/// Hooks named `credentials-exchange/<stem>` from `(stem, source)`, with `toml` as `[hooks]`.
+pub fn engine_with(
+    hooks: &[(&str, &str)],
+    toml_text: &str,
+) -> (tempfile::TempDir, Generation, Engine) {
+    let files: Vec<(String, &str)> = hooks
+        .iter()
+        .map(|(stem, src)| (format!("credentials-exchange/{stem}.js"), *src))
+        .collect();
+    let files: Vec<(&str, &str)> = files.iter().map(|(f, s)| (f.as_str(), *s)).collect();
+    let dir = hooks_dir(&files);
+    let cfg = config(toml_text);
+    let generation = load(dir.path(), &cfg);
+    let engine = Engine::start(&cfg).unwrap();
+    (dir, generation, engine)
+}
+
+pub fn named(generation: &Generation, stem: &str) -> Arc<Hook> {
+    hook(generation, &format!("credentials-exchange/{stem}"))
+}
