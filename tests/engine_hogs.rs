@@ -232,3 +232,44 @@ fn a_hook_whose_invocation_burns_cpu_is_marked_from_its_second_call_on_a_worker(
         assert!(!good.is_hogged());
     });
 }
+
+#[test]
+fn a_heavy_hooks_waiting_work_after_cb_still_completes() {
+    // A post-event hook's notification sent after cb is its side effect: being marked for the
+    // CPU its invocation used must not cut work that only waits (a timer, a request).
+    let rt = rt();
+    let (url, mut seen) = rt.block_on(echo_server());
+    let heavy = format!(
+        r#"module.exports = function (c, s, a, ctx, cb) {{
+  let x = 0;
+  for (let i = 0; i < 3000000; i++) x = (x + i * 7) % 1000003;
+  cb(null, {{ x: x > -1 }});
+  setTimeout(function () {{ fetch('{url}/later?n=' + c.n); }}, 300);
+}};"#
+    );
+    let (_dir, generation, engine) = engine_with(
+        &[("heavy-notify", &heavy)],
+        "workers = 1\ncall_cpu_ms = 5\nqueue_timeout_ms = 5000\n",
+    );
+    let h = named(&generation, "heavy-notify");
+    rt.block_on(async {
+        for n in 0..2 {
+            assert_eq!(
+                engine.call(&h, args(n), "heavy").await,
+                Ok(json!({ "x": true }))
+            );
+        }
+        // The second call (the worker's context is warm) went over the budget.
+        eventually("the hook being marked", || h.is_hogged()).await;
+    });
+    let mut paths: Vec<String> = (0..2)
+        .map(|_| {
+            next_request(&rt, &mut seen)["path"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    paths.sort();
+    assert_eq!(paths, ["/later?n=0", "/later?n=1"]);
+}

@@ -77,8 +77,10 @@
 //! low-priority workers started at the first such call: threads that lowered their own nice
 //! value to 10, so the OS runs the shared workers and the proxy first and hogs get what is left
 //! over (the shared pool's grow-on-stall gave hogs more threads at the same priority: more CPU,
-//! not less). Their JS state cannot move, so work a hogging script's answered calls still hold
-//! on the shared workers (timers, requests) stops at the next round instead of at its timeout.
+//! not less). Their JS state cannot move, so work a hogging script's answered call still runs
+//! on the shared workers stops at the next round once that call has burnt 5 ms of CPU after
+//! cb (timers ticking); work that only waits (a timer, a request: a post-event hook's
+//! notification) completes.
 //! Queue deadline, timeouts, interrupts and recycling are the same on both pools.
 //! Tests: `tests/engine_hogs.rs`; figures: BENCHMARKS.md, "A good client beside hostile hooks".
 //!

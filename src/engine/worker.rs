@@ -323,6 +323,11 @@ fn next_job(jobs: &Receiver<Msg>, spin: &mut Duration) -> Option<Job> {
     }
 }
 
+/// CPU a settled call of a hogging script may still spend on a shared worker (its timers and
+/// callbacks after `cb`) before that leftover work is stopped. A response handler costs far
+/// less; a `setInterval(0)` left running passes it within about a second.
+const LEFTOVER_CPU_CUT: Duration = Duration::from_millis(5);
+
 /// The state of one call in progress, reachable from the native functions of every context.
 pub(crate) struct CallState {
     seq: u64,
@@ -343,6 +348,8 @@ pub(crate) struct CallState {
     log_dropped: bool,
     /// CPU its JS used so far (counted against `[hooks] call_cpu_ms`).
     cpu: Duration,
+    /// The part of `cpu` spent after the call was settled (timers, callbacks left after `cb`).
+    cpu_after_cb: Duration,
     /// Released (to the hook's concurrency cap) when the call ends.
     _permit: Option<tokio::sync::OwnedSemaphorePermit>,
 }
@@ -373,6 +380,7 @@ impl CallState {
             log_bytes: 0,
             log_dropped: false,
             cpu: Duration::ZERO,
+            cpu_after_cb: Duration::ZERO,
             _permit: permit,
         }
     }
@@ -1020,6 +1028,9 @@ impl Worker {
             let used = thread_cpu().saturating_sub(before);
             let over = self.shared.with_seq(seq, |c| {
                 c.cpu += used;
+                if after_cb {
+                    c.cpu_after_cb += used;
+                }
                 c.cpu > budget
             });
             if after_cb && !over && !hook.is_hogged() && hook.after_cb_cpu(used, budget) {
@@ -1236,10 +1247,16 @@ impl Worker {
             for c in calls.values() {
                 if now >= c.deadline {
                     ending.push((c.seq, End::Timeout));
-                } else if shared && c.settled && c.hook.is_hogged() {
+                } else if shared
+                    && c.settled
+                    && c.hook.is_hogged()
+                    && c.cpu_after_cb >= LEFTOVER_CPU_CUT
+                {
                     // Work a hogging script left after cb cannot move to the low-priority
                     // workers (its JS state lives in this runtime): on the shared workers,
-                    // which the request path needs, it stops.
+                    // which the request path needs, it stops — when it burns CPU (timers
+                    // ticking), not when it waits: a request sent after cb (a post-event hook's
+                    // notification) is the hook's side effect and completes.
                     ending.push((c.seq, End::Hogged));
                 } else if !c.keeps_alive() {
                     if c.settled {
