@@ -323,6 +323,17 @@ fn next_job(jobs: &Receiver<Msg>, spin: &mut Duration) -> Option<Job> {
     }
 }
 
+/// Abort a call's requests, the most recent first: one still waiting for an outbound slot is
+/// cancelled before an older one's slot is freed, so it never takes that slot and goes out
+/// after its hook stopped waiting (ids grow with each request).
+fn abort_newest_first(requests: &HashMap<u64, Option<tokio::task::AbortHandle>>) {
+    let mut ids: Vec<_> = requests.keys().copied().collect();
+    ids.sort_unstable_by(|a, b| b.cmp(a));
+    for handle in ids.iter().filter_map(|id| requests[id].as_ref()) {
+        handle.abort();
+    }
+}
+
 /// CPU a settled call of a hogging script may still spend on a shared worker (its timers and
 /// callbacks after `cb`) before that leftover work is stopped. A response handler costs far
 /// less; a `setInterval(0)` left running passes it within about a second.
@@ -1301,9 +1312,7 @@ impl Worker {
             tracing::warn!(hook = %hook.name, request_id = %state.request_id, pending_requests = state.requests.len(),
                 pending_timers = state.timer_due.len(), "the hook hogs the CPU: the work its call left after cb on a shared worker is stopped");
         }
-        for handle in state.requests.values().flatten() {
-            handle.abort();
-        }
+        abort_newest_first(&state.requests);
         if state.timer_due.is_empty() && state.requests.is_empty() {
             return;
         }
@@ -1336,9 +1345,7 @@ impl Worker {
         let now = Instant::now();
         let mut answered = 0;
         for (_, mut c) in others {
-            for handle in c.requests.values().flatten() {
-                handle.abort();
-            }
+            abort_newest_first(&c.requests);
             if c.reply.is_some() {
                 answered += 1;
             }
@@ -1368,9 +1375,7 @@ impl Worker {
             return;
         };
         for (_, mut c) in calls.drain() {
-            for handle in c.requests.values().flatten() {
-                handle.abort();
-            }
+            abort_newest_first(&c.requests);
             c.settle(Err(HookError::Crashed(why.into())));
         }
     }
