@@ -7,12 +7,24 @@ use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
 /// A free port on 127.0.0.1 (the kernel's choice; released before hookgate binds it).
+/// A port nothing listens on now, and one this test binary has not handed out before: tests
+/// run in parallel threads, and the OS may give a port just released by one test's probe to
+/// another's, so that one hookgate's admin listener took the port another hookgate was told to
+/// serve on (and that test talked to the wrong server).
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    static GIVEN: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
+    let mut given = GIVEN.lock().unwrap_or_else(|e| e.into_inner());
+    loop {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        if !given.contains(&port) {
+            given.push(port);
+            return port;
+        }
+    }
 }
 
 pub struct Hookgate {
