@@ -8,14 +8,7 @@ use serde_json::json;
 
 #[test]
 fn console_output_is_captured_with_hook_name_and_request_id() {
-    let buffer = LogBuffer::default();
-    let writer = buffer.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::DEBUG)
-        .with_ansi(false)
-        .with_writer(move || writer.clone())
-        .finish();
-    tracing::subscriber::set_global_default(subscriber).unwrap();
+    let buffer = global_logs();
 
     let (_dir, h, engine) = single(
         r#"module.exports = function (cb) {

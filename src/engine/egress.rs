@@ -81,6 +81,23 @@ pub(crate) struct Response {
     pub body: Vec<u8>,
 }
 
+impl Response {
+    fn new(
+        status: reqwest::StatusCode,
+        url: String,
+        headers: Vec<(String, String)>,
+        body: Vec<u8>,
+    ) -> Response {
+        Response {
+            status: status.as_u16(),
+            status_text: status.canonical_reason().unwrap_or("").to_owned(),
+            url,
+            headers,
+            body,
+        }
+    }
+}
+
 /// Why a request failed: a Node-style error code (`ECONNREFUSED`, `ETIMEDOUT`, ...) and a message.
 /// A network failure carries what Node's own error carries (`errno`, `syscall`, `address`/`port`
 /// or `hostname`, Node's message), all about the host the hook named: never the redirection
@@ -484,13 +501,7 @@ impl Egress {
             }
             body.extend_from_slice(&chunk);
         }
-        Ok(Response {
-            status: status.as_u16(),
-            status_text: status.canonical_reason().unwrap_or("").to_owned(),
-            url: url.to_string(),
-            headers,
-            body,
-        })
+        Ok(Response::new(status, url.to_string(), headers, body))
     }
 
     fn too_large(&self) -> Failure {
@@ -528,24 +539,11 @@ impl Egress {
                 }
             };
             if body.len() + chunk.len() > self.max_body_bytes {
-                return Err(Failure {
-                    code: "ERR_HOOKGATE_BODY_TOO_LARGE",
-                    message: format!(
-                        "response body larger than {} bytes ([hooks.egress] max_body_bytes)",
-                        self.max_body_bytes
-                    ),
-                    ..Failure::default()
-                });
+                return Err(self.too_large());
             }
             body.extend_from_slice(&chunk);
         }
-        Ok(Response {
-            status: status.as_u16(),
-            status_text: status.canonical_reason().unwrap_or("").to_owned(),
-            url: url.to_string(),
-            headers,
-            body,
-        })
+        Ok(Response::new(status, url.to_string(), headers, body))
     }
 }
 

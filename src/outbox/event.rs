@@ -74,6 +74,18 @@ pub struct Stored {
     pub event: Event,
 }
 
+impl Stored {
+    /// A row of the pending table: its `(due, seq)` key and the event's JSON.
+    pub(super) fn pending((due, seq): (u64, u64), json: &[u8]) -> serde_json::Result<Stored> {
+        Ok(Stored {
+            seq,
+            state: State::Pending,
+            due_ms: Some(due),
+            event: serde_json::from_slice(json)?,
+        })
+    }
+}
+
 /// What became of one dispatched event.
 #[derive(Debug)]
 pub struct Outcome {

@@ -15,13 +15,7 @@ impl Outbox {
             let mut out = Vec::new();
             for row in tx.open_table(PENDING)?.iter()? {
                 let (k, v) = row?;
-                let (due, seq) = k.value();
-                out.push(Stored {
-                    seq,
-                    state: State::Pending,
-                    due_ms: Some(due),
-                    event: serde_json::from_slice(v.value())?,
-                });
+                out.push(Stored::pending(k.value(), v.value())?);
             }
             for row in tx.open_table(DEAD)?.iter()? {
                 let (k, v) = row?;

@@ -10,7 +10,7 @@ use std::sync::atomic::Ordering;
 use anyhow::Context as _;
 use redb::{Database, DatabaseError, ReadableDatabase, ReadableTable};
 
-use super::{now_ms, Event, Next, Outbox, Outcome, State, Stored, DEAD, META, PENDING};
+use super::{now_ms, Event, Next, Outbox, Outcome, Stored, DEAD, META, PENDING};
 
 impl Outbox {
     pub(super) fn open_db(&self) -> anyhow::Result<Database> {
@@ -175,13 +175,7 @@ impl Outbox {
                     break;
                 }
                 let (k, v) = row?;
-                let (due, seq) = k.value();
-                out.push(Stored {
-                    seq,
-                    state: State::Pending,
-                    due_ms: Some(due),
-                    event: serde_json::from_slice(v.value())?,
-                });
+                out.push(Stored::pending(k.value(), v.value())?);
             }
             Ok(out)
         })
