@@ -15,13 +15,21 @@ its own routes, so every kind gets its own load:
   prototype   overrides Function.prototype.apply/call, Array.prototype.push, JSON.stringify
   memory      allocates until the heap limit stops it
 
-Each round measures the good client twice, alone (baseline) and with every hostile route under
-load at the same time (--hostile-conns connections per route, each pausing --hostile-delay-ms
-between requests: a bad neighbour sends at a bounded rate; without the pause a fast route is
-only more traffic), with wrk: one connection (latency without queueing) and --conns
-connections. It prints p50/p99 of both and their ratio, and how the hostile requests were
-answered. Every load is bounded by --duration; everything started here is stopped at the end.
-Never a pass/fail: it prints figures to compare.
+Each round measures the good client three times with wrk — one connection (latency without
+queueing) and --conns connections:
+  alone        nothing else runs (the idle baseline);
+  neighbours   the same number of neighbour routes under the same load, running a well-behaved
+               hook (the two-claims hook): what any neighbours' traffic costs on this machine;
+  hostile      every hostile route under that load at the same time.
+Neighbour and hostile load: --hostile-conns connections per route, each pausing
+--hostile-delay-ms between requests (a bad neighbour sends at a bounded rate). A well-behaved
+hook answers at once, so the neighbour routes send at least as many requests as the hostile ones:
+`hostile / neighbours` is what the hostile hooks themselves cost the good client.
+The neighbour/hostile load generators and the slow API stand for other machines: they run at
+nice 19 (--no-nice-load runs them at normal priority), so the two cores go first to hookgate,
+its upstream and the measured client, as they would in a deployment.
+It prints p50/p99 and the ratios, and how the hostile requests were answered. Every load is
+bounded by --duration; everything started here is stopped at the end. Never a pass/fail.
 """
 import argparse
 import http.server
@@ -32,7 +40,6 @@ import socketserver
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -104,11 +111,21 @@ class SlowServer(socketserver.ThreadingMixIn, http.server.HTTPServer):
 def write_config(work, upstream_port, key, kinds):
     hooks = os.path.join(work, "hooks", "credentials-exchange")
     os.makedirs(hooks, exist_ok=True)
-    with open(os.path.join(hooks, "good.js"), "w") as f:
-        f.write(TWO_CLAIMS_HOOK)
+    for name in ("good", "neighbour"):
+        with open(os.path.join(hooks, f"{name}.js"), "w") as f:
+            f.write(TWO_CLAIMS_HOOK)
     port, admin = free_port(), free_port()
     routes = ['[[route]]\nname = "good"\npath = "/oauth/token"\npoint = "credentials-exchange"\nupstream_path = "/token"\naudience_param = "resource"\n']
     settings = ['[[hooks.hook]]\nfile = "credentials-exchange/good.js"\nroutes = ["good"]\n']
+    for name in kinds:
+        routes.append(
+            f'[[route]]\nname = "neighbour-{name}"\npath = "/neighbour/{name}"\npoint = "credentials-exchange"\n'
+            'upstream_path = "/token"\naudience_param = "resource"\n'
+        )
+    settings.append(
+        '[[hooks.hook]]\nfile = "credentials-exchange/neighbour.js"\nroutes = ['
+        + ", ".join(f'"neighbour-{k}"' for k in kinds) + "]\n"
+    )
     for name, (src, timeout) in HOSTILE.items():
         if name not in kinds:
             continue
@@ -154,14 +171,14 @@ def wrk_run(url, path, conns, duration):
 HOSTILE_LUA = os.path.join(ROOT, "benches", "hostile-post.lua")
 
 
-def hostile_load(url, duration, conns, kinds, delay_ms):
-    """Start one bounded wrk per hostile route, each connection pausing `delay_ms` between its
-    requests; returns the processes (read with finish_hostile)."""
+def hostile_load(url, duration, conns, kinds, delay_ms, prefix, nice):
+    """Start one bounded wrk per route `<prefix>/<kind>`, each connection pausing `delay_ms`
+    between its requests; returns the processes (read with finish_hostile)."""
     out = []
     for name in kinds:
-        env = {**os.environ, "TOKEN_PATH": f"/hostile/{name}", "TOKEN_LUA": LUA, "HOSTILE_DELAY_MS": str(delay_ms)}
+        env = {**os.environ, "TOKEN_PATH": f"{prefix}/{name}", "TOKEN_LUA": LUA, "HOSTILE_DELAY_MS": str(delay_ms)}
         p = subprocess.Popen(
-            ["wrk", "-t1", f"-c{conns}", f"-d{duration}s", f"--timeout={duration + 25}s", "-s", HOSTILE_LUA, url],
+            [*nice, "wrk", "-t1", f"-c{conns}", f"-d{duration}s", f"--timeout={duration + 25}s", "-s", HOSTILE_LUA, url],
             env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
         )
         out.append((name, p))
@@ -191,7 +208,17 @@ def main():
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--only", default=",".join(HOSTILE), help="comma-separated hostile kinds (default: all)")
     ap.add_argument("--no-build", action="store_true")
+    ap.add_argument("--no-nice-load", action="store_true", help="run the neighbour/hostile load and the slow API at normal priority")
+    ap.add_argument("--serve-slow", help=argparse.SUPPRESS)  # internal: the slow API, in its own process
     a = ap.parse_args()
+    if a.serve_slow:
+        slow = SlowServer(("127.0.0.1", 0), SlowHandler)
+        with open(a.serve_slow + ".tmp", "w") as f:
+            f.write(str(slow.server_address[1]))
+        os.rename(a.serve_slow + ".tmp", a.serve_slow)
+        slow.serve_forever()
+        return
+    nice = [] if a.no_nice_load else ["nice", "-n", "19"]
     kinds = [k for k in a.only.split(",") if k]
     unknown = [k for k in kinds if k not in HOSTILE]
     if unknown:
@@ -203,14 +230,19 @@ def main():
 
     work = tempfile.mkdtemp(prefix="hookgate-hostile-")
     procs = Procs()
-    slow = SlowServer(("127.0.0.1", 0), SlowHandler)
-    threading.Thread(target=slow.serve_forever, daemon=True).start()
     try:
+        port_file = os.path.join(work, "slow.port")
+        procs.start([*nice, sys.executable, os.path.abspath(__file__), "--serve-slow", port_file])
+        deadline = time.time() + 10
+        while not os.path.exists(port_file) and time.time() < deadline:
+            time.sleep(0.05)
+        with open(port_file) as f:
+            slow_port = int(f.read())
         up = start_upstream("stub", procs, work)
         key = os.path.join(work, "key.pem")
         subprocess.run([HOOKGATE, "keys", "generate", "--alg", "ES256", "--out", key], check=True, stdout=subprocess.DEVNULL)
         cfg, port, admin = write_config(work, up, key, kinds)
-        env = {**os.environ, "RUST_LOG": "error", "SLOW_URL": f"http://127.0.0.1:{slow.server_address[1]}/"}
+        env = {**os.environ, "RUST_LOG": "error", "SLOW_URL": f"http://127.0.0.1:{slow_port}/"}
         procs.start([HOOKGATE, "serve", "--config", cfg], stderr=open(os.path.join(work, "hookgate.log"), "w"), env=env)
         wait_http(f"http://127.0.0.1:{admin}/healthz")
         url = f"http://127.0.0.1:{port}"
@@ -220,34 +252,43 @@ def main():
         for r in range(a.rounds):
             base_1 = wrk_run(url, "/oauth/token", 1, a.duration)
             base_n = wrk_run(url, "/oauth/token", a.conns, a.duration)
-            # The hostile load starts first and outlasts both measured runs.
-            hostile = hostile_load(url, 2 * a.duration + 6, a.hostile_conns, kinds, a.hostile_delay_ms)
+            # Each load starts first and outlasts both measured runs.
+            near = hostile_load(url, 2 * a.duration + 6, a.hostile_conns, kinds, a.hostile_delay_ms, "/neighbour", nice)
+            time.sleep(3)
+            near_1 = wrk_run(url, "/oauth/token", 1, a.duration)
+            near_n = wrk_run(url, "/oauth/token", a.conns, a.duration)
+            near_answered = finish_hostile(near, 60)
+            hostile = hostile_load(url, 2 * a.duration + 6, a.hostile_conns, kinds, a.hostile_delay_ms, "/hostile", nice)
             time.sleep(3)
             hot_1 = wrk_run(url, "/oauth/token", 1, a.duration)
             hot_n = wrk_run(url, "/oauth/token", a.conns, a.duration)
             answered = finish_hostile(hostile, 60)
-            rows.append((base_1, base_n, hot_1, hot_n, answered))
+            rows.append((base_1, base_n, near_1, near_n, hot_1, hot_n, answered, near_answered))
             # Let the hostile hooks' leftovers (timers, the flood) reach their timeouts.
             time.sleep(22)
 
-        print(f"\n### The good client with hostile hooks under load ({', '.join(kinds)}) — {os.cpu_count()} cores, {a.duration} s per run\n")
-        print("| round | conns | baseline req/s | p50 ms | p99 ms | with hostile req/s | p50 ms | p99 ms | non-200 | p99 ratio |")
-        print("|---|---|---|---|---|---|---|---|---|---|")
-        ratios = {1: [], a.conns: []}
-        for i, (b1, bn, h1, hn, _) in enumerate(rows, 1):
-            for c, b, h in ((1, b1, h1), (a.conns, bn, hn)):
-                ratio = h["p99"] / b["p99"] if b["p99"] else float("nan")
-                ratios[c].append(ratio)
-                print(f"| {i} | {c} | {b['rps']:.0f} | {b['p50']:.3f} | {b['p99']:.3f} | {h['rps']:.0f} | {h['p50']:.3f} | {h['p99']:.3f} | {b['non200'] + h['non200']} | {ratio:.2f}× |")
-        for c, xs in ratios.items():
+        load = "niced (other machines)" if nice else "normal priority"
+        print(f"\n### The good client with hostile hooks under load ({', '.join(kinds)}) — {os.cpu_count()} cores, {a.duration} s per run, load generators {load}\n")
+        print("| round | conns | alone req/s | p99 ms | neighbours req/s | p99 ms | hostile req/s | p50 ms | p99 ms | non-200 | hostile / alone | hostile / neighbours |")
+        print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+        ratios = {(1, "alone"): [], (a.conns, "alone"): [], (1, "neighbours"): [], (a.conns, "neighbours"): []}
+        for i, (b1, bn, n1, nn, h1, hn, _, _) in enumerate(rows, 1):
+            for c, b, n, h in ((1, b1, n1, h1), (a.conns, bn, nn, hn)):
+                ra = h["p99"] / b["p99"] if b["p99"] else float("nan")
+                rn = h["p99"] / n["p99"] if n["p99"] else float("nan")
+                ratios[(c, "alone")].append(ra)
+                ratios[(c, "neighbours")].append(rn)
+                bad = b["non200"] + n["non200"] + h["non200"]
+                print(f"| {i} | {c} | {b['rps']:.0f} | {b['p99']:.3f} | {n['rps']:.0f} | {n['p99']:.3f} | {h['rps']:.0f} | {h['p50']:.3f} | {h['p99']:.3f} | {bad} | {ra:.2f}× | {rn:.2f}× |")
+        for (c, what), xs in ratios.items():
             xs.sort()
-            print(f"\np99 with hostile hooks / baseline, {c} connection(s): median {xs[len(xs) // 2]:.2f}× (range {xs[0]:.2f}–{xs[-1]:.2f}×)")
-        print("\nhostile routes (last round): requests answered, of which non-200")
-        for name, (n, bad) in rows[-1][4].items():
-            print(f"- {name}: {n} answered, {bad} non-200")
+            print(f"\np99 with hostile hooks / {what}, {c} connection(s): median {xs[len(xs) // 2]:.2f}× (range {xs[0]:.2f}–{xs[-1]:.2f}×)")
+        print("\nneighbour and hostile routes (last round): requests answered, of which non-200")
+        for name, (n, bad) in rows[-1][6].items():
+            nn_, nbad = rows[-1][7][name]
+            print(f"- {name}: neighbour {nn_} answered ({nbad} non-200); hostile {n} answered ({bad} non-200)")
     finally:
         procs.stop()
-        slow.shutdown()
         shutil.rmtree(work, ignore_errors=True)
 
 
