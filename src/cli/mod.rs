@@ -94,6 +94,10 @@ pub enum Command {
         /// The hooks folder.
         #[arg(long, default_value = "hooks")]
         dir: PathBuf,
+        /// Write Auth0's Actions starter (`exports.onExecute<Trigger> = async (event, api) => {}`)
+        /// instead of the Hook starter.
+        #[arg(long)]
+        actions: bool,
     },
     /// Manage hookgate's signing keys.
     Keys {
@@ -161,7 +165,12 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
             trigger.as_deref(),
             config.as_deref(),
         ),
-        Command::New { trigger, name, dir } => new::run(&trigger, &name, &dir),
+        Command::New {
+            trigger,
+            name,
+            dir,
+            actions,
+        } => new::run(&trigger, &name, &dir, actions),
         Command::Keys { command } => keys::run(command),
         Command::Outbox { config, command } => outbox::run(&config, command),
         Command::Serve { config } => serve::run(&config),

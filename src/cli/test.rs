@@ -136,14 +136,18 @@ pub fn run_test_as(
         trigger.id(),
         hook_file.file_stem().unwrap_or_default().to_string_lossy()
     );
-    let hook = Arc::new(Hook::standalone(
-        name,
-        trigger,
-        hook_file.to_path_buf(),
-        Duration::from_millis(cfg.timeout_ms),
-        secrets,
-        program,
-    ));
+    let hook = Arc::new(
+        Hook::standalone(
+            name,
+            trigger,
+            hook_file.to_path_buf(),
+            Duration::from_millis(cfg.timeout_ms),
+            secrets,
+            program,
+        )
+        .probed(&cfg)
+        .map_err(|problem| anyhow!("{problem}"))?,
+    );
     let engine = Engine::start(&cfg)?;
     let result = engine.call_blocking(&hook, args, "hookgate-test");
     engine.finish();

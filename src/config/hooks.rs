@@ -246,6 +246,10 @@ pub struct HookSettings {
     /// Calls of this hook in progress at once; more wait for a slot within
     /// `[hooks] queue_timeout_ms`, then get 503. Default `[hooks] max_concurrency_per_hook`.
     pub max_concurrency: Option<usize>,
+    /// An Action's `event.configuration`: non-secret settings (`API_URL = "https://..."`), as
+    /// Marketplace-style Actions read them. Hooks do not see it.
+    #[serde(default)]
+    pub configuration: BTreeMap<String, String>,
 }
 
 fn yes() -> bool {

@@ -44,19 +44,46 @@ pub(crate) const LOAD_DEADLINE: Duration = if cfg!(debug_assertions) {
 pub enum Shape {
     /// Auth0 Hooks: `module.exports = function (..., cb) { ... }`.
     Function,
-    // Auth0 Actions (not accepted yet) will be an object whose `onExecute…` members are
-    // functions: a variant here, its check in `shape_problem`, and its trigger in
-    // `hooks::probe::expected`.
+    /// A Hook's function, or an Auth0 Action: exports whose member of this name
+    /// (`onExecuteCredentialsExchange`...) is a function.
+    FunctionOrMember(&'static str),
 }
 
-/// Why `exports` does not have `shape`, or `None` when it does.
-fn shape_problem(shape: Shape, exports: &Value<'_>) -> Option<String> {
+/// What a module that loads exports.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Probed {
+    /// A function (a Hook).
+    Function,
+    /// An object with the [`Shape::FunctionOrMember`] member as a function (an Action).
+    Member,
+    /// Why the module cannot work (`file[:line:col]: ...`).
+    Problem(String),
+}
+
+/// What `exports` is for `shape`, or why it does not have it.
+fn shape_of(shape: Shape, exports: &Value<'_>) -> Result<Probed, String> {
     match shape {
-        Shape::Function if exports.is_function() => None,
-        Shape::Function => Some(format!(
+        Shape::Function | Shape::FunctionOrMember(_) if exports.is_function() => Ok(Probed::Function),
+        Shape::Function => Err(format!(
             "module.exports is {}, not a function: a hook file must set module.exports = function (...) {{ ... }}",
             describe(exports)
         )),
+        Shape::FunctionOrMember(member) => {
+            let found = exports
+                .as_object()
+                .and_then(|o| o.get::<_, Value>(member).ok());
+            match found {
+                Some(f) if f.is_function() => Ok(Probed::Member),
+                Some(f) if !f.is_undefined() => Err(format!(
+                    "exports.{member} is {}, not a function: an Action exports its handler as exports.{member} = async (event, api) => {{ ... }}",
+                    describe(&f)
+                )),
+                _ => Err(format!(
+                    "module.exports is {}, not a function: a Hook sets module.exports = function (...) {{ ... }}; an Action sets exports.{member} = async (event, api) => {{ ... }}",
+                    describe(exports)
+                )),
+            }
+        }
     }
 }
 
@@ -88,22 +115,23 @@ fn describe(v: &Value<'_>) -> String {
     }
 }
 
-/// Evaluate every script's module and check it exports its [`Shape`]; one problem line per
-/// script that cannot work (`file:line:col: ...` where the failure has a place). Blocks until
-/// done.
-pub fn probe(cfg: &HooksConfig, scripts: &[(Arc<Script>, Shape)]) -> Vec<String> {
+/// Evaluate every script's module and check it exports its [`Shape`]: one [`Probed`] per
+/// script, in order (a problem reads `file:line:col: ...` where the failure has a place).
+/// Blocks until done.
+pub fn probe(cfg: &HooksConfig, scripts: &[(Arc<Script>, Shape)]) -> Vec<Probed> {
     if scripts.is_empty() {
         return Vec::new();
     }
     let limits = Limits::from_config(cfg);
     let egress = Egress::refusing(&cfg.egress);
     let scripts = scripts.to_vec();
+    let scripts_len = scripts.len();
     // QuickJS checks its stack limit against the real native stack: a thread sized as a worker's.
     let stack = limits.stack_bytes + (16 << 20);
     let run = move || {
         scripts
             .iter()
-            .filter_map(|(hook, shape)| probe_one(hook, *shape, &limits, &egress))
+            .map(|(hook, shape)| probe_one(hook, *shape, &limits, &egress))
             .collect::<Vec<_>>()
     };
     match std::thread::Builder::new()
@@ -112,15 +140,23 @@ pub fn probe(cfg: &HooksConfig, scripts: &[(Arc<Script>, Shape)]) -> Vec<String>
         .spawn(run)
         .map(|t| t.join())
     {
-        Ok(Ok(problems)) => problems,
-        Ok(Err(_)) => vec!["evaluating the hooks at load panicked; see the log".into()],
-        Err(e) => vec![format!(
-            "cannot start a thread to evaluate the hooks at load: {e}"
-        )],
+        Ok(Ok(probed)) => probed,
+        Ok(Err(_)) => {
+            vec![
+                Probed::Problem("evaluating the hooks at load panicked; see the log".into());
+                scripts_len
+            ]
+        }
+        Err(e) => vec![
+            Probed::Problem(format!(
+                "cannot start a thread to evaluate the hooks at load: {e}"
+            ));
+            scripts_len
+        ],
     }
 }
 
-fn probe_one(hook: &Arc<Script>, shape: Shape, limits: &Limits, egress: &Egress) -> Option<String> {
+fn probe_one(hook: &Arc<Script>, shape: Shape, limits: &Limits, egress: &Egress) -> Probed {
     let file = hook.file.display().to_string();
     let budget = LOAD_DEADLINE;
     let started = Instant::now();
@@ -137,20 +173,21 @@ fn probe_one(hook: &Arc<Script>, shape: Shape, limits: &Limits, egress: &Egress)
     };
     let outcome = worker.evaluate(hook, started + budget, |ctx, exports, interrupted| {
         if interrupted {
-            return Some(format!(
+            return Probed::Problem(format!(
                 "{file}: the module did not finish evaluating within {} ms at load (an endless loop at the top level?)",
                 budget.as_millis()
             ));
         }
         match exports {
-            Ok(v) => shape_problem(shape, &v).map(|p| format!("{file}: {p}")),
-            Err(e) => Some(thrown(ctx, e, &file, &real_file)),
+            Ok(v) => shape_of(shape, &v).unwrap_or_else(|p| Probed::Problem(format!("{file}: {p}"))),
+            Err(e) => Probed::Problem(thrown(ctx, e, &file, &real_file)),
         }
     });
-    let problem = outcome
-        .unwrap_or_else(|e| Some(format!("{file}: cannot evaluate the module at load: {e}")));
-    tracing::debug!(hook = %hook.name, ms = started.elapsed().as_secs_f64() * 1000.0, ok = problem.is_none(), "hook module evaluated at load");
-    problem
+    let probed = outcome.unwrap_or_else(|e| {
+        Probed::Problem(format!("{file}: cannot evaluate the module at load: {e}"))
+    });
+    tracing::debug!(hook = %hook.name, ms = started.elapsed().as_secs_f64() * 1000.0, ok = !matches!(probed, Probed::Problem(_)), "hook module evaluated at load");
+    probed
 }
 
 /// An exception thrown while the module evaluated, located at its first frame in a module of the

@@ -36,10 +36,39 @@ pub struct Module {
 }
 
 /// Everything a hook can run, keyed by module key. Built once per generation, shared by workers.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Program {
     pub main: String,
     pub modules: HashMap<String, Arc<Module>>,
+}
+
+impl Program {
+    /// This program with a new main module compiled from `source` (CommonJS), whose
+    /// `require(alias)` is the old main module. How an Auth0 Action runs behind the Hook calling
+    /// convention (`hooks::actions`).
+    pub fn with_entry(
+        &self,
+        key: &str,
+        filename: &str,
+        source: &str,
+        alias: &str,
+    ) -> Result<Program, ProgramError> {
+        let code = compile_commonjs(filename, source).map_err(ProgramError::Syntax)?;
+        let mut modules = self.modules.clone();
+        modules.insert(
+            key.to_owned(),
+            Arc::new(Module {
+                key: key.to_owned(),
+                filename: filename.to_owned(),
+                code: ModuleCode::Script(code),
+                requires: HashMap::from([(alias.to_owned(), self.main.clone())]),
+            }),
+        );
+        Ok(Program {
+            main: key.to_owned(),
+            modules,
+        })
+    }
 }
 
 /// A problem found while building programs. `Display` is the line shown to the operator.

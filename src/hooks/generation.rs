@@ -12,8 +12,11 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::engine::probe::Probed;
 use crate::engine::program::{Program, ProgramBuilder};
 use crate::engine::Script;
+
+use super::actions::Kind;
 
 use crate::config::secrets::read_secret;
 use crate::config::{HooksConfig, OnError, Trigger};
@@ -30,6 +33,10 @@ pub struct Hook {
     pub clients: Option<Vec<String>>,
     pub routes: Option<Vec<String>>,
     pub(crate) secrets: BTreeMap<String, String>,
+    /// `[[hooks.hook]] configuration`: an Action's `event.configuration`.
+    pub(crate) configuration: BTreeMap<String, String>,
+    /// A Hook or an Auth0 Action (known once its module has been evaluated at load).
+    pub kind: Kind,
 }
 
 impl std::ops::Deref for Hook {
@@ -40,9 +47,15 @@ impl std::ops::Deref for Hook {
 }
 
 impl Hook {
-    /// `{ "secrets": {...} }`: the value the point code puts at `context.webtask`.
+    /// `{ "secrets": {...} }`: the value the point code puts at `context.webtask` (an Action's
+    /// adapter also reads its `configuration` there).
     pub fn webtask(&self) -> serde_json::Value {
-        serde_json::json!({ "secrets": self.secrets })
+        match self.kind {
+            Kind::Hook => serde_json::json!({ "secrets": self.secrets }),
+            Kind::Action => {
+                serde_json::json!({ "secrets": self.secrets, "configuration": self.configuration })
+            }
+        }
     }
 
     /// Build a hook outside of a generation (the CLI's `hookgate test`, benchmarks).
@@ -62,7 +75,49 @@ impl Hook {
             clients: None,
             routes: None,
             secrets,
+            configuration: BTreeMap::new(),
+            kind: Kind::Hook,
         }
+    }
+
+    /// Evaluate this hook's module once, as a generation's load does: this hook (a Hook), its
+    /// Action form, or the problem that keeps it from working (`hookgate test`, the Runner).
+    pub fn probed(self, cfg: &HooksConfig) -> Result<Hook, String> {
+        let this = Arc::new(self);
+        let probed = super::probe::probe(cfg, std::slice::from_ref(&this));
+        let hook = Arc::try_unwrap(this).expect("the probe keeps no reference");
+        match probed.into_iter().next() {
+            Some(Probed::Member) => hook.as_action(),
+            Some(Probed::Problem(problem)) => Err(problem),
+            Some(Probed::Function) | None => Ok(hook),
+        }
+    }
+
+    /// This hook run as an Action: its program behind the Actions adapter.
+    fn as_action(&self) -> Result<Hook, String> {
+        let program = super::actions::adapt(&self.script.program, self.trigger).map_err(|e| {
+            format!(
+                "{}: cannot build the Actions adapter: {e}",
+                self.file.display()
+            )
+        })?;
+        Ok(Hook {
+            script: Arc::new(Script::new(
+                self.script.name.clone(),
+                self.script.file.clone(),
+                self.script.timeout,
+                self.script.max_concurrency,
+                program,
+            )),
+            trigger: self.trigger,
+            order: self.order,
+            on_error: self.on_error,
+            clients: self.clients.clone(),
+            routes: self.routes.clone(),
+            secrets: self.secrets.clone(),
+            configuration: self.configuration.clone(),
+            kind: Kind::Action,
+        })
     }
 
     /// Does this hook run for a request of `client_id` on `route`?
@@ -208,6 +263,8 @@ impl Generation {
                 clients: s.and_then(|s| s.clients.clone()),
                 routes: s.and_then(|s| s.routes.clone()),
                 secrets,
+                configuration: s.map(|s| s.configuration.clone()).unwrap_or_default(),
+                kind: Kind::Hook,
             };
             generation
                 .hooks
@@ -216,9 +273,32 @@ impl Generation {
                 .push(Arc::new(hook));
         }
         // Every hook that compiled is evaluated once now, so one that cannot work (a top-level
-        // throw or endless loop, exports that are not a function) rejects the generation.
+        // throw or endless loop, exports that are neither a function nor an Action's handler)
+        // rejects the generation; an Action is put behind its adapter.
         let compiled: Vec<Arc<Hook>> = generation.all_hooks().cloned().collect();
-        problems.extend(super::probe::probe(cfg, &compiled));
+        let probed = super::probe::probe(cfg, &compiled);
+        let mut actions = HashMap::new();
+        for (hook, p) in compiled.iter().zip(probed) {
+            match p {
+                Probed::Function => {}
+                Probed::Member => match hook.as_action() {
+                    Ok(action) => {
+                        actions.insert(hook.file.clone(), Arc::new(action));
+                    }
+                    Err(problem) => problems.push(problem),
+                },
+                Probed::Problem(problem) => problems.push(problem),
+            }
+        }
+        if !actions.is_empty() {
+            for list in generation.hooks.values_mut() {
+                for hook in list.iter_mut() {
+                    if let Some(action) = actions.remove(&hook.file) {
+                        *hook = action;
+                    }
+                }
+            }
+        }
         generation.warnings = std::mem::take(&mut builder.warnings);
         for w in &generation.warnings {
             tracing::warn!("{w}");
@@ -257,6 +337,11 @@ impl Generation {
         self.hooks
             .get(&trigger)
             .is_some_and(|list| list.iter().any(|h| h.targets_route(Some(route))))
+    }
+
+    /// Whether any loaded hook is an Action.
+    pub fn has_actions(&self) -> bool {
+        self.all_hooks().any(|h| h.kind == Kind::Action)
     }
 
     /// Every enabled hook, all triggers.

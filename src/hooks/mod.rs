@@ -9,8 +9,10 @@
 //! Must not touch: running JS (the engine), requests or responses (the points), or swapping
 //! generations (hot reload).
 
+pub mod actions;
 pub mod contract;
 mod generation;
 pub mod probe;
 
+pub use actions::Kind;
 pub use generation::{Generation, Hook, LoadError};

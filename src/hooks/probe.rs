@@ -7,21 +7,21 @@
 
 use std::sync::Arc;
 
-use crate::engine::probe::Shape;
+use crate::engine::probe::{Probed, Shape};
 use crate::engine::Script;
 
 use super::Hook;
 use crate::config::{HooksConfig, Trigger};
 
-/// What a hook of `trigger` must export. Auth0 Actions (not accepted yet) will map their
-/// triggers to a shape of their own here.
-fn expected(_trigger: Trigger) -> Shape {
-    Shape::Function
+/// What a hook of `trigger` must export: a Hook's function, or an Action's `onExecute<Trigger>`.
+fn expected(trigger: Trigger) -> Shape {
+    Shape::FunctionOrMember(super::actions::export_name(trigger))
 }
 
-/// Evaluate every hook's module; one problem line per hook that cannot work
+/// Evaluate every hook's module: per hook, in order, whether it is a Hook (a function), an
+/// Action (an `onExecute…` member), or the problem line of one that cannot work
 /// (`file:line:col: ...` where the failure has a place). Blocks until done.
-pub fn probe(cfg: &HooksConfig, hooks: &[Arc<Hook>]) -> Vec<String> {
+pub fn probe(cfg: &HooksConfig, hooks: &[Arc<Hook>]) -> Vec<Probed> {
     let scripts: Vec<_> = hooks
         .iter()
         .map(|h| (Arc::<Script>::clone(h), expected(h.trigger)))

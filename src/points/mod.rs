@@ -45,7 +45,7 @@ use serde_json::Value;
 use crate::config::{Config, RouteKind};
 use crate::config::{OnError, Trigger};
 use crate::engine::{Engine, HookError, HookFailure, Wait};
-use crate::hooks::{Generation, Hook};
+use crate::hooks::{Generation, Hook, Kind};
 use crate::outbox::{Event, Outbox};
 use crate::token::{KeyRing, UpstreamKeys};
 use crate::wire::headers::Headers;
@@ -335,6 +335,9 @@ pub struct HookChain<'a> {
     pub inflight: &'a AtomicUsize,
     pub request_id: &'a str,
     pub route: &'a str,
+    /// What an Action's `event.request` reads beyond its Hook arguments
+    /// ([`crate::hooks::actions::facts`]); built only while an Action is loaded.
+    pub facts: Option<Value>,
 }
 
 /// What a point says about its hooks' failures, for [`settle`].
@@ -418,8 +421,14 @@ impl HookChain<'_> {
         }
     }
 
-    /// Call one hook with its arguments (those before `cb`).
-    pub async fn call(&self, hook: &Arc<Hook>, args: Vec<Value>) -> Result<Value, HookError> {
+    /// Call one hook with its arguments (those before `cb`); an Action also gets the request's
+    /// facts after them (its adapter builds `event.request` from them).
+    pub async fn call(&self, hook: &Arc<Hook>, mut args: Vec<Value>) -> Result<Value, HookError> {
+        if hook.kind == Kind::Action {
+            if let Some(facts) = &self.facts {
+                args.push(facts.clone());
+            }
+        }
         self.engine
             .call_with(hook, args, self.request_id, self.wait())
             .await

@@ -49,7 +49,7 @@ use super::{
 use crate::config::Trigger;
 use crate::config::{SignupMapping, SignupRoute};
 use crate::engine::{HookError, HookFailure};
-use crate::hooks::Hook;
+use crate::hooks::{Hook, Kind};
 use crate::outbox::Event;
 use crate::wire::headers::request_language;
 use crate::wire::params::{form_decode, get_at, set_at, take_at, unescape, Params};
@@ -165,11 +165,19 @@ impl Point for Signup {
                 };
                 match applied {
                     Ok((um, am)) => {
-                        if let Some(um) = um {
-                            user_metadata.get_or_insert_with(Map::new).extend(um);
-                        }
-                        if let Some(am) = am {
-                            app_metadata.get_or_insert_with(Map::new).extend(am);
+                        // An Action's `null` removes a key (`api.user.setUserMetadata(k, null)`);
+                        // a Hook's `null` is a value, as in Auth0.
+                        let action = hook.kind == Kind::Action;
+                        for (changes, into) in [(um, &mut user_metadata), (am, &mut app_metadata)] {
+                            let Some(changes) = changes else { continue };
+                            let into = into.get_or_insert_with(Map::new);
+                            for (k, v) in changes {
+                                if action && v.is_null() {
+                                    into.remove(&k);
+                                } else {
+                                    into.insert(k, v);
+                                }
+                            }
                         }
                     }
                     Err(e) => fail(hook, &e, request_id)?,

@@ -147,6 +147,20 @@ async fn exchange(
     strip_for_upstream(&mut req);
     super::routing::strip_overrides(&live.config.routes, &mut req);
     let request_id = ctx.request_id.as_str();
+    let facts = live.generation.has_actions().then(|| {
+        let header = |name: &str| req.headers.get(name).and_then(|v| v.to_str().ok());
+        crate::hooks::actions::facts(
+            session
+                .client_addr()
+                .and_then(|a| a.as_inet())
+                .map(|a| a.ip().to_string()),
+            header("host"),
+            header("user-agent"),
+            crate::wire::headers::request_language(header("accept-language")),
+            req.method.as_str(),
+            &live.config.tenant.name,
+        )
+    });
     let cx = Context {
         request_id,
         route: &route.name,
@@ -165,6 +179,7 @@ async fn exchange(
             inflight: &proxy.inflight,
             request_id,
             route: &route.name,
+            facts,
         },
         events: Events {
             outbox: &proxy.outbox,

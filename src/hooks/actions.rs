@@ -1,0 +1,111 @@
+//! Auth0 Actions beside Hooks. A file in `hooks/<trigger>/` that exports
+//! `onExecute<Trigger>` (`exports.onExecuteCredentialsExchange = async (event, api) => {}`) is an
+//! Action; one that sets `module.exports` to a function is a Hook. Both are found, ordered,
+//! targeted, reloaded and run in the same chain.
+//!
+//! How an Action runs: its program gets a new main module, the adapter in `actions/shim.js`,
+//! which `require`s the Action's own module and exports a Hook-shaped function. The points call
+//! it with their trigger's Hook arguments (and, for an Action, the request's facts: see
+//! [`facts`]); the adapter builds Auth0's `event` from them, gives the handler an `api` that
+//! records what it asks for, and answers as a Hook would (a token's scope and claims, a signup's
+//! metadata, Auth0's error classes). So the points, the outbox, the Runner and the run records
+//! treat both kinds alike, and an Action gives the same result as the Hook it replaces.
+//!
+//! Owns: the trigger → export-name table, the adapter's source and Auth0's Actions starters.
+//! Must not touch: requests (the points build arguments) or running JS (the engine).
+
+use serde_json::{json, Map, Value};
+
+use crate::config::Trigger;
+use crate::engine::program::{Program, ProgramError};
+
+/// Which calling convention a hook file follows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Kind {
+    /// `module.exports = function (..., cb) {}`.
+    #[default]
+    Hook,
+    /// `exports.onExecute<Trigger> = async (event, api) => {}`.
+    Action,
+}
+
+impl Kind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Hook => "hook",
+            Kind::Action => "action",
+        }
+    }
+}
+
+impl std::fmt::Display for Kind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The export an Action of `trigger` defines.
+pub fn export_name(trigger: Trigger) -> &'static str {
+    match trigger {
+        Trigger::CredentialsExchange => "onExecuteCredentialsExchange",
+        Trigger::PreUserRegistration => "onExecutePreUserRegistration",
+        Trigger::PostUserRegistration => "onExecutePostUserRegistration",
+        Trigger::PostChangePassword => "onExecutePostChangePassword",
+        Trigger::SendPhoneMessage => "onExecuteSendPhoneMessage",
+    }
+}
+
+const SHIM: &str = include_str!("actions/shim.js");
+
+/// The name the adapter `require`s the Action's module by.
+const ALIAS: &str = "__action__";
+
+/// `program` (an Action's) with the adapter as its main module.
+pub fn adapt(program: &Program, trigger: Trigger) -> Result<Program, ProgramError> {
+    let source = format!("const TRIGGER = {:?};\n{SHIM}", trigger.id());
+    program.with_entry(
+        &format!("action-adapter:{}", program.main),
+        "hookgate:action-adapter.js",
+        &source,
+        ALIAS,
+    )
+}
+
+/// What an Action's `event.request` (and `event.tenant`) reads that a Hook's arguments do not
+/// carry: the client's address, `Host`, `User-Agent`, language and method, and the tenant
+/// name. Passed after the Hook arguments to Actions only, so Hooks see exactly Auth0's arguments.
+pub fn facts(
+    ip: Option<String>,
+    hostname: Option<&str>,
+    user_agent: Option<&str>,
+    language: Option<String>,
+    method: &str,
+    tenant: &str,
+) -> Value {
+    let mut m = Map::new();
+    let mut put = |k: &str, v: Option<String>| {
+        if let Some(v) = v {
+            m.insert(k.into(), json!(v));
+        }
+    };
+    put("ip", ip);
+    put("hostname", hostname.map(str::to_owned));
+    put("user_agent", user_agent.map(str::to_owned));
+    put("language", language);
+    put("method", Some(method.to_owned()));
+    put("tenant", Some(tenant.to_owned()));
+    Value::Object(m)
+}
+
+/// Auth0's Actions starter for `trigger` (`hookgate new --actions`).
+pub fn starter(trigger: Trigger) -> &'static str {
+    match trigger {
+        Trigger::CredentialsExchange => include_str!("starters/actions/credentials-exchange.js"),
+        Trigger::PreUserRegistration => include_str!("starters/actions/pre-user-registration.js"),
+        Trigger::PostUserRegistration => {
+            include_str!("starters/actions/post-user-registration.js")
+        }
+        Trigger::PostChangePassword => include_str!("starters/actions/post-change-password.js"),
+        Trigger::SendPhoneMessage => include_str!("starters/actions/send-phone-message.js"),
+    }
+}
