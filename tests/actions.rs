@@ -52,6 +52,7 @@ exports.onExecuteCredentialsExchange = async (event, api) => {
   api.accessToken.setCustomClaim('https://example.com/tenant', event.tenant.id);
   api.accessToken.setCustomClaim('https://example.com/audience', event.resource_server.identifier);
   api.accessToken.setCustomClaim('https://example.com/secret', event.secrets.API_KEY);
+  api.cache.set('last-client', event.client.client_id);
 };
 "#;
 
@@ -75,6 +76,7 @@ exports.onExecuteCredentialsExchange = async (event, api) => {
     language: event.request.language,
     hostname_set: typeof event.request.hostname === 'string',
     configuration: event.configuration,
+    cached: (api.cache.get('last-client') || {}).value,
   });
   // Work started before the handler resolves completes (within the timeout).
   setTimeout(() => console.log('late work ran'), 50);
@@ -191,6 +193,8 @@ async fn an_actions_deny_and_failure_answer_as_the_hooks_errors_do() {
 #[tokio::test(flavor = "multi_thread")]
 async fn hooks_and_actions_run_in_one_ordered_chain() {
     let t = start_tokens();
+    // Another Action (another route) fills api.cache first.
+    assert_eq!(token(&t.hg, "/action/token", &[]).await.0, 200);
     let (status, answer) = token(&t.hg, "/chain/token", &[]).await;
     assert_eq!(status, 200, "{answer}\n{}", t.hg.log());
     let c = claims(&answer);
@@ -206,6 +210,11 @@ async fn hooks_and_actions_run_in_one_ordered_chain() {
     assert_eq!(seen["user_agent"], "actions-test/1.0");
     assert_eq!(seen["language"], "de-ch");
     assert_eq!(seen["hostname_set"], true);
+    assert_eq!(
+        seen["cached"],
+        oidc::POST_CLIENT_ID,
+        "api.cache is shared by the Actions of a trigger"
+    );
     assert_eq!(
         seen["configuration"],
         json!({ "API_URL": "https://api.example.com" })

@@ -4,7 +4,8 @@
 //!
 //! Owns: digests, HMAC, randomness, deflate/gzip in both directions, UTF-8, and URL parsing with
 //! WHATWG's setters (the `url` crate's `quirks`, which implements the URL Standard's API).
-//! Key objects, signatures, AES and PBKDF2 are `natives/crypto.rs`, installed from here.
+//! Key objects, signatures, AES and PBKDF2 are `natives/crypto.rs`, and Actions' `api.cache` store
+//! `natives/cache.rs` (the one native that keeps state), installed from here.
 //! Must not touch: JS classes and streaming — `crypto.js`, `zlib.js`, `text.js` and `url.js` wrap
 //! these functions in Node's shapes. Nothing here does I/O or keeps state between calls.
 
@@ -16,11 +17,13 @@ use sha2::Digest;
 
 use super::bytes::{bytes_in, bytes_out};
 
+pub(crate) mod cache;
 pub(crate) mod crypto;
 
 /// Install every native of this file on `native`.
 pub(crate) fn install<'js>(ctx: &Ctx<'js>, native: &Object<'js>) -> rquickjs::Result<()> {
     crypto::install(ctx, native)?;
+    cache::install(ctx, native)?;
     native.set(
         "digest",
         Function::new(

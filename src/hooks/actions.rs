@@ -63,8 +63,10 @@ const ALIAS: &str = "__action__";
 /// `program` (an Action's) with the adapter as its main module.
 pub fn adapt(program: &Program, trigger: Trigger) -> Result<Program, ProgramError> {
     let source = format!("const TRIGGER = {:?};\n{SHIM}", trigger.id());
+    // A `builtin:` key: the adapter is hookgate's code, and reaches the natives (the shared
+    // `api.cache`) as the built-in modules do.
     program.with_entry(
-        &format!("action-adapter:{}", program.main),
+        &format!("builtin:action-adapter:{}", program.main),
         "hookgate:action-adapter.js",
         &source,
         ALIAS,

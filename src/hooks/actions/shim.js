@@ -51,65 +51,33 @@ function str(v) {
   return typeof v === 'string' ? v : undefined;
 }
 
-// ---- api.cache: Auth0's limits as defaults (per trigger, per worker). ----
-const CACHE_ENTRIES = 20;
-const CACHE_KEY_BYTES = 64;
-const CACHE_VALUE_BYTES = 4096;
-const CACHE_TOTAL_BYTES = 8192;
+// ---- api.cache: one store per trigger for the whole process (engine/natives/cache.rs), with
+// Auth0's limits; 15 minutes unless the handler says otherwise. ----
+const native = require.native;
 const CACHE_DEFAULT_TTL_MS = 15 * 60 * 1000;
-const CACHE_MAX_TTL_MS = 24 * 60 * 60 * 1000;
-const cache = new Map(); // key -> { value, expires_at }
-function cacheBytes(s) {
-  let n = 0;
-  for (let i = 0; i < s.length; i++) {
-    const c = s.charCodeAt(i);
-    n += c < 0x80 ? 1 : c < 0x800 ? 2 : 3;
-  }
-  return n;
-}
-function cacheSweep(now) {
-  for (const [k, e] of cache) if (e.expires_at <= now) cache.delete(k);
-}
+const now = Date.now;
 const cacheApi = freeze({
   get(key) {
-    const now = Date.now();
-    cacheSweep(now);
-    const e = cache.get(String(key));
-    return e ? { value: e.value, expires_at: e.expires_at } : undefined;
+    const hit = native.actionCacheGet(TRIGGER, String(key), now());
+    return hit === undefined ? undefined : { value: hit[0], expires_at: hit[1] };
   },
   set(key, value, options) {
     key = String(key);
     value = String(value);
-    const now = Date.now();
-    cacheSweep(now);
-    if (cacheBytes(key) > CACHE_KEY_BYTES) {
-      return { type: 'error', code: 'INVALID_KEY', message: 'cache keys are at most ' + CACHE_KEY_BYTES + ' bytes' };
-    }
-    if (cacheBytes(value) > CACHE_VALUE_BYTES) {
-      return { type: 'error', code: 'VALUE_TOO_LARGE', message: 'cache values are at most ' + CACHE_VALUE_BYTES + ' bytes' };
-    }
+    const t = now();
     const o = obj(options);
-    let expires = now + CACHE_DEFAULT_TTL_MS;
-    if (typeof o.ttl === 'number') expires = now + o.ttl;
+    let expires = t + CACHE_DEFAULT_TTL_MS;
+    if (typeof o.ttl === 'number') expires = t + o.ttl;
     else if (typeof o.expires_at === 'number') expires = o.expires_at;
-    expires = Math.min(expires, now + CACHE_MAX_TTL_MS);
-    let total = cacheBytes(value);
-    for (const [k, e] of cache) if (k !== key) total += cacheBytes(e.value);
-    if (total > CACHE_TOTAL_BYTES) {
-      return { type: 'error', code: 'CACHE_FULL', message: 'cache values together are at most ' + CACHE_TOTAL_BYTES + ' bytes' };
+    const code = native.actionCacheSet(TRIGGER, key, value, expires, t);
+    if (code !== undefined) {
+      return { type: 'error', code, message: 'api.cache.set refused the entry: ' + code +
+        ' (keys up to 64 bytes, values up to 4 kB, 8 kB in all per trigger)' };
     }
-    if (!cache.has(key) && cache.size >= CACHE_ENTRIES) {
-      // Auth0 evicts the entry closest to expiry.
-      let victim, soonest = Infinity;
-      for (const [k, e] of cache) if (e.expires_at < soonest) { soonest = e.expires_at; victim = k; }
-      cache.delete(victim);
-    }
-    const record = { value, expires_at: expires };
-    cache.set(key, record);
-    return { type: 'success', record: { value, expires_at: expires } };
+    return { type: 'success', record: { value, expires_at: native.actionCacheGet(TRIGGER, key, t)[1] } };
   },
   delete(key) {
-    cache.delete(String(key));
+    native.actionCacheDelete(TRIGGER, String(key));
     return { type: 'success', record: undefined };
   },
 });
