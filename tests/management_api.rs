@@ -680,7 +680,12 @@ async fn a_deleted_hooks_queued_events_become_dead_letters_with_a_reason() {
     assert_eq!(status, 200, "{body}");
     let (status, events) = api.get("/api/hookgate/outbox?state=pending").await;
     assert_eq!(status, StatusCode::OK);
-    assert_eq!(events.as_array().unwrap().len(), 1, "{events}");
+    assert_eq!(
+        events.as_array().unwrap().len(),
+        1,
+        "{events}\n{}",
+        api.hg.log()
+    );
     let (status, _) = api
         .delete(
             &format!("/api/v2/hooks/{}", post["id"].as_str().unwrap()),

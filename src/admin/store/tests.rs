@@ -186,12 +186,18 @@ fn settings_and_order_are_written_to_the_entry() {
         h.dependency_problems
     );
     let order = store
-        .set_order(Trigger::CredentialsExchange, &[existing.id.clone()])
+        .set_order(
+            Trigger::CredentialsExchange,
+            std::slice::from_ref(&existing.id),
+        )
         .unwrap();
     let ids: Vec<&str> = order.iter().map(|h| h.id.as_str()).collect();
     assert_eq!(ids, [existing.id.as_str(), plain.id.as_str()]);
     assert!(store
-        .set_order(Trigger::PreUserRegistration, &[existing.id.clone()])
+        .set_order(
+            Trigger::PreUserRegistration,
+            std::slice::from_ref(&existing.id)
+        )
         .is_err());
     let text = config_text(&dir);
     Config::parse(Path::new("t.toml"), &text, &|_| None).unwrap();
