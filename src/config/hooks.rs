@@ -225,6 +225,9 @@ impl<'de> Deserialize<'de> for RedirectTarget {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct HookSettings {
+    /// The hook's id in the management API (stable across renames). Absent: derived from the
+    /// file's path.
+    pub id: Option<String>,
     /// Relative to the hooks folder, e.g. `credentials-exchange/add-claims.js`.
     pub file: PathBuf,
     #[serde(default = "yes")]
@@ -250,6 +253,10 @@ pub struct HookSettings {
     /// Marketplace-style Actions read them. Hooks do not see it.
     #[serde(default)]
     pub configuration: BTreeMap<String, String>,
+    /// npm packages the hook needs (`name = "version"`), as Auth0 kept them. hookgate installs
+    /// nothing: `require` resolves from `node_modules` in the hooks folder.
+    #[serde(default)]
+    pub dependencies: BTreeMap<String, String>,
 }
 
 fn yes() -> bool {
