@@ -8,7 +8,7 @@
 //! called from [`Config::parse`], in file order) and which of its settings need a restart (a
 //! `pin_boot` method next to the fields, called from [`Config::pin_boot`]): [`server`],
 //! [`upstream`], [`routes`], [`clients`] (`[tenant]` and `[clients]`), [`token`], [`hooks`],
-//! [`outbox`]. Shared by them: [`secrets`] (the one secret reader), [`path`] (the canonical
+//! [`outbox`], [`runs`]. Shared by them: [`secrets`] (the one secret reader), [`path`] (the canonical
 //! path spelling routes and requests share), [`trigger`] (the extensibility points' ids), `addr`
 //! (`host:port` resolution). This file keeps what spans sections: the entry points, the error
 //! type with its file:line:key, and the checks between sections.
@@ -22,6 +22,7 @@ pub mod hooks;
 pub mod outbox;
 pub mod path;
 pub mod routes;
+pub mod runs;
 pub mod secrets;
 pub mod server;
 pub mod token;
@@ -43,6 +44,7 @@ pub use routes::{
     BodyFormat, ChangePasswordMapping, Location, PathMatch, PhoneRoute, Route, RouteKind,
     SignupMapping, SignupRoute, TokenRoute, UpstreamBody,
 };
+pub use runs::RunsConfig;
 pub use secrets::{Secret, SecretSource};
 pub use server::{LogFormat, ServerConfig, ENV_ADMIN_LISTEN, ENV_LISTEN};
 pub use token::{OpaqueTokens, TokenConfig, DEFAULT_DISCOVERY_PATHS};
@@ -117,6 +119,7 @@ struct RawConfig {
     #[serde(default)]
     hooks: HooksConfig,
     outbox: Option<Spanned<OutboxConfig>>,
+    runs: Option<Spanned<RunsConfig>>,
 }
 
 #[derive(Debug, Clone)]
@@ -134,6 +137,8 @@ pub struct Config {
     /// `[outbox]`: the durable queue of post-events; `path` is resolved against the file's folder.
     pub outbox: OutboxConfig,
     outbox_configured: bool,
+    /// `[runs]`: the run records; `dir` is resolved against the file's folder.
+    pub runs: RunsConfig,
 }
 
 impl Config {
@@ -166,6 +171,7 @@ impl Config {
         self.token.pin_boot(&running.token, &mut changed);
         self.outbox.pin_boot(&running.outbox, &mut changed);
         self.hooks.pin_boot(&running.hooks, &mut changed);
+        self.runs.pin_boot(&running.runs, &mut changed);
         changed
     }
 }
@@ -321,6 +327,7 @@ impl Validator<'_> {
 
         let outbox_configured = raw.outbox.is_some();
         let outbox = self.outbox(raw.outbox, base);
+        let runs = self.runs(raw.runs, base);
 
         if !self.errors.is_empty() {
             return Err(ConfigErrors(self.errors));
@@ -336,6 +343,7 @@ impl Validator<'_> {
             hooks: raw.hooks,
             outbox,
             outbox_configured,
+            runs,
         })
     }
 }

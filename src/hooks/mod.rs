@@ -12,5 +12,6 @@
 pub mod contract;
 mod generation;
 pub mod probe;
+pub mod runner;
 
-pub use generation::{Generation, Hook, LoadError};
+pub use generation::{hook_id, Generation, Hook, LoadError};
