@@ -71,3 +71,37 @@ impl Validator<'_> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+
+    fn parse(text: &str) -> Result<Config, String> {
+        Config::parse(
+            Path::new("/etc/hg/hookgate.toml"),
+            &format!("[upstream]\naddress = \"127.0.0.1:1\"\n{text}"),
+            &|_| None,
+        )
+        .map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn runs_settings_are_read_and_checked_and_dir_is_relative_to_the_file() {
+        assert_eq!(parse("").unwrap().runs, RunsConfig::default());
+        let c = parse("[runs]\nenabled = false\nmax_records = 5\ndir = \"data/runs\"\n").unwrap();
+        assert_eq!(
+            c.runs,
+            RunsConfig {
+                enabled: false,
+                max_records: 5,
+                max_mb: 16,
+                dir: Some(PathBuf::from("/etc/hg/data/runs")),
+            }
+        );
+        let err = parse("[runs]\nmax_records = 0\n").unwrap_err();
+        assert!(err.contains("runs.max_records"), "{err}");
+        let err = parse("[runs]\nmax_rcords = 5\n").unwrap_err();
+        assert!(err.contains("max_rcords"), "{err}");
+    }
+}

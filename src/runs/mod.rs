@@ -752,6 +752,21 @@ mod tests {
     }
 
     #[test]
+    fn a_store_whose_file_cannot_be_opened_keeps_its_records_in_memory() {
+        let dir = tempfile::tempdir().unwrap();
+        let not_a_folder = dir.path().join("file");
+        std::fs::write(&not_a_folder, "x").unwrap();
+        let errors = DISK_ERRORS.load(Ordering::Relaxed);
+        let runs = Runs::open(&RunsConfig {
+            dir: Some(not_a_folder),
+            ..RunsConfig::default()
+        });
+        assert!(DISK_ERRORS.load(Ordering::Relaxed) > errors, "counted");
+        let id = runs.record(record("kept"));
+        assert_eq!(runs.get(id).unwrap().console[0].message, "kept");
+    }
+
+    #[test]
     fn the_file_keeps_the_newest_records_within_its_bounds_and_reads_them_back() {
         let dir = tempfile::tempdir().unwrap();
         let cfg = RunsConfig {
