@@ -20,7 +20,11 @@
 //!   records only), then [`Subscription::next`] in a loop; each [`Tail`] gives the SSE fields
 //!   ([`Tail::sse`]: `id`, `event` `run` or `missed`, `data` JSON). Records after the id still
 //!   held come first, then live ones; a subscriber that fell behind gets `missed` with a count.
-//! * `POST /api/hookgate/hooks/test` — the hooks layer's `runner` module (it returns what a call did, it keeps nothing).
+//!   As a stream for axum's `Sse`: `futures_util::stream::unfold(sub, |mut s| async move {
+//!   s.next().await.map(|t| (Ok::<_, Infallible>(to_event(t.sse())), s)) })`. It never ends by
+//!   itself: the response ends when the client goes.
+//! * `POST /api/hookgate/hooks/test` — the hooks layer's `runner` module (it returns what a
+//!   call did and keeps nothing).
 //!
 //! Recording: callers (the points, the post-event runner) build a [`RunStart`] and hand the
 //! engine [`Runs::reporter`]; the record is stored when the call ends (its work after cb
@@ -749,6 +753,15 @@ mod tests {
         );
         assert_eq!("denied".parse::<Outcome>(), Ok(Outcome::Denied));
         assert!("nope".parse::<Outcome>().is_err());
+    }
+
+    /// A response stream needs both, on a multi-threaded runtime.
+    #[test]
+    fn a_subscription_and_its_next_item_can_move_between_threads() {
+        fn send<T: Send>(_: &T) {}
+        let mut sub = Runs::in_memory(1, 1 << 20).subscribe(None);
+        send(&sub);
+        send(&sub.next());
     }
 
     #[test]
