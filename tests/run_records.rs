@@ -629,18 +629,22 @@ fn egress_rules_hold_in_the_runner() {
 #[test]
 fn an_overloaded_call_is_reported_as_never_run() {
     let rt = rt();
+    let (url, mut seen) = rt.block_on(engine_support::echo_server());
+    // The first call holds the hook's only slot until its timer, a second after its request.
     let (_dir, hook, engine) = engine_support::single(
-        "module.exports = function (c, s, a, ctx, cb) { setTimeout(function () { cb(null, {}); }, 1000); };",
+        "module.exports = function (c, s, a, ctx, cb) {\n\
+           fetch(ctx.url).then(function () { setTimeout(function () { cb(null, {}); }, 1000); });\n\
+         };",
         "queue_timeout_ms = 50\nmax_concurrency_per_hook = 1\n",
         1,
     );
-    let args = || vec![json!({}), Value::Null, Value::Null, json!({})];
-    let (tx, rx) = std::sync::mpsc::channel();
+    let args = || vec![json!({}), Value::Null, Value::Null, json!({ "url": url })];
     let first = {
         let (engine, hook, args) = (engine.clone(), hook.clone(), args());
         rt.spawn(async move { engine.call_with(&hook, args, "r1", Wait::Sleep).await })
     };
-    std::thread::sleep(Duration::from_millis(100));
+    engine_support::next_request(&rt, &mut seen);
+    let (tx, rx) = std::sync::mpsc::channel();
     let reporter = Reporter::new(move |r| tx.send(r).unwrap());
     let settled =
         rt.block_on(engine.call_with_report(&hook, args(), "r2", Wait::Sleep, Some(reporter)));
