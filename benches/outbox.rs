@@ -80,6 +80,7 @@ fn main() {
         outbox: outbox.clone(),
         hooks: Arc::new(LiveHooks {
             engine: engine.clone(),
+            runs: hookgate::runs::Runs::disabled(),
             live: Arc::new(ArcSwap::from_pointee(Live::new(
                 1,
                 Arc::new(

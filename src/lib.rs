@@ -4,7 +4,7 @@
 //! `../shared/tools/layers.py`):
 //!
 //! ```text
-//! main / cli → server → proxy, admin, reload → points → hooks, outbox, token, wire → metrics → engine → config
+//! main / cli → server → proxy, admin, reload → points → hooks, outbox, token, wire → runs → metrics → engine → config
 //! ```
 //!
 //! `cli` (subcommands), `server` (assembly and shutdown), `proxy` (the only transport: pingora
@@ -12,7 +12,8 @@
 //! `reload` (the live snapshot, how it is loaded, hot reload), `points` (one file per
 //! extensibility point: hook arguments, results, failures, post-events), `hooks` (discovery and
 //! compiled generations), `outbox` (the durable post-event queue), `token` (verifying and
-//! signing tokens), `wire` (body parameters, headers as text), `metrics` (the Prometheus text
+//! signing tokens), `wire` (body parameters, headers as text), `runs` (run records of hook
+//! calls, their live tail, per-hook metrics), `metrics` (the Prometheus text
 //! writer), `engine` (the QuickJS engine: runs scripts), `config` (the validated model, one file
 //! per section; imports nothing else of hookgate).
 
@@ -33,6 +34,7 @@ pub mod outbox;
 pub mod points;
 pub mod proxy;
 pub mod reload;
+pub mod runs;
 pub mod server;
 pub mod token;
 pub mod wire;

@@ -40,6 +40,7 @@ use crate::outbox::Outbox;
 use crate::proxy::transport::Guard;
 use crate::proxy::{exchange, Proxy, Shared};
 use crate::reload::{self, Live, LiveHooks, Loaded, Reloader};
+use crate::runs::Runs;
 
 pub fn run(config: Config, loaded: Loaded) -> anyhow::Result<()> {
     let config = Arc::new(config);
@@ -47,6 +48,8 @@ pub fn run(config: Config, loaded: Loaded) -> anyhow::Result<()> {
         tracing::warn!("{w}");
     }
     let engine = Engine::start(&config.hooks)?;
+    // Run records: `[runs]` (memory, and a redb file with `dir`); never fails to open.
+    let runs = Runs::open(&config.runs);
     let live = Arc::new(ArcSwap::from_pointee(Live::new(1, config.clone(), loaded)));
     // The outbox is open before anything is served: an accepted signup's event must have a
     // place to go. Without a route that produces events it stays closed until a reload adds one
@@ -84,12 +87,13 @@ pub fn run(config: Config, loaded: Loaded) -> anyhow::Result<()> {
             hooks: Arc::new(LiveHooks {
                 live: live.clone(),
                 engine: engine.clone(),
+                runs: runs.clone(),
             }),
             config: config.outbox.clone(),
         },
     ));
     let inflight = Arc::new(AtomicUsize::new(0));
-    let shared = Shared::new(live, engine, inflight.clone(), outbox.clone());
+    let shared = Shared::new(live, engine, inflight.clone(), outbox.clone(), runs.clone());
     let threads = config.server.threads.max(1);
     // Work stealing: one service, one runtime for all threads (pingora's default). Otherwise one
     // service per thread, each a one-thread runtime with its own `Proxy` and so its own upstream
@@ -168,6 +172,7 @@ pub fn run(config: Config, loaded: Loaded) -> anyhow::Result<()> {
             inflight,
             grace,
             outbox: Some(outbox),
+            runs,
         }),
     });
     Ok(())
@@ -200,6 +205,8 @@ struct DrainOnTerm {
     inflight: Arc<AtomicUsize>,
     grace: Duration,
     outbox: Option<Arc<Outbox>>,
+    /// Its records on disk are synced before the exit.
+    runs: Runs,
 }
 
 #[async_trait]
@@ -221,7 +228,8 @@ impl ShutdownSignalWatch for DrainOnTerm {
         let inflight = self.inflight.clone();
         let grace = self.grace;
         let outbox = self.outbox.clone();
-        std::thread::spawn(move || drain_then_exit(&inflight, grace, outbox.as_deref()));
+        let runs = self.runs.clone();
+        std::thread::spawn(move || drain_then_exit(&inflight, grace, outbox.as_deref(), &runs));
         ShutdownSignal::GracefulTerminate
     }
 }
@@ -229,7 +237,7 @@ impl ShutdownSignalWatch for DrainOnTerm {
 /// After the grace period, how long requests answering 503 get to write it before the exit.
 const ANSWER_WINDOW: Duration = Duration::from_secs(1);
 
-fn drain_then_exit(inflight: &AtomicUsize, grace: Duration, outbox: Option<&Outbox>) {
+fn drain_then_exit(inflight: &AtomicUsize, grace: Duration, outbox: Option<&Outbox>, runs: &Runs) {
     let start = Instant::now();
     // Give the listeners a moment to stop accepting, so a connection accepted just before the
     // signal is counted before we look.
@@ -237,6 +245,7 @@ fn drain_then_exit(inflight: &AtomicUsize, grace: Duration, outbox: Option<&Outb
     while start.elapsed() < grace {
         if inflight.load(Ordering::Acquire) == 0 && outbox.is_none_or(Outbox::is_idle) {
             sync_outbox(outbox);
+            runs.flush(Duration::from_secs(1));
             tracing::info!(
                 elapsed_ms = start.elapsed().as_millis() as u64,
                 "drained; exiting"
@@ -254,6 +263,7 @@ fn drain_then_exit(inflight: &AtomicUsize, grace: Duration, outbox: Option<&Outb
         std::thread::sleep(Duration::from_millis(10));
     }
     sync_outbox(outbox);
+    runs.flush(Duration::from_secs(1));
     tracing::warn!(
         in_flight_at_grace_end = in_flight,
         still_in_flight = inflight.load(Ordering::Acquire),

@@ -84,6 +84,10 @@ impl ServeHttp for Admin {
                 // Always present (zero until a change-password route misses a field): gating it
                 // on the routes hookgate started with hid it after a reload added the route.
                 text.push_str(&crate::points::change_password::metrics());
+                // Per hook and point (calls by outcome, latency), the run-record store, and
+                // requests by route and status.
+                text.push_str(&crate::runs::metrics());
+                crate::metrics::ROUTE_REQUESTS.write(&mut text);
                 let body = text.into_bytes();
                 return Response::builder()
                     .status(200)

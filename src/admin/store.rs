@@ -605,10 +605,9 @@ impl Store {
                 BTreeMap::new(),
                 program,
             );
-            let problems = crate::hooks::probe::probe(&config.hooks, &[Arc::new(hook)]);
-            match problems.is_empty() {
-                true => Ok(()),
-                false => Err(problems),
+            match hook.probed(&config.hooks) {
+                Ok(_) => Ok(()),
+                Err(problem) => Err(vec![problem]),
             }
         })();
         let _ = std::fs::remove_file(&staged);

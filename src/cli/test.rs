@@ -1,9 +1,9 @@
 //! `hookgate test`: run one hook file the way Auth0's Runner did, with the Runner's default
 //! payload for its trigger, and print what it called back with.
 //!
-//! Owns: running a hook file as the Runner did. The default payloads and argument names are
-//! the triggers' contract (`crate::hooks::contract`). Must not: write the hook file under test
-//! (it is read, never written).
+//! Owns: running a hook file as the Runner did, from the command line. The payload, secrets and
+//! the run itself are the Runner's (`crate::hooks::runner`, which the management API's test
+//! route uses too). Must not: write the hook file under test (it is read, never written).
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -17,9 +17,8 @@ use super::{parse_trigger, Failure};
 use crate::config::Config;
 use crate::config::{HooksConfig, Trigger};
 use crate::engine::program::ProgramBuilder;
-use crate::engine::{Engine, HookError};
-use crate::hooks::contract::{argument_names, default_payload};
-use crate::hooks::Hook;
+use crate::engine::{Engine, HookError, Script};
+use crate::hooks::runner::{arguments, execute_blocking};
 
 /// `hookgate test`, as the command line gives it: `trigger` and `config` as typed.
 pub fn run(
@@ -79,40 +78,24 @@ pub fn run_test_as(
         root
     };
 
-    let mut values = default_payload(trigger);
-    if let Some(path) = payload {
-        let text = std::fs::read_to_string(path)
-            .with_context(|| format!("cannot read the payload {}", path.display()))?;
-        let given: Value = serde_json::from_str(&text)
-            .with_context(|| format!("the payload {} is not JSON", path.display()))?;
-        let Value::Object(given) = given else {
-            bail!(
-                "the payload {} must be a JSON object keyed by argument name",
-                path.display()
-            )
-        };
-        for (k, v) in given {
-            values[k] = v;
+    let given = match payload {
+        None => None,
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read the payload {}", path.display()))?;
+            let given: Value = serde_json::from_str(&text)
+                .with_context(|| format!("the payload {} is not JSON", path.display()))?;
+            if !given.is_object() {
+                bail!(
+                    "the payload {} must be a JSON object keyed by argument name",
+                    path.display()
+                )
+            }
+            Some(given)
         }
-    }
-    let secrets: BTreeMap<String, String> = values
-        .pointer("/context/webtask/secrets")
-        .and_then(Value::as_object)
-        .map(|m| {
-            m.iter()
-                .map(|(k, v)| {
-                    (
-                        k.clone(),
-                        v.as_str().map_or_else(|| v.to_string(), str::to_owned),
-                    )
-                })
-                .collect()
-        })
-        .unwrap_or_default();
-    let args: Vec<Value> = argument_names(trigger)
-        .iter()
-        .map(|n| values.get(*n).cloned().unwrap_or(Value::Null))
-        .collect();
+    };
+    // Secrets are the payload's own `context.webtask.secrets`, as the Runner's were.
+    let args = arguments(trigger, given, &BTreeMap::new()).map_err(|e| anyhow!("{e}"))?;
 
     let program = ProgramBuilder::new(root)
         .build(hook_file)
@@ -136,20 +119,20 @@ pub fn run_test_as(
         trigger.id(),
         hook_file.file_stem().unwrap_or_default().to_string_lossy()
     );
-    let hook = Arc::new(
-        Hook::standalone(
-            name,
-            trigger,
-            hook_file.to_path_buf(),
-            Duration::from_millis(cfg.timeout_ms),
-            secrets,
-            program,
-        )
-        .probed(&cfg)
-        .map_err(|problem| anyhow!("{problem}"))?,
-    );
+    // The secrets are already in the arguments; an Action's adapter reads them there.
+    let hook = crate::hooks::Hook::standalone(
+        name,
+        trigger,
+        hook_file.to_path_buf(),
+        Duration::from_millis(cfg.timeout_ms),
+        BTreeMap::new(),
+        program,
+    )
+    .probed(&cfg)
+    .map_err(|problem| anyhow!("{problem}"))?;
+    let script: Arc<Script> = Arc::clone(&hook);
     let engine = Engine::start(&cfg)?;
-    let result = engine.call_blocking(&hook, args, "hookgate-test");
+    let (result, _report) = execute_blocking(&engine, &script, args);
     engine.finish();
     match result {
         Ok(v) => Ok(v),

@@ -8,7 +8,7 @@
 //! called from [`Config::parse`], in file order) and which of its settings need a restart (a
 //! `pin_boot` method next to the fields, called from [`Config::pin_boot`]): [`server`],
 //! [`upstream`], [`routes`], [`clients`] (`[tenant]` and `[clients]`), [`token`], [`hooks`],
-//! [`outbox`]. Shared by them: [`secrets`] (the one secret reader), [`path`] (the canonical
+//! [`outbox`], [`runs`]. Shared by them: [`secrets`] (the one secret reader), [`path`] (the canonical
 //! path spelling routes and requests share), [`trigger`] (the extensibility points' ids), `addr`
 //! (`host:port` resolution). This file keeps what spans sections: the entry points, the error
 //! type with its file:line:key, and the checks between sections.
@@ -23,6 +23,7 @@ pub mod hooks;
 pub mod outbox;
 pub mod path;
 pub mod routes;
+pub mod runs;
 pub mod secrets;
 pub mod server;
 pub mod token;
@@ -44,6 +45,7 @@ pub use routes::{
     BodyFormat, ChangePasswordMapping, Location, PathMatch, PhoneRoute, Route, RouteKind,
     SignupMapping, SignupRoute, TokenRoute, UpstreamBody,
 };
+pub use runs::RunsConfig;
 pub use secrets::{Secret, SecretSource};
 pub use server::{LogFormat, ServerConfig, ENV_ADMIN_LISTEN, ENV_LISTEN};
 pub use token::{OpaqueTokens, TokenConfig, DEFAULT_DISCOVERY_PATHS};
@@ -119,6 +121,7 @@ struct RawConfig {
     hooks: HooksConfig,
     outbox: Option<Spanned<OutboxConfig>>,
     admin: Option<Spanned<admin::AdminConfig>>,
+    runs: Option<Spanned<RunsConfig>>,
 }
 
 #[derive(Debug, Clone)]
@@ -138,6 +141,8 @@ pub struct Config {
     /// `[admin]`: the management API (listener, certificate, tokens, secrets folder).
     pub admin: admin::Admin,
     outbox_configured: bool,
+    /// `[runs]`: the run records; `dir` is resolved against the file's folder.
+    pub runs: RunsConfig,
 }
 
 impl Config {
@@ -171,6 +176,7 @@ impl Config {
         self.outbox.pin_boot(&running.outbox, &mut changed);
         self.hooks.pin_boot(&running.hooks, &mut changed);
         self.admin.pin_boot(&running.admin, &mut changed);
+        self.runs.pin_boot(&running.runs, &mut changed);
         changed
     }
 }
@@ -327,6 +333,7 @@ impl Validator<'_> {
         let outbox_configured = raw.outbox.is_some();
         let outbox = self.outbox(raw.outbox, base);
         let admin = self.admin(raw.admin, base, env);
+        let runs = self.runs(raw.runs, base);
 
         if !self.errors.is_empty() {
             return Err(ConfigErrors(self.errors));
@@ -343,6 +350,7 @@ impl Validator<'_> {
             outbox,
             admin,
             outbox_configured,
+            runs,
         })
     }
 }

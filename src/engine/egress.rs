@@ -168,6 +168,8 @@ pub(crate) struct Done {
     pub seq: u64,
     pub id: u64,
     pub result: Result<Response, Failure>,
+    /// The hosts requested, first to last (empty: refused before any was).
+    pub hops: Vec<String>,
 }
 
 /// The error every forbidden host gets, first hop or redirect.
@@ -237,6 +239,7 @@ impl Egress {
                 seq,
                 id,
                 result: Err(failure),
+                hops: Vec::new(),
             });
             None
         };
@@ -262,6 +265,7 @@ impl Egress {
                     message: "outbound requests are not sent while the hook is loaded (module scope at load time)".into(),
                     ..Failure::default()
                 }),
+                hops: Vec::new(),
             });
             return None;
         };
@@ -311,17 +315,22 @@ impl Egress {
             // The host actually reached (or refused) is the last hop; the hops say how.
             let reached = hops.last().cloned().unwrap_or_default();
             // Only when there were redirects: `hops=a.example -> b.example`.
-            let hops = (hops.len() > 1).then(|| hops.join(" -> "));
-            let hops = hops.as_ref().map(tracing::field::display);
+            let hops_text = (hops.len() > 1).then(|| hops.join(" -> "));
+            let hops_field = hops_text.as_ref().map(tracing::field::display);
             match &result {
                 Ok(r) => {
-                    tracing::info!(target: "hookgate::egress", hook = %hook, method = %method, host = %reached, hops, status = r.status, ms = format_args!("{ms:.1}"), "outbound request")
+                    tracing::info!(target: "hookgate::egress", hook = %hook, method = %method, host = %reached, hops = hops_field, status = r.status, ms = format_args!("{ms:.1}"), "outbound request")
                 }
                 Err(f) => {
-                    tracing::warn!(target: "hookgate::egress", hook = %hook, method = %method, host = %reached, hops, error = %f.log_text(), ms = format_args!("{ms:.1}"), "outbound request failed")
+                    tracing::warn!(target: "hookgate::egress", hook = %hook, method = %method, host = %reached, hops = hops_field, error = %f.log_text(), ms = format_args!("{ms:.1}"), "outbound request failed")
                 }
             }
-            let _ = done.send(Done { seq, id, result });
+            let _ = done.send(Done {
+                seq,
+                id,
+                result,
+                hops,
+            });
         });
         Some(task.abort_handle())
     }

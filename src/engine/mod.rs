@@ -86,6 +86,13 @@
 //!
 //! A hook that returns without calling `cb` and has nothing pending (no timer, no fetch) could
 //! never call it any more; it gets the [`HookError::Timeout`] it would get at its deadline, at once.
+//!
+//! # Reports
+//! A caller that passes a [`Reporter`] (`call_with_report` and its siblings) gets the call's
+//! [`CallReport`] when the call ends, event loop included: its console lines (within
+//! `max_log_bytes`, still logged as before), its outbound requests (URL redacted, host reached,
+//! status or error, duration), its CPU time and durations (`report.rs`). Without one, nothing is
+//! captured. Run records and the Runner are built on it; the engine keeps no report itself.
 
 pub mod builtins;
 mod bytes;
@@ -95,6 +102,7 @@ mod globals;
 mod natives;
 pub mod probe;
 pub mod program;
+pub mod report;
 mod script;
 mod values;
 mod worker;
@@ -111,6 +119,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use crate::config::HooksConfig;
 
 pub use compile::SyntaxError;
+pub use report::{CallReport, ConsoleLine, Level, OutboundRequest, Reporter};
 pub use script::Script;
 
 /// What a failing call produced.
@@ -372,7 +381,29 @@ impl Engine {
         request_id: &str,
         wait: Wait,
     ) -> Result<serde_json::Value, HookError> {
-        self.run(hook, args, request_id, wait, Some(self.inner.queue_timeout))
+        self.run(
+            hook,
+            args,
+            request_id,
+            wait,
+            Some(self.inner.queue_timeout),
+            None,
+        )
+        .await
+    }
+
+    /// [`Engine::call_with`]; when `report` is given it gets the call's [`CallReport`] once the
+    /// call ends (after the answer when the hook left work after cb), or at once if it never runs.
+    pub async fn call_with_report(
+        &self,
+        hook: &Arc<Script>,
+        args: Vec<serde_json::Value>,
+        request_id: &str,
+        wait: Wait,
+        report: Option<Reporter>,
+    ) -> Result<serde_json::Value, HookError> {
+        let timeout = Some(self.inner.queue_timeout);
+        self.run(hook, args, request_id, wait, timeout, report)
             .await
     }
 
@@ -386,7 +417,20 @@ impl Engine {
         args: Vec<serde_json::Value>,
         request_id: &str,
     ) -> Result<serde_json::Value, HookError> {
-        self.run(hook, args, request_id, Wait::Sleep, None).await
+        self.run(hook, args, request_id, Wait::Sleep, None, None)
+            .await
+    }
+
+    /// [`Engine::call_patiently`] with a report (see [`Engine::call_with_report`]).
+    pub async fn call_patiently_with_report(
+        &self,
+        hook: &Arc<Script>,
+        args: Vec<serde_json::Value>,
+        request_id: &str,
+        report: Option<Reporter>,
+    ) -> Result<serde_json::Value, HookError> {
+        self.run(hook, args, request_id, Wait::Sleep, None, report)
+            .await
     }
 
     async fn run(
@@ -396,16 +440,17 @@ impl Engine {
         request_id: &str,
         wait: Wait,
         queue_timeout: Option<Duration>,
+        report: Option<Reporter>,
     ) -> Result<serde_json::Value, HookError> {
         let Some(queue_timeout) = queue_timeout else {
             let permit = match self.try_slot(hook) {
                 Ok(permit) => permit,
-                Err(slots) => slots
-                    .acquire_owned()
-                    .await
-                    .map_err(|_| HookError::Crashed("the engine has stopped".into()))?,
+                Err(slots) => match slots.acquire_owned().await {
+                    Ok(permit) => permit,
+                    Err(_) => return Err(stopped(report)),
+                },
             };
-            let (rx, ..) = self.submit(hook, args, request_id, permit)?;
+            let (rx, ..) = self.submit(hook, args, request_id, permit, report)?;
             return rx.await.unwrap_or_else(|_| Err(worker_died()));
         };
         let queued_until = Instant::now() + queue_timeout;
@@ -414,12 +459,19 @@ impl Engine {
             Err(slots) => {
                 match tokio::time::timeout_at(queued_until.into(), slots.acquire_owned()).await {
                     Ok(Ok(permit)) => permit,
-                    Ok(Err(_)) => return Err(HookError::Crashed("the engine has stopped".into())),
-                    Err(_) => return Err(self.overloaded(hook, request_id, "its max_concurrency")),
+                    Ok(Err(_)) => return Err(stopped(report)),
+                    Err(_) => {
+                        let e = self.overloaded(hook, request_id, "its max_concurrency");
+                        if let Some(report) = report {
+                            report.not_run(e.clone());
+                        }
+                        return Err(e);
+                    }
                 }
             }
         };
-        let (mut rx, ticket, worker_free, pool) = self.submit(hook, args, request_id, permit)?;
+        let (mut rx, ticket, worker_free, pool) =
+            self.submit(hook, args, request_id, permit, report)?;
         if wait == Wait::SpinFirst && self.inner.may_spin && worker_free {
             let start = Instant::now();
             loop {
@@ -461,18 +513,33 @@ impl Engine {
         args: Vec<serde_json::Value>,
         request_id: &str,
     ) -> Result<serde_json::Value, HookError> {
+        self.call_blocking_with_report(hook, args, request_id, None)
+    }
+
+    /// [`Engine::call_blocking`] with a report (see [`Engine::call_with_report`]).
+    pub fn call_blocking_with_report(
+        &self,
+        hook: &Arc<Script>,
+        args: Vec<serde_json::Value>,
+        request_id: &str,
+        report: Option<Reporter>,
+    ) -> Result<serde_json::Value, HookError> {
         // No timer to await here: poll for the slot and the start, briefly, until the deadline.
         let queued_until = Instant::now() + self.inner.queue_timeout;
         let permit = loop {
             match self.try_slot(hook) {
                 Ok(permit) => break permit,
                 Err(_) if Instant::now() >= queued_until => {
-                    return Err(self.overloaded(hook, request_id, "its max_concurrency"))
+                    let e = self.overloaded(hook, request_id, "its max_concurrency");
+                    if let Some(report) = report {
+                        report.not_run(e.clone());
+                    }
+                    return Err(e);
                 }
                 Err(_) => std::thread::sleep(Duration::from_millis(1)),
             }
         };
-        let (mut rx, ticket, ..) = self.submit(hook, args, request_id, permit)?;
+        let (mut rx, ticket, ..) = self.submit(hook, args, request_id, permit, report)?;
         loop {
             match rx.try_recv() {
                 Ok(settled) => return settled,
@@ -616,6 +683,7 @@ impl Engine {
         args: Vec<serde_json::Value>,
         request_id: &str,
         permit: OwnedSemaphorePermit,
+        report: Option<Reporter>,
     ) -> Result<
         (
             oneshot::Receiver<worker::Settled>,
@@ -633,20 +701,41 @@ impl Engine {
             request_id: request_id.to_owned(),
             reply,
             ticket: ticket.clone(),
+            report,
         };
-        let stopped = || HookError::Crashed("the engine has stopped".into());
+        // A job refused by a closed queue comes back and is dropped: its reporter reports.
+        let refused = |job: worker::Job| stopped(job.report);
         if hook.is_hogged() && self.low_pool_running() {
-            let jobs = self.inner.low_jobs.as_ref().ok_or_else(stopped)?;
+            let Some(jobs) = self.inner.low_jobs.as_ref() else {
+                return Err(refused(job));
+            };
             LOW_CALLS_TOTAL.fetch_add(1, Ordering::Relaxed);
             self.inner.low_calls.fetch_add(1, Ordering::Relaxed);
-            jobs.send(worker::Msg::Call(job)).map_err(|_| stopped())?;
-            return Ok((rx, ticket, false, worker::Pool::Low));
+            return match jobs.send(worker::Msg::Call(job)) {
+                Ok(()) => Ok((rx, ticket, false, worker::Pool::Low)),
+                Err(crossbeam_channel::SendError(worker::Msg::Call(job))) => Err(refused(job)),
+                Err(_) => Err(stopped(None)),
+            };
         }
-        let jobs = self.inner.jobs.as_ref().ok_or_else(stopped)?;
+        let Some(jobs) = self.inner.jobs.as_ref() else {
+            return Err(refused(job));
+        };
         let worker_free = self.inner.idle.load(Ordering::Relaxed) > 0;
-        jobs.send(worker::Msg::Call(job)).map_err(|_| stopped())?;
-        Ok((rx, ticket, worker_free, worker::Pool::Shared))
+        match jobs.send(worker::Msg::Call(job)) {
+            Ok(()) => Ok((rx, ticket, worker_free, worker::Pool::Shared)),
+            Err(crossbeam_channel::SendError(worker::Msg::Call(job))) => Err(refused(job)),
+            Err(_) => Err(stopped(None)),
+        }
     }
+}
+
+/// The engine has stopped: the call cannot run (its reporter, if any, is told so).
+fn stopped(report: Option<Reporter>) -> HookError {
+    let e = HookError::Crashed("the engine has stopped".into());
+    if let Some(report) = report {
+        report.not_run(e.clone());
+    }
+    e
 }
 
 fn worker_died() -> HookError {

@@ -129,9 +129,50 @@ impl ProgramBuilder {
     /// because packages often `require` optional dependencies inside `try`.
     pub fn build(&mut self, file: &Path) -> Result<Program, Vec<ProgramError>> {
         let file = file.canonicalize().unwrap_or_else(|_| file.to_path_buf());
+        self.build_main(&file, None)
+    }
+
+    /// [`ProgramBuilder::build`] for a hook whose source is given, not read: it stands at
+    /// `relative` inside the hooks folder (what its `__filename` and relative `require`s see;
+    /// nothing is written there, and a file of that name, if any, is not read). The Runner
+    /// compiles scripts that were never saved this way. Errors name `relative`.
+    pub fn build_source(
+        &mut self,
+        relative: &Path,
+        source: &str,
+    ) -> Result<Program, Vec<ProgramError>> {
+        let file = self.root.join(relative);
+        self.build_main(&file, Some(source)).map_err(|errors| {
+            let real = file.to_string_lossy().into_owned();
+            let shown = relative.to_string_lossy().into_owned();
+            errors
+                .into_iter()
+                .map(|e| match e {
+                    ProgramError::Syntax(mut s) if s.file == real => {
+                        s.file = shown.clone();
+                        ProgramError::Syntax(s)
+                    }
+                    ProgramError::Unresolved { file, module, line } if file == real => {
+                        ProgramError::Unresolved {
+                            file: shown.clone(),
+                            module,
+                            line,
+                        }
+                    }
+                    other => other,
+                })
+                .collect()
+        })
+    }
+
+    fn build_main(
+        &mut self,
+        file: &Path,
+        source: Option<&str>,
+    ) -> Result<Program, Vec<ProgramError>> {
         let mut errors = Vec::new();
         let mut modules = HashMap::new();
-        let main = match self.module_for_file(&file, true, &mut errors) {
+        let main = match self.module_for_file(file, true, source, &mut errors) {
             Some(m) => m,
             None => return Err(errors),
         };
@@ -183,14 +224,19 @@ impl ProgramBuilder {
         &mut self,
         file: &Path,
         is_hook: bool,
+        given: Option<&str>,
         errors: &mut Vec<ProgramError>,
     ) -> Option<Arc<Module>> {
         let key = file.to_string_lossy().into_owned();
-        if let Some(m) = self.cache.get(&key) {
+        if let Some(m) = self.cache.get(&key).filter(|_| given.is_none()) {
             return Some(m.clone());
         }
         let filename = self.virtual_name(file);
-        let source = match std::fs::read_to_string(file) {
+        let read = match given {
+            Some(text) => Ok(text.to_owned()),
+            None => std::fs::read_to_string(file),
+        };
+        let source = match read {
             Ok(s) => s,
             Err(e) => {
                 errors.push(ProgramError::Unreadable {
@@ -289,7 +335,7 @@ impl ProgramBuilder {
         if spec.starts_with("./") || spec.starts_with("../") || spec == "." || spec == ".." {
             let file = self.resolve_path(&dir.join(spec))?;
             return self
-                .module_for_file(&file, false, errors)
+                .module_for_file(&file, false, None, errors)
                 .map(|m| m.key.clone());
         }
         if spec.starts_with('/') {
@@ -312,7 +358,7 @@ impl ProgramBuilder {
             };
             if let Some(file) = self.resolve_path(&target) {
                 return self
-                    .module_for_file(&file, false, errors)
+                    .module_for_file(&file, false, None, errors)
                     .map(|m| m.key.clone());
             }
             if d == self.root || !d.starts_with(&self.root) {

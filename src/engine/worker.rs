@@ -40,6 +40,7 @@ use super::bytes::bytes_out;
 use super::egress::{Caller, Done, Egress, Request};
 use super::globals::{self, crash_kind, remaining, Api};
 use super::program::Module;
+use super::report::{Capture, Reporter};
 use super::Script;
 use super::{HookError, HookFailure};
 
@@ -54,6 +55,8 @@ pub(crate) struct Job {
     pub reply: tokio::sync::oneshot::Sender<Settled>,
     /// Shared with the caller, who may give up before a worker takes the call.
     pub ticket: Arc<Ticket>,
+    /// Where the call's report goes when it ends; `None`: nothing is captured.
+    pub report: Option<Reporter>,
 }
 
 /// Whether a queued call is still wanted: a worker takes it, or its caller abandons it at the
@@ -361,6 +364,8 @@ pub(crate) struct CallState {
     cpu: Duration,
     /// The part of `cpu` spent after the call was settled (timers, callbacks left after `cb`).
     cpu_after_cb: Duration,
+    /// What the call did, for its caller's report (see `report.rs`); `None`: not asked for.
+    capture: Option<Capture>,
     /// Released (to the hook's concurrency cap) when the call ends.
     _permit: Option<tokio::sync::OwnedSemaphorePermit>,
 }
@@ -392,6 +397,7 @@ impl CallState {
             log_dropped: false,
             cpu: Duration::ZERO,
             cpu_after_cb: Duration::ZERO,
+            capture: None,
             _permit: permit,
         }
     }
@@ -440,6 +446,14 @@ impl CallState {
             .first()
             .map_or(self.deadline, |t| t.0.min(self.deadline))
     }
+    /// Send the call's report, if one was asked for: the call is over, and requests still under
+    /// way were stopped because `why`.
+    fn report(&mut self, why: &str) {
+        if let Some(capture) = self.capture.take() {
+            capture.finish(why);
+        }
+    }
+
     /// Record the call's result and answer the caller; only the first one counts.
     fn settle(&mut self, settled: Settled) {
         if self.settled {
@@ -447,6 +461,9 @@ impl CallState {
         }
         self.settled = true;
         self.crashed |= matches!(settled, Err(HookError::Crashed(_)));
+        if let Some(capture) = &mut self.capture {
+            capture.settled(&settled);
+        }
         if let Some(reply) = self.reply.take() {
             let _ = reply.send(settled);
         }
@@ -567,6 +584,9 @@ impl Shared {
         let Some(c) = calls.get_mut(&self.0.current.get()) else {
             return;
         };
+        if let Some(capture) = &mut c.capture {
+            capture.request_started(id, &req.method, &req.url);
+        }
         let caller = Caller {
             hook: &c.hook.name,
             seq: c.seq,
@@ -584,6 +604,13 @@ impl Shared {
             Some(handle) => {
                 if let Some(handle) = handle {
                     handle.abort();
+                }
+                if let Some(capture) = &mut c.capture {
+                    capture.request_done(
+                        id,
+                        Err("cancelled: the hook stopped waiting for it".into()),
+                        Vec::new(),
+                    );
                 }
                 true
             }
@@ -637,6 +664,9 @@ impl Shared {
             return;
         };
         if c.log_bytes >= self.0.limits.max_log_bytes {
+            if let Some(capture) = &mut c.capture {
+                capture.truncated();
+            }
             if !c.log_dropped {
                 c.log_dropped = true;
                 tracing::warn!(target: "hookgate::hook", hook = %c.hook.name, request_id = %c.request_id,
@@ -651,6 +681,9 @@ impl Shared {
             }
             msg.truncate(cut);
             msg.push_str("… (truncated)");
+            if let Some(capture) = &mut c.capture {
+                capture.truncated();
+            }
         }
         c.log_bytes += msg.len();
         let (hook, rid) = (&c.hook.name, &c.request_id);
@@ -663,6 +696,9 @@ impl Shared {
             _ => {
                 tracing::error!(target: "hookgate::hook", hook = %hook, request_id = %rid, "{msg}")
             }
+        }
+        if let Some(capture) = &mut c.capture {
+            capture.line(level, msg);
         }
     }
 
@@ -844,23 +880,25 @@ impl Worker {
     fn start(&mut self, job: Job) {
         let Some(permit) = job.ticket.take() else {
             // The caller gave up at the queue deadline and answered Overloaded.
+            if let Some(report) = job.report {
+                report.not_run(HookError::Overloaded);
+            }
             return;
         };
         self.seq += 1;
         let seq = self.seq;
         let hook = job.hook;
-        self.shared.0.calls.borrow_mut().insert(
+        let mut state = CallState::new(
             seq,
-            CallState::new(
-                seq,
-                hook.clone(),
-                job.request_id,
-                Instant::now() + hook.timeout,
-                Some(job.reply),
-                permit,
-                &self.shared.0.limits,
-            ),
+            hook.clone(),
+            job.request_id,
+            Instant::now() + hook.timeout,
+            Some(job.reply),
+            permit,
+            &self.shared.0.limits,
         );
+        state.capture = job.report.map(Capture::new);
+        self.shared.0.calls.borrow_mut().insert(seq, state);
         if self.contexts.len() >= SWEEP_AT {
             let in_use: HashSet<u64> = self
                 .shared
@@ -1021,7 +1059,9 @@ impl Worker {
         // (which may `require` a package): a one-off cost is no hog.
         let metered = entry == Entry::Glue && seq != 0 && hc.warm.get();
         let after_cb = metered && self.shared.with_seq(seq, |c| c.settled);
-        let cpu_before = metered.then(thread_cpu);
+        // A call whose caller wants a report has all its CPU counted, first invocation included.
+        let reported = seq != 0 && self.shared.with_seq(seq, |c| c.capture.is_some());
+        let cpu_before = (metered || reported).then(thread_cpu);
         self.shared.0.current.set(seq);
         self.deadline.set(deadline);
         self.interrupted.set(false);
@@ -1034,9 +1074,16 @@ impl Worker {
         if !self.interrupted.get() && glue_broke.is_none() {
             self.drain_jobs(hook);
         }
-        if let Some(before) = cpu_before {
+        let used = cpu_before.map(|before| thread_cpu().saturating_sub(before));
+        if let Some(used) = used.filter(|_| reported) {
+            self.shared.with_seq(seq, |c| {
+                if let Some(capture) = &mut c.capture {
+                    capture.cpu += used;
+                }
+            });
+        }
+        if let Some(used) = used.filter(|_| metered) {
             let budget = self.shared.0.limits.call_cpu;
-            let used = thread_cpu().saturating_sub(before);
             let over = self.shared.with_seq(seq, |c| {
                 c.cpu += used;
                 if after_cb {
@@ -1177,9 +1224,18 @@ impl Worker {
     }
 
     fn deliver(&mut self, done: Done) {
-        let mine = self
-            .shared
-            .with_seq(done.seq, |c| c.requests.remove(&done.id).is_some());
+        let hops = done.hops;
+        let mine = self.shared.with_seq(done.seq, |c| {
+            let mine = c.requests.remove(&done.id).is_some();
+            if let (true, Some(capture)) = (mine, &mut c.capture) {
+                let outcome = match &done.result {
+                    Ok(r) => Ok(r.status),
+                    Err(f) => Err(format!("{}: {}", f.code, f.message)),
+                };
+                capture.request_done(done.id, outcome, hops);
+            }
+            mine
+        });
         let Some(hook) = self.hook_of(done.seq).filter(|_| mine) else {
             return;
         };
@@ -1297,6 +1353,11 @@ impl Worker {
             return;
         };
         let hook = state.hook.clone();
+        state.report(match end {
+            End::Timeout => "stopped: the hook's timeout was reached",
+            End::Hogged => "stopped: the hook hogs the CPU and its work after cb was stopped",
+            End::Done | End::Stuck => "stopped: the call ended",
+        });
         if let Some(reply) = state.reply.take() {
             if end == End::Stuck {
                 tracing::warn!(hook = %hook.name, request_id = %state.request_id,
@@ -1355,6 +1416,7 @@ impl Worker {
             } else {
                 HookError::Crashed(why.others().into())
             }));
+            c.report("stopped: the worker running the call was recycled");
         }
         if answered > 0 {
             tracing::warn!(
@@ -1377,6 +1439,7 @@ impl Worker {
         for (_, mut c) in calls.drain() {
             abort_newest_first(&c.requests);
             c.settle(Err(HookError::Crashed(why.into())));
+            c.report("stopped: the worker running the call failed");
         }
     }
 }

@@ -85,3 +85,19 @@ pub fn starter(trigger: Trigger) -> &'static str {
         Trigger::SendPhoneMessage => include_str!("starters/send-phone-message.js"),
     }
 }
+
+/// Whether an error class a hook called back with is one its trigger's contract uses to refuse
+/// the request on purpose (run records and metrics count it as `denied`, not `error`):
+/// credentials-exchange's `InvalidScopeError` and `InvalidRequestError`, pre-user-registration's
+/// `PreUserRegistrationError`. The points map the same classes to their answers.
+pub fn denies(trigger: Trigger, class: &str) -> bool {
+    match trigger {
+        Trigger::CredentialsExchange => {
+            matches!(class, "InvalidScopeError" | "InvalidRequestError")
+        }
+        Trigger::PreUserRegistration => class == "PreUserRegistrationError",
+        Trigger::PostUserRegistration | Trigger::PostChangePassword | Trigger::SendPhoneMessage => {
+            false
+        }
+    }
+}

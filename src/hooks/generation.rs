@@ -15,6 +15,7 @@ use std::time::Duration;
 use crate::engine::probe::Probed;
 use crate::engine::program::{Program, ProgramBuilder};
 use crate::engine::Script;
+use crate::runs::{hook_metrics, HookStats};
 
 use super::actions::Kind;
 
@@ -27,6 +28,9 @@ use crate::config::{HooksConfig, OnError, Trigger};
 #[derive(Debug)]
 pub struct Hook {
     script: Arc<Script>,
+    /// The hook's stable id (`hk-` and 20 hex digits, see [`hook_id`]): run records and the
+    /// management API name it by this.
+    pub id: String,
     pub trigger: Trigger,
     pub order: i64,
     pub on_error: OnError,
@@ -37,6 +41,22 @@ pub struct Hook {
     pub(crate) configuration: BTreeMap<String, String>,
     /// A Hook or an Auth0 Action (known once its module has been evaluated at load).
     pub kind: Kind,
+    /// Its calls by outcome and their latency, for `/metrics` (shared by every generation that
+    /// loads a hook of this name).
+    pub stats: Arc<HookStats>,
+}
+
+/// A hook's stable id: `id` from its `[[hooks.hook]]` settings when set, else `hk-` and the
+/// first 20 hex digits of the SHA-256 of `<trigger id>/<name>` (the management API's rule, so
+/// both name a hook alike, across restarts and reloads).
+pub fn hook_id(trigger: Trigger, name: &str, explicit: Option<&str>) -> String {
+    use sha2::Digest as _;
+    if let Some(id) = explicit.filter(|id| !id.is_empty()) {
+        return id.to_owned();
+    }
+    let digest = sha2::Sha256::digest(format!("{}/{name}", trigger.id()).as_bytes());
+    let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+    format!("hk-{}", &hex[..20])
 }
 
 impl std::ops::Deref for Hook {
@@ -67,7 +87,10 @@ impl Hook {
         secrets: BTreeMap<String, String>,
         program: Program,
     ) -> Hook {
+        let stem = name.rsplit('/').next().unwrap_or(&name).to_owned();
         Hook {
+            id: hook_id(trigger, &stem, None),
+            stats: hook_metrics::stats(&name, trigger),
             script: Arc::new(Script::new(name, file, timeout, None, program)),
             trigger,
             order: 0,
@@ -102,6 +125,8 @@ impl Hook {
             )
         })?;
         Ok(Hook {
+            id: self.id.clone(),
+            stats: self.stats.clone(),
             script: Arc::new(Script::new(
                 self.script.name.clone(),
                 self.script.file.clone(),
@@ -215,11 +240,8 @@ impl Generation {
                 Some((key, s)) => (key.clone(), Some(*s)),
                 None => (format!("hook {}", rel.display()), None),
             };
-            let name = format!(
-                "{}/{}",
-                trigger.id(),
-                rel.file_stem().unwrap_or_default().to_string_lossy()
-            );
+            let stem = rel.file_stem().unwrap_or_default().to_string_lossy();
+            let name = format!("{}/{stem}", trigger.id());
             if s.is_some_and(|s| !s.enabled) {
                 generation.disabled.push(name);
                 continue;
@@ -250,6 +272,10 @@ impl Generation {
                 }
             };
             let hook = Hook {
+                // Settings may name the id (the management API's `id`); pass it here once
+                // `HookSettings` has the field.
+                id: hook_id(*trigger, &stem, None),
+                stats: hook_metrics::stats(&name, *trigger),
                 script: Arc::new(Script::new(
                     name,
                     dir.join(rel),
@@ -347,5 +373,22 @@ impl Generation {
     /// Every enabled hook, all triggers.
     pub fn all_hooks(&self) -> impl Iterator<Item = &Arc<Hook>> {
         self.hooks.values().flatten()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_hook_id_is_hk_and_20_hex_digits_of_the_sha256_of_trigger_and_name_unless_set() {
+        assert_eq!(
+            hook_id(Trigger::CredentialsExchange, "add-claims", None),
+            "hk-5e08720a4d6fd8ee2a5d"
+        );
+        assert_eq!(
+            hook_id(Trigger::CredentialsExchange, "add-claims", Some("hk-mine")),
+            "hk-mine"
+        );
     }
 }

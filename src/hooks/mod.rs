@@ -13,6 +13,7 @@ pub mod actions;
 pub mod contract;
 mod generation;
 pub mod probe;
+pub mod runner;
 
 pub use actions::Kind;
-pub use generation::{Generation, Hook, LoadError};
+pub use generation::{hook_id, Generation, Hook, LoadError};

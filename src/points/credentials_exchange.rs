@@ -253,7 +253,7 @@ impl Point for CredentialsExchange {
                 audience.as_ref().map_or(Value::Null, |a| json!(a)),
                 context,
             ];
-            match cx.hooks.call(hook, args).await {
+            match cx.hooks.call(hook, args, Some(client_id.as_str())).await {
                 Ok(result) => outcome.apply(hook, &result, request_id)?,
                 Err(e) => fail(hook, &e, request_id)?,
             }
@@ -579,6 +579,31 @@ fn overloaded(hook: &Hook) -> Failure {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Run records and metrics call `denied` exactly what this point answers as a denial.
+    #[test]
+    fn the_contracts_denials_are_the_errors_this_point_answers_as_denied() {
+        for class in [
+            "InvalidScopeError",
+            "InvalidRequestError",
+            "ServerError",
+            "PreUserRegistrationError",
+            "Error",
+            "TypeError",
+            "string",
+        ] {
+            let f = HookFailure {
+                class: class.into(),
+                message: "m".into(),
+                user_message: None,
+            };
+            assert_eq!(
+                crate::hooks::contract::denies(Trigger::CredentialsExchange, class),
+                matches!(deliberate(&f), Some(Failure::HookDenied { .. })),
+                "{class}"
+            );
+        }
+    }
     use crate::config::OnError;
     use crate::proxy::respond::render;
     use std::sync::Arc;

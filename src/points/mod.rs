@@ -37,6 +37,7 @@ pub mod signup;
 use std::any::Any;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::time::{Instant, SystemTime};
 
 use async_trait::async_trait;
 use bytes::Bytes;
@@ -45,8 +46,9 @@ use serde_json::Value;
 use crate::config::{Config, RouteKind};
 use crate::config::{OnError, Trigger};
 use crate::engine::{Engine, HookError, HookFailure, Wait};
-use crate::hooks::{Generation, Hook, Kind};
+use crate::hooks::{contract, Generation, Hook, Kind};
 use crate::outbox::{Event, Outbox};
+use crate::runs::{Outcome, RunStart, Runs};
 use crate::token::{KeyRing, UpstreamKeys};
 use crate::wire::headers::Headers;
 use crate::wire::params::{self, Params};
@@ -326,10 +328,15 @@ pub struct Tokens<'a> {
 }
 
 /// Runs a request's hooks: picks them from the generation in force, calls the engine with the
-/// wait strategy that suits the load, and says what a failed hook means (`on_error`).
+/// wait strategy that suits the load, says what a failed hook means (`on_error`), and leaves a
+/// run record (`runs`) and the hook's metrics for every call.
 pub struct HookChain<'a> {
     pub engine: &'a Engine,
     pub generation: &'a Generation,
+    /// The hot-reload generation's number (`Live::number`), for run records.
+    pub generation_number: u64,
+    /// Where each call's run record goes (recording off: no record, nothing captured).
+    pub runs: &'a Runs,
     /// Requests in flight in the process: alone in flight, a request's thread has nothing else
     /// to do and may spin on a hook's answer (see [`Wait`]).
     pub inflight: &'a AtomicUsize,
@@ -351,6 +358,12 @@ pub struct ErrorTable {
     pub deliberate: fn(&HookFailure) -> Option<Failure>,
     /// The answer when any other failure denies the request (`on_error = "deny"`).
     pub denied: fn(&Hook, &HookError) -> Failure,
+}
+
+/// Whether `f` is a denial of `trigger`'s contract (run records and metrics say `denied`): the
+/// classes each point's `deliberate` answers with `Failure::HookDenied`.
+pub fn denied_by_contract(trigger: Trigger, f: &HookFailure) -> bool {
+    contract::denies(trigger, &f.class)
 }
 
 /// The one `on_error` table of the blocking points: `Ok(())` when the request goes on without
@@ -421,17 +434,48 @@ impl HookChain<'_> {
         }
     }
 
-    /// Call one hook with its arguments (those before `cb`); an Action also gets the request's
-    /// facts after them (its adapter builds `event.request` from them).
-    pub async fn call(&self, hook: &Arc<Hook>, mut args: Vec<Value>) -> Result<Value, HookError> {
+    /// Call one hook with its arguments (those before `cb`), for `client_id` when the point
+    /// knows the client. The call's run record is stored when it ends (its work after cb
+    /// included); its outcome and the time waited count in the hook's metrics now.
+    pub async fn call(
+        &self,
+        hook: &Arc<Hook>,
+        mut args: Vec<Value>,
+        client_id: Option<&str>,
+    ) -> Result<Value, HookError> {
+        // An Action also gets the request's facts after its Hook arguments (its adapter builds
+        // `event.request` from them).
         if hook.kind == Kind::Action {
             if let Some(facts) = &self.facts {
                 args.push(facts.clone());
             }
         }
-        self.engine
-            .call_with(hook, args, self.request_id, self.wait())
-            .await
+        let report = if self.runs.enabled() {
+            self.runs.reporter(RunStart {
+                hook_id: hook.id.clone(),
+                hook: hook.name.clone(),
+                point: hook.trigger,
+                route: Some(self.route.to_owned()),
+                request_id: Some(self.request_id.to_owned()),
+                event_id: None,
+                client_id: client_id.filter(|c| !c.is_empty()).map(str::to_owned),
+                generation: self.generation_number,
+                at: SystemTime::now(),
+                denies: denied_by_contract,
+            })
+        } else {
+            None
+        };
+        let started = Instant::now();
+        let result = self
+            .engine
+            .call_with_report(hook, args, self.request_id, self.wait(), report)
+            .await;
+        hook.stats.observe(
+            Outcome::of(&result, |f| denied_by_contract(hook.trigger, f)),
+            started.elapsed(),
+        );
+        result
     }
 
     /// [`settle`] for this request.

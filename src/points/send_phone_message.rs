@@ -70,12 +70,18 @@ impl Point for SendPhoneMessage {
                 "no message provider is configured".into(),
             ));
         }
+        // The client the identity server says it sends for, for run records.
+        let client_id = context
+            .get("client")
+            .and_then(|c| c.get("client_id"))
+            .and_then(Value::as_str)
+            .map(str::to_owned);
         let mut last = None;
         for hook in &hooks {
             let mut context = context.clone();
             context.insert("webtask".into(), hook.webtask());
             let args = vec![json!(recipient), json!(text), Value::Object(context)];
-            match cx.hooks.call(hook, args).await {
+            match cx.hooks.call(hook, args, client_id.as_deref()).await {
                 Ok(result) => {
                     let result = if result.is_null() { json!({}) } else { result };
                     return Ok(Before::Answer(Answer {

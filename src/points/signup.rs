@@ -155,7 +155,7 @@ impl Point for Signup {
                 let mut ctx = context.clone();
                 ctx.insert("webtask".into(), hook.webtask());
                 let args = vec![user.clone(), Value::Object(ctx)];
-                let result = cx.hooks.call(hook, args).await;
+                let result = cx.hooks.call(hook, args, client_id.as_deref()).await;
                 let applied = match result {
                     Ok(v) => hook_metadata(&v).map_err(|problem| {
                         tracing::error!(request_id, hook = %hook.name, problem, "the hook's response is invalid");
@@ -488,6 +488,31 @@ fn fail(hook: &Hook, e: &HookError, request_id: &str) -> Result<(), Failure> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Run records and metrics call `denied` exactly what this point answers as a denial.
+    #[test]
+    fn the_contracts_denials_are_the_errors_this_point_answers_as_denied() {
+        for class in [
+            "InvalidScopeError",
+            "InvalidRequestError",
+            "ServerError",
+            "PreUserRegistrationError",
+            "Error",
+            "TypeError",
+            "string",
+        ] {
+            let f = HookFailure {
+                class: class.into(),
+                message: "m".into(),
+                user_message: None,
+            };
+            assert_eq!(
+                crate::hooks::contract::denies(Trigger::PreUserRegistration, class),
+                matches!(deliberate(&f), Some(Failure::HookDenied { .. })),
+                "{class}"
+            );
+        }
+    }
     use crate::config::OnError;
     use crate::proxy::respond::{render, ErrorShape};
     use std::sync::Arc;

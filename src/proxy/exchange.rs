@@ -176,6 +176,8 @@ async fn exchange(
         hooks: HookChain {
             engine: &proxy.engine,
             generation: &live.generation,
+            generation_number: live.number,
+            runs: &proxy.runs,
             inflight: &proxy.inflight,
             request_id,
             route: &route.name,

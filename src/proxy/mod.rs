@@ -43,6 +43,7 @@ use crate::engine::Engine;
 use crate::outbox::Outbox;
 use crate::points::{Failure, Shape};
 use crate::reload::Live;
+use crate::runs::Runs;
 use crate::token::{JwksSource, UpstreamKeys};
 use upstream::Upstream;
 
@@ -58,6 +59,8 @@ pub struct Shared {
     /// The durable queue of post-events; open when a route produces them (a closed one refuses
     /// every event, and says why).
     pub outbox: Arc<Outbox>,
+    /// Where hook calls leave their run records.
+    pub runs: Runs,
     next_request: AtomicU64,
     /// Request ids start with the process id, read once: `getpid` is a system call.
     pid: u32,
@@ -85,6 +88,7 @@ impl Shared {
         engine: Engine,
         inflight: Arc<AtomicUsize>,
         outbox: Arc<Outbox>,
+        runs: Runs,
     ) -> Arc<Self> {
         let config = live.load().config.clone();
         let jwks = match &config.token.upstream_jwks_url {
@@ -104,6 +108,7 @@ impl Shared {
             engine,
             inflight,
             outbox,
+            runs,
             next_request: AtomicU64::new(1),
             pid: std::process::id(),
         })
@@ -306,14 +311,15 @@ impl ProxyHttp for Proxy {
     }
 
     async fn logging(&self, session: &mut Session, e: Option<&Error>, ctx: &mut RequestCtx) {
-        if !ctx.config().server.access_log {
-            return;
-        }
-        let req = session.req_header();
         let status = session
             .response_written()
             .map(|r| r.status.as_u16())
             .unwrap_or(0);
+        crate::metrics::ROUTE_REQUESTS.count(ctx.route().map_or("-", |r| r.name.as_str()), status);
+        if !ctx.config().server.access_log {
+            return;
+        }
+        let req = session.req_header();
         tracing::info!(
             target: "hookgate::access",
             request_id = %ctx.request_id,
