@@ -61,7 +61,14 @@ pub fn run(config: Config, loaded: Loaded) -> anyhow::Result<()> {
     let reloader = Reloader::new(config.clone(), live.clone(), outbox.clone());
     let reload_status = reloader.status();
     // Bound before anything is served, so a taken port or a bad certificate stops the start.
-    let api = crate::admin::api::Api::bind(config.clone(), reload_status.clone(), outbox.clone())?;
+    let api = crate::admin::api::Api::bind(config.clone(), reload_status.clone(), outbox.clone())?
+        .map(|api| {
+            api.with_routes(crate::admin::api::runs::routes(
+                runs.clone(),
+                engine.clone(),
+                config.clone(),
+            ))
+        });
     reload::watch::spawn(reloader)?;
     let grace = config.server.grace_period;
     let conf = ServerConf {

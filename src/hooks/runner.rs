@@ -185,13 +185,23 @@ pub fn prepare(
         .map_err(|errors| {
             RunnerError::Compile(errors.iter().map(ProgramError::to_string).collect())
         })?;
-    let script = Arc::new(Script::new(
+    // Evaluated once as a generation's load does: a Hook, an Action (put behind its adapter),
+    // or a module that cannot work (refused with its line).
+    let probe_cfg = HooksConfig {
+        timeout_ms: timeout.as_millis() as u64,
+        ..HooksConfig::default()
+    };
+    let hook = super::Hook::standalone(
         format!("{}/{name}", req.trigger.id()),
+        req.trigger,
         hooks_dir.join(&relative),
         timeout,
-        None,
+        BTreeMap::new(),
         program,
-    ));
+    )
+    .probed(&probe_cfg)
+    .map_err(|problem| RunnerError::Compile(vec![problem]))?;
+    let script: Arc<Script> = Arc::clone(&hook);
     Ok(Prepared {
         trigger: req.trigger,
         script,

@@ -21,6 +21,7 @@ pub mod auth;
 pub mod errors;
 mod hooks;
 mod native;
+pub mod runs;
 pub mod tls;
 
 use std::net::SocketAddr;

@@ -1,0 +1,122 @@
+//! Run records and the Runner over the management API:
+//! - `GET /api/hookgate/runs?hook=&point=&outcome=&q=&limit=&before=`: a page of records, newest
+//!   first (`{records, next_before}`);
+//! - `GET /api/hookgate/runs/{id}`: one record;
+//! - `GET /api/hookgate/runs/stream`: the live tail as server-sent events (`event: run`, `id`,
+//!   `data` the record; `event: missed` with a count when records were dropped before this
+//!   client read them), resuming after `Last-Event-ID`;
+//! - `POST /api/hookgate/hooks/test`: the Runner — `{triggerId, script, payload?, secrets?,
+//!   name?}` in, `{outcome, response|error, console, requests, duration_ms}` out; nothing is
+//!   written anywhere.
+//!
+//! Scopes come from the one table in `auth.rs` (`read:logs`, `update:hooks`).
+//! Owns: these routes' HTTP shapes. Must not: keep records (`crate::runs`) or run scripts itself
+//! (`crate::hooks::runner`).
+
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+
+use super::errors::ApiError;
+use crate::config::Config;
+use crate::engine::Engine;
+use crate::hooks::runner::{self, RunnerError, RunnerRequest};
+use crate::runs::{Query, Runs};
+
+#[derive(Clone)]
+struct RunsState {
+    runs: Runs,
+    engine: Engine,
+    config: Arc<Config>,
+}
+
+/// The routes, ready for [`super::Api::with_routes`].
+pub fn routes(runs: Runs, engine: Engine, config: Arc<Config>) -> Router {
+    Router::new()
+        .route("/api/hookgate/runs", get(list))
+        .route("/api/hookgate/runs/stream", get(stream))
+        .route("/api/hookgate/runs/{id}", get(one))
+        .route("/api/hookgate/hooks/test", post(test))
+        .with_state(RunsState {
+            runs,
+            engine,
+            config,
+        })
+}
+
+async fn list(State(s): State<RunsState>, RawQuery(q): RawQuery) -> Result<Response, ApiError> {
+    let query = Query::parse(q.as_deref().unwrap_or("")).map_err(ApiError::invalid_query)?;
+    Ok(Json(s.runs.query(&query)).into_response())
+}
+
+async fn one(State(s): State<RunsState>, Path(id): Path<String>) -> Result<Response, ApiError> {
+    let record = id
+        .parse::<u64>()
+        .ok()
+        .and_then(|id| s.runs.get(id))
+        .ok_or_else(|| {
+            ApiError::new(
+                StatusCode::NOT_FOUND,
+                "inexistent_run",
+                format!("no run record {id} (the store keeps the newest ones only)"),
+            )
+        })?;
+    Ok(Json(record.as_ref()).into_response())
+}
+
+async fn stream(State(s): State<RunsState>, headers: HeaderMap) -> Result<Response, ApiError> {
+    let after = match headers.get("last-event-id") {
+        None => None,
+        Some(v) => Some(
+            v.to_str()
+                .ok()
+                .and_then(|t| t.trim().parse::<u64>().ok())
+                .ok_or_else(|| ApiError::invalid("Last-Event-ID must be a run record id"))?,
+        ),
+    };
+    let sub = s.runs.subscribe(after);
+    let events = futures_util::stream::unfold(sub, |mut sub| async move {
+        let tail = sub.next().await?;
+        let (id, kind, data) = tail.sse();
+        let mut event = Event::default().event(kind).data(data);
+        if let Some(id) = id {
+            event = event.id(id.to_string());
+        }
+        Some((Ok::<_, Infallible>(event), sub))
+    });
+    let mut response = Sse::new(events)
+        .keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
+        .into_response();
+    response
+        .headers_mut()
+        .insert("cache-control", "no-store".parse().expect("a valid header"));
+    Ok(response)
+}
+
+async fn test(
+    State(s): State<RunsState>,
+    body: Result<Json<RunnerRequest>, axum::extract::rejection::JsonRejection>,
+) -> Result<Response, ApiError> {
+    let Json(req) = body.map_err(|e| ApiError::invalid(e.body_text()))?;
+    match runner::run(&s.engine, &s.config.hooks, s.config.base_dir(), req).await {
+        Ok(result) => Ok(Json(result).into_response()),
+        Err(e @ RunnerError::TooLarge(_)) => Err(ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "script_too_large",
+            e.to_string(),
+        )),
+        Err(e @ RunnerError::Compile(_)) => Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_script",
+            e.to_string(),
+        )),
+        Err(e) => Err(ApiError::invalid(e.to_string())),
+    }
+}
