@@ -262,7 +262,7 @@ async fn post_event_hooks_leave_records_named_by_their_event_id() {
         (Some("signup"), None)
     );
     assert_eq!(r.client_id.as_deref(), Some("app1"));
-    assert_eq!(r.outcome, Outcome::Ok);
+    assert_eq!((r.outcome, r.attempt), (Outcome::Ok, Some(1)));
     let lines: Vec<&str> = r.console.iter().map(|l| l.message.as_str()).collect();
     // The line the hook printed after cb belongs to its run too.
     assert_eq!(
@@ -303,6 +303,7 @@ fn record(hook: &str, outcome: Outcome, console: &str) -> RunRecord {
             route: Some("token".into()),
             request_id: Some("r1".into()),
             event_id: None,
+            attempt: None,
             client_id: None,
             generation: 1,
             at: SystemTime::now(),

@@ -155,6 +155,9 @@ pub struct RunRecord {
     pub request_id: Option<String>,
     /// The outbox event it ran for (post-event hooks; `context.event_id`).
     pub event_id: Option<String>,
+    /// Which delivery of that event this was (1 first; retries follow the outbox's backoff).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attempt: Option<u32>,
     pub client_id: Option<String>,
     /// When the call was made, RFC 3339 UTC.
     pub start: String,
@@ -192,6 +195,7 @@ impl RunRecord {
             route: start.route,
             request_id: start.request_id,
             event_id: start.event_id,
+            attempt: start.attempt,
             client_id: start.client_id,
             start: time::rfc3339(start.at),
             duration_ms: ms(report.answered_in),
@@ -257,6 +261,8 @@ pub struct RunStart {
     pub route: Option<String>,
     pub request_id: Option<String>,
     pub event_id: Option<String>,
+    /// The delivery's number, for post-events.
+    pub attempt: Option<u32>,
     pub client_id: Option<String>,
     pub generation: u64,
     /// When the call is made.
@@ -688,6 +694,7 @@ mod tests {
                 route: Some("signup".into()),
                 request_id: None,
                 event_id: Some("evt_1".into()),
+                attempt: Some(1),
                 client_id: None,
                 generation: 3,
                 at: SystemTime::UNIX_EPOCH,
