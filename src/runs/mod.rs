@@ -373,8 +373,10 @@ struct Inner {
     disk: Option<disk::Disk>,
 }
 
-/// The live channel's capacity: a subscriber further behind than this refills from the store.
-const LIVE_CAPACITY: usize = 1024;
+/// The live channel's capacity at most: a subscriber further behind refills from the store, so
+/// the channel never needs to hold more than the store does; records it still holds after the
+/// store dropped them are what a lagging subscriber keeps alive (bounded by this).
+const LIVE_CAPACITY: usize = 256;
 
 /// The store's counters, for `/metrics` (one store per process).
 static RECORDED: AtomicU64 = AtomicU64::new(0);
@@ -417,7 +419,7 @@ impl Runs {
         let Some(dir) = &cfg.dir else {
             return Runs::in_memory(cfg.max_records, max_bytes);
         };
-        match disk::Disk::open(&dir.join(disk::FILE), cfg.max_records, max_bytes) {
+        match disk::Disk::open(&dir.join(disk::FILE), cfg.max_records.max(1), max_bytes) {
             Ok((disk, loaded)) => {
                 tracing::info!(file = %dir.join(disk::FILE).display(), records = loaded.len(), "run records are kept on disk");
                 Runs::build(true, cfg.max_records, max_bytes, Some(disk), loaded)
@@ -442,7 +444,7 @@ impl Runs {
         }
         HELD.store(ring.len() as u64, Ordering::Relaxed);
         HELD_BYTES.store(ring.bytes() as u64, Ordering::Relaxed);
-        let (live, _) = broadcast::channel(LIVE_CAPACITY);
+        let (live, _) = broadcast::channel(LIVE_CAPACITY.min(max_records.max(1)));
         Runs {
             inner: Arc::new(Inner {
                 enabled,
