@@ -262,7 +262,7 @@ async fn post_event_hooks_leave_records_named_by_their_event_id() {
         (Some("signup"), None)
     );
     assert_eq!(r.client_id.as_deref(), Some("app1"));
-    assert_eq!(r.outcome, Outcome::Ok);
+    assert_eq!((r.outcome, r.attempt), (Outcome::Ok, Some(1)));
     let lines: Vec<&str> = r.console.iter().map(|l| l.message.as_str()).collect();
     // The line the hook printed after cb belongs to its run too.
     assert_eq!(
@@ -303,6 +303,7 @@ fn record(hook: &str, outcome: Outcome, console: &str) -> RunRecord {
             route: Some("token".into()),
             request_id: Some("r1".into()),
             event_id: None,
+            attempt: None,
             client_id: None,
             generation: 1,
             at: SystemTime::now(),
@@ -653,4 +654,37 @@ fn an_overloaded_call_is_reported_as_never_run() {
     assert!(!report.started);
     assert_eq!(report.result, Err(HookError::Overloaded));
     assert_eq!(rt.block_on(first).unwrap(), Ok(json!({})));
+}
+
+#[test]
+fn a_script_looping_in_the_runner_never_costs_a_real_call_its_worker() {
+    let rt = rt();
+    let (url, mut seen) = rt.block_on(engine_support::echo_server());
+    // A real call on the shared engine's only worker, mid-way: its request answered, its timer
+    // pending.
+    let (dir, hook, engine) = engine_support::single(
+        "module.exports = function (c, s, a, ctx, cb) {\n\
+           fetch(ctx.url).then(function () { setTimeout(function () { cb(null, 'real'); }, 1500); });\n\
+         };",
+        "timeout_ms = 10000\n",
+        1,
+    );
+    let real = {
+        let args = vec![json!({}), Value::Null, Value::Null, json!({ "url": url })];
+        let (engine, hook) = (engine.clone(), hook.clone());
+        rt.spawn(async move { engine.call_with(&hook, args, "real", Wait::Sleep).await })
+    };
+    engine_support::next_request(&rt, &mut seen);
+
+    let cfg = engine_support::config("timeout_ms = 300\n");
+    let runner = runner::Runner::new(&cfg);
+    let req: RunnerRequest = serde_json::from_value(json!({
+        "triggerId": "credentials-exchange",
+        "script": "module.exports = function (c, s, a, ctx, cb) { console.log('spinning'); while (true) {} };",
+    }))
+    .unwrap();
+    let tried = rt.block_on(runner.run(&cfg, dir.path(), req)).unwrap();
+    assert_eq!(tried.outcome, Outcome::Timeout, "{tried:?}");
+    assert_eq!(tried.console[0].message, "spinning");
+    assert_eq!(rt.block_on(real).unwrap(), Ok(json!("real")));
 }

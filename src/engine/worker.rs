@@ -3,8 +3,10 @@
 //!
 //! Owns: the runtime's limits (memory, stack, CPU deadline via the interrupt handler), the event
 //! loop shared by the calls in progress (microtasks, timers, fetch completions), answering each
-//! caller as soon as its cb settles, ending a call at its deadline, and recycling the runtime
-//! after a timeout while JS runs, a crash, or a failure of hookgate's own JS glue.
+//! caller as soon as its cb settles, ending a call at its deadline, recycling the runtime
+//! after a timeout while JS runs, a crash, or a failure of hookgate's own JS glue, and — for a
+//! call whose caller handed a reporter — feeding its capture (console lines, requests, CPU) and
+//! sending its report the moment the call ends, however it ends (`report.rs`).
 //! Must not touch: other workers, files, or anything async: fetch runs on the engine's tokio
 //! runtime and comes back through this worker's completion channel.
 //!

@@ -11,10 +11,12 @@
 //! Must not: record runs or count metrics (a try is not traffic), or touch the loaded
 //! generation: the script gets a fresh id, so a fresh context on every worker.
 //!
-//! The management API mounts `POST /api/hookgate/hooks/test` on [`run`] (body:
-//! [`RunnerRequest`]; a [`RunnerError`] is a 400 with its text; else 200 and the
-//! [`RunnerResult`]). Compiling a script that requires large packages takes a while: call [`run`]
-//! from a blocking-friendly place, or [`prepare`] in `spawn_blocking` and then [`execute`].
+//! The management API mounts `POST /api/hookgate/hooks/test` on [`Runner::run`] (one
+//! [`Runner`] per process, built from the `[hooks]` hookgate started with; body:
+//! [`RunnerRequest`]; a [`RunnerError`] is a 400 with its text, `Unavailable` a 503; else 200
+//! and the [`RunnerResult`], whatever the script's outcome). The Runner has an engine of its own,
+//! so a script being tried never costs real requests their worker. Compiling a script that
+//! requires large packages takes a while (it happens on the calling thread).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -70,6 +72,9 @@ pub enum RunnerError {
     TooLarge(usize),
     #[error("invalid name `{0}`: use letters, digits, `-` and `_`")]
     Name(String),
+    /// The Runner cannot run anything now (a 503).
+    #[error("the Runner is unavailable: {0}")]
+    Unavailable(String),
 }
 
 /// What the script did.
@@ -302,6 +307,52 @@ pub async fn run(
     let trigger = prepared.trigger;
     let (settled, report) = execute(engine, prepared).await;
     Ok(result(trigger, settled, report))
+}
+
+/// The Runner as a running hookgate offers it: scripts run on an engine of its own (one worker,
+/// started at the first run, built from the same `[hooks]` settings: the same sandbox limits and
+/// `[hooks.egress]` rules), so a script being tried — a CPU loop, a memory hog — is stopped at
+/// its timeout without recycling a worker that real requests share (a recycled worker answers
+/// the calls it held as crashed).
+pub struct Runner {
+    boot: HooksConfig,
+    engine: std::sync::Mutex<Option<Engine>>,
+}
+
+impl Runner {
+    /// `hooks`: the `[hooks]` hookgate started with (its sandbox and egress need a restart).
+    pub fn new(hooks: &HooksConfig) -> Runner {
+        Runner {
+            boot: HooksConfig {
+                workers: Some(1),
+                max_workers: Some(2),
+                ..hooks.clone()
+            },
+            engine: std::sync::Mutex::new(None),
+        }
+    }
+
+    /// [`run`] on the Runner's own engine, with `hooks` in force now (its folder and timeout).
+    pub async fn run(
+        &self,
+        hooks: &HooksConfig,
+        base_dir: &Path,
+        req: RunnerRequest,
+    ) -> Result<RunnerResult, RunnerError> {
+        let engine = self.engine()?;
+        run(&engine, hooks, base_dir, req).await
+    }
+
+    fn engine(&self) -> Result<Engine, RunnerError> {
+        let mut slot = self.engine.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(engine) = slot.as_ref() {
+            return Ok(engine.clone());
+        }
+        let engine = Engine::start(&self.boot)
+            .map_err(|e| RunnerError::Unavailable(format!("cannot start its engine: {e:#}")))?;
+        *slot = Some(engine.clone());
+        Ok(engine)
+    }
 }
 
 #[cfg(test)]

@@ -458,6 +458,7 @@ impl HookChain<'_> {
                 route: Some(self.route.to_owned()),
                 request_id: Some(self.request_id.to_owned()),
                 event_id: None,
+                attempt: None,
                 client_id: client_id.filter(|c| !c.is_empty()).map(str::to_owned),
                 generation: self.generation_number,
                 at: SystemTime::now(),

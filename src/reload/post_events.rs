@@ -74,6 +74,7 @@ impl PostEventRunner for LiveHooks {
                     route: Some(event.route.clone()),
                     request_id: None,
                     event_id: Some(event.id.clone()),
+                    attempt: Some(event.attempts + 1),
                     client_id: event.client_id.clone(),
                     generation: number,
                     at: SystemTime::now(),

@@ -23,8 +23,10 @@ use super::{disk_failed, RunRecord, DISK_DROPPED, DISK_WRITTEN};
 /// The file's name inside `[runs] dir`.
 pub(super) const FILE: &str = "hookgate-runs.redb";
 const RUNS: TableDefinition<u64, &[u8]> = TableDefinition::new("runs");
-/// Records waiting for the writer; beyond it they are kept in memory only.
-const QUEUE: usize = 4096;
+/// Records waiting for the writer at most; beyond, they are kept in memory only (counted). Large
+/// enough for a burst while a commit or an fsync runs; records queued are mostly the ones the
+/// store holds anyway (shared), so a stalled disk keeps at most this many more alive.
+const QUEUE: usize = 1024;
 /// Records per transaction at most.
 const BATCH: usize = 256;
 /// The longest a committed record waits for an fsync.

@@ -155,6 +155,9 @@ pub struct RunRecord {
     pub request_id: Option<String>,
     /// The outbox event it ran for (post-event hooks; `context.event_id`).
     pub event_id: Option<String>,
+    /// Which delivery of that event this was (1 first; retries follow the outbox's backoff).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attempt: Option<u32>,
     pub client_id: Option<String>,
     /// When the call was made, RFC 3339 UTC.
     pub start: String,
@@ -192,6 +195,7 @@ impl RunRecord {
             route: start.route,
             request_id: start.request_id,
             event_id: start.event_id,
+            attempt: start.attempt,
             client_id: start.client_id,
             start: time::rfc3339(start.at),
             duration_ms: ms(report.answered_in),
@@ -257,6 +261,8 @@ pub struct RunStart {
     pub route: Option<String>,
     pub request_id: Option<String>,
     pub event_id: Option<String>,
+    /// The delivery's number, for post-events.
+    pub attempt: Option<u32>,
     pub client_id: Option<String>,
     pub generation: u64,
     /// When the call is made.
@@ -367,8 +373,10 @@ struct Inner {
     disk: Option<disk::Disk>,
 }
 
-/// The live channel's capacity: a subscriber further behind than this refills from the store.
-const LIVE_CAPACITY: usize = 1024;
+/// The live channel's capacity at most: a subscriber further behind refills from the store, so
+/// the channel never needs to hold more than the store does; records it still holds after the
+/// store dropped them are what a lagging subscriber keeps alive (bounded by this).
+const LIVE_CAPACITY: usize = 256;
 
 /// The store's counters, for `/metrics` (one store per process).
 static RECORDED: AtomicU64 = AtomicU64::new(0);
@@ -411,7 +419,7 @@ impl Runs {
         let Some(dir) = &cfg.dir else {
             return Runs::in_memory(cfg.max_records, max_bytes);
         };
-        match disk::Disk::open(&dir.join(disk::FILE), cfg.max_records, max_bytes) {
+        match disk::Disk::open(&dir.join(disk::FILE), cfg.max_records.max(1), max_bytes) {
             Ok((disk, loaded)) => {
                 tracing::info!(file = %dir.join(disk::FILE).display(), records = loaded.len(), "run records are kept on disk");
                 Runs::build(true, cfg.max_records, max_bytes, Some(disk), loaded)
@@ -436,7 +444,7 @@ impl Runs {
         }
         HELD.store(ring.len() as u64, Ordering::Relaxed);
         HELD_BYTES.store(ring.bytes() as u64, Ordering::Relaxed);
-        let (live, _) = broadcast::channel(LIVE_CAPACITY);
+        let (live, _) = broadcast::channel(LIVE_CAPACITY.min(max_records.max(1)));
         Runs {
             inner: Arc::new(Inner {
                 enabled,
@@ -688,6 +696,7 @@ mod tests {
                 route: Some("signup".into()),
                 request_id: None,
                 event_id: Some("evt_1".into()),
+                attempt: Some(1),
                 client_id: None,
                 generation: 3,
                 at: SystemTime::UNIX_EPOCH,
