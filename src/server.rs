@@ -65,7 +65,6 @@ pub fn run(config: Config, loaded: Loaded) -> anyhow::Result<()> {
         .map(|api| {
             api.with_routes(crate::admin::api::runs::routes(
                 runs.clone(),
-                engine.clone(),
                 config.clone(),
             ))
         });

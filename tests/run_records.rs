@@ -299,6 +299,7 @@ fn record(hook: &str, outcome: Outcome, console: &str) -> RunRecord {
         RunStart {
             hook_id: format!("hk-{hook}"),
             hook: format!("credentials-exchange/{hook}"),
+            kind: "hook",
             point: Trigger::CredentialsExchange,
             route: Some("token".into()),
             request_id: Some("r1".into()),

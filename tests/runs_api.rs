@@ -127,14 +127,13 @@ async fn runs_are_listed_read_by_id_and_followed_live() {
         "newest first, with its console lines"
     );
     assert_eq!(records[0]["outcome"], "ok");
+    assert_eq!(records[0]["kind"], "hook");
     assert_eq!(records[0]["route"], "signup");
     let (first, second) = (
         records[1]["id"].as_u64().unwrap(),
         records[0]["id"].as_u64().unwrap(),
     );
-    let (status, one) = api
-        .get(&format!("/api/hookgate/runs/{second}"), LOGS)
-        .await;
+    let (status, one) = api.get(&format!("/api/hookgate/runs/{second}"), LOGS).await;
     assert_eq!(status, 200);
     assert_eq!(one, records[0]);
     assert_eq!(
@@ -216,7 +215,11 @@ async fn the_runner_runs_hooks_and_actions_and_writes_nothing() {
         action["response"], hook["response"],
         "the Runner runs an Action as it runs the Hook it replaces"
     );
-    let (status, broken) = run("module.exports = function (a, b, c, d, cb) {\n  cb(null, {;\n};\n", RUNNER).await;
+    let (status, broken) = run(
+        "module.exports = function (a, b, c, d, cb) {\n  cb(null, {;\n};\n",
+        RUNNER,
+    )
+    .await;
     assert_eq!(status, 400, "{broken}");
     assert!(
         broken["message"].as_str().unwrap().contains(":2:"),

@@ -272,9 +272,8 @@ impl Generation {
                 }
             };
             let hook = Hook {
-                // Settings may name the id (the management API's `id`); pass it here once
-                // `HookSettings` has the field.
-                id: hook_id(*trigger, &stem, None),
+                // Settings may name the id (the management API keeps it across renames).
+                id: hook_id(*trigger, &stem, s.and_then(|s| s.id.as_deref())),
                 stats: hook_metrics::stats(&name, *trigger),
                 script: Arc::new(Script::new(
                     name,

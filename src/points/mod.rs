@@ -453,6 +453,7 @@ impl HookChain<'_> {
         let report = if self.runs.enabled() {
             self.runs.reporter(RunStart {
                 hook_id: hook.id.clone(),
+                kind: hook.kind.as_str(),
                 hook: hook.name.clone(),
                 point: hook.trigger,
                 route: Some(self.route.to_owned()),

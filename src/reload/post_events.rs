@@ -69,6 +69,7 @@ impl PostEventRunner for LiveHooks {
             let report = if self.runs.enabled() {
                 self.runs.reporter(RunStart {
                     hook_id: hook.id.clone(),
+                    kind: hook.kind.as_str(),
                     hook: hook.name.clone(),
                     point: hook.trigger,
                     route: Some(event.route.clone()),

@@ -147,6 +147,9 @@ pub struct RunRecord {
     pub hook_id: String,
     /// `<trigger>/<name>`.
     pub hook: String,
+    /// `hook` or `action`.
+    #[serde(default = "a_hook")]
+    pub kind: String,
     /// The trigger (extensibility point) it ran for.
     pub point: Trigger,
     /// The route of the request (or of the request that emitted the post-event).
@@ -180,6 +183,10 @@ pub struct RunRecord {
     pub generation: u64,
 }
 
+fn a_hook() -> String {
+    "hook".into()
+}
+
 impl RunRecord {
     /// The record of a call from what its caller knew and what the engine reported.
     pub fn new(start: RunStart, report: CallReport) -> RunRecord {
@@ -190,6 +197,7 @@ impl RunRecord {
             outcome: Outcome::of(&report.result, |f| (start.denies)(trigger, f)),
             error: report.result.as_ref().err().map(RunError::of),
             hook_id: start.hook_id,
+            kind: start.kind.to_owned(),
             hook: start.hook,
             point: start.point,
             route: start.route,
@@ -257,6 +265,8 @@ impl RunRecord {
 pub struct RunStart {
     pub hook_id: String,
     pub hook: String,
+    /// `hook` or `action` (an Auth0 Action behind its adapter).
+    pub kind: &'static str,
     pub point: Trigger,
     pub route: Option<String>,
     pub request_id: Option<String>,
@@ -692,6 +702,7 @@ mod tests {
             RunStart {
                 hook_id: "hk-1".into(),
                 hook: "post-user-registration/h".into(),
+                kind: "hook",
                 point: Trigger::PostUserRegistration,
                 route: Some("signup".into()),
                 request_id: None,

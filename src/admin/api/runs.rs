@@ -26,19 +26,20 @@ use axum::{Json, Router};
 
 use super::errors::ApiError;
 use crate::config::Config;
-use crate::engine::Engine;
-use crate::hooks::runner::{self, RunnerError, RunnerRequest};
+use crate::hooks::runner::{Runner, RunnerError, RunnerRequest};
 use crate::runs::{Query, Runs};
 
 #[derive(Clone)]
 struct RunsState {
     runs: Runs,
-    engine: Engine,
+    /// Tried scripts run on the Runner's own engine, never on the workers requests share.
+    runner: Arc<Runner>,
     config: Arc<Config>,
 }
 
 /// The routes, ready for [`super::Api::with_routes`].
-pub fn routes(runs: Runs, engine: Engine, config: Arc<Config>) -> Router {
+pub fn routes(runs: Runs, config: Arc<Config>) -> Router {
+    let runner = Arc::new(Runner::new(&config.hooks));
     Router::new()
         .route("/api/hookgate/runs", get(list))
         .route("/api/hookgate/runs/stream", get(stream))
@@ -46,7 +47,7 @@ pub fn routes(runs: Runs, engine: Engine, config: Arc<Config>) -> Router {
         .route("/api/hookgate/hooks/test", post(test))
         .with_state(RunsState {
             runs,
-            engine,
+            runner,
             config,
         })
 }
@@ -105,7 +106,11 @@ async fn test(
     body: Result<Json<RunnerRequest>, axum::extract::rejection::JsonRejection>,
 ) -> Result<Response, ApiError> {
     let Json(req) = body.map_err(|e| ApiError::invalid(e.body_text()))?;
-    match runner::run(&s.engine, &s.config.hooks, s.config.base_dir(), req).await {
+    match s
+        .runner
+        .run(&s.config.hooks, s.config.base_dir(), req)
+        .await
+    {
         Ok(result) => Ok(Json(result).into_response()),
         Err(e @ RunnerError::TooLarge(_)) => Err(ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
@@ -115,6 +120,11 @@ async fn test(
         Err(e @ RunnerError::Compile(_)) => Err(ApiError::new(
             StatusCode::BAD_REQUEST,
             "invalid_script",
+            e.to_string(),
+        )),
+        Err(e @ RunnerError::Unavailable(_)) => Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "runner_unavailable",
             e.to_string(),
         )),
         Err(e) => Err(ApiError::invalid(e.to_string())),
