@@ -660,6 +660,19 @@ async fn hookgate_routes_show_the_settings_set_order_and_report_status() {
     assert_eq!(status, StatusCode::OK);
     assert!(s["reload"]["generation"].as_u64().unwrap() > 1, "{s}");
     assert_eq!(s["upstream"]["reachable"], true);
+
+    // A dependency that is not installed is reported (hookgate installs nothing).
+    let (status, _) = api
+        .patch(
+            &format!("/api/v2/hooks/{b}"),
+            json!({ "dependencies": { "left-pad": "1.3.0" } }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let (_, s) = api.get("/api/hookgate/status").await;
+    assert_eq!(s["dependency_problems"][0]["id"], b, "{s}");
+    let problem = s["dependency_problems"][0]["problems"][0].as_str().unwrap();
+    assert!(problem.contains("npm install left-pad@1.3.0"), "{problem}");
 }
 
 #[tokio::test(flavor = "multi_thread")]
