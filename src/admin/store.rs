@@ -152,6 +152,12 @@ fn wrote() {
     WRITES.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
 }
 
+/// Held for one store operation (see [`Store::guard`]).
+struct Guard<'a> {
+    _process: std::sync::MutexGuard<'a, ()>,
+    _file: Option<std::fs::File>,
+}
+
 /// What one operation reads first: the file's text and document, its validated model, the hooks.
 struct Snapshot {
     text: String,
@@ -506,8 +512,35 @@ impl Store {
 
     // ---- internals ----
 
-    fn guard(&self) -> std::sync::MutexGuard<'_, ()> {
-        self.lock.lock().unwrap_or_else(|p| p.into_inner())
+    /// One operation at a time: the process's lock, then an advisory lock on
+    /// `.hookgate/store.lock` beside the configuration, so `hookgate hooks ...` run while hookgate
+    /// serves (another process) takes turns with the API too. Where that file cannot be made (a
+    /// read-only folder, where nothing can be written anyway) the process lock alone is taken.
+    fn guard(&self) -> Guard<'_> {
+        let process = self.lock.lock().unwrap_or_else(|p| p.into_inner());
+        let dir = self
+            .config_path
+            .parent()
+            .unwrap_or(Path::new("."))
+            .join(".hookgate");
+        let file = std::fs::create_dir_all(&dir)
+            .and_then(|()| {
+                std::fs::OpenOptions::new()
+                    .create(true)
+                    .truncate(false)
+                    .write(true)
+                    .open(dir.join("store.lock"))
+            })
+            .ok();
+        if let Some(f) = &file {
+            use std::os::fd::AsRawFd;
+            // SAFETY: flock on a file descriptor this function owns; released when it closes.
+            unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX) };
+        }
+        Guard {
+            _process: process,
+            _file: file,
+        }
     }
 
     fn get_unlocked(&self, id: &str) -> Result<HookRecord> {
