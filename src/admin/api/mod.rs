@@ -131,6 +131,17 @@ impl Api {
         }
         let addr = config.admin.api_listen;
         let cert = tls::load(&config)?;
+        if !addr.ip().is_loopback() {
+            tracing::warn!(
+                api_listen = %addr,
+                "the management API listens beyond loopback: anyone who can reach it can try tokens; keep it on a private network{}",
+                if cert.self_signed {
+                    ", and configure [admin] tls_cert/tls_key: the self-signed certificate only names localhost"
+                } else {
+                    ""
+                }
+            );
+        }
         let listener = std::net::TcpListener::bind(addr)
             .map_err(|e| anyhow::anyhow!("cannot listen on {addr} ([admin] api_listen): {e}"))?;
         listener.set_nonblocking(true)?;
