@@ -55,6 +55,24 @@ pub fn export_name(trigger: Trigger) -> &'static str {
     }
 }
 
+/// What a file's source says it is, without running it: an Action when it names its trigger's
+/// `onExecute…` export. For listings (the management API); a generation's load decides for
+/// real, by evaluating the module.
+pub fn kind_of_source(source: &str, trigger: Trigger) -> Kind {
+    let name = export_name(trigger);
+    let named = source.match_indices(name).any(|(at, _)| {
+        let before = source[..at].trim_end();
+        let after = source[at + name.len()..].trim_start();
+        (before.ends_with('.') || before.ends_with('{') || before.ends_with(','))
+            && (after.starts_with('=') || after.starts_with(':') || after.starts_with('('))
+    });
+    if named {
+        Kind::Action
+    } else {
+        Kind::Hook
+    }
+}
+
 const SHIM: &str = include_str!("actions/shim.js");
 
 /// The name the adapter `require`s the Action's module by.
@@ -97,6 +115,30 @@ pub fn facts(
     put("method", Some(method.to_owned()));
     put("tenant", Some(tenant.to_owned()));
     Value::Object(m)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_source_naming_its_triggers_export_reads_as_an_action() {
+        let t = Trigger::CredentialsExchange;
+        for action in [
+            "exports.onExecuteCredentialsExchange = async (event, api) => {};",
+            "module.exports = { onExecuteCredentialsExchange: async function (event, api) {} };",
+            "module.exports = {\n  onExecuteCredentialsExchange (event, api) {}\n};",
+        ] {
+            assert_eq!(kind_of_source(action, t), Kind::Action, "{action}");
+        }
+        for hook in [
+            "module.exports = function (client, scope, audience, context, cb) { cb(null, {}); };",
+            "// TODO: move to onExecuteCredentialsExchange\nmodule.exports = function (a, b, c, d, cb) {};",
+            "exports.onExecutePostLogin = async (event, api) => {};",
+        ] {
+            assert_eq!(kind_of_source(hook, t), Kind::Hook, "{hook}");
+        }
+    }
 }
 
 /// Auth0's Actions starter for `trigger` (`hookgate new --actions`).

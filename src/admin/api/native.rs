@@ -60,7 +60,10 @@ fn native_json(h: &HookRecord, reload: &Value, with_script: bool) -> Value {
     );
     m.insert("max_concurrency".into(), json!(h.max_concurrency));
     m.insert("file".into(), json!(h.file.to_string_lossy()));
-    m.insert("kind".into(), json!("hook"));
+    m.insert(
+        "kind".into(),
+        json!(crate::hooks::actions::kind_of_source(&h.script, h.trigger).as_str()),
+    );
     m.insert("secrets".into(), json!(h.secrets));
     m.insert("dependency_problems".into(), json!(h.dependency_problems));
     let file = h.file.to_string_lossy();
