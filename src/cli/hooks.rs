@@ -199,7 +199,10 @@ impl Backend {
         match self {
             Backend::Api(r) => format!("applied by {}", r.describe()),
             Backend::Files {
-                config, api, no_api, ..
+                config,
+                api,
+                no_api,
+                ..
             } => {
                 if *no_api {
                     format!("written to the files ({} starts no management API; a running hookgate reloads them)", config.display())
@@ -271,7 +274,9 @@ impl Backend {
                     .unwrap_or_default()
             }
             Backend::Files { store, .. } => {
-                let t: Trigger = trigger.parse().map_err(|e| Failure::invalid(format!("{e}")))?;
+                let t: Trigger = trigger
+                    .parse()
+                    .map_err(|e| Failure::invalid(format!("{e}")))?;
                 store
                     .set_order(t, ids)
                     .map_err(store_failure)?
@@ -506,7 +511,10 @@ fn source_note(backend: &Backend) -> String {
     match backend {
         Backend::Api(r) => format!("# from {}", r.describe()),
         Backend::Files {
-            config, api, no_api, ..
+            config,
+            api,
+            no_api,
+            ..
         } => {
             if *no_api {
                 format!(
