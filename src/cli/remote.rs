@@ -15,6 +15,7 @@ use std::time::Duration;
 use serde_json::Value;
 
 use super::Failure;
+use crate::admin::api::tls::trusted_cert_path;
 use crate::config::secrets::read_secret;
 use crate::config::Config;
 
@@ -49,15 +50,6 @@ fn dial_addr(listen: SocketAddr) -> SocketAddr {
     SocketAddr::new(ip, listen.port())
 }
 
-/// The certificate the API presents: the configured one or the self-signed one.
-fn cert_path(config: &Config) -> PathBuf {
-    config
-        .admin
-        .tls_cert
-        .clone()
-        .unwrap_or_else(|| config.base_dir().join(".hookgate").join("admin-tls.crt"))
-}
-
 impl Remote {
     /// The running hookgate of `config`, if one answers at `[admin] api_listen`; `Ok(None)` when
     /// none does (or the configuration starts no API: it has no `[[admin.token]]`). `scopes`: what
@@ -72,7 +64,7 @@ impl Remote {
         }
         let base = format!("https://{addr}");
         let (token_name, token) = pick_token(config, scopes, &base)?;
-        let cert = cert_path(config);
+        let cert = trusted_cert_path(config);
         let pem = std::fs::read(&cert).map_err(|e| {
             Failure::failed(format!(
                 "a hookgate answers at {base}, but its certificate {} cannot be read ({e}): run this command as a user who can read it, beside the configuration hookgate was started with",
