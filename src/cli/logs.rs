@@ -194,7 +194,12 @@ fn tail(
     mut last_id: Option<u64>,
 ) -> Result<(), Failure> {
     let mut down_since: Option<Instant> = None;
+    let mut reconnecting = false;
     loop {
+        if reconnecting {
+            last_id = resume_point(remote, last_id);
+        }
+        reconnecting = true;
         let result: Result<(), String> = remote.rt.block_on(async {
             let mut req = remote
                 .request(Method::GET, "/api/hookgate/runs/stream")
@@ -204,7 +209,7 @@ fn tail(
             if let Some(id) = last_id {
                 req = req.header("last-event-id", id.to_string());
             }
-            let mut resp = req.send().await.map_err(|e| remote.unreachable(&e).message)?;
+            let mut resp = req.send().await.map_err(|e| cut(remote, &e))?;
             let status = resp.status().as_u16();
             if status != 200 {
                 let body: Value = resp.json().await.unwrap_or(Value::Null);
@@ -219,7 +224,7 @@ fn tail(
                 let chunk = match resp.chunk().await {
                     Ok(Some(c)) => c,
                     Ok(None) => return Ok(()),
-                    Err(e) => return Err(remote.unreachable(&e).message),
+                    Err(e) => return Err(cut(remote, &e)),
                 };
                 for ev in parser.feed(&chunk) {
                     match ev.event.as_deref() {
@@ -270,6 +275,37 @@ fn tail(
     }
 }
 
+/// Why the tail was cut, in a few words (a certificate problem in full: it will not go away).
+fn cut(remote: &Remote, e: &reqwest::Error) -> String {
+    if e.is_connect() {
+        let full = remote.unreachable(e).message;
+        if full.contains("certificate") {
+            return full;
+        }
+        return format!("{} does not answer", remote.describe());
+    }
+    if e.is_body() || e.is_decode() || e.is_request() {
+        return "the connection was closed".into();
+    }
+    remote.unreachable(e).message
+}
+
+/// Where to resume after the tail was cut: the last record printed, unless hookgate restarted
+/// with its records in memory only (ids start again at 1, and resuming after the old id would
+/// hide every new record): then from the live records on.
+fn resume_point(remote: &Remote, last_id: Option<u64>) -> Option<u64> {
+    let last = last_id?;
+    let Ok(page) = remote.call(Method::GET, "/api/hookgate/runs?limit=1", None) else {
+        return last_id; // still down: the next attempt says so
+    };
+    let newest = page["records"][0]["id"].as_u64();
+    if newest.is_none_or(|n| n < last) {
+        eprintln!("(hookgate restarted without its earlier run records: following the new ones)");
+        return newest;
+    }
+    last_id
+}
+
 /// One record: a JSON line with `--json`, else a header line and one indented line per console
 /// line, outbound request and error.
 fn print_record(out: &mut impl Write, r: &Value, json: bool) {
@@ -299,7 +335,7 @@ fn print_record(out: &mut impl Write, r: &Value, json: bool) {
     for line in r["console"].as_array().into_iter().flatten() {
         let _ = writeln!(
             out,
-            "    console.{}: {}",
+            "    {}: {}",
             line["level"].as_str().unwrap_or("log"),
             line["message"].as_str().unwrap_or_default()
         );
@@ -362,7 +398,7 @@ mod tests {
         let r = serde_json::json!({
             "id": 3, "hook": "credentials-exchange/add-claim", "outcome": "error",
             "start": "2026-12-01T21:00:00.000Z", "duration_ms": 2.0, "client_id": "m2m",
-            "console": [{"level": "log", "at_ms": 0.1, "message": "hello"}],
+            "console": [{"level": "info", "at_ms": 0.1, "message": "hello"}],
             "requests": [{"method": "GET", "url": "https://api.example.com/x", "status": 200, "duration_ms": 1.0}],
             "error": {"class": "Error", "message": "boom"}
         });
@@ -371,7 +407,7 @@ mod tests {
         let text = String::from_utf8(out).unwrap();
         assert_eq!(
             text,
-            "2026-12-01T21:00:00.000Z  credentials-exchange/add-claim  error  2.0 ms  client=m2m\n    console.log: hello\n    -> GET https://api.example.com/x 200 (1.0 ms)\n    error Error: boom\n"
+            "2026-12-01T21:00:00.000Z  credentials-exchange/add-claim  error  2.0 ms  client=m2m\n    info: hello\n    -> GET https://api.example.com/x 200 (1.0 ms)\n    error Error: boom\n"
         );
     }
 }

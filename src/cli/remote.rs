@@ -153,7 +153,8 @@ impl Remote {
             source = s.source();
         }
         let lower = chain.to_ascii_lowercase();
-        if lower.contains("certificate") || lower.contains("tls") || lower.contains("handshake") {
+        // rustls names the problem: an unknown issuer, a name the certificate is not valid for.
+        if lower.contains("certificate") || lower.contains("unknownissuer") {
             Failure::failed(format!(
                 "the management API at {} presented a certificate the command line does not trust ({chain}): the command trusts only [admin] tls_cert of {} (or the self-signed .hookgate/admin-tls.crt beside it); was hookgate started with another configuration?",
                 self.base,
