@@ -369,6 +369,22 @@ fn hooks_commands_edit_the_files_when_no_hookgate_runs() {
     assert_eq!(all[0]["name"], "second");
     assert_eq!(all[0]["order"], 0);
 
+    let (code, out, err) = cli(&["hooks", "-c", "h.toml", "disable", "second"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.starts_with("disabled credentials-exchange/second"),
+        "{out}"
+    );
+    let (code, out, err) = cli(&["hooks", "-c", "h.toml", "enable", "second"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.starts_with("enabled credentials-exchange/second"),
+        "{out}"
+    );
+    assert!(!std::fs::read_to_string(d.join("h.toml"))
+        .unwrap()
+        .contains("enabled = false"));
+
     let (code, _, err) = cli(&["hooks", "-c", "h.toml", "enable", "nope"]);
     assert_eq!(code, 1);
     assert!(err.contains("no hook `nope`"), "{err}");
@@ -470,6 +486,18 @@ fn hooks_and_outbox_commands_go_through_the_running_hookgates_api() {
     let config = std::fs::read_to_string(hg.config_path()).unwrap();
     assert!(config.contains("enabled = false"), "{config}");
 
+    let (code, out, err) = cli(&["hooks", "-c", "hookgate.toml", "enable", "hk-wrong"]);
+    assert_eq!(code, 1, "{out}");
+    assert!(err.contains("no hook `hk-wrong`"), "{err}");
+    let (code, out, err) = cli(&["hooks", "-c", "hookgate.toml", "enable", "first"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.starts_with("enabled credentials-exchange/first"),
+        "{out}"
+    );
+    let (code, _, err) = cli(&["hooks", "-c", "hookgate.toml", "disable", "first"]);
+    assert_eq!(code, 0, "{err}");
+
     let (code, out, err) = cli(&["hooks", "-c", "hookgate.toml", "order", "second"]);
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("1. credentials-exchange/second"), "{out}");
@@ -559,6 +587,15 @@ fn hooks_and_outbox_commands_go_through_the_running_hookgates_api() {
     let (code, _, err) = cli(&["outbox", "-c", "hookgate.toml", "retry", "99"]);
     assert_eq!(code, 1);
     assert!(err.contains("no outbox event 99"), "{err}");
+    let (code, _, err) = cli(&["outbox", "-c", "hookgate.toml", "drop", "99"]);
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("no outbox event 99 (0 event(s) done before it)"),
+        "{err}"
+    );
+    let (code, out, err) = cli(&["outbox", "-c", "hookgate.toml", "retry", "--all-dead"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.starts_with("0 event(s) due now"), "{out}");
 }
 
 #[test]
