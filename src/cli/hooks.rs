@@ -34,14 +34,24 @@ pub enum HooksCommand {
         json: bool,
     },
     /// Run a hook again.
-    Enable { hook: String },
+    Enable {
+        /// The hook: its id (`hk-…`), its name, or `<trigger>/<name>`.
+        hook: String,
+    },
     /// Stop running a hook; its file and settings stay.
-    Disable { hook: String },
+    Disable {
+        /// The hook: its id (`hk-…`), its name, or `<trigger>/<name>`.
+        hook: String,
+    },
     /// Delete a hook: its file, its settings and the secrets stored for it.
-    Rm { hook: String },
+    Rm {
+        /// The hook: its id (`hk-…`), its name, or `<trigger>/<name>`.
+        hook: String,
+    },
     /// Set the run order of one trigger's hooks: those named run first, in the order given, the
     /// trigger's other hooks after them.
     Order {
+        /// Hooks of one trigger, first to run first (each an id, a name or `<trigger>/<name>`).
         #[arg(required = true)]
         hooks: Vec<String>,
     },
@@ -55,17 +65,25 @@ pub enum HooksCommand {
 #[derive(Subcommand)]
 pub enum SecretsCommand {
     /// The names of a hook's secrets.
-    List { hook: String },
+    List {
+        /// The hook: its id (`hk-…`), its name, or `<trigger>/<name>`.
+        hook: String,
+    },
     /// Add a secret, or replace its value. Without VALUE the value is read from standard input
     /// (one trailing line ending dropped), which keeps it out of the shell's history.
     Set {
+        /// The hook: its id (`hk-…`), its name, or `<trigger>/<name>`.
         hook: String,
+        /// The secret's name: the hook reads `context.webtask.secrets.NAME`.
         name: String,
+        /// The value; absent: read from standard input.
         value: Option<String>,
     },
     /// Remove secrets by name.
     Rm {
+        /// The hook: its id (`hk-…`), its name, or `<trigger>/<name>`.
         hook: String,
+        /// The secrets' names.
         #[arg(required = true)]
         names: Vec<String>,
     },
