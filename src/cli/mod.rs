@@ -15,11 +15,19 @@
 //! | `new`                        | `new.rs`     |
 //! | `keys generate`              | `keys.rs`    |
 //! | `outbox list\|retry\|drop`   | `outbox.rs`  |
+//! | `hooks …`, `hooks secrets …` | `hooks.rs`   |
+//! | `logs`                       | `logs.rs`    |
+//!
+//! `hooks`, `logs` and `outbox` reach a running hookgate through `remote.rs` (its management
+//! API), and work on the files when none runs (`logs` needs one).
 
 pub mod check;
+pub mod hooks;
 pub mod keys;
+pub mod logs;
 pub mod new;
 pub mod outbox;
+mod remote;
 pub mod serve;
 pub mod test;
 
@@ -29,6 +37,7 @@ use clap::{Parser, Subcommand};
 
 use crate::config::LogFormat;
 use crate::config::Trigger;
+use hooks::HooksCommand;
 use keys::KeysCommand;
 use outbox::OutboxCommand;
 
@@ -106,10 +115,11 @@ pub enum Command {
     },
     /// Inspect and manage the outbox of post-events (post-user-registration, ...).
     ///
-    /// Works on the outbox file while hookgate is stopped: redb lets one process at a time open
-    /// the file, and a running hookgate holds it, so these commands then fail with a message and
-    /// change nothing. A running hookgate delivers pending events itself; stop it to manage dead
-    /// letters, then start it again: what `retry` made pending is delivered at once.
+    /// While hookgate runs with its management API, through that API (`read:outbox`,
+    /// `update:outbox`): the running process holds the outbox file, and delivers what `retry`
+    /// made due at once. Otherwise on the file itself; a hookgate running without the API holds
+    /// the file (redb lets one process open it), so the commands then fail with a message and
+    /// change nothing.
     Outbox {
         #[arg(
             short,
@@ -121,6 +131,43 @@ pub enum Command {
         config: PathBuf,
         #[command(subcommand)]
         command: OutboxCommand,
+    },
+    /// List, enable, disable, remove and order hooks, and manage their secrets: through the
+    /// running hookgate's management API when one answers, on the files otherwise.
+    Hooks {
+        #[arg(
+            short,
+            long,
+            global = true,
+            default_value = "config/hookgate.toml",
+            env = "HOOKGATE_CONFIG"
+        )]
+        config: PathBuf,
+        #[command(subcommand)]
+        command: HooksCommand,
+    },
+    /// What hooks did (outcome, duration, console lines, outbound requests, errors): the run
+    /// records of the running hookgate, oldest first; `--follow` goes on with the live tail.
+    Logs {
+        #[arg(
+            short,
+            long,
+            default_value = "config/hookgate.toml",
+            env = "HOOKGATE_CONFIG"
+        )]
+        config: PathBuf,
+        /// Keep printing records as hooks run (resumes where it stopped if the connection drops).
+        #[arg(short, long)]
+        follow: bool,
+        /// Only this hook's records: its id, name or <trigger>/<name>.
+        #[arg(long)]
+        hook: Option<String>,
+        /// One JSON object per record and line.
+        #[arg(long)]
+        json: bool,
+        /// How many of the latest records to print first (the API caps it at 1000).
+        #[arg(short = 'n', long, default_value_t = 20)]
+        limit: usize,
     },
 }
 
@@ -173,6 +220,14 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
         } => new::run(&trigger, &name, &dir, actions),
         Command::Keys { command } => keys::run(command),
         Command::Outbox { config, command } => outbox::run(&config, command),
+        Command::Hooks { config, command } => hooks::run(&config, command),
+        Command::Logs {
+            config,
+            follow,
+            hook,
+            json,
+            limit,
+        } => logs::run(&config, follow, hook.as_deref(), json, limit),
         Command::Serve { config } => serve::run(&config),
     }
 }
