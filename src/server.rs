@@ -57,6 +57,8 @@ pub fn run(config: Config, loaded: Loaded) -> anyhow::Result<()> {
     }
     let reloader = Reloader::new(config.clone(), live.clone(), outbox.clone());
     let reload_status = reloader.status();
+    // Bound before anything is served, so a taken port or a bad certificate stops the start.
+    let api = crate::admin::api::Api::bind(config.clone(), reload_status.clone(), outbox.clone())?;
     reload::watch::spawn(reloader)?;
     let grace = config.server.grace_period;
     let conf = ServerConf {
@@ -150,6 +152,9 @@ pub fn run(config: Config, loaded: Loaded) -> anyhow::Result<()> {
     admin.add_tcp(&config.server.admin_listen.to_string());
     admin.threads = Some(1);
     server.add_service(admin);
+    if let Some(api) = api {
+        server.add_service(background_service("hookgate management API", api));
+    }
 
     tracing::info!(
         listen = ?config.server.listen,

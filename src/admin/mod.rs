@@ -1,8 +1,13 @@
 //! The admin listener: `/healthz`, `/readyz` and `/metrics` (Prometheus text: reloads, hook calls
 //! refused as overloaded, the post-event outbox, and change-password mapping misses), on their own
 //! address (127.0.0.1 by default) so that probes never share a port with traffic from the outside.
+//! Beside it: [`store`] (the files as the store of record of hooks, usable without a running
+//! hookgate) and [`api`] (the management API over HTTPS on `[admin] api_listen`).
 //!
 //! Must not: proxy anything, or expose configuration secrets.
+
+pub mod api;
+pub mod store;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

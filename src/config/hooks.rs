@@ -225,6 +225,9 @@ impl<'de> Deserialize<'de> for RedirectTarget {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct HookSettings {
+    /// The hook's id in the management API (stable across renames). Absent: derived from the
+    /// file's path.
+    pub id: Option<String>,
     /// Relative to the hooks folder, e.g. `credentials-exchange/add-claims.js`.
     pub file: PathBuf,
     #[serde(default = "yes")]
@@ -246,6 +249,10 @@ pub struct HookSettings {
     /// Calls of this hook in progress at once; more wait for a slot within
     /// `[hooks] queue_timeout_ms`, then get 503. Default `[hooks] max_concurrency_per_hook`.
     pub max_concurrency: Option<usize>,
+    /// npm packages the hook needs (`name = "version"`), as Auth0 kept them. hookgate installs
+    /// nothing: `require` resolves from `node_modules` in the hooks folder.
+    #[serde(default)]
+    pub dependencies: BTreeMap<String, String>,
 }
 
 fn yes() -> bool {

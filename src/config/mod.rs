@@ -17,6 +17,7 @@
 //! hookgate: the configuration is the bottom layer, which every other module reads.
 
 mod addr;
+pub mod admin;
 pub mod clients;
 pub mod hooks;
 pub mod outbox;
@@ -117,6 +118,7 @@ struct RawConfig {
     #[serde(default)]
     hooks: HooksConfig,
     outbox: Option<Spanned<OutboxConfig>>,
+    admin: Option<Spanned<admin::AdminConfig>>,
 }
 
 #[derive(Debug, Clone)]
@@ -133,6 +135,8 @@ pub struct Config {
     pub hooks: HooksConfig,
     /// `[outbox]`: the durable queue of post-events; `path` is resolved against the file's folder.
     pub outbox: OutboxConfig,
+    /// `[admin]`: the management API (listener, certificate, tokens, secrets folder).
+    pub admin: admin::Admin,
     outbox_configured: bool,
 }
 
@@ -166,6 +170,7 @@ impl Config {
         self.token.pin_boot(&running.token, &mut changed);
         self.outbox.pin_boot(&running.outbox, &mut changed);
         self.hooks.pin_boot(&running.hooks, &mut changed);
+        self.admin.pin_boot(&running.admin, &mut changed);
         changed
     }
 }
@@ -321,6 +326,7 @@ impl Validator<'_> {
 
         let outbox_configured = raw.outbox.is_some();
         let outbox = self.outbox(raw.outbox, base);
+        let admin = self.admin(raw.admin, base, env);
 
         if !self.errors.is_empty() {
             return Err(ConfigErrors(self.errors));
@@ -335,6 +341,7 @@ impl Validator<'_> {
             token,
             hooks: raw.hooks,
             outbox,
+            admin,
             outbox_configured,
         })
     }

@@ -35,6 +35,16 @@ impl PostEventRunner for LiveHooks {
             Some(&event.route),
         );
         let mut failures = Vec::new();
+        if hooks.is_empty() {
+            // It was queued because hooks of its trigger were in force for its route and
+            // client; none is now (deleted or disabled since): fail the attempt, so it is retried
+            // (the hook may come back) and ends as a dead letter with this reason, never
+            // "delivered" without any hook having run.
+            failures.push(format!(
+                "no {} hook is in force for route {} and this client: the hooks it was queued for were deleted or disabled",
+                event.trigger, event.route
+            ));
+        }
         for hook in &hooks {
             if event.done_hooks.contains(&hook.name) {
                 continue;
