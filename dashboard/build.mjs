@@ -6,8 +6,10 @@
 // ../src/hooks/starters/*.js (Auth0's starter code, which the Rust side embeds too).
 //
 //   npm ci && node build.mjs          (from dashboard/)
+//   node build.mjs --check            builds in memory and exits 1 if the committed files differ
+//                                     (tests/dashboard_e2e.rs runs it: sources and bundle in step)
 import { build } from 'esbuild';
-import { readFileSync, writeFileSync, mkdirSync, readdirSync } from 'node:fs';
+import { readFileSync, writeFileSync, mkdirSync, readdirSync, existsSync } from 'node:fs';
 import { gzipSync } from 'node:zlib';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -169,6 +171,8 @@ const css = await build({
 });
 const html = readFileSync(join(here, 'src', 'index.html'), 'utf8').replace(/\n\s*/g, '\n');
 
+const check = process.argv.includes('--check');
+const stale = [];
 const sizes = {};
 for (const [name, body] of [
   ['index.html', Buffer.from(html)],
@@ -178,8 +182,15 @@ for (const [name, body] of [
   // mtime 0 in the gzip header: the same sources give the same bytes (no churn in git).
   const gz = gzipSync(body, { level: 9 });
   gz.writeUInt32LE(0, 4);
-  writeFileSync(join(out, `${name}.gz`), gz);
+  const file = join(out, `${name}.gz`);
+  if (check) {
+    if (!existsSync(file) || !readFileSync(file).equals(gz)) stale.push(`src/admin/dashboard/${name}.gz`);
+  } else writeFileSync(file, gz);
   sizes[name] = { raw: body.length, gzip: gz.length };
 }
 for (const f of readdirSync(out)) if (!f.endsWith('.gz')) throw new Error(`unexpected ${f} in ${out}`);
 console.log(JSON.stringify(sizes));
+if (stale.length) {
+  console.error(`not built from the current sources: ${stale.join(', ')} (run: cd dashboard && npm ci && node build.mjs)`);
+  process.exit(1);
+}

@@ -34,8 +34,5 @@ declare class PreUserRegistrationError extends Error {
   constructor(logMessage: string, userMessage?: string);
 }
 
-/** The hook's module: assign the hook function to `module.exports`. */
-declare var module: { exports: any };
-
-/** Node's require: built-in modules and the npm packages installed in the hooks folder (`require('axios@0.19.2')` works too). */
-declare function require(id: string): any;
+// `module`, `require` and `console` are not declared here: JavaScript files have them already
+// (and @types/node's, if a team installs it, would clash with a second declaration).

@@ -31,8 +31,10 @@ export class ApiError extends Error {
   }
 }
 
-/** A route the running hookgate does not serve (its part is not mounted yet). */
-export const isMissingRoute = (e) => e instanceof ApiError && e.status === 404 && e.code === 'not_found';
+/** A route the running hookgate does not serve (its part is not mounted yet): the API's 404
+ * `not_found`, or a 405 where the path matches another route (`POST /api/hookgate/hooks/test`
+ * matches `/api/hookgate/hooks/{id}`). */
+export const isMissingRoute = (e) => e instanceof ApiError && ((e.status === 404 && e.code === 'not_found') || e.status === 405);
 
 let onUnauthorized = () => {};
 export function whenUnauthorized(fn) {

@@ -13,6 +13,9 @@ import { genBadge, refreshGeneration } from './gen.js';
 
 const app = document.getElementById('app');
 let cleanup = null;
+// While the sign-in form checks a token, its 401 is the form's to show (not a sign-out).
+let signingIn = false;
+
 function signIn(message) {
   cleanup?.();
   cleanup = null;
@@ -31,10 +34,13 @@ function signIn(message) {
       onsubmit: async (e) => {
         e.preventDefault();
         api.auth.set(input.value.trim());
+        signingIn = true;
         try {
           await api.status();
+          signingIn = false;
           route();
         } catch (err) {
+          signingIn = false;
           api.auth.clear();
           error.textContent =
             err.status === 401 ? 'That token is not one of [[admin.token]].' : err.status === 403 ? `This token cannot read hooks: ${err.message}` : err.message;
@@ -105,6 +111,7 @@ async function route() {
 }
 
 api.whenUnauthorized(() => {
+  if (signingIn) return;
   api.auth.clear();
   signIn('Your token was refused (401). Sign in again.');
 });
