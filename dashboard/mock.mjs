@@ -74,7 +74,7 @@ createServer(async (req, res) => {
   }
   if (p === '/api/hookgate/hooks/test') {
     if (/=\s*;/.test(body.script)) return send(res, 400, { statusCode: 400, error: 'Bad Request', message: 'runner.js:3:46: SyntaxError: unexpected token' });
-    return send(res, 200, { outcome: 'ok', response: { scope: ['read:users'], 'https://hookgate.example/tier': 'gold' }, console: [{ level: 'info', at_ms: 0.3, message: 'trying for Test Application' }], console_truncated: false, requests: [], requests_omitted: 0, duration_ms: 1.8, ran_ms: 2.1, cpu_ms: 0.9 });
+    return send(res, 200, { outcome: 'ok', response: { scope: ['read:users'], 'https://hookgate.example/tier': 'free' }, console: [{ level: 'info', at_ms: 0.3, message: 'tier of Test Application: free' }], console_truncated: false, requests: [], requests_omitted: 0, duration_ms: 1.8, ran_ms: 2.1, cpu_ms: 0.9 });
   }
   if ((m = p.match(/^\/api\/hookgate\/hooks\/([^/]+)$/))) {
     const h = hooks.find((x) => x.id === m[1]);

@@ -307,3 +307,26 @@ async fn dashboard_flow_in_chromium_signs_in_creates_saves_breaks_runs_tails_and
         );
     }
 }
+
+/// The bundle hookgate embeds is what `dashboard/build.mjs` makes of the sources in the repo
+/// (`dashboard/src`, `types/*.d.ts`, the starters and default payloads of `src/hooks/`): a change
+/// to any of them without a rebuild fails here.
+#[test]
+fn the_embedded_dashboard_is_built_from_the_current_sources() {
+    let dir = repo().join("dashboard");
+    assert!(
+        dir.join("node_modules/esbuild").is_dir(),
+        "dashboard/node_modules is missing: run scripts/setup (npm ci --prefix dashboard)"
+    );
+    let out = Command::new("node")
+        .args(["build.mjs", "--check"])
+        .current_dir(&dir)
+        .output()
+        .expect("node runs dashboard/build.mjs");
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

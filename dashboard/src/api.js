@@ -125,7 +125,7 @@ export async function status() {
     rejected: r.failures ?? 0,
     lastSuccess: r.last_success_unix ?? null,
     lastError: r.last_error ? { at: r.last_error.at_unix, problems: r.last_error.problems || [] } : null,
-    restartRequired: r.restart_required || false,
+    restartRequired: Array.isArray(r.restart_required) ? r.restart_required : r.restart_required ? [String(r.restart_required)] : [],
     upstream: s.upstream || {},
     outbox: s.outbox || {},
     config: s.config || '',

@@ -10,6 +10,7 @@ import { logsPage } from './pages/logs.js';
 import { outboxPage } from './pages/outbox.js';
 import { statusPage } from './pages/status.js';
 import { genBadge, refreshGeneration } from './gen.js';
+import { mayLeave, clearGuard } from './nav.js';
 
 const app = document.getElementById('app');
 let cleanup = null;
@@ -84,8 +85,17 @@ function shell(active) {
   );
 }
 
+// The hash shown, to go back to when leaving is cancelled.
+let shownHash = null;
+
 async function route() {
   if (!api.auth.token) return signIn();
+  if (location.hash !== shownHash && !mayLeave()) {
+    history.replaceState(null, '', shownHash);
+    return;
+  }
+  clearGuard();
+  shownHash = location.hash;
   // A record drawer or a dialog belongs to the page it was opened on.
   document.querySelectorAll('aside.drawer, dialog').forEach((el) => el.remove());
   cleanup?.();
@@ -104,6 +114,7 @@ async function route() {
   };
   try {
     cleanup = (await (pages[page] || pages.hooks)()) || null;
+    performance.mark('hookgate:page-ready');
   } catch (e) {
     if (e.status === 401) return;
     clear(main, h('div.banner.error', {}, `Could not load this page: ${e.message}`));

@@ -88,6 +88,8 @@ async function setEditor(page, text) {
 }
 
 async function shot(page, name) {
+  // Toasts of earlier steps would cover the page.
+  await page.evaluate(() => document.getElementById('toasts')?.replaceChildren());
   await page.screenshot({ path: join(SHOTS, `dashboard-${name}.png`) });
 }
 
@@ -106,6 +108,9 @@ try {
   });
   const page = await context.newPage();
   page.setDefaultTimeout(STEP_MS);
+  // The only JavaScript dialog: "leave this hook with unsaved changes?" (the Runner's edits are
+  // deliberately never saved).
+  page.on('dialog', (d) => d.accept());
   page.on('request', (r) => {
     if (r.url().includes(TOKEN)) result.tokenInUrl = true;
   });
@@ -135,9 +140,12 @@ try {
   for (let i = 0; i < 5; i++) {
     await page.reload();
     await page.locator('section.point[data-trigger=credentials-exchange]').waitFor();
+    // `hookgate:page-ready`: the page's data fetched and drawn (marked by the router).
+    await page.waitForFunction(() => performance.getEntriesByName('hookgate:page-ready').length > 0);
     const nav = await page.evaluate(() => {
       const n = performance.getEntriesByType('navigation')[0];
-      return { load: n.loadEventEnd - n.startTime, ready: performance.now() };
+      const ready = performance.getEntriesByName('hookgate:page-ready')[0];
+      return { load: n.loadEventEnd - n.startTime, ready: ready.startTime };
     });
     result.loadMs.push({ loadEvent: Math.round(nav.load), hooksShown: Math.round(nav.ready) });
   }
@@ -207,7 +215,6 @@ try {
   if (runs.status === 404 || runs.status === 405) {
     skip('live logs: runs API not mounted (GET /api/hookgate/runs is 404)');
   } else {
-    page.once('dialog', (d) => d.accept()); // leaving the editor with unsaved changes
     await page.goto(`${DASH}#/logs`);
     await page.locator('.pill.live').waitFor();
     await token();

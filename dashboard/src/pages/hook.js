@@ -8,6 +8,7 @@ import { createEditor, FACTS } from '../cm.js';
 import { refreshGeneration } from '../gen.js';
 import { resultView, showRecord } from '../record.js';
 import { remove } from './hooks.js';
+import { guardLeaving } from '../nav.js';
 
 const payloadKey = (id) => `hookgate.payload.${id}`;
 const history = new Map(); // hook id -> Runner results, newest first (this tab only)
@@ -115,7 +116,7 @@ export async function hookPage(main, id) {
 
   // ---- the side panel's tabs ----
   const tabs = {
-    Runner: () => runnerTab(panel, hook, trig, () => editor.text),
+    Runner: () => runnerTab(panel, hook, trig, () => editor.text, (msg) => showProblems([msg], 'The Runner could not load the script (nothing was saved):')),
     Settings: () => settingsTab(panel, hook, (h2) => {
       hook = h2;
       title.textContent = hook.name;
@@ -164,11 +165,12 @@ export async function hookPage(main, id) {
     }
   };
   window.addEventListener('beforeunload', leave);
+  guardLeaving(() => editor.text !== saved);
   return () => window.removeEventListener('beforeunload', leave);
 }
 
 // ---- Runner: runs the editor's text, never saves ----
-function runnerTab(panel, hook, trig, script) {
+function runnerTab(panel, hook, trig, script, onLoadError) {
   const defaults = JSON.stringify(trig.payload, null, 2);
   const payload = h('textarea.code', { spellcheck: false, rows: 9, name: 'payload', 'aria-label': 'payload' });
   payload.value = localStorage.getItem(payloadKey(hook.id)) || defaults;
@@ -226,6 +228,7 @@ function runnerTab(panel, hook, trig, script) {
           drawHistory();
           clear(out, resultView(result));
         } catch (e) {
+          if (e.status === 400) onLoadError(e.message);
           clear(
             out,
             h('div.banner.error', {}, api.isMissingRoute(e) ? 'skipped: the Runner (POST /api/hookgate/hooks/test) is not mounted on this hookgate' : e.message),

@@ -44,7 +44,7 @@ export async function logsPage(main) {
   function rowOf(r) {
     return h(
       'tr.clickable',
-      { onclick: () => showRecord(r), dataset: { run: r.id, hook: r.hook } },
+      { onclick: () => showRecord(r), dataset: { run: r.id, hook: r.hook }, class: r.outcome === 'ok' || r.outcome === 'denied' ? '' : 'bad' },
       h('td.mono.small', {}, fmtTime(r.start)),
       h('td', {}, r.hook),
       h('td.small.muted', {}, r.point),

@@ -20,7 +20,7 @@ export async function statusPage(main) {
         '',
         h('div.big', { dataset: { generation: s.generation } }, String(s.generation)),
         h('p.small.muted', {}, `${s.reloads} reloads · ${s.rejected} rejected · last reload ${ago(s.lastSuccess)}`),
-        s.restartRequired ? h('p.small.warn-text', {}, `restart required: ${JSON.stringify(s.restartRequired)}`) : null,
+        s.restartRequired.length ? h('p.small.warn-text', {}, `restart required for: ${s.restartRequired.join(', ')}`) : null,
       ),
       card(
         'Last rejected change',
