@@ -330,3 +330,90 @@ fn the_embedded_dashboard_is_built_from_the_current_sources() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// The page's files are served without a token (a browser navigating to them cannot send one),
+/// with the CSP and framing headers, gzip only to clients that accept it, and a 304 for a
+/// current ETag; the API beside them still wants the token.
+#[tokio::test]
+async fn the_dashboard_is_served_without_a_token_with_its_csp_and_revalidates_by_etag() {
+    let upstream = common::upstream::Upstream::start();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("admin-token"), ADMIN_TOKEN).unwrap();
+    let api_port = free_port();
+    let hg = Hookgate::start_in(
+        dir,
+        &upstream.address(),
+        "",
+        "",
+        &format!(
+            "[admin]\napi_listen = \"127.0.0.1:{api_port}\"\n[[admin.token]]\nname = \"t\"\n\
+             token = {{ file = \"admin-token\" }}\nscopes = [\"read:hooks\"]\n"
+        ),
+    );
+    let addr = format!("127.0.0.1:{api_port}");
+    wait_for(
+        "the management API to listen",
+        Duration::from_secs(20),
+        || TcpStream::connect(&addr).is_ok(),
+    );
+    let pem = std::fs::read(hg.dir.path().join(".hookgate/admin-tls.crt")).unwrap();
+    let client = reqwest::Client::builder()
+        .add_root_certificate(reqwest::Certificate::from_pem(&pem).unwrap())
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let url = |p: &str| format!("https://localhost:{api_port}{p}");
+
+    let res = client.get(url("/dashboard")).send().await.unwrap();
+    assert_eq!(res.status(), 308);
+    assert_eq!(res.headers()["location"], "/dashboard/");
+
+    let res = client.get(url("/dashboard/")).send().await.unwrap();
+    assert_eq!(res.status(), 200);
+    let h = res.headers().clone();
+    assert_eq!(h["content-type"], "text/html; charset=utf-8");
+    assert!(h.get("content-encoding").is_none(), "gzip sent unasked");
+    assert_eq!(
+        h["content-security-policy"],
+        hookgate::admin::dashboard::CSP
+    );
+    assert_eq!(h["x-frame-options"], "DENY");
+    assert_eq!(h["x-content-type-options"], "nosniff");
+    let html = res.text().await.unwrap();
+    assert!(html.contains("<script src=\"app.js\" defer>"), "{html}");
+
+    let res = client
+        .get(url("/dashboard/app.js"))
+        .header("accept-encoding", "gzip, br")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    assert_eq!(res.headers()["content-encoding"], "gzip");
+    assert_eq!(
+        res.headers()["content-type"],
+        "text/javascript; charset=utf-8"
+    );
+    let etag = res.headers()["etag"].clone();
+    let res = client
+        .get(url("/dashboard/app.js"))
+        .header("if-none-match", etag)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 304);
+
+    let res = client.get(url("/api/hookgate/hooks")).send().await.unwrap();
+    assert_eq!(res.status(), 401, "the API still wants the token");
+    let res = client
+        .get(url("/api/hookgate/hooks"))
+        .bearer_auth(ADMIN_TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    assert!(
+        res.headers().get("access-control-allow-origin").is_none(),
+        "no CORS: another origin's page cannot read the API"
+    );
+}
