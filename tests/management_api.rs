@@ -660,6 +660,19 @@ async fn hookgate_routes_show_the_settings_set_order_and_report_status() {
     assert_eq!(status, StatusCode::OK);
     assert!(s["reload"]["generation"].as_u64().unwrap() > 1, "{s}");
     assert_eq!(s["upstream"]["reachable"], true);
+
+    // A dependency that is not installed is reported (hookgate installs nothing).
+    let (status, _) = api
+        .patch(
+            &format!("/api/v2/hooks/{b}"),
+            json!({ "dependencies": { "left-pad": "1.3.0" } }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let (_, s) = api.get("/api/hookgate/status").await;
+    assert_eq!(s["dependency_problems"][0]["id"], b, "{s}");
+    let problem = s["dependency_problems"][0]["problems"][0].as_str().unwrap();
+    assert!(problem.contains("npm install left-pad@1.3.0"), "{problem}");
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -680,7 +693,12 @@ async fn a_deleted_hooks_queued_events_become_dead_letters_with_a_reason() {
     assert_eq!(status, 200, "{body}");
     let (status, events) = api.get("/api/hookgate/outbox?state=pending").await;
     assert_eq!(status, StatusCode::OK);
-    assert_eq!(events.as_array().unwrap().len(), 1, "{events}");
+    assert_eq!(
+        events.as_array().unwrap().len(),
+        1,
+        "{events}\n{}",
+        api.hg.log()
+    );
     let (status, _) = api
         .delete(
             &format!("/api/v2/hooks/{}", post["id"].as_str().unwrap()),
@@ -718,4 +736,76 @@ async fn a_deleted_hooks_queued_events_become_dead_letters_with_a_reason() {
         .delete(&format!("/api/hookgate/outbox/{}", seq + 1000), None)
         .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_token_over_its_rate_gets_429_with_the_rate_limit_headers() {
+    // Api::start sets a generous rate; this hookgate's API has a small one.
+    let upstream = Upstream::start();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("token-all"), ALL).unwrap();
+    let port = free_port();
+    let hg = Hookgate::start_in(
+        dir,
+        &upstream.address(),
+        "",
+        "",
+        &format!(
+            "[admin]\napi_listen = \"127.0.0.1:{port}\"\nrate_limit_per_sec = 1\nrate_limit_burst = 2\n\
+             [[admin.token]]\nname = \"all\"\ntoken = {{ file = \"token-all\" }}\nscopes = [\"read:hooks\"]\n"
+        ),
+    );
+    let addr = format!("127.0.0.1:{port}");
+    wait_for(
+        "the management API to listen",
+        Duration::from_secs(20),
+        || TcpStream::connect(&addr).is_ok(),
+    );
+    let pem = std::fs::read(hg.dir.path().join(".hookgate/admin-tls.crt")).unwrap();
+    let client = reqwest::Client::builder()
+        .add_root_certificate(reqwest::Certificate::from_pem(&pem).unwrap())
+        .build()
+        .unwrap();
+    let url = format!("https://127.0.0.1:{port}/api/v2/hooks");
+    let mut statuses = Vec::new();
+    let mut limited = None;
+    for _ in 0..4 {
+        let resp = client.get(&url).bearer_auth(ALL).send().await.unwrap();
+        statuses.push(resp.status().as_u16());
+        assert!(resp.headers().contains_key("x-ratelimit-limit"));
+        if resp.status() == StatusCode::TOO_MANY_REQUESTS {
+            limited = Some(resp);
+            break;
+        }
+    }
+    let resp = limited.unwrap_or_else(|| panic!("never limited: {statuses:?}"));
+    let h = resp.headers();
+    assert_eq!(h["x-ratelimit-limit"], "2");
+    assert_eq!(h["x-ratelimit-remaining"], "0");
+    assert!(h["retry-after"].to_str().unwrap().parse::<u64>().unwrap() >= 1);
+    assert!(h["x-ratelimit-reset"]
+        .to_str()
+        .unwrap()
+        .parse::<u64>()
+        .is_ok());
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(body["statusCode"], 429);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn without_a_token_configured_the_api_is_not_started() {
+    let upstream = Upstream::start();
+    let port = free_port();
+    let hg = Hookgate::start(
+        &upstream.address(),
+        "",
+        "",
+        &format!("[admin]\napi_listen = \"127.0.0.1:{port}\"\n"),
+    );
+    // hookgate is up (both listeners answer) and says why the API is not.
+    wait_for("the log line", Duration::from_secs(10), || {
+        hg.log().contains("management API is not started")
+    });
+    assert!(TcpStream::connect(format!("127.0.0.1:{port}")).is_err());
+    assert!(!hg.dir.path().join(".hookgate").exists());
 }

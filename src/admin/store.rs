@@ -7,10 +7,12 @@
 //! compiled and evaluated once as a reload would, the edited configuration parsed), then written
 //! atomically (a temporary file in the same folder, fsync, rename), all under one lock, so two
 //! changes never interleave and a reader never sees a torn file: the last write wins. Hot reload
-//! then picks the change up like any edit on disk. Order of writes: a file a change adds is
-//! written after the entry that disables or describes it, and a file a change removes goes before
-//! its entry, so that a reload in between never runs a hook with settings it should not have (it
-//! may reject the half-written change once; the next check sees the whole of it).
+//! then picks the change up like any edit on disk. Order of writes: every file of a change is
+//! staged first (written and fsync'd under a dot name), then put in place by renames in a row; a
+//! file a change adds goes in after the entry that disables or describes it, and a file a change
+//! removes goes before its entry, so that a reload in between never runs a hook with settings it
+//! should not have (at worst it rejects the half-written change once, and the next check, a
+//! debounce later, sees the whole of it).
 //!
 //! Usable without a running hookgate (`hookgate hooks ...` edits the files directly then).
 //!
@@ -150,6 +152,12 @@ fn wrote() {
     WRITES.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
 }
 
+/// Held for one store operation (see [`Store::guard`]).
+struct Guard<'a> {
+    _process: std::sync::MutexGuard<'a, ()>,
+    _file: Option<std::fs::File>,
+}
+
 /// What one operation reads first: the file's text and document, its validated model, the hooks.
 struct Snapshot {
     text: String,
@@ -244,9 +252,12 @@ impl Store {
             }
             entries.push(t);
         }
-        // The entry first: the file appears already described (disabled, if so).
-        self.write_config(&snap.text, &snap.doc)?;
-        self.write_hook_file(&rel, &new.script)?;
+        // Both staged, then the entry first: the file appears already described (disabled, if
+        // so), never as a file without an entry (which would run enabled).
+        let config = self.stage_config(&snap.text, &snap.doc)?;
+        let file = self.stage_hook_file(&rel, &new.script)?;
+        self.commit_config(config)?;
+        file.commit()?;
         self.get_unlocked(&id)
     }
 
@@ -326,12 +337,17 @@ impl Store {
                 set_opt(entry, "routes", r.as_ref().map(|l| string_array(l)));
             }
         }
-        self.write_config(&snap.text, &snap.doc)?;
+        let config = self.stage_config(&snap.text, &snap.doc)?;
+        let file = match &patch.script {
+            Some(script) => Some(self.stage_hook_file(&new_rel, script)?),
+            None => None,
+        };
+        self.commit_config(config)?;
         let old_path = self.hooks_dir.join(&hook.file);
-        match (&new_name, &patch.script) {
-            (None, Some(script)) => self.write_hook_file(&new_rel, script)?,
-            (Some(_), Some(script)) => {
-                self.write_hook_file(&new_rel, script)?;
+        match (&new_name, file) {
+            (None, Some(file)) => file.commit()?,
+            (Some(_), Some(file)) => {
+                file.commit()?;
                 remove_file(&old_path)?;
             }
             (Some(_), None) => {
@@ -349,13 +365,14 @@ impl Store {
         let _g = self.guard();
         let mut snap = self.snapshot()?;
         let hook = find(&snap.hooks, id)?.clone();
-        // The file first: without it the entry cannot run anything; the other way round, the
-        // file would run with the defaults (enabled) for a moment.
-        remove_file(&self.hooks_dir.join(&hook.file))?;
         if let Some(i) = entry_index(&mut snap.doc, &hook.file)? {
             entries_mut(&mut snap.doc)?.remove(i);
-            self.write_config(&snap.text, &snap.doc)?;
         }
+        // The configuration staged, then the file removed first: without it the entry cannot
+        // run anything; the other way round, the file would run with the defaults (enabled).
+        let config = self.stage_config(&snap.text, &snap.doc)?;
+        remove_file(&self.hooks_dir.join(&hook.file))?;
+        self.commit_config(config)?;
         let dir = self.secrets_abs().join(&hook.id);
         if dir.exists() {
             std::fs::remove_dir_all(&dir).map_err(|e| io_error(&dir, e))?;
@@ -398,7 +415,8 @@ impl Store {
                 entry_mut(&mut snap.doc, hook)?.insert("order", toml_edit::value(i as i64));
             }
         }
-        self.write_config(&snap.text, &snap.doc)?;
+        let config = self.stage_config(&snap.text, &snap.doc)?;
+        self.commit_config(config)?;
         Ok(self
             .snapshot()?
             .hooks
@@ -481,7 +499,8 @@ impl Store {
                 }
             }
         }
-        self.write_config(&snap.text, &snap.doc)?;
+        let config = self.stage_config(&snap.text, &snap.doc)?;
+        self.commit_config(config)?;
         for n in names {
             let path = self.secrets_abs().join(&hook.id).join(n);
             if path.exists() {
@@ -493,8 +512,35 @@ impl Store {
 
     // ---- internals ----
 
-    fn guard(&self) -> std::sync::MutexGuard<'_, ()> {
-        self.lock.lock().unwrap_or_else(|p| p.into_inner())
+    /// One operation at a time: the process's lock, then an advisory lock on
+    /// `.hookgate/store.lock` beside the configuration, so `hookgate hooks ...` run while hookgate
+    /// serves (another process) takes turns with the API too. Where that file cannot be made (a
+    /// read-only folder, where nothing can be written anyway) the process lock alone is taken.
+    fn guard(&self) -> Guard<'_> {
+        let process = self.lock.lock().unwrap_or_else(|p| p.into_inner());
+        let dir = self
+            .config_path
+            .parent()
+            .unwrap_or(Path::new("."))
+            .join(".hookgate");
+        let file = std::fs::create_dir_all(&dir)
+            .and_then(|()| {
+                std::fs::OpenOptions::new()
+                    .create(true)
+                    .truncate(false)
+                    .write(true)
+                    .open(dir.join("store.lock"))
+            })
+            .ok();
+        if let Some(f) = &file {
+            use std::os::fd::AsRawFd;
+            // SAFETY: flock on a file descriptor this function owns; released when it closes.
+            unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX) };
+        }
+        Guard {
+            _process: process,
+            _file: file,
+        }
     }
 
     fn get_unlocked(&self, id: &str) -> Result<HookRecord> {
@@ -659,7 +705,9 @@ impl Store {
                 table.insert(name, Item::Value(Value::InlineTable(source)));
             }
         }
-        let changed = self.write_config(&snap.text, &snap.doc)?;
+        let config = self.stage_config(&snap.text, &snap.doc)?;
+        let changed = config.is_some();
+        self.commit_config(config)?;
         if !changed {
             // Only values changed, in files outside the watched folders: rewrite the
             // configuration's same bytes so the watcher looks now rather than at its next rescan
@@ -670,20 +718,29 @@ impl Store {
         Ok(())
     }
 
-    /// Write the edited configuration if it differs from what was read, after checking that it
-    /// still loads. Returns whether it was written.
-    fn write_config(&self, before: &str, doc: &DocumentMut) -> Result<bool> {
+    /// Stage the edited configuration if it differs from what was read, after checking that it
+    /// still loads; `None`: unchanged.
+    fn stage_config(&self, before: &str, doc: &DocumentMut) -> Result<Option<Staged>> {
         let text = doc.to_string();
         if text == before {
-            return Ok(false);
+            return Ok(None);
         }
         if let Err(e) = Config::parse(&self.config_path, &text, &|k| std::env::var(k).ok()) {
             return Err(StoreError::Invalid(format!(
                 "the change would make the configuration invalid: {e}"
             )));
         }
-        write_atomic(&self.config_path, text.as_bytes(), None).map_err(|e| self.read_only_or(e))?;
-        Ok(true)
+        stage(&self.config_path, text.as_bytes(), None)
+            .map(Some)
+            .map_err(|e| self.read_only_or(e))
+    }
+
+    /// Put a staged configuration in place.
+    fn commit_config(&self, staged: Option<Staged>) -> Result<()> {
+        match staged {
+            Some(s) => s.commit().map_err(|e| self.read_only_or(e)),
+            None => Ok(()),
+        }
     }
 
     fn read_only_or(&self, e: StoreError) -> StoreError {
@@ -696,12 +753,12 @@ impl Store {
         }
     }
 
-    fn write_hook_file(&self, rel: &Path, script: &str) -> Result<()> {
+    fn stage_hook_file(&self, rel: &Path, script: &str) -> Result<Staged> {
         let path = self.hooks_dir.join(rel);
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir).map_err(|e| io_error(dir, e))?;
         }
-        write_atomic(&path, script.as_bytes(), None).map_err(|e| match e {
+        stage(&path, script.as_bytes(), None).map_err(|e| match e {
             StoreError::Io(error) => StoreError::ReadOnly { file: path, error },
             other => other,
         })
@@ -948,6 +1005,21 @@ fn create_private_dir(dir: &Path) -> Result<()> {
 /// fsync'd, renamed over it, and the folder fsync'd. A reader sees the old bytes or the new ones,
 /// never a mix. `mode`: for a new file; an existing file's permissions are kept.
 pub fn write_atomic(path: &Path, bytes: &[u8], mode: Option<u32>) -> Result<()> {
+    stage(path, bytes, mode)?.commit()
+}
+
+/// A file's next content, written and fsync'd beside it under a dot name (which discovery and the
+/// reload fingerprint skip), not yet in place: [`Staged::commit`] renames it over the file. A
+/// change staging all its files first and then committing them one after the other leaves a
+/// reload only microseconds to see half of it. Dropped uncommitted, the temporary file goes.
+#[must_use]
+pub struct Staged {
+    tmp: PathBuf,
+    path: PathBuf,
+    done: bool,
+}
+
+pub fn stage(path: &Path, bytes: &[u8], mode: Option<u32>) -> Result<Staged> {
     let dir = path.parent().unwrap_or(Path::new("."));
     let name = path.file_name().unwrap_or_default().to_string_lossy();
     let tmp = dir.join(format!(
@@ -959,28 +1031,45 @@ pub fn write_atomic(path: &Path, bytes: &[u8], mode: Option<u32>) -> Result<()> 
         .ok()
         .or(mode)
         .unwrap_or(0o644);
+    let staged = Staged {
+        tmp,
+        path: path.to_path_buf(),
+        done: false,
+    };
     let result = (|| {
         let mut f = std::fs::OpenOptions::new()
             .write(true)
             .create_new(true)
             .mode(mode)
-            .open(&tmp)?;
+            .open(&staged.tmp)?;
         // `mode` is masked by the umask at creation; set it exactly.
         f.set_permissions(std::fs::Permissions::from_mode(mode))?;
         f.write_all(bytes)?;
-        f.sync_all()?;
-        drop(f);
-        std::fs::rename(&tmp, path)?;
+        f.sync_all()
+    })();
+    result.map_err(|e| io_error(path, e))?;
+    Ok(staged)
+}
+
+impl Staged {
+    /// Put the staged content in place (rename, then fsync the folder).
+    pub fn commit(mut self) -> Result<()> {
+        std::fs::rename(&self.tmp, &self.path).map_err(|e| io_error(&self.path, e))?;
+        self.done = true;
         wrote();
-        if let Ok(d) = std::fs::File::open(dir) {
+        if let Ok(d) = std::fs::File::open(self.path.parent().unwrap_or(Path::new("."))) {
             let _ = d.sync_all();
         }
-        Ok::<(), std::io::Error>(())
-    })();
-    result.map_err(|e| {
-        let _ = std::fs::remove_file(&tmp);
-        io_error(path, e)
-    })
+        Ok(())
+    }
+}
+
+impl Drop for Staged {
+    fn drop(&mut self) {
+        if !self.done {
+            let _ = std::fs::remove_file(&self.tmp);
+        }
+    }
 }
 
 #[cfg(test)]

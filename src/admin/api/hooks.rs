@@ -370,6 +370,12 @@ async fn add_secrets(
     body: Bytes,
 ) -> Result<Response, ApiError> {
     let secrets = secrets_body(&body)?;
+    for (name, value) in &secrets {
+        if value == NOT_SHOWN {
+            // Auth0 stored it as sent; so does hookgate, but the hook will not get a real value.
+            tracing::warn!(hook = %id, secret = %name, "a secret was created with the placeholder {NOT_SHOWN} as its value (from an export?): set its real value");
+        }
+    }
     state.write(move |s| s.add_secrets(&id, &secrets)).await?;
     Ok((StatusCode::CREATED, Json(json!({}))).into_response())
 }

@@ -61,17 +61,31 @@ impl ApiState {
     }
 
     /// Run a store operation off the async threads; if it wrote anything, wait (bounded) for a
-    /// generation newer than the one in force before it.
+    /// generation newer than the one in force when its first write landed. That one is sampled
+    /// while the operation runs, not before it: validating a script can itself cause a reload
+    /// (a new trigger folder), which must not count as the one carrying the change. A reload
+    /// caused by the write comes at least `[hooks] debounce_ms` after it.
     async fn write<T: Send + 'static>(
         self: &Arc<Self>,
         op: impl FnOnce(&Store) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, ApiError> {
-        let before = self.generation();
         let writes = crate::admin::store::writes();
+        let mut before = self.generation();
         let state = self.clone();
-        let out = tokio::task::spawn_blocking(move || op(&state.store))
-            .await
-            .map_err(|e| ApiError::internal(format!("the change did not complete: {e}")))??;
+        let task = tokio::task::spawn_blocking(move || op(&state.store));
+        tokio::pin!(task);
+        let out = loop {
+            tokio::select! {
+                done = &mut task => break done,
+                _ = tokio::time::sleep(Duration::from_millis(1)) => {
+                    if crate::admin::store::writes() == writes {
+                        before = self.generation();
+                    }
+                }
+            }
+        };
+        let out =
+            out.map_err(|e| ApiError::internal(format!("the change did not complete: {e}")))??;
         if crate::admin::store::writes() != writes {
             let deadline = Instant::now() + SETTLE_WAIT;
             while self.generation() <= before && Instant::now() < deadline {
@@ -117,6 +131,17 @@ impl Api {
         }
         let addr = config.admin.api_listen;
         let cert = tls::load(&config)?;
+        if !addr.ip().is_loopback() {
+            tracing::warn!(
+                api_listen = %addr,
+                "the management API listens beyond loopback: anyone who can reach it can try tokens; keep it on a private network{}",
+                if cert.self_signed {
+                    ", and configure [admin] tls_cert/tls_key: the self-signed certificate only names localhost"
+                } else {
+                    ""
+                }
+            );
+        }
         let listener = std::net::TcpListener::bind(addr)
             .map_err(|e| anyhow::anyhow!("cannot listen on {addr} ([admin] api_listen): {e}"))?;
         listener.set_nonblocking(true)?;

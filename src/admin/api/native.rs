@@ -3,7 +3,8 @@
 //!   its entry holds (`order`, `clients`, `routes`, `timeout_ms`, `on_error`, `max_concurrency`),
 //!   its `file`, its secret names, missing dependencies and the reload problems that name it;
 //! - `POST /api/hookgate/hooks/order` `{triggerId, ids}`: the run order of a trigger's hooks;
-//! - `GET /api/hookgate/status`: the generation in force, the last rejected change, the upstream;
+//! - `GET /api/hookgate/status`: the generation in force, the last rejected change, the upstream,
+//!   hooks whose `dependencies` are missing from `node_modules` or at another major version;
 //! - `GET /api/hookgate/outbox?state=pending|dead`, `POST /api/hookgate/outbox/{seq}/retry`,
 //!   `DELETE /api/hookgate/outbox/{seq}`: the running hookgate's outbox (redb lets one process
 //!   open the file, so while hookgate runs this is how it is managed).
@@ -220,8 +221,21 @@ async fn status(State(state): State<Shared>) -> Result<Response, ApiError> {
             json!({ "address": up.address, "reachable": false, "error": "connect timed out" })
         }
     };
+    // `dependencies` hookgate cannot satisfy: not installed, or another major version.
+    let dependencies: Vec<Value> = state
+        .read(|s| s.list())
+        .await
+        .map(|hooks| {
+            hooks
+                .iter()
+                .filter(|h| !h.dependency_problems.is_empty())
+                .map(|h| json!({ "id": h.id, "name": h.name, "problems": h.dependency_problems }))
+                .collect()
+        })
+        .unwrap_or_default();
     Ok(Json(json!({
         "config": state.store.config_path().display().to_string(),
+        "dependency_problems": dependencies,
         "hooks_dir": state.store.hooks_dir().display().to_string(),
         "reload": state.reload.detail(),
         "upstream": upstream,

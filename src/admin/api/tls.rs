@@ -104,3 +104,53 @@ fn read_key(path: &Path) -> anyhow::Result<PrivateKeyDer<'static>> {
     }
     anyhow::bail!("{} holds no private key", path.display())
 }
+
+/// The PEM file a client of this configuration's API should trust: `[admin] tls_cert`, or the
+/// self-signed certificate's place (which exists once hookgate has started with an API).
+pub fn trusted_cert_path(config: &Config) -> PathBuf {
+    match &config.admin.tls_cert {
+        Some(c) => c.clone(),
+        None => config.base_dir().join(".hookgate").join("admin-tls.crt"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::fs::PermissionsExt;
+
+    use super::*;
+
+    #[test]
+    fn the_self_signed_certificate_is_made_once_kept_and_its_key_private() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("hookgate.toml");
+        std::fs::write(&path, "[upstream]\naddress = \"127.0.0.1:1\"\n").unwrap();
+        let config = Config::load(&path).unwrap();
+        let first = load(&config).unwrap();
+        assert!(first.self_signed);
+        assert_eq!(first.cert_path, trusted_cert_path(&config));
+        let pem = std::fs::read(&first.cert_path).unwrap();
+        let key = dir.path().join(".hookgate/admin-tls.key");
+        assert_eq!(
+            std::fs::metadata(&key).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+        load(&config).unwrap();
+        assert_eq!(std::fs::read(&first.cert_path).unwrap(), pem, "reused");
+    }
+
+    #[test]
+    fn a_configured_certificate_that_is_not_one_is_refused_with_its_path() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("hookgate.toml");
+        std::fs::write(dir.path().join("c.pem"), "not a certificate").unwrap();
+        std::fs::write(dir.path().join("k.pem"), "not a key").unwrap();
+        std::fs::write(
+            &path,
+            "[upstream]\naddress = \"127.0.0.1:1\"\n[admin]\ntls_cert = \"c.pem\"\ntls_key = \"k.pem\"\n",
+        )
+        .unwrap();
+        let e = format!("{:#}", load(&Config::load(&path).unwrap()).err().unwrap());
+        assert!(e.contains("c.pem"), "{e}");
+    }
+}

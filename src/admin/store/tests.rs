@@ -186,12 +186,18 @@ fn settings_and_order_are_written_to_the_entry() {
         h.dependency_problems
     );
     let order = store
-        .set_order(Trigger::CredentialsExchange, &[existing.id.clone()])
+        .set_order(
+            Trigger::CredentialsExchange,
+            std::slice::from_ref(&existing.id),
+        )
         .unwrap();
     let ids: Vec<&str> = order.iter().map(|h| h.id.as_str()).collect();
     assert_eq!(ids, [existing.id.as_str(), plain.id.as_str()]);
     assert!(store
-        .set_order(Trigger::PreUserRegistration, &[existing.id.clone()])
+        .set_order(
+            Trigger::PreUserRegistration,
+            std::slice::from_ref(&existing.id)
+        )
         .is_err());
     let text = config_text(&dir);
     Config::parse(Path::new("t.toml"), &text, &|_| None).unwrap();
@@ -297,13 +303,67 @@ fn concurrent_updates_leave_one_whole_file() {
     assert_eq!(cfg.hooks.hook.len(), 2, "{text}");
 }
 
+/// A read-only configuration folder, as a ConfigMap is: a read-only tmpfs where mounting is
+/// allowed (root, as in CI), else a folder without write permission (which stops non-root users).
+struct ReadOnly {
+    dir: tempfile::TempDir,
+    mounted: bool,
+}
+
+impl ReadOnly {
+    fn new() -> ReadOnly {
+        let dir = tempfile::tempdir().unwrap();
+        let mounted = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", "size=4m", "tmpfs"])
+            .arg(dir.path())
+            .output()
+            .is_ok_and(|o| o.status.success());
+        ReadOnly { dir, mounted }
+    }
+
+    fn seal(&self) {
+        if self.mounted {
+            let ok = std::process::Command::new("mount")
+                .args(["-o", "remount,ro"])
+                .arg(self.dir.path())
+                .status()
+                .unwrap()
+                .success();
+            assert!(ok, "remount read-only");
+        } else {
+            std::fs::set_permissions(self.dir.path(), std::fs::Permissions::from_mode(0o555))
+                .unwrap();
+        }
+    }
+}
+
+impl Drop for ReadOnly {
+    fn drop(&mut self) {
+        if self.mounted {
+            let _ = std::process::Command::new("umount")
+                .arg("-l")
+                .arg(self.dir.path())
+                .status();
+        } else {
+            let _ =
+                std::fs::set_permissions(self.dir.path(), std::fs::Permissions::from_mode(0o755));
+        }
+    }
+}
+
 #[test]
-fn a_read_only_configuration_names_the_file() {
-    let (dir, store) = setup();
+fn a_read_only_configuration_is_an_error_naming_the_file() {
+    let ro = ReadOnly::new();
+    let dir = ro.dir.path();
+    std::fs::write(dir.join("hookgate.toml"), CONFIG).unwrap();
+    let hooks = dir.join("hooks/credentials-exchange");
+    std::fs::create_dir_all(&hooks).unwrap();
+    std::fs::write(hooks.join("plain.js"), SCRIPT).unwrap();
+    std::fs::write(hooks.join("existing.js"), SCRIPT).unwrap();
+    let store = Store::open(&dir.join("hookgate.toml")).unwrap();
     let id = store.list().unwrap()[0].id.clone();
-    let mut perms = std::fs::metadata(dir.path()).unwrap().permissions();
-    perms.set_mode(0o555);
-    std::fs::set_permissions(dir.path(), perms.clone()).unwrap();
+    ro.seal();
+    let unwritable = std::fs::write(dir.join("probe"), "x").is_err();
     let r = store.update(
         &id,
         HookPatch {
@@ -311,11 +371,12 @@ fn a_read_only_configuration_names_the_file() {
             ..Default::default()
         },
     );
-    perms.set_mode(0o755);
-    std::fs::set_permissions(dir.path(), perms).unwrap();
-    // As root, permissions do not stop a write: then it simply succeeds.
-    if let Err(e) = r {
-        assert!(matches!(e, StoreError::ReadOnly { .. }), "{e:?}");
-        assert!(e.to_string().contains("hookgate.toml"), "{e}");
+    if !unwritable {
+        eprintln!("skipped: cannot make a read-only folder here (root without mount)");
+        return;
     }
+    let e = r.unwrap_err();
+    assert!(matches!(e, StoreError::ReadOnly { .. }), "{e:?}");
+    assert!(e.to_string().contains("hookgate.toml"), "{e}");
+    assert_eq!(store.list().unwrap()[0].id, id, "still readable");
 }
