@@ -114,7 +114,8 @@ export const deleteSecret = (id, name) => call('DELETE', `/api/v2/hooks/${enc(id
 // ---- status ----------------------------------------------------------------------------------
 // Fields read: reload.generation, reload.hooks, reload.successes, reload.failures,
 // reload.last_success_unix, reload.last_error.{at_unix, problems[]}, reload.restart_required,
-// upstream.{address, reachable, error}, outbox.{open, path}, config, hooks_dir.
+// upstream.{address, reachable, error}, outbox.{open, path}, config, hooks_dir,
+// dependency_problems[].{id, name, problems[]}.
 export async function status() {
   const s = await call('GET', '/api/hookgate/status');
   const r = s.reload || {};
@@ -130,6 +131,7 @@ export async function status() {
     outbox: s.outbox || {},
     config: s.config || '',
     hooksDir: s.hooks_dir || '',
+    dependencyProblems: (s.dependency_problems || []).map((d) => ({ id: d.id, name: d.name, problems: d.problems || [] })),
   };
 }
 

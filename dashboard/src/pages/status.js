@@ -41,6 +41,19 @@ export async function statusPage(main) {
       ),
       card('Outbox', '', h('div.big', {}, s.outbox.open ? 'open' : 'closed'), h('p.small.mono', {}, s.outbox.path || ''), h('a.small', { href: '#/outbox' }, 'Pending and dead events →')),
     ),
+    s.dependencyProblems.length
+      ? h(
+          'div.banner.error',
+          {},
+          h('strong', {}, 'Hooks whose npm dependencies are missing or at another major version'),
+          h(
+            'ul',
+            {},
+            s.dependencyProblems.map((d) => h('li', {}, h('a', { href: `#/hooks/${encodeURIComponent(d.id)}` }, d.name), ': ', d.problems.join('; '))),
+          ),
+          h('p.small', {}, 'Run npm install in the hooks folder: hookgate installs nothing.'),
+        )
+      : null,
     h('p.small.muted.mono', {}, `config ${s.config} · hooks ${s.hooksDir}`),
     h('h2', {}, 'Per hook'),
     stats
