@@ -203,6 +203,7 @@ try {
     await page.locator('.run-out .result .badge.o-ok').waitFor();
     await page.locator('.run-out .console').getByText('trying for Test Application').waitFor();
     await page.locator('.run-out pre.json').getByText('"runner"').waitFor();
+    expect((await page.locator('.problems .banner').count()) === 0, 'a run that loads clears the failed save\'s problems');
     expect(readFileSync(FILE, 'utf8').includes("'v1'"), 'the Runner left the file unchanged');
     claims = await token();
     expect(claims['https://dash.example/edited'] === 'v1', 'the Runner did not change what serves');
@@ -220,9 +221,10 @@ try {
     await token();
     const row = page.locator(`tr[data-hook="credentials-exchange/${HOOK}"]`).first();
     await row.waitFor();
+    await shot(page, 'logs');
     await row.click();
     await page.locator('aside.drawer').getByText('Raw JSON').waitFor();
-    await shot(page, 'logs');
+    await shot(page, 'run');
     await page.keyboard.press('Escape');
     ok('a run appears in the live logs; its record opens');
   }

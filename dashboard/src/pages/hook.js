@@ -45,8 +45,12 @@ export async function hookPage(main, id) {
     state.className = `save-state ${kind}`;
   }
 
-  function showProblems(list, heading) {
+  // Where the problems shown come from: 'save' and 'runner' are about the editor's text (a run
+  // that loads clears them); 'reload' is about the file on disk (stays until a save).
+  let problemsFrom = null;
+  function showProblems(list, heading, from = 'reload') {
     const problems = parseProblems(list);
+    problemsFrom = problems.length ? from : null;
     editor.problems(problems);
     if (!problems.length) return clear(problemsBox);
     clear(
@@ -110,13 +114,17 @@ export async function hookPage(main, id) {
       saveBtn.disabled = false;
       const s = await refreshGeneration();
       setState(`Not saved: the previous code keeps serving${s ? ` (generation ${s.generation})` : ''}`, 'error');
-      showProblems([e.message], `Not saved (${e.status || 'error'}):`);
+      showProblems([e.message], `Not saved (${e.status || 'error'}):`, 'save');
     }
   }
 
   // ---- the side panel's tabs ----
   const tabs = {
-    Runner: () => runnerTab(panel, hook, trig, () => editor.text, (msg) => showProblems([msg], 'The Runner could not load the script (nothing was saved):')),
+    Runner: () =>
+      runnerTab(panel, hook, trig, () => editor.text, (msg) => {
+        if (msg) showProblems([msg], 'The Runner could not load the script (nothing was saved):', 'runner');
+        else if (problemsFrom === 'save' || problemsFrom === 'runner') showProblems([]);
+      }),
     Settings: () => settingsTab(panel, hook, (h2) => {
       hook = h2;
       title.textContent = hook.name;
@@ -223,6 +231,7 @@ function runnerTab(panel, hook, trig, script, onLoadError) {
             secrets: sec,
             name: hook.name.replace(/[^A-Za-z0-9_-]+/g, '-'),
           });
+          onLoadError(null); // it loaded: problems of an earlier attempt no longer apply
           list.unshift({ at: Date.now(), result });
           list.splice(20);
           drawHistory();
