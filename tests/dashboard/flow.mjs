@@ -11,7 +11,7 @@
 //   NODE_EXTRA_CA_CERTS  hookgate's self-signed certificate, for this script's own API calls
 // Prints one line per step (`ok: ...` or `skipped: ...`), then `RESULT {json}`; exits 1 on a failure.
 import { chromium } from 'playwright-core';
-import { readFileSync, mkdirSync } from 'node:fs';
+import { readFileSync, mkdirSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 
 const env = (k, d) => process.env[k] ?? d ?? (() => { throw new Error(`${k} is not set`); })();
@@ -184,6 +184,28 @@ try {
   await shot(page, 'editor');
   ok(`edit and save (${savedText.trim()}); a token carries the new claim`);
 
+  // ---- secrets (write-only) and settings ----
+  const hookId = decodeURIComponent(new URL(page.url()).hash.split('/')[2]);
+  await page.getByRole('tab', { name: 'Secrets' }).click();
+  await page.fill('input[name=secret-name]', 'API_KEY');
+  await page.fill('input[name=secret-value]', 'dash-secret-value');
+  await page.click('form.add-secret button[type=submit]');
+  await page.locator('table.secrets td', { hasText: /^API_KEY$/ }).waitFor();
+  expect(!(await page.content()).includes('dash-secret-value'), 'a secret value is never shown');
+  const secrets = await api('GET', `/api/v2/hooks/${encodeURIComponent(hookId)}/secrets`);
+  expect(secrets.body.API_KEY === '_VALUE_NOT_SHOWN_', `the secret stored (${JSON.stringify(secrets.body)})`);
+  await page.getByRole('tab', { name: 'Settings' }).click();
+  await page.fill('input[name=timeout_ms]', '1500');
+  await page.fill('input[name=clients]', 'm2m-post');
+  await page.click('form.settings button[type=submit]');
+  await page.getByText('Settings saved').waitFor();
+  const settings = await api('GET', `/api/hookgate/hooks/${encodeURIComponent(hookId)}`);
+  expect(settings.body.timeout_ms === 1500 && settings.body.clients?.[0] === 'm2m-post', `settings saved (${JSON.stringify(settings.body)})`);
+  claims = await token();
+  expect(claims['https://dash.example/edited'] === 'v1', 'the hook still runs for m2m-post');
+  await page.getByRole('tab', { name: 'Runner' }).click();
+  ok('a secret added (listed, value never shown); timeout and client targeting saved');
+
   // ---- break it: the error at its line, the old code keeps serving ----
   await setEditor(page, SCRIPT_BROKEN);
   await page.click('button[data-action=save]');
@@ -260,6 +282,16 @@ try {
   await page.locator(`tr[data-hook="${HOOK}"]`).waitFor();
   await shot(page, 'hooks');
   ok('status and hooks pages');
+
+  // ---- delete, with confirmation ----
+  await page.locator(`tr[data-hook="${HOOK}"] button`, { hasText: 'Delete' }).click();
+  await page.locator('dialog.confirm button', { hasText: 'Cancel' }).click();
+  expect(existsSync(FILE), 'Cancel keeps the hook');
+  await page.locator(`tr[data-hook="${HOOK}"] button`, { hasText: 'Delete' }).click();
+  await page.locator('dialog.confirm button.danger').click();
+  await page.locator(`tr[data-hook="${HOOK}"]`).waitFor({ state: 'detached' });
+  expect(!existsSync(FILE), 'the file is deleted');
+  ok('delete asks first; Cancel keeps the hook, Delete removes its file');
 
   expect(result.cspViolations.length === 0, `no CSP violation (${result.cspViolations.join('; ')})`);
   expect(!result.tokenInUrl, 'the token never appears in a request URL');
