@@ -287,6 +287,7 @@ async fn dashboard_flow_in_chromium_signs_in_creates_saves_breaks_runs_tails_and
         "ok: a secret added",
         "ok: a broken save shows the error at line 3",
         "ok: retry a dead letter",
+        "ok: rename moves the file",
         "ok: delete asks first",
     ] {
         assert!(output.contains(step), "no `{step}` in:\n{output}");

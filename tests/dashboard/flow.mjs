@@ -251,7 +251,21 @@ try {
     await page.locator('aside.drawer').getByText('Raw JSON').waitFor();
     await shot(page, 'run');
     await page.keyboard.press('Escape');
-    ok('a run appears in the live logs; its record opens');
+    // Filters, pause and download.
+    await page.selectOption('select[name=outcome]', 'timeout');
+    await page.getByText('No run matches the filters.').waitFor();
+    await page.selectOption('select[name=outcome]', '');
+    await page.click('button[data-action=pause]');
+    const shown = await page.locator('table.logs tbody tr').count();
+    await token();
+    await page.getByText(/1 held while paused/).waitFor();
+    expect((await page.locator('table.logs tbody tr').count()) === shown, 'paused: the new run is held, not shown');
+    await page.click('button[data-action=pause]');
+    await page.locator('table.logs tbody tr').nth(shown).waitFor();
+    const [download] = await Promise.all([page.waitForEvent('download'), page.click('button[data-action=download]')]);
+    const saved = JSON.parse(readFileSync(await download.path(), 'utf8'));
+    expect(Array.isArray(saved) && saved.length === shown + 1 && saved.every((r) => r.id && r.hook && r.outcome), `the download holds the runs shown (${saved.length})`);
+    ok('a run appears in the live logs; its record opens; filter, pause (runs held) and download JSON');
   }
 
   // ---- outbox: retry a dead letter once its cause is fixed ----
@@ -283,14 +297,23 @@ try {
   await shot(page, 'hooks');
   ok('status and hooks pages');
 
+  // ---- rename ----
+  await page.locator(`tr[data-hook="${HOOK}"] button`, { hasText: 'Rename' }).click();
+  await page.fill('dialog input[name=name]', `${HOOK}-2`);
+  await page.click('dialog button[type=submit]');
+  await page.locator(`tr[data-hook="${HOOK}-2"]`).waitFor();
+  expect(!existsSync(FILE) && existsSync(FILE.replace(`${HOOK}.js`, `${HOOK}-2.js`)), 'the file renamed');
+  ok('rename moves the file');
+
   // ---- delete, with confirmation ----
-  await page.locator(`tr[data-hook="${HOOK}"] button`, { hasText: 'Delete' }).click();
+  const RENAMED = FILE.replace(`${HOOK}.js`, `${HOOK}-2.js`);
+  await page.locator(`tr[data-hook="${HOOK}-2"] button`, { hasText: 'Delete' }).click();
   await page.locator('dialog.confirm button', { hasText: 'Cancel' }).click();
-  expect(existsSync(FILE), 'Cancel keeps the hook');
-  await page.locator(`tr[data-hook="${HOOK}"] button`, { hasText: 'Delete' }).click();
+  expect(existsSync(RENAMED), 'Cancel keeps the hook');
+  await page.locator(`tr[data-hook="${HOOK}-2"] button`, { hasText: 'Delete' }).click();
   await page.locator('dialog.confirm button.danger').click();
-  await page.locator(`tr[data-hook="${HOOK}"]`).waitFor({ state: 'detached' });
-  expect(!existsSync(FILE), 'the file is deleted');
+  await page.locator(`tr[data-hook="${HOOK}-2"]`).waitFor({ state: 'detached' });
+  expect(!existsSync(RENAMED), 'the file is deleted');
   ok('delete asks first; Cancel keeps the hook, Delete removes its file');
 
   expect(result.cspViolations.length === 0, `no CSP violation (${result.cspViolations.join('; ')})`);
