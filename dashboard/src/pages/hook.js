@@ -174,7 +174,10 @@ export async function hookPage(main, id) {
   };
   window.addEventListener('beforeunload', leave);
   guardLeaving(() => editor.text !== saved);
-  return () => window.removeEventListener('beforeunload', leave);
+  return () => {
+    window.removeEventListener('beforeunload', leave);
+    editor.view.destroy();
+  };
 }
 
 // ---- Runner: runs the editor's text, never saves ----
