@@ -225,8 +225,9 @@ impl<'de> Deserialize<'de> for RedirectTarget {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct HookSettings {
-    /// The hook's id in the management API (stable across renames). Absent: derived from the
-    /// file's path.
+    /// The hook's id in the management API (stable across renames): letters, digits and `-`, as
+    /// Auth0's ids. Absent: derived from the file's path.
+    #[serde(default, deserialize_with = "hook_id")]
     pub id: Option<String>,
     /// Relative to the hooks folder, e.g. `credentials-exchange/add-claims.js`.
     pub file: PathBuf,
@@ -253,6 +254,16 @@ pub struct HookSettings {
     /// nothing: `require` resolves from `node_modules` in the hooks folder.
     #[serde(default)]
     pub dependencies: BTreeMap<String, String>,
+}
+
+fn hook_id<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    let id = String::deserialize(d)?;
+    if id.is_empty() || !id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') {
+        return Err(serde::de::Error::custom(format!(
+            "id `{id}` may hold only letters, digits and `-`"
+        )));
+    }
+    Ok(Some(id))
 }
 
 fn yes() -> bool {
@@ -326,6 +337,18 @@ mod tests {
         assert_eq!(cfg.max_requests_per_call, 32);
         assert_eq!(h.secrets["TOKEN"], SecretSource::Env("MY_TOKEN".into()));
         assert_eq!(h.secrets["KEY"], SecretSource::File("/run/key".into()));
+    }
+
+    #[test]
+    fn a_hook_id_holds_only_letters_digits_and_dashes() {
+        let cfg: HooksConfig = toml::from_str("[[hook]]\nfile = 'a.js'\nid = 'hk-1A'").unwrap();
+        assert_eq!(cfg.hook[0].id.as_deref(), Some("hk-1A"));
+        let cfg: HooksConfig = toml::from_str("[[hook]]\nfile = 'a.js'").unwrap();
+        assert_eq!(cfg.hook[0].id, None);
+        let e = toml::from_str::<HooksConfig>("[[hook]]\nfile = 'a.js'\nid = 'a/b'")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("only letters, digits"), "{e}");
     }
 
     #[test]

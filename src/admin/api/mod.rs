@@ -146,15 +146,17 @@ impl Api {
             .map_err(|e| anyhow::anyhow!("cannot listen on {addr} ([admin] api_listen): {e}"))?;
         listener.set_nonblocking(true)?;
         let addr = listener.local_addr()?;
+        // Absolute, so the line can be pasted into NODE_EXTRA_CA_CERTS from anywhere.
+        let cert_path = std::path::absolute(&cert.cert_path).unwrap_or(cert.cert_path.clone());
         if cert.self_signed {
             tracing::info!(
                 api = %format!("https://{addr}"),
-                certificate = %cert.cert_path.display(),
+                certificate = %cert_path.display(),
                 "management API listening with a self-signed certificate: trust it with NODE_EXTRA_CA_CERTS={}",
-                cert.cert_path.display()
+                cert_path.display()
             );
         } else {
-            tracing::info!(api = %format!("https://{addr}"), certificate = %cert.cert_path.display(), "management API listening");
+            tracing::info!(api = %format!("https://{addr}"), certificate = %cert_path.display(), "management API listening");
         }
         let state = Arc::new(ApiState {
             store: Store::for_config(&config),
