@@ -7,6 +7,7 @@
 //! Must not: proxy anything, or expose configuration secrets.
 
 pub mod api;
+pub mod dashboard;
 pub mod store;
 
 use std::net::SocketAddr;

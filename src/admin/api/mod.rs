@@ -197,6 +197,8 @@ impl Api {
                 self.auth.clone(),
                 auth::middleware,
             ))
+            // Outside the token check: a browser navigating to the page cannot send one.
+            .merge(crate::admin::dashboard::router())
     }
 }
 
