@@ -636,10 +636,9 @@ fn signup(hg: &common::hookgate::Hookgate, email: &str) -> u16 {
     })
 }
 
-/// Needs the runs routes (`GET /api/hookgate/runs`, `/api/hookgate/runs/stream`) mounted on the
-/// management API, which the lead does when merging the run records: remove the `ignore` then.
+/// Through the runs routes (`GET /api/hookgate/runs`, `/api/hookgate/runs/stream`) of the
+/// management API.
 #[test]
-#[ignore = "needs /api/hookgate/runs mounted on the management API"]
 fn logs_prints_a_hooks_runs_and_follows_new_ones_live() {
     use std::io::BufRead;
     let upstream = common::upstream::Upstream::start();

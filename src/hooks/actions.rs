@@ -117,6 +117,19 @@ pub fn facts(
     Value::Object(m)
 }
 
+/// Auth0's Actions starter for `trigger` (`hookgate new --actions`).
+pub fn starter(trigger: Trigger) -> &'static str {
+    match trigger {
+        Trigger::CredentialsExchange => include_str!("starters/actions/credentials-exchange.js"),
+        Trigger::PreUserRegistration => include_str!("starters/actions/pre-user-registration.js"),
+        Trigger::PostUserRegistration => {
+            include_str!("starters/actions/post-user-registration.js")
+        }
+        Trigger::PostChangePassword => include_str!("starters/actions/post-change-password.js"),
+        Trigger::SendPhoneMessage => include_str!("starters/actions/send-phone-message.js"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -138,18 +151,5 @@ mod tests {
         ] {
             assert_eq!(kind_of_source(hook, t), Kind::Hook, "{hook}");
         }
-    }
-}
-
-/// Auth0's Actions starter for `trigger` (`hookgate new --actions`).
-pub fn starter(trigger: Trigger) -> &'static str {
-    match trigger {
-        Trigger::CredentialsExchange => include_str!("starters/actions/credentials-exchange.js"),
-        Trigger::PreUserRegistration => include_str!("starters/actions/pre-user-registration.js"),
-        Trigger::PostUserRegistration => {
-            include_str!("starters/actions/post-user-registration.js")
-        }
-        Trigger::PostChangePassword => include_str!("starters/actions/post-change-password.js"),
-        Trigger::SendPhoneMessage => include_str!("starters/actions/send-phone-message.js"),
     }
 }
