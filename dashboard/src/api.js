@@ -83,6 +83,7 @@ function hook(h) {
     timeoutMs: h.timeout_ms ?? null,
     onError: h.on_error || 'deny',
     file: h.file || '',
+    kind: h.kind === 'action' ? 'action' : 'hook',
     secrets: Array.isArray(h.secrets) ? h.secrets : Object.keys(h.secrets || {}),
     reloadProblems: h.reload_problems || [],
     dependencyProblems: h.dependency_problems || [],

@@ -124,6 +124,7 @@ function row(hook, i, list, stats, reload) {
       'td.name',
       {},
       h('a', { href: `#/hooks/${encodeURIComponent(hook.id)}` }, hook.name),
+      hook.kind === 'action' ? h('span.badge.kind-action', { title: 'an Auth0 Action: exports.onExecute… (event, api)' }, 'action') : null,
       hook.reloadProblems.length ? h('span.badge.o-error', { title: hook.reloadProblems.join('\n') }, 'reload error') : null,
       hook.dependencyProblems.length ? h('span.badge.o-timeout', { title: hook.dependencyProblems.join('\n') }, 'dependency') : null,
     ),
