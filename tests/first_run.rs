@@ -46,7 +46,7 @@ fn hookgate(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Command {
     for var in EXAMPLE_VARS
         .iter()
         .chain(&["HOOKGATE_CONFIG", "HOOKGATE_UPSTREAM", "HOOKGATE_LISTEN"])
-        .chain(&["HOOKGATE_ADMIN_LISTEN", "RUST_LOG"])
+        .chain(&["HOOKGATE_ADMIN_LISTEN", "HOOKGATE_API_LISTEN", "RUST_LOG"])
     {
         c.env_remove(var);
     }
@@ -138,7 +138,9 @@ fn text_logs_carry_no_colour_codes_when_stderr_is_not_a_terminal() {
     .unwrap();
     assert!(keys.status.success(), "{keys:?}");
     std::fs::write(dir.path().join("config/keys/sms-api-key"), "k").unwrap();
+    std::fs::write(dir.path().join("config/keys/admin-token"), "t-0123456789").unwrap();
     let admin = format!("127.0.0.1:{}", free_port());
+    let api = format!("127.0.0.1:{}", free_port());
     let listen = format!("127.0.0.1:{}", free_port());
     let mut child = hookgate(
         dir.path(),
@@ -150,6 +152,7 @@ fn text_logs_carry_no_colour_codes_when_stderr_is_not_a_terminal() {
             ("HOOKGATE_UPSTREAM", "127.0.0.1:9"),
             ("HOOKGATE_LISTEN", &listen),
             ("HOOKGATE_ADMIN_LISTEN", &admin),
+            ("HOOKGATE_API_LISTEN", &api),
             ("RUST_LOG", "info"),
         ],
     )

@@ -106,6 +106,38 @@ function webtask(context) {
   return { secrets: copy(obj(w.secrets)), configuration: copy(obj(w.configuration)) };
 }
 
+// The event of the three user triggers: `fields(u)` picks the trigger's user fields from the
+// Hook's `user`; connection, request, tenant, secrets and configuration are the same for all.
+function userEvent(args, facts, fields) {
+  const [user, context] = args;
+  const u = obj(user);
+  const w = webtask(context);
+  return {
+    user: fields(u),
+    connection: connection(context),
+    request: request(facts, context),
+    tenant: { id: u.tenant || obj(obj(context).connection).tenant || str(obj(facts).tenant) },
+    secrets: w.secrets,
+    configuration: w.configuration,
+  };
+}
+
+// The profile fields the Hook's `user` may carry, under their Actions names.
+function profile(u) {
+  return {
+    email: u.email,
+    username: u.username,
+    phone_number: u.phoneNumber,
+    name: u.name,
+    given_name: u.given_name,
+    family_name: u.family_name,
+    nickname: u.nickname,
+    picture: u.picture,
+    user_metadata: copy(obj(u.user_metadata)),
+    app_metadata: copy(obj(u.app_metadata)),
+  };
+}
+
 // Each trigger: the event from the Hook arguments, the api, and the Hook answer from what the
 // handler asked for.
 const TRIGGERS = {
@@ -185,28 +217,7 @@ const TRIGGERS = {
   },
 
   'pre-user-registration': function (args, facts) {
-    const [user, context] = args;
-    const u = obj(user);
-    const w = webtask(context);
-    const event = {
-      user: {
-        email: u.email,
-        username: u.username,
-        phone_number: u.phoneNumber,
-        name: u.name,
-        given_name: u.given_name,
-        family_name: u.family_name,
-        nickname: u.nickname,
-        picture: u.picture,
-        user_metadata: copy(obj(u.user_metadata)),
-        app_metadata: copy(obj(u.app_metadata)),
-      },
-      connection: connection(context),
-      request: request(facts, context),
-      tenant: { id: u.tenant || obj(obj(context).connection).tenant || str(obj(facts).tenant) },
-      secrets: w.secrets,
-      configuration: w.configuration,
-    };
+    const event = userEvent(args, facts, profile);
     const st = { deny: null, user_metadata: null, app_metadata: null };
     const api = {
       access: {
@@ -246,56 +257,27 @@ const TRIGGERS = {
   },
 
   'post-user-registration': function (args, facts) {
-    const [user, context] = args;
-    const u = obj(user);
-    const w = webtask(context);
-    const event = {
-      user: {
-        user_id: u.id,
-        email: u.email,
-        email_verified: u.emailVerified,
-        username: u.username,
-        phone_number: u.phoneNumber,
-        phone_verified: u.phoneNumberVerified,
-        name: u.name,
-        given_name: u.given_name,
-        family_name: u.family_name,
-        nickname: u.nickname,
-        picture: u.picture,
-        user_metadata: copy(obj(u.user_metadata)),
-        app_metadata: copy(obj(u.app_metadata)),
-        created_at: u.created_at,
-        updated_at: u.updated_at,
-      },
-      connection: connection(context),
-      request: request(facts, context),
-      tenant: { id: u.tenant || obj(obj(context).connection).tenant || str(obj(facts).tenant) },
-      secrets: w.secrets,
-      configuration: w.configuration,
-    };
+    const event = userEvent(args, facts, (u) => ({
+      user_id: u.id,
+      email_verified: u.emailVerified,
+      phone_verified: u.phoneNumberVerified,
+      ...profile(u),
+      created_at: u.created_at,
+      updated_at: u.updated_at,
+    }));
     return { event, api: { cache: cacheApi }, answer: () => ({ value: {} }) };
   },
 
   'post-change-password': function (args, facts) {
-    const [user, context] = args;
-    const u = obj(user);
-    const w = webtask(context);
-    const event = {
-      user: {
-        user_id: u.id,
-        email: u.email,
-        email_verified: u.emailVerified,
-        username: u.username,
-        phone_number: u.phoneNumber,
-        phone_verified: u.phoneNumberVerified,
-        last_password_reset: u.last_password_reset,
-      },
-      connection: connection(context),
-      request: request(facts, context),
-      tenant: { id: u.tenant || obj(obj(context).connection).tenant || str(obj(facts).tenant) },
-      secrets: w.secrets,
-      configuration: w.configuration,
-    };
+    const event = userEvent(args, facts, (u) => ({
+      user_id: u.id,
+      email: u.email,
+      email_verified: u.emailVerified,
+      username: u.username,
+      phone_number: u.phoneNumber,
+      phone_verified: u.phoneNumberVerified,
+      last_password_reset: u.last_password_reset,
+    }));
     return { event, api: { cache: cacheApi }, answer: () => ({ value: {} }) };
   },
 
