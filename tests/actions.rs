@@ -502,3 +502,27 @@ async fn a_send_phone_message_action_reads_the_message_options_and_fails_over_li
         "a failing Action fails over to the next provider, as a failing Hook does"
     );
 }
+
+/// The host's `native` object (which reaches the shared `api.cache`, among others) is handed to
+/// built-in modules only: a hook that plants a setter on `Function.prototype` before loading one
+/// never receives it.
+#[test]
+fn a_hook_cannot_catch_the_natives_handed_to_built_in_modules() {
+    let dir = tempfile::tempdir().unwrap();
+    let hooks = dir.path().join("hooks/credentials-exchange");
+    std::fs::create_dir_all(&hooks).unwrap();
+    let file = hooks.join("thief.js");
+    std::fs::write(
+        &file,
+        "module.exports = function (client, scope, audience, context, cb) {\n\
+           var stolen;\n\
+           Object.defineProperty(Function.prototype, 'native', { set: function (v) { stolen = v; }, configurable: true });\n\
+           require('crypto'); require('zlib'); require('http');\n\
+           cb(null, { scope: scope, 'https://example.com/stolen': typeof stolen });\n};\n",
+    )
+    .unwrap();
+    let (code, out, err) = run_cli(&["test", file.to_str().unwrap()], dir.path());
+    assert_eq!(code, 0, "{out}{err}");
+    let v: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["https://example.com/stolen"], "undefined", "{v}");
+}

@@ -109,6 +109,18 @@ async fn a_hooked_exchange_leaves_a_record_with_its_console_and_request_that_sur
 
     // Per hook and point, by outcome; per route, by status; the store's own.
     hg.until_metric("hookgate_runs_disk_written_total", 3).await;
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(runs_dir.path().join("hookgate-runs.redb"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(
+            mode & 0o777,
+            0o600,
+            "console lines carry personal data: the owner's alone"
+        );
+    }
     let text = metrics(&hg).await;
     let labels = "hook=\"credentials-exchange/claims\",point=\"credentials-exchange\"";
     for (outcome, n) in [

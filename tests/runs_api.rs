@@ -258,3 +258,29 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     }
     out
 }
+
+/// A script sent to the Runner (update:hooks) cannot read files above the hooks folder, such as
+/// the token files beside the configuration, into its result or its error message.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_runner_cannot_require_files_outside_the_hooks_folder() {
+    let api = Api::start();
+    for spec in ["../../t-logs", "../../hookgate.toml", "./../../t-hooks"] {
+        let resp = api
+            .client
+            .post(format!("{}/api/hookgate/hooks/test", api.base))
+            .bearer_auth(RUNNER)
+            .json(&json!({
+                "triggerId": "credentials-exchange",
+                "script": format!("var t = require('{spec}');\nmodule.exports = function (a, b, c, d, cb) {{ cb(null, {{ t: t }}); }};\n"),
+            }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 400, "{spec}");
+        let text = resp.text().await.unwrap();
+        assert!(text.contains("cannot be satisfied"), "{spec}: {text}");
+        for token in [LOGS, HOOKS_ONLY] {
+            assert!(!text.contains(token), "{spec} leaked a token: {text}");
+        }
+    }
+}

@@ -816,13 +816,28 @@ fn check_script_size(script: &str) -> Result<()> {
     Ok(())
 }
 
+/// npm's shape: `name` or `@scope/name`, neither part starting with `.` (so no `..`, and no path
+/// outside `node_modules` when the name is looked up there).
+fn valid_package_name(name: &str) -> bool {
+    let parts: Vec<&str> = match name.strip_prefix('@') {
+        Some(scoped) => scoped.split('/').collect(),
+        None => vec![name],
+    };
+    let expected = if name.starts_with('@') { 2 } else { 1 };
+    parts.len() == expected
+        && parts
+            .iter()
+            .all(|p| !p.is_empty() && !p.starts_with('.') && !p.contains('/'))
+}
+
 fn check_dependencies(deps: &BTreeMap<String, String>) -> Result<()> {
     for (name, version) in deps {
         let ok_name = !name.is_empty()
             && name.len() <= 214
             && name
                 .bytes()
-                .all(|c| c.is_ascii_alphanumeric() || b"@/._-".contains(&c));
+                .all(|c| c.is_ascii_alphanumeric() || b"@/._-".contains(&c))
+            && valid_package_name(name);
         if !ok_name || version.is_empty() || version.len() > 256 {
             return Err(StoreError::Invalid(format!(
                 "Payload validation error: 'Invalid dependency {name:?} = {version:?}' on property dependencies."

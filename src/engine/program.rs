@@ -325,6 +325,24 @@ impl ProgramBuilder {
         Some(module)
     }
 
+    /// Whether `path`, with its `.` and `..` resolved as written (lexically: a symlink the
+    /// operator put in the folder is theirs to follow), stays inside the hooks folder.
+    fn inside_root(&self, path: &Path) -> bool {
+        let mut out = PathBuf::new();
+        for c in path.components() {
+            match c {
+                Component::ParentDir => {
+                    if !out.pop() {
+                        return false;
+                    }
+                }
+                Component::CurDir => {}
+                other => out.push(other),
+            }
+        }
+        out.starts_with(&self.root)
+    }
+
     /// Resolve `spec` as written in a file of `dir`; returns the module key.
     fn resolve(
         &mut self,
@@ -333,7 +351,13 @@ impl ProgramBuilder {
         errors: &mut Vec<ProgramError>,
     ) -> Option<String> {
         if spec.starts_with("./") || spec.starts_with("../") || spec == "." || spec == ".." {
-            let file = self.resolve_path(&dir.join(spec))?;
+            // Never above the hooks folder: a script sent to the management API (the Runner, a
+            // create) must not read `../../keys/...` into an error message or its result.
+            let target = dir.join(spec);
+            if !self.inside_root(&target) {
+                return None;
+            }
+            let file = self.resolve_path(&target)?;
             return self
                 .module_for_file(&file, false, None, errors)
                 .map(|m| m.key.clone());
@@ -356,6 +380,9 @@ impl ProgramBuilder {
                 Some(sub) => candidate.join(sub),
                 None => candidate,
             };
+            if !self.inside_root(&target) {
+                return None; // `pkg/../../..` or a name with `..`
+            }
             if let Some(file) = self.resolve_path(&target) {
                 return self
                     .module_for_file(&file, false, None, errors)
@@ -706,6 +733,38 @@ mod tests {
             split_package_spec("lodash/fp"),
             ("lodash", None, Some("fp"))
         );
+    }
+
+    #[test]
+    fn requires_never_reach_above_the_hooks_folder() {
+        let base = tempfile::tempdir().unwrap();
+        let hooks = base.path().join("hooks");
+        std::fs::create_dir_all(hooks.join("credentials-exchange")).unwrap();
+        std::fs::create_dir_all(hooks.join("lib")).unwrap();
+        std::fs::create_dir_all(hooks.join("node_modules/pkg")).unwrap();
+        std::fs::write(
+            hooks.join("node_modules/pkg/index.js"),
+            "module.exports = 1;",
+        )
+        .unwrap();
+        std::fs::write(hooks.join("lib/util.js"), "module.exports = 2;").unwrap();
+        std::fs::write(base.path().join("admin-token"), "tok3n").unwrap();
+        std::fs::write(base.path().join("secret.json"), "{\"k\": 1}").unwrap();
+        for (spec, ok) in [
+            ("../lib/util", true),
+            ("pkg", true),
+            ("../../admin-token", false),
+            ("../../secret.json", false),
+            ("./../../secret", false),
+            ("pkg/../../../secret.json", false),
+            ("pkg/../../lib/util", true),
+        ] {
+            let source =
+                format!("var x = require('{spec}');\nmodule.exports = function () {{}};\n");
+            let built = ProgramBuilder::new(&hooks)
+                .build_source(Path::new("credentials-exchange/h.js"), &source);
+            assert_eq!(built.is_ok(), ok, "{spec}: {built:?}");
+        }
     }
 
     #[test]

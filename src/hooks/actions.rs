@@ -78,9 +78,30 @@ const SHIM: &str = include_str!("actions/shim.js");
 /// The name the adapter `require`s the Action's module by.
 const ALIAS: &str = "__action__";
 
+/// Which `api.cache` store an Action uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CacheScope {
+    /// The trigger's, shared by every Action of the trigger in the process.
+    Trigger,
+    /// The Runner's own for the trigger: trying an Action never reads or changes what the
+    /// Actions serving requests cached.
+    Runner,
+}
+
 /// `program` (an Action's) with the adapter as its main module.
-pub fn adapt(program: &Program, trigger: Trigger) -> Result<Program, ProgramError> {
-    let source = format!("const TRIGGER = {:?};\n{SHIM}", trigger.id());
+pub fn adapt(
+    program: &Program,
+    trigger: Trigger,
+    cache: CacheScope,
+) -> Result<Program, ProgramError> {
+    let scope = match cache {
+        CacheScope::Trigger => trigger.id().to_owned(),
+        CacheScope::Runner => format!("runner:{}", trigger.id()),
+    };
+    let source = format!(
+        "const TRIGGER = {:?}, CACHE_SCOPE = {scope:?};\n{SHIM}",
+        trigger.id()
+    );
     // A `builtin:` key: the adapter is hookgate's code, and reaches the natives (the shared
     // `api.cache`) as the built-in modules do.
     program.with_entry(

@@ -17,7 +17,7 @@ use crate::engine::program::{Program, ProgramBuilder};
 use crate::engine::Script;
 use crate::runs::{hook_metrics, HookStats};
 
-use super::actions::Kind;
+use super::actions::{CacheScope, Kind};
 
 use crate::config::secrets::read_secret;
 use crate::config::{HooksConfig, OnError, Trigger};
@@ -106,24 +106,34 @@ impl Hook {
     /// Evaluate this hook's module once, as a generation's load does: this hook (a Hook), its
     /// Action form, or the problem that keeps it from working (`hookgate test`, the Runner).
     pub fn probed(self, cfg: &HooksConfig) -> Result<Hook, String> {
+        self.probed_with(cfg, CacheScope::Trigger)
+    }
+
+    /// [`Hook::probed`] for the Runner: an Action gets the Runner's own `api.cache`.
+    pub fn probed_for_runner(self, cfg: &HooksConfig) -> Result<Hook, String> {
+        self.probed_with(cfg, CacheScope::Runner)
+    }
+
+    fn probed_with(self, cfg: &HooksConfig, cache: CacheScope) -> Result<Hook, String> {
         let this = Arc::new(self);
         let probed = super::probe::probe(cfg, std::slice::from_ref(&this));
         let hook = Arc::try_unwrap(this).expect("the probe keeps no reference");
         match probed.into_iter().next() {
-            Some(Probed::Member) => hook.as_action(),
+            Some(Probed::Member) => hook.as_action(cache),
             Some(Probed::Problem(problem)) => Err(problem),
             Some(Probed::Function) | None => Ok(hook),
         }
     }
 
     /// This hook run as an Action: its program behind the Actions adapter.
-    fn as_action(&self) -> Result<Hook, String> {
-        let program = super::actions::adapt(&self.script.program, self.trigger).map_err(|e| {
-            format!(
-                "{}: cannot build the Actions adapter: {e}",
-                self.file.display()
-            )
-        })?;
+    fn as_action(&self, cache: CacheScope) -> Result<Hook, String> {
+        let program =
+            super::actions::adapt(&self.script.program, self.trigger, cache).map_err(|e| {
+                format!(
+                    "{}: cannot build the Actions adapter: {e}",
+                    self.file.display()
+                )
+            })?;
         Ok(Hook {
             id: self.id.clone(),
             stats: self.stats.clone(),
@@ -306,7 +316,7 @@ impl Generation {
         for (hook, p) in compiled.iter().zip(probed) {
             match p {
                 Probed::Function => {}
-                Probed::Member => match hook.as_action() {
+                Probed::Member => match hook.as_action(CacheScope::Trigger) {
                     Ok(action) => {
                         actions.insert(hook.file.clone(), Arc::new(action));
                     }

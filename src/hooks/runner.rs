@@ -204,7 +204,7 @@ pub fn prepare(
         BTreeMap::new(),
         program,
     )
-    .probed(&probe_cfg)
+    .probed_for_runner(&probe_cfg)
     .map_err(|problem| RunnerError::Compile(vec![problem]))?;
     let script: Arc<Script> = Arc::clone(&hook);
     Ok(Prepared {
@@ -302,8 +302,19 @@ pub async fn run(
     base_dir: &Path,
     req: RunnerRequest,
 ) -> Result<RunnerResult, RunnerError> {
+    // Compiling (up to 1 MiB and its requires) and the load-time probe (up to 2 s) block: off
+    // the async threads, and two at a time, so a burst of scripts that loop at the top level
+    // cannot stall the management API.
+    static SLOTS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(2);
+    let _slot = SLOTS
+        .acquire()
+        .await
+        .map_err(|_| RunnerError::Unavailable("the Runner has stopped".into()))?;
     let dir = base_dir.join(&hooks.dir);
-    let prepared = prepare(&dir, Duration::from_millis(hooks.timeout_ms), req)?;
+    let timeout = Duration::from_millis(hooks.timeout_ms);
+    let prepared = tokio::task::spawn_blocking(move || prepare(&dir, timeout, req))
+        .await
+        .map_err(|e| RunnerError::Unavailable(format!("preparing the script failed: {e}")))??;
     let trigger = prepared.trigger;
     let (settled, report) = execute(engine, prepared).await;
     Ok(result(trigger, settled, report))

@@ -119,7 +119,19 @@ impl Disk {
 
 fn open_db(path: &Path) -> anyhow::Result<Database> {
     match Database::create(path) {
-        Ok(db) => Ok(db),
+        Ok(db) => {
+            // Console lines often carry personal data: the owner's alone, whatever the umask.
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::PermissionsExt;
+                if let Err(e) =
+                    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
+                {
+                    tracing::warn!(file = %path.display(), error = %e, "cannot make the run records file private (0600)");
+                }
+            }
+            Ok(db)
+        }
         Err(DatabaseError::DatabaseAlreadyOpen) => anyhow::bail!(
             "the run records file {} is open in another process (a running hookgate?)",
             path.display()

@@ -380,3 +380,28 @@ fn a_read_only_configuration_is_an_error_naming_the_file() {
     assert!(e.to_string().contains("hookgate.toml"), "{e}");
     assert_eq!(store.list().unwrap()[0].id, id, "still readable");
 }
+
+#[test]
+fn dependency_names_are_package_names_never_paths() {
+    for ok in ["axios", "@slack/web-api", "lodash.get", "uuid"] {
+        assert!(valid_package_name(ok), "{ok}");
+        let deps = BTreeMap::from([(ok.to_string(), "1.0.0".to_string())]);
+        assert!(check_dependencies(&deps).is_ok(), "{ok}");
+    }
+    for bad in [
+        "../../../../etc/x",
+        "..",
+        ".hidden",
+        "a/b",
+        "@scope",
+        "@scope/..",
+        "@/x",
+        "@s/a/b",
+    ] {
+        let deps = BTreeMap::from([(bad.to_string(), "1.0.0".to_string())]);
+        assert!(
+            matches!(check_dependencies(&deps), Err(StoreError::Invalid(_))),
+            "{bad}"
+        );
+    }
+}

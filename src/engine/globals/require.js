@@ -40,7 +40,9 @@
     };
     require.cache = {};
     // Built-ins reach the host's functions through their own require; hook code never sees them.
-    if (P.apply(P.startsWith, from, ['builtin:'])) require.native = native;
+    // Defined, not assigned: an assignment would call a setter a hook put on
+    // Function.prototype.native and hand it `native`.
+    if (P.apply(P.startsWith, from, ['builtin:'])) P.defineProperty(require, 'native', { value: native });
     // The file name as hooks see it (`/hooks/...`), never the module key (a real path on disk).
     require.resolve = function (spec) { const k = native.moduleResolve(from, spec); if (k === undefined) throw new Error("Cannot find module '" + spec + "'"); return native.moduleInfo(k)[1]; };
     return require;

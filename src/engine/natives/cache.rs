@@ -98,20 +98,49 @@ pub fn delete(trigger: &str, key: &str) {
     }
 }
 
-/// `native.actionCacheGet(trigger, key, now)` → `[value, expires_at]` or `undefined`;
-/// `native.actionCacheSet(trigger, key, value, expires_at, now)` → an error code or `undefined`;
-/// `native.actionCacheDelete(trigger, key)`.
+/// Now, in Unix ms: taken here, never from JS (an Action that replaced `Date.now` must not
+/// expire other Actions' entries or outlive the 24 h cap).
+fn now_ms() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64() * 1000.0)
+}
+
+/// The stores there are: one per trigger, and one per trigger for the Runner's scratch runs
+/// (`runner:<trigger>`), so trying an Action never reads or changes what production Actions
+/// cached. Anything else is refused: no caller can make buckets of its own.
+fn valid_scope(scope: &str) -> bool {
+    let trigger = scope.strip_prefix("runner:").unwrap_or(scope);
+    crate::config::Trigger::all()
+        .iter()
+        .any(|t| t.id() == trigger)
+}
+
+/// The default lifetime of an entry, ms (Auth0's).
+pub const DEFAULT_TTL_MS: f64 = 15.0 * 60.0 * 1000.0;
+
+/// `native.actionCacheGet(scope, key)` → `[value, expires_at]` or `undefined`;
+/// `native.actionCacheSet(scope, key, value, ttl_ms, expires_at)` (either may be `null`) → the
+/// entry's `expires_at`, or an Auth0 error code as a string;
+/// `native.actionCacheDelete(scope, key)`. An unknown scope throws.
 pub(crate) fn install<'js>(ctx: &Ctx<'js>, native: &Object<'js>) -> rquickjs::Result<()> {
+    fn scope_ok(ctx: &Ctx<'_>, scope: &str) -> rquickjs::Result<()> {
+        if valid_scope(scope) {
+            Ok(())
+        } else {
+            Err(rquickjs::Exception::throw_type(
+                ctx,
+                "api.cache: unknown cache",
+            ))
+        }
+    }
     native.set(
         "actionCacheGet",
         Function::new(
             ctx.clone(),
-            |ctx: Ctx<'js>,
-             trigger: String,
-             key: String,
-             now: f64|
-             -> rquickjs::Result<Value<'js>> {
-                match get(&trigger, &key, now) {
+            |ctx: Ctx<'js>, scope: String, key: String| -> rquickjs::Result<Value<'js>> {
+                scope_ok(&ctx, &scope)?;
+                match get(&scope, &key, now_ms()) {
                     Some((value, expires)) => {
                         let pair = rquickjs::Array::new(ctx.clone())?;
                         pair.set(0, value)?;
@@ -127,16 +156,38 @@ pub(crate) fn install<'js>(ctx: &Ctx<'js>, native: &Object<'js>) -> rquickjs::Re
         "actionCacheSet",
         Function::new(
             ctx.clone(),
-            |trigger: String, key: String, value: String, expires_at: f64, now: f64| {
-                set(&trigger, &key, &value, expires_at, now).map(str::to_owned)
+            |ctx: Ctx<'js>,
+             scope: String,
+             key: String,
+             value: String,
+             ttl: Option<f64>,
+             expires_at: Option<f64>|
+             -> rquickjs::Result<Value<'js>> {
+                scope_ok(&ctx, &scope)?;
+                let now = now_ms();
+                let expires = match (ttl, expires_at) {
+                    (Some(ttl), _) if ttl.is_finite() => now + ttl.max(0.0),
+                    (_, Some(at)) if at.is_finite() => at,
+                    _ => now + DEFAULT_TTL_MS,
+                }
+                .min(now + MAX_TTL_MS);
+                match set(&scope, &key, &value, expires, now) {
+                    Some(code) => rquickjs::String::from_str(ctx, code).map(|s| s.into_value()),
+                    None => Ok(Value::new_number(ctx, expires)),
+                }
             },
         )?,
     )?;
     native.set(
         "actionCacheDelete",
-        Function::new(ctx.clone(), |trigger: String, key: String| {
-            delete(&trigger, &key)
-        })?,
+        Function::new(
+            ctx.clone(),
+            |ctx: Ctx<'js>, scope: String, key: String| -> rquickjs::Result<()> {
+                scope_ok(&ctx, &scope)?;
+                delete(&scope, &key);
+                Ok(())
+            },
+        )?,
     )?;
     Ok(())
 }
@@ -174,6 +225,21 @@ mod tests {
             Some(MAX_TTL_MS),
             "a lifetime beyond 24 h is cut to 24 h"
         );
+    }
+
+    #[test]
+    fn only_the_triggers_and_their_runner_scopes_are_stores() {
+        assert!(valid_scope("credentials-exchange"));
+        assert!(valid_scope("runner:send-phone-message"));
+        for bad in [
+            "",
+            "t1",
+            "runner:",
+            "runner:runner:credentials-exchange",
+            "Credentials-Exchange",
+        ] {
+            assert!(!valid_scope(bad), "{bad}");
+        }
     }
 
     #[test]

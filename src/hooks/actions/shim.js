@@ -1,6 +1,6 @@
 // hookgate's adapter from a hook call to an Auth0 Action (src/hooks/actions.rs prepends
-// `const TRIGGER = "<trigger id>";`). The points call every hook, Hook or Action, with the Hook
-// arguments of their trigger (plus, for an Action, the request's facts) and a callback; this
+// `const TRIGGER = "<trigger id>", CACHE_SCOPE = "[runner:]<trigger id>";`). The points call
+// every hook, Hook or Action, with the Hook arguments of their trigger (plus, for an Action, the request's facts) and a callback; this
 // module turns those arguments into Auth0's `event`, gives the handler an `api` that records what
 // it asks for, and answers the callback as a Hook would: same results, same error classes. So
 // an Action and the Hook it replaces give the same token, signup body or delivery.
@@ -51,33 +51,29 @@ function str(v) {
   return typeof v === 'string' ? v : undefined;
 }
 
-// ---- api.cache: one store per trigger for the whole process (engine/natives/cache.rs), with
-// Auth0's limits; 15 minutes unless the handler says otherwise. ----
+// ---- api.cache: one store per trigger for the whole process (engine/natives/cache.rs; the
+// Runner's scratch runs use stores of their own), with Auth0's limits; the clock is read there. ----
 const native = require.native;
-const CACHE_DEFAULT_TTL_MS = 15 * 60 * 1000;
-const now = Date.now;
 const cacheApi = freeze({
   get(key) {
-    const hit = native.actionCacheGet(TRIGGER, String(key), now());
+    const hit = native.actionCacheGet(CACHE_SCOPE, String(key));
     return hit === undefined ? undefined : { value: hit[0], expires_at: hit[1] };
   },
   set(key, value, options) {
     key = String(key);
     value = String(value);
-    const t = now();
     const o = obj(options);
-    let expires = t + CACHE_DEFAULT_TTL_MS;
-    if (typeof o.ttl === 'number') expires = t + o.ttl;
-    else if (typeof o.expires_at === 'number') expires = o.expires_at;
-    const code = native.actionCacheSet(TRIGGER, key, value, expires, t);
-    if (code !== undefined) {
-      return { type: 'error', code, message: 'api.cache.set refused the entry: ' + code +
+    const ttl = typeof o.ttl === 'number' ? o.ttl : null;
+    const at = typeof o.expires_at === 'number' ? o.expires_at : null;
+    const r = native.actionCacheSet(CACHE_SCOPE, key, value, ttl, at);
+    if (typeof r === 'string') {
+      return { type: 'error', code: r, message: 'api.cache.set refused the entry: ' + r +
         ' (keys up to 64 bytes, values up to 4 kB, 8 kB in all per trigger)' };
     }
-    return { type: 'success', record: { value, expires_at: native.actionCacheGet(TRIGGER, key, t)[1] } };
+    return { type: 'success', record: { value, expires_at: r } };
   },
   delete(key) {
-    native.actionCacheDelete(TRIGGER, String(key));
+    native.actionCacheDelete(CACHE_SCOPE, String(key));
     return { type: 'success', record: undefined };
   },
 });
