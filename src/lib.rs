@@ -8,7 +8,8 @@
 //! ```
 //!
 //! `cli` (subcommands), `server` (assembly and shutdown), `proxy` (the only transport: pingora
-//! phases, routing, owned exchanges, every answer's bytes), `admin` (health, readiness, metrics),
+//! phases, routing, owned exchanges, every answer's bytes), `admin` (health, readiness, metrics;
+//! the management API, its store of record of hook files and settings, the dashboard),
 //! `reload` (the live snapshot, how it is loaded, hot reload), `points` (one file per
 //! extensibility point: hook arguments, results, failures, post-events), `hooks` (discovery and
 //! compiled generations), `outbox` (the durable post-event queue), `token` (verifying and
