@@ -21,12 +21,22 @@ const ADD_TWO_CLAIMS: &str = r#"module.exports = function (client, scope, audien
   cb(null, access_token);
 };"#;
 
+/// The same as an Auth0 Action (run behind hookgate's adapter).
+const ADD_TWO_CLAIMS_ACTION: &str = r#"exports.onExecuteCredentialsExchange = async (event, api) => {
+  api.accessToken.setCustomClaim('https://example.com/tenant', event.tenant.id);
+  api.accessToken.setCustomClaim('https://example.com/tier', event.client.metadata.tier || 'free');
+};"#;
+
 fn setup(workers: usize) -> (tempfile::TempDir, Arc<Hook>, Engine) {
+    setup_with(workers, ADD_TWO_CLAIMS)
+}
+
+fn setup_with(workers: usize, source: &str) -> (tempfile::TempDir, Arc<Hook>, Engine) {
     let dir = tempfile::tempdir().unwrap();
     std::fs::create_dir_all(dir.path().join("credentials-exchange")).unwrap();
     std::fs::write(
         dir.path().join("credentials-exchange/add-claims.js"),
-        ADD_TWO_CLAIMS,
+        source,
     )
     .unwrap();
     let cfg = HooksConfig {
@@ -79,6 +89,36 @@ fn warm_call(c: &mut Criterion) {
             })
         });
     }
+}
+
+/// A warm call of the Action that does what ADD_TWO_CLAIMS does: the adapter's cost (building
+/// `event` and `api`, a promise, mapping the result) on top of the Hook's.
+fn warm_action_call(c: &mut Criterion) {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let (_dir, hook, engine) = setup_with(1, ADD_TWO_CLAIMS_ACTION);
+    assert_eq!(hook.kind, hookgate::hooks::Kind::Action);
+    rt.block_on(engine.call(&hook, args(), "warm-up")).unwrap();
+    c.bench_function(
+        "warm call: the same two claims as an Action (pool 1)",
+        |b| {
+            b.iter_custom(|iters| {
+                rt.block_on(async {
+                    let start = Instant::now();
+                    for _ in 0..iters {
+                        engine
+                            .call_with(&hook, args(), "bench", Wait::SpinFirst)
+                            .await
+                            .unwrap();
+                    }
+                    start.elapsed()
+                })
+            })
+        },
+    );
 }
 
 fn throughput(c: &mut Criterion) {
@@ -158,6 +198,6 @@ fn memory_per_worker(_c: &mut Criterion) {
 criterion_group! {
     name = benches;
     config = Criterion::default().measurement_time(Duration::from_secs(4)).warm_up_time(Duration::from_secs(1));
-    targets = memory_per_worker, warm_call, throughput
+    targets = memory_per_worker, warm_call, warm_action_call, throughput
 }
 criterion_main!(benches);

@@ -77,6 +77,7 @@ exports.onExecuteCredentialsExchange = async (event, api) => {
     hostname_set: typeof event.request.hostname === 'string',
     configuration: event.configuration,
     cached: (api.cache.get('last-client') || {}).value,
+    claims_before: event.accessToken.customClaims,
   });
   // Work started before the handler resolves completes (within the timeout).
   setTimeout(() => console.log('late work ran'), 50);
@@ -210,6 +211,10 @@ async fn hooks_and_actions_run_in_one_ordered_chain() {
     assert_eq!(seen["user_agent"], "actions-test/1.0");
     assert_eq!(seen["language"], "de-ch");
     assert_eq!(seen["hostname_set"], true);
+    assert_eq!(
+        seen["claims_before"]["https://example.com/tier"], "gold",
+        "event.accessToken.customClaims holds what the Hook before it set"
+    );
     assert_eq!(
         seen["cached"],
         oidc::POST_CLIENT_ID,

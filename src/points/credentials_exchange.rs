@@ -37,7 +37,7 @@ use crate::config::BodyFormat;
 use crate::config::Trigger;
 use crate::config::{ClientAuth, OpaqueTokens, TokenRoute};
 use crate::engine::{HookError, HookFailure};
-use crate::hooks::Hook;
+use crate::hooks::{Hook, Kind};
 use crate::token::VerifyError;
 use crate::wire::headers::basic_credentials;
 use crate::wire::params::Params;
@@ -246,7 +246,12 @@ impl Point for CredentialsExchange {
             claims: Map::new(),
         };
         for hook in &hooks {
-            let context = json!({ "webtask": hook.webtask(), "body": body_for_hooks });
+            let mut context = json!({ "webtask": hook.webtask(), "body": body_for_hooks });
+            if hook.kind == Kind::Action {
+                // What the handlers before it set: the Action's event.accessToken.customClaims
+                // (Hooks see Auth0's context, without it).
+                context["claims"] = json!(outcome.claims);
+            }
             let args = vec![
                 client.clone(),
                 outcome.scope.as_ref().map_or(Value::Null, |s| json!(s)),

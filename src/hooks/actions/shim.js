@@ -41,6 +41,8 @@ const ARITY = {
 
 const action = require('__action__');
 
+// The arguments are fresh objects on every call (the engine builds them from JSON), so the event
+// uses them as they are; values a handler hands to `api` are copied (plain JSON, taken now).
 function copy(v) {
   return v === undefined ? undefined : parse(stringify(v));
 }
@@ -82,7 +84,7 @@ function request(facts, context) {
   const f = obj(facts);
   const c = obj(context);
   return {
-    body: copy(obj(c.body)),
+    body: obj(c.body),
     ip: str(f.ip) || str(c.ip),
     hostname: str(f.hostname),
     method: str(f.method) || 'POST',
@@ -99,7 +101,7 @@ function connection(context) {
 
 function webtask(context) {
   const w = obj(obj(context).webtask);
-  return { secrets: copy(obj(w.secrets)), configuration: copy(obj(w.configuration)) };
+  return { secrets: obj(w.secrets), configuration: obj(w.configuration) };
 }
 
 // The event of the three user triggers: `fields(u)` picks the trigger's user fields from the
@@ -129,8 +131,8 @@ function profile(u) {
     family_name: u.family_name,
     nickname: u.nickname,
     picture: u.picture,
-    user_metadata: copy(obj(u.user_metadata)),
-    app_metadata: copy(obj(u.app_metadata)),
+    user_metadata: obj(u.user_metadata),
+    app_metadata: obj(u.app_metadata),
   };
 }
 
@@ -145,10 +147,10 @@ const TRIGGERS = {
     const granted = isArray(scope) ? scope.slice() : [];
     const requested = typeof body.scope === 'string' ? body.scope.split(' ').filter(Boolean) : [];
     const event = {
-      client: { client_id: c.id, name: c.name, metadata: copy(obj(c.metadata)) },
+      client: { client_id: c.id, name: c.name, metadata: obj(c.metadata) },
       tenant: { id: c.tenant || str(obj(facts).tenant) },
       resource_server: { identifier: audience === null ? undefined : audience },
-      accessToken: { scope: granted.slice(), customClaims: {} },
+      accessToken: { scope: granted.slice(), customClaims: obj(obj(context).claims) },
       transaction: { requested_scopes: requested },
       request: request(facts, context),
       secrets: w.secrets,
@@ -290,8 +292,8 @@ const TRIGGERS = {
         message_type: c.message_type,
         action: c.action,
       },
-      client: keys(client).length ? { client_id: client.client_id, name: client.name, metadata: copy(obj(client.client_metadata)) } : undefined,
-      user: copy(c.user),
+      client: keys(client).length ? { client_id: client.client_id, name: client.name, metadata: obj(client.client_metadata) } : undefined,
+      user: c.user,
       // The webhook's own caller is the identity server: the end user's request is the one
       // the context describes.
       request: { ip: str(c.ip), user_agent: str(c.user_agent), language: str(c.language), method: 'POST', geoip: {} },
