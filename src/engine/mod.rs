@@ -381,15 +381,8 @@ impl Engine {
         request_id: &str,
         wait: Wait,
     ) -> Result<serde_json::Value, HookError> {
-        self.run(
-            hook,
-            args,
-            request_id,
-            wait,
-            Some(self.inner.queue_timeout),
-            None,
-        )
-        .await
+        self.call_with_report(hook, args, request_id, wait, None)
+            .await
     }
 
     /// [`Engine::call_with`]; when `report` is given it gets the call's [`CallReport`] once the
@@ -417,7 +410,7 @@ impl Engine {
         args: Vec<serde_json::Value>,
         request_id: &str,
     ) -> Result<serde_json::Value, HookError> {
-        self.run(hook, args, request_id, Wait::Sleep, None, None)
+        self.call_patiently_with_report(hook, args, request_id, None)
             .await
     }
 

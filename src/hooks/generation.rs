@@ -194,6 +194,8 @@ pub struct Generation {
     pub disabled: Vec<String>,
     /// Non-fatal findings (e.g. a package's optional dependency that is not installed).
     pub warnings: Vec<String>,
+    /// Whether any loaded hook is an Action: decided once at load, read per request.
+    has_actions: bool,
 }
 
 impl Generation {
@@ -325,6 +327,7 @@ impl Generation {
                 Probed::Problem(problem) => problems.push(problem),
             }
         }
+        generation.has_actions = !actions.is_empty();
         if !actions.is_empty() {
             for list in generation.hooks.values_mut() {
                 for hook in list.iter_mut() {
@@ -376,7 +379,7 @@ impl Generation {
 
     /// Whether any loaded hook is an Action.
     pub fn has_actions(&self) -> bool {
-        self.all_hooks().any(|h| h.kind == Kind::Action)
+        self.has_actions
     }
 
     /// Every enabled hook, all triggers.
