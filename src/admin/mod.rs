@@ -67,6 +67,12 @@ impl Admin {
             ready &= writable;
             body["outbox"] = detail;
         }
+        // Cluster mode: Redis reachable and the shared hooks read (the replica serves its last
+        // generation either way).
+        if let Some((synced, detail)) = self.reload.cluster_readiness() {
+            ready &= synced;
+            body["cluster"] = detail;
+        }
         body["status"] = json!(if ready { "ready" } else { "not ready" });
         (if ready { 200 } else { 503 }, body)
     }
