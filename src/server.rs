@@ -40,8 +40,8 @@ use crate::outbox::dispatch::Dispatcher;
 use crate::outbox::Outbox;
 use crate::proxy::transport::Guard;
 use crate::proxy::{exchange, Proxy, Shared};
-use crate::reload::{self, Live, LiveHooks, Loaded, Reloader};
 use crate::reload::cluster::ClusterHealth;
+use crate::reload::{self, Live, LiveHooks, Loaded, Reloader};
 use crate::runs::shared::SharedRuns;
 use crate::runs::Runs;
 
@@ -56,7 +56,11 @@ pub fn run(config: Config, loaded: Loaded) -> anyhow::Result<()> {
     // Cluster mode: generation 0 serves this replica's own files until the cluster's revision
     // is read; every later generation is numbered by its revision.
     let first = if config.cluster.is_some() { 0 } else { 1 };
-    let live = Arc::new(ArcSwap::from_pointee(Live::new(first, config.clone(), loaded)));
+    let live = Arc::new(ArcSwap::from_pointee(Live::new(
+        first,
+        config.clone(),
+        loaded,
+    )));
     // The outbox is open before anything is served: an accepted signup's event must have a
     // place to go. Without a route that produces events it stays closed until a reload adds one
     // (the reloader opens it then, before that generation serves).
@@ -90,12 +94,12 @@ pub fn run(config: Config, loaded: Loaded) -> anyhow::Result<()> {
         outbox.clone(),
         cluster,
     )?
-        .map(|api| {
-            api.with_routes(crate::admin::api::runs::routes(
-                runs.clone(),
-                config.clone(),
-            ))
-        });
+    .map(|api| {
+        api.with_routes(crate::admin::api::runs::routes(
+            runs.clone(),
+            config.clone(),
+        ))
+    });
     match revisions {
         None => reload::watch::spawn(reloader)?,
         Some(rx) => reload::watch::spawn_revisions(reloader, rx)?,

@@ -25,7 +25,8 @@ const TOKEN: &str = "cluster-admin-token-0123456789abcdef";
 const CLAIM: &str = "https://example.com/v";
 const LIMIT: Duration = Duration::from_secs(15);
 
-const ROUTES: &str = "[[route]]\nname = \"token\"\npath = \"/oauth/token\"\npoint = \"credentials-exchange\"\n\
+const ROUTES: &str =
+    "[[route]]\nname = \"token\"\npath = \"/oauth/token\"\npoint = \"credentials-exchange\"\n\
      upstream_path = \"/token\"\naudience_param = \"resource\"\n[hooks]\ndir = \"hooks\"\n";
 
 fn hook(value: &str) -> String {
@@ -241,10 +242,19 @@ macro_rules! until {
 }
 
 /// Every replica serves `value` (or no claim), at generation `revision`.
-async fn all_serve(replicas: &[&Replica], value: Option<&str>, revision: u64, took: &mut Vec<Duration>) {
+async fn all_serve(
+    replicas: &[&Replica],
+    value: Option<&str>,
+    revision: u64,
+    took: &mut Vec<Duration>,
+) {
     for r in replicas {
         let want = value.map(str::to_owned);
-        took.push(until!("the change to be served", r, r.claim().await == want));
+        took.push(until!(
+            "the change to be served",
+            r,
+            r.claim().await == want
+        ));
         until!(
             "the generation of the revision",
             r,
@@ -291,28 +301,52 @@ async fn a_hook_change_through_any_replica_is_served_by_every_replica_under_one_
         .await;
     assert_eq!(status, 201, "{created}\n{}", a.hg.log());
     let rev = rev.expect("a write reports the revision");
-    assert_eq!(a.generation().await, rev, "A answered with its own generation of the change in force");
-    assert_eq!(a.claim().await.as_deref(), Some("one"), "read-after-write on A");
+    assert_eq!(
+        a.generation().await,
+        rev,
+        "A answered with its own generation of the change in force"
+    );
+    assert_eq!(
+        a.claim().await.as_deref(),
+        Some("one"),
+        "read-after-write on A"
+    );
     all_serve(&[&b, &c], Some("one"), rev, &mut took).await;
     let id = created["id"].as_str().unwrap().to_string();
 
     // Updated through B, disabled through C, re-enabled and deleted through A.
     let (status, _, rev) = b
-        .call(reqwest::Method::PATCH, &format!("/api/v2/hooks/{id}"), Some(json!({"script": hook("two")})))
+        .call(
+            reqwest::Method::PATCH,
+            &format!("/api/v2/hooks/{id}"),
+            Some(json!({"script": hook("two")})),
+        )
         .await;
     assert_eq!(status, 200);
     all_serve(&[&a, &c], Some("two"), rev.unwrap(), &mut took).await;
     let (status, _, rev) = c
-        .call(reqwest::Method::PATCH, &format!("/api/v2/hooks/{id}"), Some(json!({"enabled": false})))
+        .call(
+            reqwest::Method::PATCH,
+            &format!("/api/v2/hooks/{id}"),
+            Some(json!({"enabled": false})),
+        )
         .await;
     assert_eq!(status, 200);
     all_serve(&[&a, &b], None, rev.unwrap(), &mut took).await;
     let (status, _, _) = a
-        .call(reqwest::Method::PATCH, &format!("/api/v2/hooks/{id}"), Some(json!({"enabled": true})))
+        .call(
+            reqwest::Method::PATCH,
+            &format!("/api/v2/hooks/{id}"),
+            Some(json!({"enabled": true})),
+        )
         .await;
     assert_eq!(status, 200);
     let (status, _, rev) = a
-        .call(reqwest::Method::DELETE, &format!("/api/v2/hooks/{id}"), None)
+        .call(
+            reqwest::Method::DELETE,
+            &format!("/api/v2/hooks/{id}"),
+            None,
+        )
         .await;
     assert_eq!(status, 204);
     all_serve(&[&b, &c], None, rev.unwrap(), &mut took).await;
@@ -322,7 +356,9 @@ async fn a_hook_change_through_any_replica_is_served_by_every_replica_under_one_
 
     // Two replicas change different hooks at once: both succeed, and everyone converges.
     let body = |name: &str, value: &str| {
-        Some(json!({"name": name, "script": hook(value), "triggerId": "credentials-exchange", "enabled": true}))
+        Some(
+            json!({"name": name, "script": hook(value), "triggerId": "credentials-exchange", "enabled": true}),
+        )
     };
     let ((s1, _, r1), (s2, _, r2)) = tokio::join!(
         a.call(reqwest::Method::POST, "/api/v2/hooks", body("from-a", "a")),
@@ -343,8 +379,16 @@ async fn a_hook_change_through_any_replica_is_served_by_every_replica_under_one_
 
     // A replica started now catches up from the snapshot, at the same generation.
     let d = Replica::start(&idp, &redis, &ns, "d", Some("seed-ignored"));
-    until!("the late replica to catch up", d, d.generation().await == last);
-    assert_eq!(d.hooks().await, want, "the snapshot wins over its own files");
+    until!(
+        "the late replica to catch up",
+        d,
+        d.generation().await == last
+    );
+    assert_eq!(
+        d.hooks().await,
+        want,
+        "the snapshot wins over its own files"
+    );
     let seen = d.claim().await;
     assert!(matches!(seen.as_deref(), Some("a") | Some("b")), "{seen:?}");
     report(&took);
@@ -401,11 +445,20 @@ async fn a_run_on_one_replica_shows_in_another_replicas_list_and_live_tail() {
         list().await.iter().any(|x| x["replica"] == "c")
     );
     let records = list().await;
-    assert!(records.iter().any(|x| x["replica"] == "a"), "A's own runs are there too");
+    assert!(
+        records.iter().any(|x| x["replica"] == "a"),
+        "A's own runs are there too"
+    );
     // The id is the same on every replica: C serves the record A listed.
-    let id = records.iter().find(|x| x["replica"] == "c").unwrap()["id"].as_u64().unwrap();
+    let id = records.iter().find(|x| x["replica"] == "c").unwrap()["id"]
+        .as_u64()
+        .unwrap();
     let (status, one, _) = c
-        .call(reqwest::Method::GET, &format!("/api/hookgate/runs/{id}"), None)
+        .call(
+            reqwest::Method::GET,
+            &format!("/api/hookgate/runs/{id}"),
+            None,
+        )
         .await;
     assert_eq!(status, 200, "{one}");
     assert_eq!(one["replica"], "c");
@@ -439,13 +492,23 @@ async fn without_redis_replicas_keep_serving_refuse_changes_and_catch_up_when_it
         assert_eq!(r.claim().await.as_deref(), Some("before"), "still serving");
     }
     let (status, body, _) = a
-        .call(reqwest::Method::PATCH, &format!("/api/v2/hooks/{id}"), Some(json!({"script": hook("lost")})))
+        .call(
+            reqwest::Method::PATCH,
+            &format!("/api/v2/hooks/{id}"),
+            Some(json!({"script": hook("lost")})),
+        )
         .await;
     assert_eq!(status, 503, "{body}");
     assert_eq!(body["errorCode"], "cluster_unavailable", "{body}");
     assert_eq!(body["statusCode"], 503);
-    assert_eq!(a.claim().await.as_deref(), Some("before"), "a refused change is not applied");
-    let script = std::fs::read_to_string(a.hg.dir.path().join("hooks/credentials-exchange/seed.js")).unwrap();
+    assert_eq!(
+        a.claim().await.as_deref(),
+        Some("before"),
+        "a refused change is not applied"
+    );
+    let script =
+        std::fs::read_to_string(a.hg.dir.path().join("hooks/credentials-exchange/seed.js"))
+            .unwrap();
     assert!(script.contains("before"), "nor left on disk: {script}");
 
     redis.run();
@@ -453,7 +516,11 @@ async fn without_redis_replicas_keep_serving_refuse_changes_and_catch_up_when_it
         until!("the replica to be ready again", r, r.ready().await.0 == 200);
     }
     let (status, _, rev) = b
-        .call(reqwest::Method::PATCH, &format!("/api/v2/hooks/{id}"), Some(json!({"script": hook("after")})))
+        .call(
+            reqwest::Method::PATCH,
+            &format!("/api/v2/hooks/{id}"),
+            Some(json!({"script": hook("after")})),
+        )
         .await;
     assert_eq!(status, 200);
     let mut took = Vec::new();

@@ -279,7 +279,10 @@ mod tests {
         assert!(entries.contains("credentials-exchange/a.js"), "{entries}");
         assert!(!entries.contains("127.0.0.1"), "{entries}");
         let b2 = with_entries(b, &entries).unwrap();
-        assert!(b2.contains("127.0.0.1:2") && b2.contains("enabled = false"), "{b2}");
+        assert!(
+            b2.contains("127.0.0.1:2") && b2.contains("enabled = false"),
+            "{b2}"
+        );
         assert_eq!(entries_of(&b2).unwrap(), entries);
         let b3 = with_entries(&b2, "").unwrap();
         assert_eq!(entries_of(&b3).unwrap(), "");

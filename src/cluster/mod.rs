@@ -78,6 +78,9 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) 
 return 0
 "#;
 
+/// What the snapshot read gives: `<name>:rev`, `<name>:last`, `<name>:files`.
+type Snapshot = (Option<u64>, Option<String>, Vec<(String, Vec<u8>)>);
+
 /// This replica's side of the cluster.
 pub struct Cluster {
     cfg: ClusterConfig,
@@ -216,7 +219,9 @@ impl Cluster {
             .map_err(|e| Unavailable(format!("cannot catch up with the cluster: {e:#}")))?;
         let read = |what| {
             self.paths.read().map_err(|e| {
-                Unavailable(format!("cannot read the hook files {what} the change: {e:#}"))
+                Unavailable(format!(
+                    "cannot read the hook files {what} the change: {e:#}"
+                ))
             })
         };
         let before = read("before")?;
@@ -374,21 +379,27 @@ impl Cluster {
     /// none.
     fn sync_all(&self, inner: &mut Inner, con: &mut redis::Connection) -> anyhow::Result<()> {
         for _ in 0..5 {
-            let (rev, last, snapshot): (Option<u64>, Option<String>, Vec<(String, Vec<u8>)>) =
-                redis::pipe()
-                    .atomic()
-                    .cmd("GET")
-                    .arg(self.key("rev"))
-                    .cmd("GET")
-                    .arg(self.key("last"))
-                    .cmd("HGETALL")
-                    .arg(self.key("files"))
-                    .query(con)?;
+            let (rev, last, snapshot): Snapshot = redis::pipe()
+                .atomic()
+                .cmd("GET")
+                .arg(self.key("rev"))
+                .cmd("GET")
+                .arg(self.key("last"))
+                .cmd("HGETALL")
+                .arg(self.key("files"))
+                .query(con)?;
             let local = self.paths.read()?;
             let Some(rev) = rev else {
-                let seed: Change = local.iter().map(|(k, v)| (k.clone(), Some(v.clone()))).collect();
+                let seed: Change = local
+                    .iter()
+                    .map(|(k, v)| (k.clone(), Some(v.clone())))
+                    .collect();
                 if let Some((rev, id)) = self.publish(con, 0, &seed)? {
-                    tracing::info!(revision = rev, files = seed.len(), "the cluster's store was empty: seeded it with this replica's hooks");
+                    tracing::info!(
+                        revision = rev,
+                        files = seed.len(),
+                        "the cluster's store was empty: seeded it with this replica's hooks"
+                    );
                     self.synced(inner, rev, id);
                     return Ok(());
                 }

@@ -61,7 +61,11 @@ impl ClusterHealth {
         let connected = self.connected.load(Ordering::Relaxed);
         let synced = self.synced.load(Ordering::Relaxed);
         let error = self.error.lock().unwrap_or_else(|p| p.into_inner()).clone();
-        let replica = self.replica.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        let replica = self
+            .replica
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
         (
             connected && synced,
             json!({

@@ -341,9 +341,7 @@ impl Reloader {
         }
         self.in_force = seen;
         let hooks = loaded.generation.all_hooks().count();
-        let number = self
-            .revision
-            .unwrap_or_else(|| self.live.load().number + 1);
+        let number = self.revision.unwrap_or_else(|| self.live.load().number + 1);
         self.live
             .store(Arc::new(Live::new(number, Arc::new(config), loaded)));
         let took = started.elapsed();

@@ -83,8 +83,8 @@ fn records(v: &Value) -> Vec<RunRecord> {
         let fields = items(fields);
         for pair in fields.chunks(2) {
             if pair.len() == 2 && text(pair[0]).as_deref() == Some("r") {
-                if let Some(mut r) = text(pair[1])
-                    .and_then(|json| serde_json::from_str::<RunRecord>(&json).ok())
+                if let Some(mut r) =
+                    text(pair[1]).and_then(|json| serde_json::from_str::<RunRecord>(&json).ok())
                 {
                     r.id = id_of(&id);
                     out.push(r);

@@ -214,10 +214,9 @@ impl Api {
                 move |mut response: axum::response::Response| {
                     let revision = cluster.revision();
                     async move {
-                        response.headers_mut().insert(
-                            "hookgate-revision",
-                            axum::http::HeaderValue::from(revision),
-                        );
+                        response
+                            .headers_mut()
+                            .insert("hookgate-revision", axum::http::HeaderValue::from(revision));
                         response
                     }
                 },

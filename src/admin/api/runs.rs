@@ -86,12 +86,12 @@ async fn one(State(s): State<RunsState>, Path(id): Path<String>) -> Result<Respo
             .map(Arc::new),
     };
     let record = found.ok_or_else(|| {
-            ApiError::new(
-                StatusCode::NOT_FOUND,
-                "inexistent_run",
-                format!("no run record {id} (the store keeps the newest ones only)"),
-            )
-        })?;
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            "inexistent_run",
+            format!("no run record {id} (the store keeps the newest ones only)"),
+        )
+    })?;
     Ok(Json(record.as_ref()).into_response())
 }
 
@@ -113,35 +113,40 @@ async fn stream(State(s): State<RunsState>, headers: HeaderMap) -> Result<Respon
         }
         Ok::<_, Infallible>(event)
     };
-    type Events = std::pin::Pin<
-        Box<dyn futures_util::Stream<Item = Result<Event, Infallible>> + Send>,
-    >;
+    type Events =
+        std::pin::Pin<Box<dyn futures_util::Stream<Item = Result<Event, Infallible>> + Send>>;
     let events: Events = match s.runs.shared() {
         None => {
             let sub = s.runs.subscribe(after);
-            Box::pin(futures_util::stream::unfold(sub, move |mut sub| async move {
-                let tail = sub.next().await?;
-                Some((to_event(tail), sub))
-            }))
+            Box::pin(futures_util::stream::unfold(
+                sub,
+                move |mut sub| async move {
+                    let tail = sub.next().await?;
+                    Some((to_event(tail), sub))
+                },
+            ))
         }
         Some(shared) => {
             // Each read blocks up to a second on Redis: off the async threads.
             let tail = Some(shared.tail(after));
-            Box::pin(futures_util::stream::unfold(tail, move |mut tail| async move {
-                loop {
-                    let mut t = tail.take()?;
-                    let (t, next) = tokio::task::spawn_blocking(move || {
-                        let next = t.poll();
-                        (t, next)
-                    })
-                    .await
-                    .ok()?;
-                    tail = Some(t);
-                    if let Some(next) = next {
-                        return Some((to_event(next), tail));
+            Box::pin(futures_util::stream::unfold(
+                tail,
+                move |mut tail| async move {
+                    loop {
+                        let mut t = tail.take()?;
+                        let (t, next) = tokio::task::spawn_blocking(move || {
+                            let next = t.poll();
+                            (t, next)
+                        })
+                        .await
+                        .ok()?;
+                        tail = Some(t);
+                        if let Some(next) = next {
+                            return Some((to_event(next), tail));
+                        }
                     }
-                }
-            }))
+                },
+            ))
         }
     };
     let mut response = Sse::new(events)
