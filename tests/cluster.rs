@@ -12,6 +12,7 @@
 mod common;
 
 use std::net::TcpStream;
+use std::os::unix::fs::PermissionsExt;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -324,6 +325,38 @@ async fn a_hook_change_through_any_replica_is_served_by_every_replica_under_one_
         .await;
     assert_eq!(status, 200);
     all_serve(&[&a, &c], Some("two"), rev.unwrap(), &mut took).await;
+
+    // A secret set through C, used by a script set through A: served by B.
+    let (status, body, _) = c
+        .call(
+            reqwest::Method::POST,
+            &format!("/api/v2/hooks/{id}/secrets"),
+            Some(json!({"V": "set-through-c"})),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let uses_secret = format!(
+        "module.exports = function (client, scope, audience, context, cb) {{\n  cb(null, {{ '{CLAIM}': context.webtask.secrets.V }});\n}};\n"
+    );
+    let (status, _, rev) = a
+        .call(
+            reqwest::Method::PATCH,
+            &format!("/api/v2/hooks/{id}"),
+            Some(json!({ "script": uses_secret })),
+        )
+        .await;
+    assert_eq!(status, 200);
+    all_serve(&[&b, &c], Some("set-through-c"), rev.unwrap(), &mut took).await;
+    let secret_file = b.hg.dir.path().join(format!("secrets/{id}/V"));
+    assert_eq!(
+        std::fs::metadata(&secret_file)
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o777,
+        0o600,
+        "a secret file written from the cluster is private"
+    );
     let (status, _, rev) = c
         .call(
             reqwest::Method::PATCH,
