@@ -239,8 +239,10 @@ impl Reloader {
     /// number `revision` (the same on every replica for the same revision). Built even when the
     /// files look unchanged (a revision that changed nothing this replica builds from), so every
     /// replica reports the same number for the same revision.
+    /// A revision below the one in force (Redis restored from an older state) is built too:
+    /// the replica follows what Redis holds.
     pub fn check_at(&mut self, why: &str, revision: u64) -> Outcome {
-        if revision <= self.live.load().number {
+        if revision == self.live.load().number {
             return Outcome::Unchanged;
         }
         self.revision = Some(revision);

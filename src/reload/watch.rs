@@ -113,7 +113,7 @@ pub fn spawn(reloader: Reloader) -> std::io::Result<()> {
     Ok(())
 }
 
-/// Cluster mode: build a generation for each revision received (the latest, when several are
+/// Cluster mode: build a generation for each revision received (the last, when several are
 /// waiting), numbered by it. Runs for the life of the process.
 pub fn spawn_revisions(mut reloader: Reloader, revisions: Receiver<u64>) -> std::io::Result<()> {
     tracing::info!("hot reload follows the cluster's revisions (the file watcher is off)");
@@ -121,8 +121,9 @@ pub fn spawn_revisions(mut reloader: Reloader, revisions: Receiver<u64>) -> std:
         .name("hookgate-reload".into())
         .spawn(move || {
             while let Ok(mut revision) = revisions.recv() {
+                // Sent in the order the files were written: the last one is what they hold.
                 while let Ok(later) = revisions.try_recv() {
-                    revision = revision.max(later);
+                    revision = later;
                 }
                 let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                     reloader.check_at("cluster revision", revision)
