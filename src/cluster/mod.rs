@@ -20,6 +20,11 @@
 //! catches up. Local edits of managed files are not watched in cluster mode and are overwritten by
 //! the next revision (see `files.rs` for what is managed).
 //!
+//! Where it sits: its own top-level module, a layer between `admin`/`server` (which use it) and
+//! `reload`/`config` (which it uses). It must not import `admin`: the admin store's lock is
+//! handed in by `server`, and the store's operation is a closure the API passes to
+//! [`Cluster::write`].
+//!
 //! Owns: the Redis keys of the hook store, publishing a change and applying the stream. Must
 //! not: validate or write hooks itself (the admin store does, then this publishes what it
 //! wrote), build generations (the reload thread does, at the number sent here), or hold a lock
