@@ -48,10 +48,12 @@ use redis_io::{connect, Entry};
 #[derive(Debug, Clone)]
 pub struct Unavailable(pub String);
 
-/// How long a change waits for another replica's change to finish.
-const LOCK_WAIT: Duration = Duration::from_secs(5);
-/// A lock left by a replica that died mid-change expires after this.
-const LOCK_TTL_MS: u64 = 15_000;
+/// How long a change waits for another replica's change to finish: longer than a lock lives, so
+/// that a lock left by a replica that died mid-change expires while the next change waits.
+const LOCK_WAIT: Duration = Duration::from_secs(10);
+/// A lock left by a replica that died mid-change expires after this. A change that outlives its
+/// lock is still safe: its publish checks the revision it started from.
+const LOCK_TTL_MS: u64 = 8_000;
 /// How long the follower's XREAD blocks before asking again.
 const BLOCK: Duration = Duration::from_millis(1000);
 /// `<name>:changes` keeps about this many entries; a replica further behind reads the snapshot.

@@ -142,6 +142,20 @@ impl Status {
             "1 when settings changed on disk that only a restart applies.",
             !s.restart_required.is_empty() as u64,
         );
+        if let Some(c) = self.cluster.get() {
+            metric(
+                "hookgate_cluster_revision",
+                "gauge",
+                "Cluster mode: the revision of the shared hooks this replica's files hold.",
+                c.applied(),
+            );
+            metric(
+                "hookgate_cluster_redis_up",
+                "gauge",
+                "Cluster mode: 1 while Redis answers (hook changes are refused while it does not).",
+                c.is_connected() as u64,
+            );
+        }
         metric(
             "hookgate_reload_last_duration_microseconds",
             "gauge",
