@@ -523,6 +523,7 @@ async fn without_redis_replicas_keep_serving_refuse_changes_and_catch_up_when_it
             status == 503 && body["cluster"]["redis_reachable"] == false
         });
         assert_eq!(r.claim().await.as_deref(), Some("before"), "still serving");
+        assert_eq!(r.hg.metric("hookgate_cluster_redis_up").await, 0);
     }
     let (status, body, _) = a
         .call(
@@ -547,6 +548,7 @@ async fn without_redis_replicas_keep_serving_refuse_changes_and_catch_up_when_it
     redis.run();
     for r in [&a, &b] {
         until!("the replica to be ready again", r, r.ready().await.0 == 200);
+        assert_eq!(r.hg.metric("hookgate_cluster_redis_up").await, 1);
     }
     let (status, _, rev) = b
         .call(
