@@ -14,6 +14,8 @@
 //! Owns: the trigger → export-name table, the adapter's source and Auth0's Actions starters.
 //! Must not touch: requests (the points build arguments) or running JS (the engine).
 
+pub mod migrate;
+
 use serde_json::{json, Map, Value};
 
 use crate::config::Trigger;
