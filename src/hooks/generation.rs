@@ -179,6 +179,46 @@ impl Hook {
     }
 }
 
+/// `[[hooks.module]]`: each Actions Module's secrets, read now (a generation holds them, as it
+/// holds hooks' secrets). A setting for a module that is not in `<hooks dir>/modules/` is a
+/// problem, as one for a missing hook file is.
+fn module_secrets(
+    cfg: &HooksConfig,
+    base_dir: &Path,
+    dir: &Path,
+    problems: &mut Vec<String>,
+) -> BTreeMap<String, BTreeMap<String, String>> {
+    use crate::engine::program::MODULES_DIR;
+    let mut out = BTreeMap::new();
+    for (i, m) in cfg.module.iter().enumerate() {
+        let key = format!("[[hooks.module]] #{} name = {:?}", i + 1, m.name);
+        let folder = dir.join(MODULES_DIR);
+        if !folder.join(&m.name).is_dir() && !folder.join(format!("{}.js", m.name)).is_file() {
+            problems.push(format!(
+                "{key}: no such module; a module is {}/{}/ (index.js) or {}/{}.js",
+                folder.display(),
+                m.name,
+                folder.display(),
+                m.name
+            ));
+            continue;
+        }
+        let mut secrets = BTreeMap::new();
+        for (secret, source) in &m.secrets {
+            match read_secret(source, base_dir, &|var| std::env::var(var).ok()) {
+                Ok(v) => {
+                    secrets.insert(secret.clone(), v);
+                }
+                Err(e) => problems.push(format!("{key} secrets.{secret}: {e}")),
+            }
+        }
+        if out.insert(m.name.clone(), secrets).is_some() {
+            problems.push(format!("{key}: this module has settings twice"));
+        }
+    }
+    out
+}
+
 /// Every problem that kept a generation from loading, one per line.
 #[derive(Debug, Clone, thiserror::Error)]
 #[error("the hooks could not be loaded:\n  {}", .problems.join("\n  "))]
@@ -245,7 +285,8 @@ impl Generation {
                 problems.push(format!("{key}: this file has settings twice"));
             }
         }
-        let mut builder = ProgramBuilder::new(&dir);
+        let modules = module_secrets(cfg, base_dir, &dir, &mut problems);
+        let mut builder = ProgramBuilder::new(&dir).with_module_secrets(modules);
         let mut generation = Generation::default();
         for (rel, trigger) in &files {
             let (key, s) = match settings.get(rel) {
