@@ -251,7 +251,7 @@ fn compare(
             program,
         )
         .probed(&cfg)
-        .map_err(|problem| unusable(problem))
+        .map_err(unusable)
     };
     let hook = load(format!("{}/{stem}", trigger.id()), hook_program)?;
     let action = load(format!("{}/{stem}.action", trigger.id()), action_program)?;

@@ -734,17 +734,19 @@ pub fn convert(trigger: Trigger, file: &str, source: &str) -> Result<Conversion,
 /// `text` (the span `at` of `src`) with every line after the first indented two more spaces,
 /// except lines that begin inside a string or template literal (their text would change).
 fn indent(src: &str, toks: &[Token], at: (usize, usize), text: &str) -> String {
-    let _ = src;
     let literal_at = |offset: usize| {
         toks.iter()
             .any(|t| t.tok == Tok::Str && t.start < offset && offset < t.end)
     };
-    // Offsets in `text` differ from `src` only by the edits; map through a running delta is
-    // not needed: the edits never contain newlines, so count newlines instead.
+    // The n-th newline of `text` is the n-th of the span in `src` (the edits replace names,
+    // not lines); if an edit did span lines, nothing is indented rather than guessing.
     let src_newlines: Vec<usize> = src[at.0..at.1]
         .match_indices('\n')
         .map(|(i, _)| at.0 + i)
         .collect();
+    if src_newlines.len() != text.matches('\n').count() {
+        return text.to_owned();
+    }
     let mut out = String::with_capacity(text.len() + 64);
     for (n, piece) in text.split('\n').enumerate() {
         if n > 0 {
