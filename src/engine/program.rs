@@ -949,6 +949,46 @@ mod tests {
     }
 
     #[test]
+    fn an_actions_module_name_never_leaves_the_modules_folder() {
+        let base = tempfile::tempdir().unwrap();
+        let hooks = base.path().join("hooks");
+        std::fs::create_dir_all(hooks.join("modules/ok")).unwrap();
+        std::fs::write(
+            hooks.join("modules/ok/index.js"),
+            "exports.k = actions.secrets.K;",
+        )
+        .unwrap();
+        std::fs::write(hooks.join("modules/single.js"), "module.exports = 1;").unwrap();
+        std::fs::write(hooks.join("outside.js"), "module.exports = 1;").unwrap();
+        std::fs::write(base.path().join("etc.js"), "module.exports = 1;").unwrap();
+        for (spec, ok) in [
+            ("actions:ok", true),
+            ("actions:single", true),
+            ("actions:../outside", false),
+            ("actions:../../etc", false),
+            ("actions:..", false),
+            ("actions:/etc/passwd", false),
+            ("actions:ok/../../outside", false),
+            ("actions:missing", false),
+            ("hookgate:actions-module-secrets", false),
+        ] {
+            let source = format!("var m = require('{spec}');\nexports.onExecuteCredentialsExchange = async () => {{}};\n");
+            let mut b = ProgramBuilder::new(&hooks).with_module_secrets(BTreeMap::from([(
+                "ok".to_owned(),
+                BTreeMap::from([("K".to_owned(), "v".to_owned())]),
+            )]));
+            let built = b.build_source(Path::new("credentials-exchange/a.js"), &source);
+            assert_eq!(built.is_ok(), ok, "{spec}: {built:?}");
+            if let Err(e) = built {
+                assert!(
+                    e[0].to_string().starts_with("credentials-exchange/a.js:1:"),
+                    "{e:?}"
+                );
+            }
+        }
+    }
+
+    #[test]
     fn a_versioned_aws_sdk_is_the_built_in_but_a_versioned_node_module_is_not() {
         assert_eq!(
             builtin_for("aws-sdk@2.814.0").map(|b| b.name),
