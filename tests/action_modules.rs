@@ -110,7 +110,8 @@ async fn an_action_uses_a_module_with_its_own_dependency_and_its_own_secrets() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn a_module_edit_is_a_new_generation_and_a_broken_module_keeps_the_last_one() {
+async fn a_module_or_module_secret_edit_is_a_new_generation_and_a_broken_module_keeps_the_last_one()
+{
     let upstream = Upstream::start();
     let dir = tempfile::tempdir().unwrap();
     hooks_with_module(dir.path());
@@ -144,11 +145,16 @@ async fn a_module_edit_is_a_new_generation_and_a_broken_module_keeps_the_last_on
     )
     .unwrap();
     let rt = tokio::runtime::Handle::current();
-    let mut last = Value::Null;
     wait_for("the edited module", Duration::from_secs(20), || {
         let (_, answer) = tokio::task::block_in_place(|| rt.block_on(signup(&hg)));
-        last = sent_app_metadata(&answer)["greeting"].clone();
-        last == "bye hello, ann"
+        sent_app_metadata(&answer)["greeting"] == "bye hello, ann"
+    });
+
+    // The module's secret file (outside the hooks folder) changes: a new generation too.
+    std::fs::write(hg.dir.path().join("greeting"), "hi\n").unwrap();
+    wait_for("the module's new secret", Duration::from_secs(20), || {
+        let (_, answer) = tokio::task::block_in_place(|| rt.block_on(signup(&hg)));
+        sent_app_metadata(&answer)["greeting"] == "bye hi, ann"
     });
 }
 
