@@ -1,6 +1,7 @@
 //! Discovery: from the hooks folder and `[[hooks.hook]]` to one immutable, compiled [`Generation`].
 //!
-//! Owns: scanning `<dir>/<trigger-id>/*.js`, matching settings to files, resolving secrets,
+//! Owns: scanning `<dir>/<trigger-id>/*.js`, matching settings to files, resolving secrets
+//! (hooks' and `[[hooks.module]]` Actions Modules'; `modules/` itself is never scanned for hooks),
 //! compiling every enabled hook (with everything it requires, through the engine's
 //! `ProgramBuilder`), evaluating each once in a scratch runtime (`probe`), reporting every
 //! problem at once, and choosing a trigger's hooks for a request (targeting, order).
