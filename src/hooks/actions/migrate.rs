@@ -1018,6 +1018,48 @@ mod tests {
     }
 
     #[test]
+    fn a_comparison_names_the_fields_the_point_would_apply_differently() {
+        use crate::engine::HookFailure;
+        let t = Trigger::PreUserRegistration;
+        // A Hook's null is a value; an Action's null removes the key (as the signup applies it).
+        let hook = outcome(
+            t,
+            false,
+            &Ok(serde_json::json!({"user": {"user_metadata": {"a": null, "b": 1}}})),
+        );
+        let action = outcome(
+            t,
+            true,
+            &Ok(serde_json::json!({"user": {"user_metadata": {"a": null, "b": 1}}})),
+        );
+        let d = differences(&hook, &action);
+        assert_eq!(d.len(), 1, "{d:?}");
+        assert_eq!(d[0].0, "user_metadata.a");
+        // cb('text') and api.access.deny('server_error', 'text') answer alike.
+        let c = Trigger::CredentialsExchange;
+        let failed = |class: &str| {
+            Err(HookError::Failed(HookFailure {
+                class: class.into(),
+                message: "down".into(),
+                user_message: None,
+            }))
+        };
+        assert!(differences(
+            &outcome(c, false, &failed("string")),
+            &outcome(c, true, &failed("ServerError"))
+        )
+        .is_empty());
+        assert_eq!(
+            differences(
+                &outcome(c, false, &failed("Error")),
+                &outcome(c, true, &failed("ServerError"))
+            )[0]
+            .0,
+            "error"
+        );
+    }
+
+    #[test]
     fn a_file_using_event_or_api_gets_handler_names_it_does_not_use() {
         let src = "const api = require('./api');\nmodule.exports = (user, context, cb) => { api.go(context.webtask.secrets.K); cb(); };\n";
         let c = convert(Trigger::PostUserRegistration, "h.js", src).unwrap();
