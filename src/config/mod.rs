@@ -41,7 +41,10 @@ use toml::Spanned;
 
 pub use clients::{ClientAuth, ClientConfig, TenantConfig};
 pub use cluster::ClusterConfig;
-pub use hooks::{EgressConfig, HookSettings, HooksConfig, OnError, RedirectTarget};
+pub use hooks::{
+    is_module_name, EgressConfig, HookSettings, HooksConfig, ModuleSettings, OnError,
+    RedirectTarget,
+};
 pub use outbox::OutboxConfig;
 pub use routes::{
     BodyFormat, ChangePasswordMapping, Location, PathMatch, PhoneRoute, Route, RouteKind,
