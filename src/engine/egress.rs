@@ -40,6 +40,8 @@ pub(crate) struct Egress {
     allow_hosts: Option<Arc<[String]>>,
     redirect: Arc<BTreeMap<String, RedirectTarget>>,
     max_body_bytes: usize,
+    /// Addresses that lookups of allowed names returned: sockets may connect to them.
+    resolved: Arc<super::sockets::Resolved>,
 }
 
 /// Node's `http`/`https` client side: a hyper client that sends exactly the headers it is given
@@ -173,7 +175,7 @@ pub(crate) struct Done {
 }
 
 /// The error every forbidden host gets, first hop or redirect.
-fn forbidden(host: &str) -> Failure {
+pub(crate) fn forbidden(host: &str) -> Failure {
     Failure {
         code: "ERR_HOOKGATE_EGRESS",
         message: format!("host `{host}` is not in [hooks.egress] allow_hosts"),
@@ -215,7 +217,78 @@ impl Egress {
                     .collect(),
             ),
             max_body_bytes: cfg.max_body_bytes,
+            resolved: Arc::default(),
         }
+    }
+
+    /// Whether a name (or IP literal) may be reached at all.
+    pub(crate) fn allows(&self, host: &str) -> bool {
+        host_allowed(self.allow_hosts.as_deref(), host)
+    }
+
+    /// The address a name of the redirection map resolves to for sockets (`sockets.rs`).
+    pub(crate) fn synthetic_for(&self, name: &str) -> Option<std::net::Ipv4Addr> {
+        let index = self.redirect.keys().position(|k| k == name)?;
+        Some(super::sockets::synthetic_ip(index))
+    }
+
+    pub(crate) fn resolved(&self) -> Arc<super::sockets::Resolved> {
+        self.resolved.clone()
+    }
+
+    /// What sockets need to run: the runtime, the process's outbound permits and their number.
+    /// `None` for a refusing egress.
+    pub(crate) fn runtime(&self) -> Option<(tokio::runtime::Handle, Arc<Semaphore>, usize)> {
+        let net = self.net.as_ref()?;
+        Some((net.handle.clone(), net.permits.clone(), net.max_concurrent))
+    }
+
+    /// Where a socket to `host`:`port` connects, under the same rules as a request: the
+    /// allow-list on the name the hook gave, then the redirection map (its target's host, and
+    /// its port when it names one). An IP literal is allowed when the allow-list names it, when
+    /// a lookup of an allowed name returned it, or when it stands for a redirected name.
+    pub(crate) fn socket_target(
+        &self,
+        host: &str,
+        port: u16,
+    ) -> Result<super::sockets::Wire, Failure> {
+        let name = host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_ascii_lowercase();
+        let mapped = |key: &str| {
+            self.redirect.get(key).map(|t| super::sockets::Wire {
+                host: t.host.trim_start_matches('[').trim_end_matches(']').to_owned(),
+                port: t.port.unwrap_or(port),
+                name: key.to_owned(),
+            })
+        };
+        if let Ok(ip) = name.parse::<std::net::IpAddr>() {
+            if let Some(key) = super::sockets::synthetic_index(&ip)
+                .and_then(|i| self.redirect.keys().nth(i))
+            {
+                return mapped(key).ok_or_else(|| forbidden(&name));
+            }
+            let allowed = self.allow_hosts.is_none()
+                || host_allowed(self.allow_hosts.as_deref(), &name)
+                || self.resolved.contains(&ip);
+            if !allowed {
+                return Err(forbidden(&name));
+            }
+            return Ok(super::sockets::Wire {
+                host: name.clone(),
+                port,
+                name,
+            });
+        }
+        if !host_allowed(self.allow_hosts.as_deref(), &name) {
+            return Err(forbidden(&name));
+        }
+        Ok(mapped(&name).unwrap_or(super::sockets::Wire {
+            host: name.clone(),
+            port,
+            name,
+        }))
     }
 
     /// Start a request for a call; the result is always sent to `done`, even a refusal. Returns
@@ -691,7 +764,7 @@ async fn resolved(mut f: Failure, url: &reqwest::Url, redirected: bool) -> Failu
 /// Node's error has. Rustls's reasons map onto OpenSSL's nearest: an unknown issuer is
 /// `UNABLE_TO_GET_ISSUER_CERT_LOCALLY` (OpenSSL tells a self-signed leaf apart when it is marked
 /// as a CA, which rustls reports as `CaUsedAsEndEntity`).
-fn tls_failure(detail: &str, host: &str) -> Option<(&'static str, String)> {
+pub(crate) fn tls_failure(detail: &str, host: &str) -> Option<(&'static str, String)> {
     if !detail.contains("invalid peer certificate") {
         return None;
     }

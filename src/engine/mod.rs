@@ -104,6 +104,8 @@ pub mod probe;
 pub mod program;
 pub mod report;
 mod script;
+mod sockets;
+mod sockets_js;
 mod values;
 mod worker;
 
