@@ -258,14 +258,18 @@ impl Egress {
             .to_ascii_lowercase();
         let mapped = |key: &str| {
             self.redirect.get(key).map(|t| super::sockets::Wire {
-                host: t.host.trim_start_matches('[').trim_end_matches(']').to_owned(),
+                host: t
+                    .host
+                    .trim_start_matches('[')
+                    .trim_end_matches(']')
+                    .to_owned(),
                 port: t.port.unwrap_or(port),
                 name: key.to_owned(),
             })
         };
         if let Ok(ip) = name.parse::<std::net::IpAddr>() {
-            if let Some(key) = super::sockets::synthetic_index(&ip)
-                .and_then(|i| self.redirect.keys().nth(i))
+            if let Some(key) =
+                super::sockets::synthetic_index(&ip).and_then(|i| self.redirect.keys().nth(i))
             {
                 return mapped(key).ok_or_else(|| forbidden(&name));
             }

@@ -376,7 +376,8 @@ pub(crate) fn lookup(
     let resolved = egress.resolved();
     let timeout = call.timeout;
     let join = handle.spawn(async move {
-        let found = tokio::time::timeout(timeout, tokio::net::lookup_host((host.as_str(), 0))).await;
+        let found =
+            tokio::time::timeout(timeout, tokio::net::lookup_host((host.as_str(), 0))).await;
         let result = match found {
             Ok(Ok(addrs)) => {
                 let mut out: Vec<(String, u8)> = Vec::new();
@@ -638,12 +639,16 @@ impl Task {
                 ..Failure::default()
             });
         };
-        let name = opts.servername.clone().filter(|s| !s.is_empty()).unwrap_or_else(|| {
-            self.named
-                .trim_start_matches('[')
-                .trim_end_matches(']')
-                .to_owned()
-        });
+        let name = opts
+            .servername
+            .clone()
+            .filter(|s| !s.is_empty())
+            .unwrap_or_else(|| {
+                self.named
+                    .trim_start_matches('[')
+                    .trim_end_matches(']')
+                    .to_owned()
+            });
         let server_name = ServerName::try_from(name.clone()).map_err(|_| Failure {
             code: "ERR_INVALID_ARG_VALUE",
             message: format!("invalid servername `{name}`"),
@@ -902,7 +907,10 @@ mod tests {
     fn redirected_names_get_addresses_of_their_own_in_the_benchmarking_range() {
         for i in [0usize, 1, 254, 255, 300, 70_000] {
             let ip = synthetic_ip(i);
-            assert!(ip.octets()[0] == 198 && (ip.octets()[1] & 0xfe) == 18, "{ip}");
+            assert!(
+                ip.octets()[0] == 198 && (ip.octets()[1] & 0xfe) == 18,
+                "{ip}"
+            );
             assert_eq!(synthetic_index(&IpAddr::V4(ip)), Some(i), "{ip}");
         }
         assert_eq!(synthetic_index(&"198.20.0.1".parse().unwrap()), None);

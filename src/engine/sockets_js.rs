@@ -23,15 +23,22 @@ pub(crate) fn install<'js>(
         "sockConnect",
         Function::new(
             ctx.clone(),
-            move |id: f64, host: String, port: f64, tls: Opt<Option<String>>| -> rquickjs::Result<()> {
+            move |id: f64,
+                  host: String,
+                  port: f64,
+                  tls: Opt<Option<String>>|
+                  -> rquickjs::Result<()> {
                 let tls = match tls.0.flatten() {
-                    Some(text) => Some(
-                        serde_json::from_str::<TlsOptions>(&text)
-                            .map_err(|e| rquickjs::Error::new_from_js_message("string", "tls options", e.to_string()))?,
-                    ),
+                    Some(text) => Some(serde_json::from_str::<TlsOptions>(&text).map_err(|e| {
+                        rquickjs::Error::new_from_js_message("string", "tls options", e.to_string())
+                    })?),
                     None => None,
                 };
-                let port = if (0.0..=65535.0).contains(&port) { port as u16 } else { 0 };
+                let port = if (0.0..=65535.0).contains(&port) {
+                    port as u16
+                } else {
+                    0
+                };
                 s.start_socket(id as u64, host, port, tls);
                 Ok(())
             },
@@ -42,7 +49,12 @@ pub(crate) fn install<'js>(
         "sockOp",
         Function::new(
             ctx.clone(),
-            move |ctx: Ctx<'js>, id: f64, kind: String, arg: Opt<Value<'js>>, extra: Opt<Value<'js>>| -> rquickjs::Result<()> {
+            move |ctx: Ctx<'js>,
+                  id: f64,
+                  kind: String,
+                  arg: Opt<Value<'js>>,
+                  extra: Opt<Value<'js>>|
+                  -> rquickjs::Result<()> {
                 let id = id as u64;
                 let undefined = || Value::new_undefined(ctx.clone());
                 let arg = arg.0.unwrap_or_else(undefined);
@@ -54,13 +66,27 @@ pub(crate) fn install<'js>(
                     "resume" => Op::Resume,
                     "nodelay" => Op::NoDelay(arg.as_bool().unwrap_or(true)),
                     "upgrade" => {
-                        let text = arg.as_string().map(|s| s.to_string()).transpose()?.unwrap_or_default();
+                        let text = arg
+                            .as_string()
+                            .map(|s| s.to_string())
+                            .transpose()?
+                            .unwrap_or_default();
                         Op::Upgrade(serde_json::from_str(&text).unwrap_or_default())
                     }
-                    "ref" => return Ok(s.socket_ref(id, arg.as_bool().unwrap_or(true))),
-                    "destroy" => return Ok(s.socket_close(id)),
+                    "ref" => {
+                        s.socket_ref(id, arg.as_bool().unwrap_or(true));
+                        return Ok(());
+                    }
+                    "destroy" => {
+                        s.socket_close(id);
+                        return Ok(());
+                    }
                     other => {
-                        return Err(rquickjs::Error::new_from_js_message("string", "socket op", format!("unknown socket op `{other}`")))
+                        return Err(rquickjs::Error::new_from_js_message(
+                            "string",
+                            "socket op",
+                            format!("unknown socket op `{other}`"),
+                        ))
                     }
                 };
                 s.socket_op(id, op);
@@ -71,14 +97,21 @@ pub(crate) fn install<'js>(
     let s = shared.clone();
     native.set(
         "dnsLookup",
-        Function::new(ctx.clone(), move |id: f64, host: String, kind: String, family: f64| {
-            let query = match kind.as_str() {
-                "resolve4" => Query::Resolve4,
-                "resolve6" => Query::Resolve6,
-                _ => Query::Lookup(if family == 4.0 || family == 6.0 { family as u8 } else { 0 }),
-            };
-            s.start_lookup(id as u64, host, query);
-        })?,
+        Function::new(
+            ctx.clone(),
+            move |id: f64, host: String, kind: String, family: f64| {
+                let query = match kind.as_str() {
+                    "resolve4" => Query::Resolve4,
+                    "resolve6" => Query::Resolve6,
+                    _ => Query::Lookup(if family == 4.0 || family == 6.0 {
+                        family as u8
+                    } else {
+                        0
+                    }),
+                };
+                s.start_lookup(id as u64, host, query);
+            },
+        )?,
     )?;
     Ok(())
 }

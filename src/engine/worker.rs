@@ -646,13 +646,7 @@ impl Shared {
             slots: c.outbound.clone(),
             timeout: remaining(c.deadline),
         };
-        let handle = sockets::lookup(
-            &self.0.egress,
-            caller,
-            host,
-            query,
-            self.0.sock_tx.clone(),
-        );
+        let handle = sockets::lookup(&self.0.egress, caller, host, query, self.0.sock_tx.clone());
         c.sockets.insert(id, handle);
     }
 
@@ -1447,9 +1441,12 @@ impl Worker {
     /// Tell the hook's JS, as call `seq`, about sockets whose call ended and closed them.
     fn tell_orphans(&self, seq: u64, hook: &Arc<Script>) {
         let ids: Vec<f64> = match self.contexts.get(&hook.id) {
-            Some(hc) if !hc.orphans.borrow().is_empty() => {
-                hc.orphans.borrow_mut().drain(..).map(|id| id as f64).collect()
-            }
+            Some(hc) if !hc.orphans.borrow().is_empty() => hc
+                .orphans
+                .borrow_mut()
+                .drain(..)
+                .map(|id| id as f64)
+                .collect(),
             _ => return,
         };
         self.enter(seq, hook, Entry::Glue, |ctx, hc| {
@@ -1521,11 +1518,13 @@ impl Worker {
                 } else if !c.keeps_alive() {
                     if c.settled {
                         ending.push((c.seq, End::Done));
-                    } else {
+                    } else if c.sockets.is_empty() {
+                        // (An unsettled call with an open socket, even an unref'd one, is
+                        // waiting for it: data may still come.)
                         let alive = alive_hooks.get_or_insert_with(|| {
                             calls
                                 .values()
-                                .filter(|o| o.keeps_alive())
+                                .filter(|o| o.keeps_alive() || !o.sockets.is_empty())
                                 .map(|o| o.hook.id)
                                 .collect()
                         });
