@@ -12,7 +12,8 @@
 //! forbidden one), the per-hook timeout, the body size limit, the process-wide cap on requests
 //! in flight (`max_concurrent`: one hook opening thousands of fetches must not use up the file
 //! descriptors `accept()` needs) — and the one log line per outbound request (hook, method, the
-//! host reached, the hops, status, duration).
+//! host reached, the hops, status, duration). Sockets (`sockets.rs`) ask it where a connect may
+//! go ([`Egress::socket_target`]), under the same allow-list and map.
 //! Must not touch: JS values (the worker hands a [`Done`] to `io.js`), or response bodies: they
 //! come back as sent, compressed or not, because Node's `http` does not decode them either.
 
@@ -42,6 +43,8 @@ pub(crate) struct Egress {
     max_body_bytes: usize,
     /// Addresses that lookups of allowed names returned: sockets may connect to them.
     resolved: Arc<super::sockets::Resolved>,
+    /// The redirection map's names with their addresses for sockets (`sockets.rs`).
+    synthetic: Arc<Vec<(String, usize)>>,
 }
 
 /// Node's `http`/`https` client side: a hyper client that sends exactly the headers it is given
@@ -207,15 +210,16 @@ impl Egress {
     /// same URL checks. For evaluating hooks at load time (`probe.rs`), where a module-scope
     /// `fetch` must not reach anything.
     pub fn refusing(cfg: &EgressConfig) -> Egress {
+        let redirect: BTreeMap<String, RedirectTarget> = cfg
+            .redirect
+            .iter()
+            .map(|(k, v)| (k.to_ascii_lowercase(), v.clone()))
+            .collect();
         Egress {
             net: None,
             allow_hosts: cfg.allow_hosts.as_deref().map(Arc::from),
-            redirect: Arc::new(
-                cfg.redirect
-                    .iter()
-                    .map(|(k, v)| (k.to_ascii_lowercase(), v.clone()))
-                    .collect(),
-            ),
+            synthetic: Arc::new(super::sockets::synthetic_slots(redirect.keys())),
+            redirect: Arc::new(redirect),
             max_body_bytes: cfg.max_body_bytes,
             resolved: Arc::default(),
         }
@@ -228,8 +232,8 @@ impl Egress {
 
     /// The address a name of the redirection map resolves to for sockets (`sockets.rs`).
     pub(crate) fn synthetic_for(&self, name: &str) -> Option<std::net::Ipv4Addr> {
-        let index = self.redirect.keys().position(|k| k == name)?;
-        Some(super::sockets::synthetic_ip(index))
+        let slot = self.synthetic.iter().find(|(k, _)| k == name)?.1;
+        Some(super::sockets::synthetic_ip(slot))
     }
 
     pub(crate) fn resolved(&self) -> Arc<super::sockets::Resolved> {
@@ -268,10 +272,16 @@ impl Egress {
             })
         };
         if let Ok(ip) = name.parse::<std::net::IpAddr>() {
-            if let Some(key) =
-                super::sockets::synthetic_index(&ip).and_then(|i| self.redirect.keys().nth(i))
-            {
-                return mapped(key).ok_or_else(|| forbidden(&name));
+            if let Some(slot) = super::sockets::synthetic_index(&ip) {
+                // The name it stands for, still allowed (the allow-list may have changed since
+                // the lookup).
+                return match self.synthetic.iter().find(|(_, s)| *s == slot) {
+                    Some((key, _)) if host_allowed(self.allow_hosts.as_deref(), key) => {
+                        mapped(key).ok_or_else(|| forbidden(key))
+                    }
+                    Some((key, _)) => Err(forbidden(key)),
+                    None => Err(forbidden(&name)),
+                };
             }
             let allowed = self.allow_hosts.is_none()
                 || host_allowed(self.allow_hosts.as_deref(), &name)

@@ -121,7 +121,11 @@ pub(crate) struct Handle {
     /// Keeps its call alive (Node's `ref`, the default); `unref()` clears it.
     pub keep: bool,
     credit: Option<Arc<Credit>>,
+    /// How the socket ended, for its log line (shared with the task).
+    ended: Option<Ended>,
 }
+
+type Ended = Arc<Mutex<Option<String>>>;
 
 impl Handle {
     /// A handle for something that failed before it started: its events are already queued.
@@ -131,6 +135,17 @@ impl Handle {
             task: None,
             keep: true,
             credit: None,
+            ended: None,
+        }
+    }
+
+    /// Close the socket because `why` (the hook destroyed it): said in its log line.
+    pub fn close(self, why: &str) {
+        if let Some(ended) = &self.ended {
+            ended
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .get_or_insert_with(|| why.to_owned());
         }
     }
 
@@ -194,7 +209,31 @@ impl Resolved {
     }
 }
 
-/// The address a name of the redirection map resolves to: its index in 198.18.0.0/15.
+/// Slots in 198.18.0.0/15 (see [`synthetic_ip`]).
+const SLOTS: usize = 0x1fffe;
+
+/// Each name of the redirection map with its slot: a hash of the name (so a configuration reload
+/// that adds names does not move the others: a mailer caches what it resolved for minutes), the
+/// next free slot on a collision.
+pub(crate) fn synthetic_slots<'a>(names: impl Iterator<Item = &'a String>) -> Vec<(String, usize)> {
+    let mut out: Vec<(String, usize)> = Vec::new();
+    for name in names {
+        // FNV-1a: stable across builds and processes, unlike std's hasher.
+        let mut h: u32 = 0x811c_9dc5;
+        for b in name.bytes() {
+            h = (h ^ u32::from(b)).wrapping_mul(0x0100_0193);
+        }
+        let mut slot = h as usize % SLOTS;
+        while out.iter().any(|(_, s)| *s == slot) {
+            slot = (slot + 1) % SLOTS;
+        }
+        out.push((name.clone(), slot));
+    }
+    out
+}
+
+/// The address of slot `index` in 198.18.0.0/15 (RFC 2544's benchmarking range, never routed),
+/// which a name of the redirection map resolves to.
 pub(crate) fn synthetic_ip(index: usize) -> Ipv4Addr {
     let n = (index as u32 + 1) & 0x1ffff;
     Ipv4Addr::from((198u32 << 24) | (18 << 16) | n)
@@ -280,6 +319,7 @@ pub(crate) fn connect(
         undelivered: AtomicUsize::new(0),
         notify: Notify::new(),
     });
+    let ended: Ended = Arc::default();
     let log = Log {
         hook: hook.to_owned(),
         host: if wire.name == host.to_ascii_lowercase() {
@@ -291,7 +331,7 @@ pub(crate) fn connect(
         started: Instant::now(),
         read: AtomicU64::new(0),
         written: AtomicU64::new(0),
-        ended: Mutex::new(None),
+        ended: ended.clone(),
     };
     let task = Task {
         seq,
@@ -315,7 +355,11 @@ pub(crate) fn connect(
             }
             Err(_) => "closed at the hook's timeout".to_owned(),
         };
-        *task.log.ended.lock().unwrap_or_else(|e| e.into_inner()) = Some(ended);
+        task.log
+            .ended
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get_or_insert(ended);
         send(&task.events, task.seq, task.id, Kind::Closed);
     });
     Handle {
@@ -323,6 +367,7 @@ pub(crate) fn connect(
         task: Some(join.abort_handle()),
         keep: true,
         credit: Some(credit),
+        ended: Some(ended),
     }
 }
 
@@ -419,6 +464,7 @@ pub(crate) fn lookup(
         task: Some(join.abort_handle()),
         keep: true,
         credit: None,
+        ended: None,
     }
 }
 
@@ -492,7 +538,7 @@ struct Log {
     started: Instant,
     read: AtomicU64,
     written: AtomicU64,
-    ended: Mutex<Option<String>>,
+    ended: Ended,
 }
 
 impl Drop for Log {
@@ -500,7 +546,7 @@ impl Drop for Log {
         let ms = self.started.elapsed().as_secs_f64() * 1000.0;
         let ended = self
             .ended
-            .get_mut()
+            .lock()
             .unwrap_or_else(|e| e.into_inner())
             .take()
             .unwrap_or_else(|| "closed when its call ended".to_owned());
@@ -905,7 +951,16 @@ mod tests {
 
     #[test]
     fn redirected_names_get_addresses_of_their_own_in_the_benchmarking_range() {
-        for i in [0usize, 1, 254, 255, 300, 70_000] {
+        let names = ["smtp.example.test".to_owned(), "redis.internal".to_owned()];
+        let slots = synthetic_slots(names.iter());
+        let more =
+            synthetic_slots(["a.example".to_owned(), names[0].clone(), names[1].clone()].iter());
+        assert_eq!(
+            &more[1..],
+            &slots[..],
+            "a name added does not move the others"
+        );
+        for i in [0usize, 1, 254, 255, 300, 70_000, SLOTS - 1] {
             let ip = synthetic_ip(i);
             assert!(
                 ip.octets()[0] == 198 && (ip.octets()[1] & 0xfe) == 18,

@@ -78,7 +78,7 @@ pub(crate) fn install<'js>(
                         return Ok(());
                     }
                     "destroy" => {
-                        s.socket_close(id);
+                        s.socket_close(id, arg.as_bool().unwrap_or(false));
                         return Ok(());
                     }
                     other => {

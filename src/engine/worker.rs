@@ -8,7 +8,11 @@
 //! call whose caller handed a reporter — feeding its capture (console lines, requests, CPU) and
 //! sending its report the moment the call ends, however it ends (`report.rs`).
 //! Must not touch: other workers, files, or anything async: fetch runs on the engine's tokio
-//! runtime and comes back through this worker's completion channel.
+//! runtime and comes back through this worker's completion channel; sockets and lookups
+//! (`sockets.rs`) likewise, through its socket channel, many events per id, each delivered as
+//! the call that opened the socket. A call's sockets keep it alive (ref'd, as in Node; any open
+//! socket while cb has not settled) and are closed when it ends; the hook's JS learns of the
+//! close when the hook's next call starts (`HookCtx::orphans`).
 //!
 //! # Several calls per worker
 //! Like Node running concurrent invocations of one module in one process, a worker takes new
@@ -677,8 +681,19 @@ impl Shared {
     }
 
     /// `destroy()`: close socket `id` now (or forget a lookup); no more events come for it.
-    pub fn socket_close(&self, id: u64) {
-        self.with_owner(|c| c.sockets.remove(&id).is_some());
+    /// `clean`: both sides had ended (else the hook cut it short).
+    pub fn socket_close(&self, id: u64, clean: bool) {
+        self.with_owner(|c| match c.sockets.remove(&id) {
+            Some(h) => {
+                h.close(if clean {
+                    "closed"
+                } else {
+                    "destroyed by the hook"
+                });
+                true
+            }
+            None => false,
+        });
     }
 
     /// The hook stopped waiting for a request (its own timeout, `req.abort()`): drop it, so it

@@ -254,7 +254,9 @@ class Socket extends Duplex {
     this.connecting = false;
     if (hg.timer) { clearTimeout(hg.timer); hg.timer = null; }
     if (hg.id !== null && !hg.wrapped) {
-      native.sockOp(hg.id, 'destroy');
+      // Clean: both sides ended, no error (for the host's log line).
+      const clean = !err && !!this._readableState.endEmitted;
+      native.sockOp(hg.id, 'destroy', clean);
       native.socketForget(hg.id);
     }
     hg.id = null;
