@@ -90,6 +90,8 @@ class Socket extends Duplex {
   get bytesWritten() { return this._hg.bytesWritten; }
   get pending() { return this._hg.id === null || this.connecting; }
   get bufferSize() { return this.writableLength; }
+  // Node 15's; the bundled stream predates it (node-redis reads it to wait for 'drain').
+  get writableNeedDrain() { return !!(this._writableState && this._writableState.needDrain); }
   get readyState() {
     if (this.connecting) return 'opening';
     if (this.readable && this.writable) return 'open';
