@@ -494,10 +494,11 @@ async fn an_action_keeps_its_redis_client_in_module_scope_across_calls_and_denie
 const WELCOME_HOOK: &str = r#"
 const nodemailer = require('nodemailer');
 module.exports = function (user, context, cb) {
+  const { SMTP_CA, SMTP_INSECURE } = context.webtask.secrets;
   const transport = nodemailer.createTransport({
     host: 'smtp.example.test', port: 587, secure: false,
-    requireTLS: !!context.webtask.secrets.SMTP_CA,
-    tls: context.webtask.secrets.SMTP_CA ? { ca: context.webtask.secrets.SMTP_CA } : undefined,
+    requireTLS: !!(SMTP_CA || SMTP_INSECURE),
+    tls: SMTP_INSECURE ? { rejectUnauthorized: false } : SMTP_CA ? { ca: SMTP_CA } : undefined,
   });
   transport.sendMail({
     from: 'Welcome <welcome@example.test>',
@@ -595,7 +596,7 @@ fn starttls_to_a_server_whose_certificate_is_not_trusted_fails_with_nodes_error_
     std::fs::create_dir_all(hooks.join("post-user-registration")).unwrap();
     // requireTLS with the platform's roots: the sink's certificate is its own.
     let hook = WELCOME_HOOK.replace(
-        "requireTLS: !!context.webtask.secrets.SMTP_CA",
+        "requireTLS: !!(SMTP_CA || SMTP_INSECURE)",
         "requireTLS: true",
     );
     std::fs::write(hooks.join("post-user-registration/welcome.js"), hook).unwrap();
@@ -613,6 +614,39 @@ fn starttls_to_a_server_whose_certificate_is_not_trusted_fails_with_nodes_error_
         "{stderr}"
     );
     assert!(sink.mails().is_empty());
+}
+
+#[test]
+fn starttls_with_reject_unauthorized_false_sends_to_a_server_it_does_not_trust() {
+    let (_, tls) = smtp_tls();
+    let sink = Sink::start(Some(tls));
+    let dir = tempfile::tempdir().unwrap();
+    let hooks = hooks_with(dir.path(), &["nodemailer"]);
+    std::fs::create_dir_all(hooks.join("post-user-registration")).unwrap();
+    std::fs::write(
+        hooks.join("post-user-registration/welcome.js"),
+        WELCOME_HOOK,
+    )
+    .unwrap();
+    let payload = serde_json::json!({
+        "user": {"email": "ada@example.com", "username": "ada"},
+        "context": {"webtask": {"secrets": {"SMTP_INSECURE": "1"}}},
+    })
+    .to_string();
+    let out = result_of(run_test(
+        dir.path(),
+        "post-user-registration/welcome.js",
+        &mail_config(&sink, ""),
+        Some(&payload),
+    ));
+    assert_eq!(
+        out["accepted"],
+        serde_json::json!(["ada@example.com"]),
+        "{out}"
+    );
+    let mails = sink.mails();
+    assert_eq!(mails.len(), 1, "{mails:?}");
+    assert!(mails[0].secure, "the message went after STARTTLS");
 }
 
 // ---------------------------------------------------------------------------------------------
