@@ -1574,7 +1574,17 @@ impl Worker {
         }
         if end == End::Timeout {
             tracing::warn!(hook = %hook.name, request_id = %state.request_id, pending_requests = state.requests.len(),
-                pending_timers = state.timer_due.len(), "the hook's timeout was reached; the call's pending work is stopped");
+                pending_timers = state.timer_due.len(), open_sockets = state.sockets.len(), "the hook's timeout was reached; the call's pending work is stopped");
+            if state.settled
+                && state.requests.is_empty()
+                && !state.timer_due.values().any(|t| t.1)
+                && state.sockets.values().any(|s| s.keep)
+            {
+                // Only an idle client (a Redis connection kept in module scope) held the call:
+                // its slot was taken until the timeout for nothing.
+                tracing::warn!(hook = %hook.name, request_id = %state.request_id,
+                    "an open socket kept the call, already answered, until its timeout: close it when done, or unref() it (node-redis: client.unref()) so the call ends with its work");
+            }
         }
         if end == End::Hogged && (!state.timer_due.is_empty() || !state.requests.is_empty()) {
             tracing::warn!(hook = %hook.name, request_id = %state.request_id, pending_requests = state.requests.len(),
