@@ -331,7 +331,7 @@ impl Validator<'_> {
         }
 
         let outbox_configured = raw.outbox.is_some();
-        let outbox = self.outbox(raw.outbox, base);
+        let outbox = self.outbox(raw.outbox, base, env, &raw.hooks);
         let admin = self.admin(raw.admin, base, env);
         let runs = self.runs(raw.runs, base);
 
