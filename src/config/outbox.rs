@@ -199,7 +199,11 @@ impl Validator<'_> {
                     "must start with redis:// or rediss:// (TLS)",
                 );
             } else if let Err(e) = redis::Client::open(url.as_str()) {
-                self.error(span.clone(), "outbox.redis_url", format!("not a Redis URL: {e}"));
+                self.error(
+                    span.clone(),
+                    "outbox.redis_url",
+                    format!("not a Redis URL: {e}"),
+                );
             } else {
                 o.redis_url_value = Some(Secret(url));
             }

@@ -162,7 +162,11 @@ impl Dispatcher {
 }
 
 /// Run the hooks an event still needs and decide what becomes of it.
-pub(super) async fn deliver(hooks: &dyn PostEventRunner, config: &OutboxConfig, stored: Stored) -> Outcome {
+pub(super) async fn deliver(
+    hooks: &dyn PostEventRunner,
+    config: &OutboxConfig,
+    stored: Stored,
+) -> Outcome {
     let Stored {
         seq, due_ms, event, ..
     } = stored;

@@ -61,13 +61,13 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use redb::{Database, DatabaseError, TableDefinition};
 
+use self::redis::RedisOutbox;
 use crate::config::OutboxConfig;
 use crate::metrics::metric_line;
 use commit::Queue;
 pub use event::{Event, Next, Outcome, State, Stored};
 use health::Health;
 pub use health::Unwritable;
-use self::redis::RedisOutbox;
 
 const PENDING: TableDefinition<(u64, u64), &[u8]> = TableDefinition::new("pending");
 const DEAD: TableDefinition<u64, &[u8]> = TableDefinition::new("dead");

@@ -264,16 +264,16 @@ impl RedisOutbox {
             )?;
             let reader = ConnectionManager::new_lazy_with_config(
                 client,
-                base.set_response_timeout(Some(
-                    COMMAND_TIMEOUT + Duration::from_millis(BLOCK_MS),
-                )),
+                base.set_response_timeout(Some(COMMAND_TIMEOUT + Duration::from_millis(BLOCK_MS))),
             )?;
             let _ = i.conns.set(Conns { conn, reader });
             tracing::info!(redis = %redacted(&url.0), stream = %i.stream, group = %i.config.group, consumer = %i.consumer, "outbox on Redis");
         }
         match self.block_on(self.clone().probe()) {
             Ok(()) => {}
-            Err(e) => tracing::error!(error = %e, "Redis is not reachable: requests with post hooks are refused (503) until it is"),
+            Err(e) => {
+                tracing::error!(error = %e, "Redis is not reachable: requests with post hooks are refused (503) until it is")
+            }
         }
         Ok(())
     }
@@ -343,11 +343,14 @@ impl RedisOutbox {
     async fn probe(self) -> anyhow::Result<()> {
         self.0.last_probe_ms.store(now_ms(), Ordering::Release);
         let mut c = self.conn()?;
-        let r = tokio::time::timeout(COMMAND_TIMEOUT, redis::cmd("PING").query_async::<String>(&mut c))
-            .await
-            .map_err(|_| anyhow::anyhow!("PING timed out"))
-            .and_then(|r| r.map_err(anyhow::Error::from))
-            .map(drop);
+        let r = tokio::time::timeout(
+            COMMAND_TIMEOUT,
+            redis::cmd("PING").query_async::<String>(&mut c),
+        )
+        .await
+        .map_err(|_| anyhow::anyhow!("PING timed out"))
+        .and_then(|r| r.map_err(anyhow::Error::from))
+        .map(drop);
         self.observe(r)
     }
 
@@ -535,7 +538,12 @@ impl RedisOutbox {
                 if let Some((seq, event)) = parse_entry(&e) {
                     let due = e.id.split('-').next().and_then(|ms| ms.parse().ok());
                     out.push((
-                        Stored { seq, state: State::Pending, due_ms: due, event },
+                        Stored {
+                            seq,
+                            state: State::Pending,
+                            due_ms: due,
+                            event,
+                        },
                         ("stream", e.id.clone()),
                     ));
                 }
@@ -558,7 +566,12 @@ impl RedisOutbox {
                     json.map(|j| serde_json::from_str::<Event>(&j)),
                 ) {
                     out.push((
-                        Stored { seq: n, state: State::Pending, due_ms: Some(due as u64), event },
+                        Stored {
+                            seq: n,
+                            state: State::Pending,
+                            due_ms: Some(due as u64),
+                            event,
+                        },
                         ("delayed", String::new()),
                     ));
                 }
@@ -572,7 +585,12 @@ impl RedisOutbox {
             for e in dead.ids {
                 if let Some((seq, event)) = parse_entry(&e) {
                     out.push((
-                        Stored { seq, state: State::Dead, due_ms: None, event },
+                        Stored {
+                            seq,
+                            state: State::Dead,
+                            due_ms: None,
+                            event,
+                        },
                         ("dead", e.id.clone()),
                     ));
                 }
@@ -791,15 +809,25 @@ impl RedisOutbox {
                 // does not come back forever.
                 tracing::error!(entry = %e.id, stream = %i.stream, "outbox stream entry without a valid `seq` and `event`; dropped");
                 let _: redis::RedisResult<()> = redis::pipe()
-                    .cmd("XACK").arg(&i.stream).arg(&i.config.group).arg(&e.id)
-                    .cmd("XDEL").arg(&i.stream).arg(&e.id)
+                    .cmd("XACK")
+                    .arg(&i.stream)
+                    .arg(&i.config.group)
+                    .arg(&e.id)
+                    .cmd("XDEL")
+                    .arg(&i.stream)
+                    .arg(&e.id)
                     .query_async(&mut c)
                     .await;
                 continue;
             };
             let (hooks, config, id) = (hooks.clone(), i.config.clone(), e.id.clone());
             tasks.spawn(async move {
-                let stored = Stored { seq, state: State::Pending, due_ms: None, event };
+                let stored = Stored {
+                    seq,
+                    state: State::Pending,
+                    due_ms: None,
+                    event,
+                };
                 (id, deliver(&*hooks, &config, stored).await)
             });
         }
@@ -812,18 +840,16 @@ impl RedisOutbox {
         Ok(n)
     }
 
-    async fn settle(
-        &self,
-        c: &mut ConnectionManager,
-        id: &str,
-        o: Outcome,
-    ) -> anyhow::Result<()> {
+    async fn settle(&self, c: &mut ConnectionManager, id: &str, o: Outcome) -> anyhow::Result<()> {
         let i = &self.0;
         let (mode, due, json, counter) = match &o.next {
             Next::Delivered => ("done", 0, String::new(), &i.delivered),
-            Next::Retry { due_ms, event } => {
-                ("retry", *due_ms, serde_json::to_string(event)?, &i.failed_attempts)
-            }
+            Next::Retry { due_ms, event } => (
+                "retry",
+                *due_ms,
+                serde_json::to_string(event)?,
+                &i.failed_attempts,
+            ),
             Next::Dead(event) => ("dead", 0, serde_json::to_string(event)?, &i.dead_letters),
         };
         let settled: u32 = i
@@ -843,7 +869,11 @@ impl RedisOutbox {
             .await
             .context("settling an outbox entry")?;
         if settled == 0 {
-            tracing::debug!(entry = id, seq = o.seq, "outbox entry was settled by another replica");
+            tracing::debug!(
+                entry = id,
+                seq = o.seq,
+                "outbox entry was settled by another replica"
+            );
             return Ok(());
         }
         if matches!(o.next, Next::Dead(_)) {
