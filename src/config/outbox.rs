@@ -269,3 +269,103 @@ impl Validator<'_> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::Backend;
+    use crate::config::tests::MINIMAL;
+    use crate::config::Config;
+
+    fn parse(outbox: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<Config, String> {
+        Config::parse(
+            Path::new("/etc/hg/h.toml"),
+            &format!("{MINIMAL}{outbox}"),
+            env,
+        )
+        .map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn redis_backend_gets_its_defaults_and_a_claim_time_of_twice_the_largest_hook_timeout() {
+        let c = parse(
+            "[hooks]\ntimeout_ms = 3000\n[[hooks.hook]]\nfile = \"a.js\"\ntimeout_ms = 7000\n\
+             [outbox]\nbackend = \"redis\"\nredis_url = \"redis://:pw@127.0.0.1:6390/2\"\n",
+            &|_| None,
+        )
+        .unwrap();
+        let o = &c.outbox;
+        assert_eq!(o.backend, Backend::Redis);
+        assert_eq!(o.stream, "hookgate:outbox");
+        assert_eq!(o.group, "hookgate");
+        assert_eq!(o.dead_stream(), "hookgate:outbox:dead");
+        assert_eq!(o.claim_idle_ms, Some(14_000));
+        assert_eq!(o.wait_replicas, 0);
+        assert!(o.consumer().ends_with(&format!("-{}", std::process::id())));
+        assert_eq!(
+            o.redis_url_value.as_ref().unwrap().0,
+            "redis://:pw@127.0.0.1:6390/2"
+        );
+        assert!(
+            !format!("{o:?}").contains("pw@"),
+            "the URL's password is never printed: {o:?}"
+        );
+        let redb = parse("[outbox]\nmax_attempts = 2\n", &|_| None).unwrap();
+        assert_eq!(redb.outbox.backend, Backend::Redb, "redb stays the default");
+    }
+
+    #[test]
+    fn redis_url_can_come_from_the_environment_or_a_file() {
+        let c = parse(
+            "[outbox]\nbackend = \"redis\"\nredis_url = { env = \"OUTBOX_REDIS\" }\n",
+            &|k| (k == "OUTBOX_REDIS").then(|| "rediss://redis.internal:6380".into()),
+        )
+        .unwrap();
+        assert_eq!(
+            c.outbox.redis_url_value.unwrap().0,
+            "rediss://redis.internal:6380"
+        );
+        let err = parse(
+            "[outbox]\nbackend = \"redis\"\nredis_url = { env = \"OUTBOX_REDIS\" }\n",
+            &|_| None,
+        )
+        .unwrap_err();
+        assert!(
+            err.contains("outbox.redis_url") && err.contains("OUTBOX_REDIS"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn bad_redis_settings_are_refused_by_key() {
+        let err = parse("[outbox]\nbackend = \"redis\"\n", &|_| None).unwrap_err();
+        assert!(err.contains("outbox.redis_url"), "{err}");
+        let err = parse(
+            "[outbox]\nbackend = \"redis\"\nredis_url = \"http://127.0.0.1:6379\"\n",
+            &|_| None,
+        )
+        .unwrap_err();
+        assert!(err.contains("redis:// or rediss://"), "{err}");
+        let err = parse(
+            "[hooks]\ntimeout_ms = 5000\n[outbox]\nbackend = \"redis\"\n\
+             redis_url = \"redis://127.0.0.1\"\nclaim_idle_ms = 9999\n",
+            &|_| None,
+        )
+        .unwrap_err();
+        assert!(
+            err.contains("outbox.claim_idle_ms") && err.contains("10000 ms"),
+            "{err}"
+        );
+        let err = parse(
+            "[outbox]\nbackend = \"redis\"\nredis_url = \"redis://127.0.0.1\"\n\
+             stream = \"s\"\ndead_stream = \"s\"\ngroup = \" \"\n",
+            &|_| None,
+        )
+        .unwrap_err();
+        assert!(err.contains("outbox.dead_stream"), "{err}");
+        assert!(err.contains("outbox.group"), "{err}");
+        let err = parse("[outbox]\nbackend = \"kafka\"\n", &|_| None).unwrap_err();
+        assert!(err.contains("backend"), "{err}");
+    }
+}
