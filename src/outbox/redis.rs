@@ -820,7 +820,9 @@ impl RedisOutbox {
                     .await;
                 continue;
             };
-            let (hooks, config, id) = (hooks.clone(), i.config.clone(), e.id.clone());
+            let (hooks, me, id) = (hooks.clone(), self.clone(), e.id.clone());
+            // Each entry is settled as soon as its hooks are done; the settles of a batch share
+            // the multiplexed connection (pipelined), instead of one round trip after another.
             tasks.spawn(async move {
                 let stored = Stored {
                     seq,
@@ -828,16 +830,24 @@ impl RedisOutbox {
                     due_ms: None,
                     event,
                 };
-                (id, deliver(&*hooks, &config, stored).await)
+                let outcome = deliver(&*hooks, &me.0.config, stored).await;
+                let mut c = me.conn()?;
+                me.settle(&mut c, &id, outcome).await
             });
         }
         let mut n = 0;
+        let mut first_error = None;
         while let Some(done) = tasks.join_next().await {
-            let (id, outcome) = done?;
-            self.settle(&mut c, &id, outcome).await?;
-            n += 1;
+            match done.map_err(anyhow::Error::from).and_then(|r| r) {
+                Ok(()) => n += 1,
+                // Unsettled entries stay pending in the group: claimed again after claim_idle_ms.
+                Err(e) => first_error = first_error.or(Some(e)),
+            }
         }
-        Ok(n)
+        match first_error {
+            Some(e) => Err(e),
+            None => Ok(n),
+        }
     }
 
     async fn settle(&self, c: &mut ConnectionManager, id: &str, o: Outcome) -> anyhow::Result<()> {
@@ -965,4 +975,249 @@ fn parse_entry(e: &StreamId) -> Option<(u64, Event)> {
     let seq: String = e.get("seq")?;
     let json: String = e.get("event")?;
     Some((seq.parse().ok()?, serde_json::from_str(&json).ok()?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Trigger;
+    use std::path::Path;
+    use std::sync::atomic::AtomicU32;
+
+    /// A redis-server of the test's own on a free port (None, said, where none is installed),
+    /// and its data folder, kept while it runs.
+    struct Server(
+        std::process::Child,
+        u16,
+        #[allow(dead_code)] tempfile::TempDir,
+    );
+
+    impl Drop for Server {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+
+    fn server() -> Option<Server> {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .ok()?
+            .local_addr()
+            .ok()?
+            .port();
+        let dir = tempfile::tempdir().ok()?;
+        let child = std::process::Command::new("redis-server")
+            .args([
+                "--bind",
+                "127.0.0.1",
+                "--port",
+                &port.to_string(),
+                "--save",
+                "",
+            ])
+            .arg("--dir")
+            .arg(dir.path())
+            .stdout(std::process::Stdio::null())
+            .spawn();
+        let Ok(child) = child else {
+            eprintln!("skipped: no redis-server (scripts/setup installs it)");
+            return None;
+        };
+        let s = Server(child, port, dir);
+        for _ in 0..400 {
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                return Some(s);
+            }
+            std::thread::sleep(Duration::from_millis(25));
+        }
+        panic!("redis-server did not listen");
+    }
+
+    fn outbox(port: u16) -> RedisOutbox {
+        let config = OutboxConfig {
+            backend: crate::config::outbox::Backend::Redis,
+            redis_url_value: Some(crate::config::Secret(format!("redis://127.0.0.1:{port}"))),
+            max_attempts: 3,
+            retry_base_ms: 100,
+            retry_max_ms: 400,
+            claim_idle_ms: Some(200),
+            ..OutboxConfig::default()
+        };
+        let o = RedisOutbox::new(&config);
+        o.connect().unwrap();
+        o
+    }
+
+    /// Fails every attempt and counts them.
+    struct Failing(AtomicU32);
+
+    #[async_trait::async_trait]
+    impl PostEventRunner for Failing {
+        async fn run(&self, _: &mut Event) -> Vec<String> {
+            self.0.fetch_add(1, Ordering::SeqCst);
+            vec!["notify: down".into()]
+        }
+    }
+
+    fn event() -> Event {
+        Event::new(
+            Trigger::PostUserRegistration,
+            "signup",
+            None,
+            vec![json!({ "id": "u1" }), json!({})],
+        )
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_failing_event_waits_its_backoff_between_attempts_then_is_a_dead_letter_that_can_be_retried_and_dropped(
+    ) {
+        let Some(s) = server() else { return };
+        let o = outbox(s.1);
+        assert!(o.preflight().await.is_ok());
+        let e = event();
+        assert_eq!(o.enqueue(e.clone()).await.unwrap(), 1);
+        assert_eq!(
+            o.enqueue(event()).await.unwrap(),
+            2,
+            "sequence numbers count up"
+        );
+        let runner = Arc::new(Failing(AtomicU32::new(0)));
+        let hooks: Arc<dyn PostEventRunner> = runner.clone();
+        // One pass: both are read, fail, and wait in the delayed set with a due time ahead.
+        let fresh = o.run({
+            let o = o.clone();
+            async move {
+                o.ensure_group().await?;
+                o.read(10).await
+            }
+        });
+        let fresh = fresh.await.unwrap();
+        assert_eq!(fresh.len(), 2);
+        let oo = o.clone();
+        o.run(async move { oo.deliver_all(fresh, &hooks).await })
+            .await
+            .unwrap();
+        let now = now_ms();
+        let listed = tokio::task::spawn_blocking({
+            let o = o.clone();
+            move || o.list()
+        })
+        .await
+        .unwrap()
+        .unwrap();
+        assert_eq!(listed.len(), 2);
+        for s in &listed {
+            assert_eq!(s.state, State::Pending);
+            assert_eq!(s.event.attempts, 1);
+            assert!(s.due_ms.unwrap() > now - 5, "a retry is due later, not now");
+        }
+        assert_eq!(
+            listed[0].event.id, e.id,
+            "the event id is kept across attempts"
+        );
+        // The dispatcher loop: the retries are made, each after its backoff, then dead letters.
+        let (tx, rx) = tokio::sync::watch::channel(false);
+        let holder = Arc::new(crate::outbox::Outbox::with_opener(
+            Path::new("unused"),
+            0,
+            Box::new(|p| redb::Database::create(p)),
+        ));
+        let d = {
+            let (o, h) = (o.clone(), runner.clone() as Arc<dyn PostEventRunner>);
+            tokio::spawn(async move { o.dispatch(&holder, h, rx).await })
+        };
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        while o.0.dead_letters.load(Ordering::SeqCst) < 2 {
+            assert!(std::time::Instant::now() < deadline, "never dead");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert_eq!(
+            runner.0.load(Ordering::SeqCst),
+            6,
+            "max_attempts = 3 attempts each, no more"
+        );
+        let oo = o.clone();
+        let dead = tokio::task::spawn_blocking(move || oo.list())
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(dead
+            .iter()
+            .all(|s| s.state == State::Dead && s.event.attempts == 3));
+        let oo = o.clone();
+        assert_eq!(
+            tokio::task::spawn_blocking(move || oo.retry(Some(&[1])))
+                .await
+                .unwrap()
+                .unwrap(),
+            1
+        );
+        let oo = o.clone();
+        assert_eq!(
+            tokio::task::spawn_blocking(move || oo.drop_events(None))
+                .await
+                .unwrap()
+                .unwrap(),
+            1,
+            "the other dead letter is dropped"
+        );
+        while o.0.dead_letters.load(Ordering::SeqCst) < 3 {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the retried one never ran"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert_eq!(
+            runner.0.load(Ordering::SeqCst),
+            9,
+            "retried with fresh attempts"
+        );
+        tx.send(true).unwrap();
+        let _ = tokio::time::timeout(Duration::from_secs(5), d).await;
+        assert!(o.metrics().contains("hookgate_outbox_dead_letters_total 3"));
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn with_redis_down_preflight_refuses_and_readiness_says_why_then_it_recovers() {
+        let Some(s) = server() else { return };
+        let port = s.1;
+        let o = outbox(port);
+        assert!(o.preflight().await.is_ok());
+        drop(s);
+        let e = o.enqueue(event()).await;
+        assert!(e.is_err(), "no event is stored without Redis");
+        let refused = o.preflight().await.unwrap_err();
+        assert!(refused.0.starts_with("redis unreachable: "), "{refused}");
+        let (ready, detail) = o.readiness();
+        assert!(!ready);
+        assert!(detail["problem"]
+            .as_str()
+            .unwrap()
+            .contains("redis unreachable"));
+        assert!(o.metrics().contains("hookgate_outbox_unrecorded_total 1"));
+        // Redis back on the same port: the next pre-flight after the probe interval works.
+        let dir = tempfile::tempdir().unwrap();
+        let child = std::process::Command::new("redis-server")
+            .args([
+                "--bind",
+                "127.0.0.1",
+                "--port",
+                &port.to_string(),
+                "--save",
+                "",
+            ])
+            .arg("--dir")
+            .arg(dir.path())
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let _back = Server(child, port, dir);
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        while o.preflight().await.is_err() {
+            assert!(std::time::Instant::now() < deadline, "never recovered");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert!(o.enqueue(event()).await.is_ok());
+    }
 }
