@@ -277,6 +277,18 @@ async fn until_delivered(
     );
 }
 
+/// Wait (bounded) until the shared stream holds nothing: every entry was acknowledged after its
+/// hooks succeeded (an entry a dead replica read stays pending until another claims it).
+async fn until_drained(hg: &Hookgate, what: &str) {
+    for _ in 0..(60 * 20) {
+        if hg.metric("hookgate_outbox_pending").await == 0 {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("{what}: the outbox never drained\n{}", hg.log());
+}
+
 /// Events delivered more than once, by event id.
 fn duplicates(collector: &Collector) -> usize {
     let mut by_event: BTreeMap<String, usize> = BTreeMap::new();
@@ -375,6 +387,7 @@ async fn replicas_sharing_redis_deliver_every_accepted_signup_through_a_crash_de
     let survivors = [&replicas[1], &replicas[2]];
     let want: BTreeSet<String> = emails.iter().cloned().collect();
     until_delivered(&collector, &want, "after kill -9", &survivors).await;
+    until_drained(&replicas[1], "after kill -9").await;
     let reclaimed = replicas[1].metric("hookgate_outbox_reclaimed_total").await
         + replicas[2].metric("hookgate_outbox_reclaimed_total").await;
     let dups = duplicates(&collector);
@@ -532,6 +545,7 @@ async fn replicas_sharing_redis_deliver_every_accepted_signup_through_a_crash_de
         "some signups were refused while Redis was down"
     );
     until_delivered(&collector, &accepted, "after the Redis restart", &survivors).await;
+    until_drained(&replicas[2], "after the Redis restart").await;
     eprintln!(
         "Redis restart: {} signups answered 2xx (all delivered), {} refused with 503/500; {} duplicate deliveries in all",
         accepted.len(),
