@@ -1035,7 +1035,13 @@ mod tests {
     }
 
     fn outbox(port: u16) -> RedisOutbox {
+        outbox_with(port, 0)
+    }
+
+    fn outbox_with(port: u16, wait_replicas: u32) -> RedisOutbox {
         let config = OutboxConfig {
+            wait_replicas,
+            wait_timeout_ms: 50,
             backend: crate::config::outbox::Backend::Redis,
             redis_url_value: Some(crate::config::Secret(format!("redis://127.0.0.1:{port}"))),
             max_attempts: 3,
@@ -1220,5 +1226,17 @@ mod tests {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         assert!(o.enqueue(event()).await.is_ok());
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_event_without_the_configured_redis_replicas_is_not_accepted() {
+        let Some(s) = server() else { return };
+        let o = outbox_with(s.1, 1);
+        let err = o.enqueue(event()).await.unwrap_err();
+        assert!(
+            format!("{err:#}").contains("only 0 of outbox.wait_replicas = 1"),
+            "{err:#}"
+        );
+        assert!(o.metrics().contains("hookgate_outbox_unrecorded_total 1"));
     }
 }
