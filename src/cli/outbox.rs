@@ -1,6 +1,7 @@
 //! `hookgate outbox list|retry|drop`: the dead letters and pending post-events. Through the
 //! running hookgate's management API when one answers (it holds the outbox file open), on the file
-//! itself when hookgate is stopped.
+//! itself when hookgate is stopped; with `backend = "redis"`, on the shared stream when no API
+//! answers.
 //!
 //! Owns: the subcommand's arguments and what it prints. Must not: know the file's schema or the
 //! retry policy (`crate::outbox` does), or run hooks (a started hookgate delivers what `retry`
@@ -155,7 +156,21 @@ fn api_command(remote: &Remote, command: OutboxCommand) -> Result<String, Failur
 }
 
 fn outbox_command(c: &Config, command: OutboxCommand) -> Result<String, String> {
-    let outbox = Outbox::open(&c.outbox.path).map_err(|e| format!("{e:#}"))?;
+    // The Redis backend is shared: no running hookgate holds it, so it is used directly.
+    let outbox = match c.outbox.backend {
+        crate::config::outbox::Backend::Redis => {
+            let o = Outbox::closed(&c.outbox);
+            o.ensure_open().map_err(|e| format!("{e:#}"))?;
+            o
+        }
+        crate::config::outbox::Backend::Redb => {
+            Outbox::open(&c.outbox.path).map_err(|e| format!("{e:#}"))?
+        }
+    };
+    let whence = match outbox.redis() {
+        Some(r) => format!("Redis stream {}", r.stream()),
+        None => outbox.path().display().to_string(),
+    };
     match command {
         OutboxCommand::List { json } => {
             let all: Vec<Value> = outbox
@@ -164,7 +179,7 @@ fn outbox_command(c: &Config, command: OutboxCommand) -> Result<String, String> 
                 .iter()
                 .map(|s| serde_json::to_value(s).expect("JSON prints"))
                 .collect();
-            Ok(list_text(&all, json, &outbox.path().display().to_string()))
+            Ok(list_text(&all, json, &whence))
         }
         OutboxCommand::Retry { seqs, all_dead } => {
             let which = choose(&seqs, all_dead)?;

@@ -340,7 +340,7 @@ impl Validator<'_> {
         }
 
         let outbox_configured = raw.outbox.is_some();
-        let outbox = self.outbox(raw.outbox, base);
+        let outbox = self.outbox(raw.outbox, base, env, &raw.hooks);
         let admin = self.admin(raw.admin, base, env);
         let runs = self.runs(raw.runs, base);
         let cluster = self.cluster(raw.cluster, env);

@@ -39,6 +39,11 @@ impl Outbox {
     /// one by one behind redb's single writer. Alone, an event is committed at once. A failed
     /// commit answers every waiter of its batch with the error.
     pub async fn enqueue(self: &std::sync::Arc<Self>, event: Event) -> anyhow::Result<u64> {
+        if let Some(r) = &self.redis {
+            let seq = r.enqueue(event).await?;
+            self.notify.notify_one();
+            return Ok(seq);
+        }
         let (tx, rx) = tokio::sync::oneshot::channel();
         let lead = {
             let mut q = self.queue.lock().unwrap_or_else(|p| p.into_inner());

@@ -17,6 +17,9 @@
 //! it runs no hooks and tries [`Outbox::recover`] about once a second instead, so hookgate
 //! becomes ready again by itself once the disk has room, even with no traffic.
 //!
+//! With the Redis backend the loop is `redis.rs`'s (XREADGROUP, XAUTOCLAIM); [`deliver`], the
+//! retry policy, is shared.
+//!
 //! Owns: the dispatch loop, its schedule and the recording of results. Must not: know how a
 //! post-event hook is found or run (the [`PostEventRunner`] does).
 
@@ -60,6 +63,9 @@ impl BackgroundService for Dispatcher {
         tokio::select! {
             _ = shutdown.changed() => return,
             _ = self.outbox.wait_open() => {},
+        }
+        if let Some(r) = self.outbox.redis() {
+            return r.dispatch(&self.outbox, self.hooks.clone(), shutdown).await;
         }
         tracing::info!(outbox = %self.outbox.path().display(), "outbox dispatcher started");
         loop {
@@ -156,7 +162,11 @@ impl Dispatcher {
 }
 
 /// Run the hooks an event still needs and decide what becomes of it.
-async fn deliver(hooks: &dyn PostEventRunner, config: &OutboxConfig, stored: Stored) -> Outcome {
+pub(super) async fn deliver(
+    hooks: &dyn PostEventRunner,
+    config: &OutboxConfig,
+    stored: Stored,
+) -> Outcome {
     let Stored {
         seq, due_ms, event, ..
     } = stored;

@@ -1,6 +1,13 @@
 //! The outbox: a durable queue of post-events (post-user-registration, post-change-password) in one
 //! embedded ACID file (redb), and the [`dispatch::Dispatcher`] that delivers them to hooks.
 //!
+//! Two backends behind one [`Outbox`]: the redb file described here (`[outbox] backend = "redb"`,
+//! the default: one node), and a Redis stream shared by replicas (`backend = "redis"`,
+//! `redis.rs`: its module doc says how it keeps the same promises). The points, the management
+//! API and the CLI call the same methods ([`Outbox::preflight`], [`Outbox::enqueue`],
+//! [`Outbox::list`], ...) and never learn which one runs; each public method hands over to
+//! the Redis backend when there is one.
+//!
 //! An event is written, and its transaction committed with fsync, *before* the client's answer
 //! is written; so an accepted signup's event survives a crash or `kill -9`. Concurrent signups
 //! share commits (group commit, [`Outbox::enqueue`]): one fsync carries every event that arrived
@@ -44,6 +51,7 @@ pub mod dispatch;
 mod event;
 mod health;
 mod ops;
+pub mod redis;
 mod store;
 
 use std::path::{Path, PathBuf};
@@ -53,6 +61,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use redb::{Database, DatabaseError, TableDefinition};
 
+use self::redis::RedisOutbox;
 use crate::config::OutboxConfig;
 use crate::metrics::metric_line;
 use commit::Queue;
@@ -119,6 +128,8 @@ pub struct Outbox {
     delivered: AtomicU64,
     failed_attempts: AtomicU64,
     dead_letters: AtomicU64,
+    /// The Redis backend, when `[outbox] backend = "redis"`: then the file above is never opened.
+    redis: Option<RedisOutbox>,
 }
 
 /// Counts a dispatcher batch as under way while it lives.
@@ -140,11 +151,20 @@ impl Outbox {
     /// The outbox of a configuration, not opened yet: [`Outbox::ensure_open`] opens it (at start
     /// when a route produces post-events, or when a reload adds the first such route).
     pub fn closed(config: &OutboxConfig) -> Outbox {
-        Outbox::with_opener(
+        let mut o = Outbox::with_opener(
             &config.path,
             config.min_free_mb.saturating_mul(1 << 20),
             Box::new(|p| Database::create(p)),
-        )
+        );
+        if config.backend == crate::config::outbox::Backend::Redis {
+            o.redis = Some(RedisOutbox::new(config));
+        }
+        o
+    }
+
+    /// The Redis backend, when that is the one configured.
+    pub fn redis(&self) -> Option<&RedisOutbox> {
+        self.redis.as_ref()
     }
 
     fn with_opener(path: &Path, min_free: u64, opener: Opener) -> Outbox {
@@ -164,6 +184,7 @@ impl Outbox {
             delivered: AtomicU64::new(0),
             failed_attempts: AtomicU64::new(0),
             dead_letters: AtomicU64::new(0),
+            redis: None,
         }
     }
 
@@ -177,6 +198,12 @@ impl Outbox {
 
     /// Open the file if it is not open yet. Blocking.
     pub fn ensure_open(&self) -> anyhow::Result<()> {
+        if let Some(r) = &self.redis {
+            r.connect()?;
+            self.health.wanted.store(true, Ordering::Release);
+            self.opened.send_replace(true);
+            return Ok(());
+        }
         {
             let mut slot = self.db.write().unwrap_or_else(|p| p.into_inner());
             if slot.is_none() {
@@ -206,21 +233,33 @@ impl Outbox {
 
     /// Can an event be stored now, as far as is known without storing one?
     pub fn writable(&self) -> Result<(), Unwritable> {
+        if let Some(r) = &self.redis {
+            return r.writable();
+        }
         self.health.check(&self.path, self.min_free)
     }
 
     /// Writes that failed since start (see `hookgate_outbox_write_failures_total`).
     pub fn write_failures(&self) -> u64 {
+        if let Some(r) = &self.redis {
+            return r.write_failures();
+        }
         self.health.write_failures.load(Ordering::Relaxed)
     }
 
     /// The last write failed (the file needs a reopen); a low disk alone does not break it.
     pub fn is_broken(&self) -> bool {
+        if let Some(r) = &self.redis {
+            return self.is_open() && r.writable().is_err();
+        }
         self.is_open() && !self.health.writable.load(Ordering::Acquire)
     }
 
     /// Is a recovery attempt due (the file is broken and none was tried lately)?
     fn recovery_due(&self) -> bool {
+        if self.redis.is_some() {
+            return false;
+        }
         let last = self.health.last_recovery_ms.load(Ordering::Acquire);
         self.is_broken() && now_ms().saturating_sub(last) >= RECOVERY_INTERVAL_MS
     }
@@ -258,6 +297,9 @@ impl Outbox {
     /// Before a request changes anything upstream: can its event be stored? A broken outbox
     /// gets a recovery attempt first (see [`Outbox::recover`]). A refusal is counted.
     pub async fn preflight(self: &std::sync::Arc<Self>) -> Result<(), Unwritable> {
+        if let Some(r) = &self.redis {
+            return r.preflight().await;
+        }
         if self.recovery_due() {
             let me = self.clone();
             let _ = tokio::task::spawn_blocking(move || me.recover()).await;
@@ -280,10 +322,11 @@ impl Outbox {
     /// `/readyz`'s `outbox` object, and whether an event can be stored; `None` while no route
     /// needs the outbox (it was never opened).
     pub fn readiness(&self) -> Option<(bool, serde_json::Value)> {
-        self.health
-            .wanted
-            .load(Ordering::Acquire)
-            .then(|| self.health.detail(&self.path, self.min_free))
+        let wanted = self.health.wanted.load(Ordering::Acquire);
+        if let Some(r) = &self.redis {
+            return wanted.then(|| r.readiness());
+        }
+        wanted.then(|| self.health.detail(&self.path, self.min_free))
     }
 
     /// `/metrics` lines, in Prometheus' text format: what waits in the file now, whether it can
@@ -295,6 +338,9 @@ impl Outbox {
         let mut out = String::new();
         if !self.health.wanted.load(Ordering::Acquire) {
             return out;
+        }
+        if let Some(r) = &self.redis {
+            return r.metrics();
         }
         match self.counts() {
             Ok((pending, dead)) => {

@@ -1,4 +1,5 @@
-//! What an operator does with the file while hookgate is stopped (`hookgate outbox
+//! What an operator does with the file while hookgate is stopped (or, with the Redis backend,
+//! with the shared stream from any replica) (`hookgate outbox
 //! list|retry|drop`): list every event, make events due again, delete them.
 //!
 //! Owns: those three operations. Must not: run hooks or print anything (`cli/outbox.rs` prints).
@@ -10,6 +11,9 @@ use super::{now_ms, Outbox, State, Stored, DEAD, PENDING};
 impl Outbox {
     /// Every event, pending first (by due time), then the dead letters.
     pub fn list(&self) -> anyhow::Result<Vec<Stored>> {
+        if let Some(r) = &self.redis {
+            return r.list();
+        }
         self.with_db(|db| {
             let tx = db.begin_read()?;
             let mut out = Vec::new();
@@ -45,6 +49,9 @@ impl Outbox {
     /// Make events due now with fresh attempts: dead letters go back to pending. `None` = every
     /// dead letter. Returns how many were moved.
     pub fn retry(&self, seqs: Option<&[u64]>) -> anyhow::Result<usize> {
+        if let Some(r) = &self.redis {
+            return r.retry(seqs);
+        }
         let chosen = self.named(seqs)?;
         self.with_db(|db| {
             let tx = db.begin_write()?;
@@ -73,6 +80,9 @@ impl Outbox {
 
     /// Delete events for good. `None` = every dead letter. Returns how many were deleted.
     pub fn drop_events(&self, seqs: Option<&[u64]>) -> anyhow::Result<usize> {
+        if let Some(r) = &self.redis {
+            return r.drop_events(seqs);
+        }
         let chosen = self.named(seqs)?;
         self.with_db(|db| {
             let tx = db.begin_write()?;

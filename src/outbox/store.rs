@@ -157,6 +157,10 @@ impl Outbox {
     /// The dispatcher calls it when it runs out of work and a graceful stop calls it last, so
     /// neither a restart nor a crash after a quiet moment runs delivered hooks again. Blocking.
     pub fn sync(&self) -> anyhow::Result<bool> {
+        if self.redis.is_some() {
+            // Redis' own persistence makes results durable.
+            return Ok(false);
+        }
         if !self.unsynced.load(Ordering::Acquire) {
             return Ok(false);
         }
