@@ -634,8 +634,13 @@ impl ProgramBuilder {
             if let Ok(text) = std::fs::read_to_string(p.join("package.json")) {
                 if let Ok(pkg) = serde_json::from_str::<serde_json::Value>(&text) {
                     if let Some(main) = pkg.get("main").and_then(|m| m.as_str()) {
-                        let main = p.join(main);
-                        if let Some(f) = self.resolve_file_or_index(&main) {
+                        // A `main` that leaves its package (`/etc/x`, `../../keys/k`) would
+                        // read any file into the hook: such a package does not resolve.
+                        let inside = normalize(&p.join(main));
+                        if Path::new(main).is_absolute() || !inside.starts_with(&p) {
+                            return None;
+                        }
+                        if let Some(f) = self.resolve_file_or_index(&inside) {
                             return Some(f);
                         }
                     }
@@ -978,6 +983,40 @@ mod tests {
                     e[0].to_string().starts_with("credentials-exchange/a.js:1:"),
                     "{e:?}"
                 );
+            }
+        }
+    }
+
+    #[test]
+    fn a_package_main_never_leaves_its_package_folder() {
+        let base = tempfile::tempdir().unwrap();
+        let hooks = base.path().join("hooks");
+        std::fs::create_dir_all(hooks.join("credentials-exchange")).unwrap();
+        std::fs::write(base.path().join("key.js"), "module.exports = 'k';").unwrap();
+        std::fs::write(hooks.join("other.js"), "module.exports = 1;").unwrap();
+        for (main, ok) in [
+            ("lib/in.js", true),
+            ("./lib/../lib/in", true),
+            ("../../../key.js", false),
+            ("../../other.js", false),
+            ("/etc/hostname", false),
+        ] {
+            for folder in ["node_modules/pkg", "modules/pkg"] {
+                let pkg = hooks.join(folder);
+                std::fs::create_dir_all(pkg.join("lib")).unwrap();
+                std::fs::write(pkg.join("lib/in.js"), "module.exports = 2;").unwrap();
+                std::fs::write(
+                    pkg.join("package.json"),
+                    format!("{{\"main\": \"{main}\"}}"),
+                )
+                .unwrap();
+            }
+            for spec in ["pkg", "actions:pkg"] {
+                let source =
+                    format!("var x = require('{spec}');\nmodule.exports = function () {{}};\n");
+                let built = ProgramBuilder::new(&hooks)
+                    .build_source(Path::new("credentials-exchange/h.js"), &source);
+                assert_eq!(built.is_ok(), ok, "{spec} with main {main}: {built:?}");
             }
         }
     }
