@@ -328,6 +328,49 @@ fn migrate_refuses_to_overwrite_a_file_without_force() {
         .contains("exports.onExecutePostChangePassword"));
 }
 
+#[test]
+fn migrate_never_writes_over_the_hook_through_a_dangling_symlink_or_unasked_into_a_trigger_folder()
+{
+    let dir = tempfile::tempdir().unwrap();
+    let hook = "hooks/post-change-password/p.js";
+    let source = "module.exports = function (user, context, cb) { cb(); };\n";
+    write(&dir.path().join(hook), source);
+    for force in [false, true] {
+        let mut extra = vec!["-o", "hooks/../hooks/post-change-password/p.js"];
+        if force {
+            extra.push("--force");
+        }
+        let (code, _, report) = migrate(dir.path(), hook, &extra);
+        assert_eq!(code, 2, "{report}");
+        assert!(report.contains("is the Hook itself"), "{report}");
+        assert_eq!(
+            std::fs::read_to_string(dir.path().join(hook)).unwrap(),
+            source
+        );
+    }
+    std::os::unix::fs::symlink(dir.path().join("elsewhere.js"), dir.path().join("link.js"))
+        .unwrap();
+    let (code, _, report) = migrate(dir.path(), hook, &["-o", "link.js", "--force"]);
+    assert_eq!(code, 2, "{report}");
+    assert!(report.contains("symlink"), "{report}");
+    assert!(!dir.path().join("elsewhere.js").exists());
+
+    let beside = "hooks/post-change-password/p.action.js";
+    let (code, _, report) = migrate(dir.path(), hook, &["-o", beside]);
+    assert_eq!(code, 2, "{report}");
+    assert!(
+        report.contains("trigger folder") && report.contains("--force"),
+        "{report}"
+    );
+    assert!(!dir.path().join(beside).exists());
+    let (code, out, report) = migrate(dir.path(), hook, &["-o", beside, "--force"]);
+    assert_eq!(code, 0, "{out}{report}");
+    assert!(dir.path().join(beside).exists());
+
+    let (code, _, report) = migrate(dir.path(), hook, &["-o", "no-such-dir/a.js"]);
+    assert_eq!(code, 2, "cannot write is exit 2: {report}");
+}
+
 /// The generated Action of `hook` (in `dir`, under hooks/<trigger>/), by `hookgate migrate`.
 fn generated(dir: &Path, hook: &str) -> String {
     let (code, action, report) = migrate(dir, hook, &[]);

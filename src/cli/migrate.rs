@@ -71,12 +71,7 @@ pub fn run(a: Args<'_>) -> Result<(), Failure> {
     let source = std::fs::read_to_string(a.hook)
         .map_err(|e| unusable(format!("cannot read {}: {e}", a.hook.display())))?;
     if let Some(out) = a.output {
-        if out.exists() && !a.force {
-            return Err(unusable(format!(
-                "{} already exists; pass --force to overwrite it, or choose another -o",
-                out.display()
-            )));
-        }
+        check_output(out, a.hook, a.force)?;
     }
     let shown = a
         .hook
@@ -105,7 +100,7 @@ pub fn run(a: Args<'_>) -> Result<(), Failure> {
     // say what to finish by hand.
     match a.output {
         Some(out) => std::fs::write(out, &converted.source)
-            .map_err(|e| Failure::failed(format!("cannot write {}: {e}", out.display())))?,
+            .map_err(|e| unusable(format!("cannot write {}: {e}", out.display())))?,
         None => {
             let mut stdout = std::io::stdout().lock();
             let _ = stdout.write_all(converted.source.as_bytes());
@@ -190,6 +185,50 @@ pub fn run(a: Args<'_>) -> Result<(), Failure> {
             message: "hookgate: the Hook and the Action both failed on every payload".into(),
             code: 1,
         });
+    }
+    Ok(())
+}
+
+/// Whether the Action may be written to `out`: never over the Hook itself (even with
+/// `--force`), never through a symlink to nothing (it would create a file wherever the link
+/// points), and not over an existing file or into a trigger folder (there it would load beside
+/// the Hook and run too) without `--force`.
+fn check_output(out: &Path, hook: &Path, force: bool) -> Result<(), Failure> {
+    let canonical = |p: &Path| p.canonicalize().ok();
+    if canonical(out).is_some() && canonical(out) == canonical(hook) {
+        return Err(unusable(format!(
+            "-o {} is the Hook itself: choose another file",
+            out.display()
+        )));
+    }
+    if let Ok(meta) = std::fs::symlink_metadata(out) {
+        if meta.file_type().is_symlink() && !out.exists() {
+            return Err(unusable(format!(
+                "-o {} is a symlink to a file that does not exist: choose another file",
+                out.display()
+            )));
+        }
+        if !force {
+            return Err(unusable(format!(
+                "{} already exists; pass --force to overwrite it, or choose another -o",
+                out.display()
+            )));
+        }
+    }
+    let folder = out
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let in_trigger_folder = canonical(folder)
+        .as_deref()
+        .and_then(Path::file_name)
+        .and_then(|n| n.to_str())
+        .is_some_and(|n| n.parse::<Trigger>().is_ok());
+    if in_trigger_folder && !force {
+        return Err(unusable(format!(
+            "-o {} is in a trigger folder: a running hookgate would load the Action there beside the Hook and run both; pass --force if that is what you want",
+            out.display()
+        )));
     }
     Ok(())
 }
@@ -364,7 +403,8 @@ fn compare(
         }
         inputs.push((p.display().to_string(), Some(v)));
     }
-    let engine = Engine::start(&cfg).map_err(|e| Failure::failed(format!("{e:#}")))?;
+    let engine =
+        Engine::start(&cfg).map_err(|e| unusable(format!("the engine did not start: {e:#}")))?;
     let mut rows = Vec::new();
     let mut succeeded = false;
     let mut refused = std::collections::BTreeSet::new();
