@@ -7,6 +7,7 @@ use engine_support::*;
 use hookgate::engine::{Engine, HookError};
 use hookgate::hooks::Generation;
 use serde_json::json;
+use std::sync::Arc;
 
 fn fake_node_modules() -> Vec<(&'static str, &'static str)> {
     vec![
@@ -157,5 +158,92 @@ fn builtin_modules_are_found_with_and_without_the_node_prefix() {
     assert_eq!(
         engine.call_blocking(&h, vec![], "r"),
         Ok(json!([true, "AssertionError", "one is not two"]))
+    );
+}
+
+/// An Actions Module `vault` with a secret, a file of its own (`lib/config.js`) and an npm
+/// dependency; `hook` is the hook that uses it.
+fn module_program(
+    hook_source: &str,
+    env: &str,
+) -> (tempfile::TempDir, Arc<hookgate::hooks::Hook>, Engine) {
+    std::env::set_var(env, "s3cr3t");
+    let dir = hooks_dir(&[
+        (
+            "modules/vault/index.js",
+            "#!/usr/bin/env node\n'use strict';\nconst config = require('./lib/config');\nconst dep = require('dep');\nexports.fromIndex = () => actions.secrets.TOKEN;\nexports.fromLib = () => config.token();\nexports.dep = () => dep();\nexports.frozen = Object.isFrozen(actions) && Object.isFrozen(actions.secrets);\n",
+        ),
+        (
+            "modules/vault/lib/config.js",
+            "exports.token = () => actions.secrets.TOKEN;\n",
+        ),
+        (
+            "modules/vault/node_modules/dep/index.js",
+            "module.exports = () => typeof actions;\n",
+        ),
+        // Its own `const actions` at the top level is a new binding, not a SyntaxError.
+        (
+            "modules/shadow.js",
+            "const actions = { secrets: { TOKEN: 'mine' } };\nexports.token = actions.secrets.TOKEN;\n",
+        ),
+        ("credentials-exchange/uses.js", hook_source),
+    ]);
+    let cfg = config(&format!(
+        "workers = 1\n[[module]]\nname = \"vault\"\nsecrets = {{ TOKEN = {{ env = \"{env}\" }} }}\n"
+    ));
+    let generation = load(dir.path(), &cfg);
+    let engine = Engine::start(&cfg).unwrap();
+    let h = hook(&generation, "credentials-exchange/uses");
+    (dir, h, engine)
+}
+
+#[test]
+fn every_file_of_an_actions_module_sees_its_secrets_but_its_npm_dependencies_do_not() {
+    let (_dir, h, engine) = module_program(
+        "const v = require('actions:vault');\nconst s = require('actions:shadow');\nmodule.exports = function (cb) { cb(null, [v.fromIndex(), v.fromLib(), v.dep(), v.frozen, s.token, typeof actions]); };\n",
+        "HG_TEST_MODULE_FILES",
+    );
+    assert_eq!(
+        engine.call_blocking(&h, vec![], "r"),
+        Ok(json!([
+            "s3cr3t",
+            "s3cr3t",
+            "undefined",
+            true,
+            "mine",
+            "undefined"
+        ]))
+    );
+}
+
+#[test]
+fn a_hook_replacing_call_apply_or_freeze_never_receives_a_modules_secrets() {
+    let (_dir, h, engine) = module_program(
+        r#"
+const seen = [];
+const keep = { call: Function.prototype.call, apply: Function.prototype.apply, bind: Function.prototype.bind, freeze: Object.freeze, rapply: Reflect.apply };
+function spy(name, real) {
+  return function (...args) { seen.push(args); return keep.rapply(real, this, args); };
+}
+Function.prototype.call = spy('call', keep.call);
+Function.prototype.apply = spy('apply', keep.apply);
+Object.freeze = function (o) { seen.push([o]); return o; };
+Reflect.apply = function (f, t, a) { seen.push([t, a]); return keep.rapply(f, t, a); };
+const v = require('actions:vault');
+Function.prototype.call = keep.call;
+Function.prototype.apply = keep.apply;
+Object.freeze = keep.freeze;
+Reflect.apply = keep.rapply;
+function leaks(x, depth) {
+  if (depth > 3 || x === null || typeof x !== 'object') return x === 's3cr3t';
+  try { return Object.keys(x).some((k) => leaks(x[k], depth + 1)); } catch (e) { return false; }
+}
+module.exports = function (cb) { cb(null, [seen.some((args) => leaks(args, 0)), v.fromIndex()]); };
+"#,
+        "HG_TEST_MODULE_CAPTURE",
+    );
+    assert_eq!(
+        engine.call_blocking(&h, vec![], "r"),
+        Ok(json!([false, "s3cr3t"]))
     );
 }

@@ -82,8 +82,11 @@ fn every_example_hook_migrates_and_both_runs_agree() {
                 &json!({ "context": { "webtask": { "secrets": secrets } } }).to_string(),
             );
             let hook = format!("hooks/{trigger}/{name}");
-            let (code, action, report) =
-                migrate(dir.path(), &hook, &["--payload", payload.to_str().unwrap()]);
+            let (code, action, report) = migrate(
+                dir.path(),
+                &hook,
+                &["--payload", payload.to_str().unwrap(), "--allow-network"],
+            );
             checked += 1;
             if trigger == "credentials-exchange" {
                 // add-claims.js adds `read:profile`, which the default payload does not grant:
@@ -107,6 +110,7 @@ fn every_example_hook_migrates_and_both_runs_agree() {
                         granted.to_str().unwrap(),
                         "--payload",
                         granted.to_str().unwrap(),
+                        "--allow-network",
                     ],
                     dir.path(),
                 );
@@ -200,6 +204,97 @@ fn a_hook_with_constructs_it_cannot_convert_exits_2_naming_their_lines() {
     );
 }
 
+/// A webhook receiver that records each request's body; answers 200 `ok`.
+fn body_recorder() -> (String, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/notify", listener.local_addr().unwrap());
+    let bodies = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let seen = bodies.clone();
+    std::thread::spawn(move || {
+        for conn in listener.incoming().flatten() {
+            conn.set_read_timeout(Some(std::time::Duration::from_secs(10)))
+                .unwrap();
+            let mut reader = BufReader::new(conn.try_clone().unwrap());
+            let mut length = 0;
+            loop {
+                let mut line = String::new();
+                if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                    break;
+                }
+                if let Some((k, v)) = line.split_once(':') {
+                    if k.eq_ignore_ascii_case("content-length") {
+                        length = v.trim().parse().unwrap_or(0);
+                    }
+                }
+            }
+            let mut body = vec![0; length];
+            let _ = reader.read_exact(&mut body);
+            seen.lock()
+                .unwrap()
+                .push(String::from_utf8_lossy(&body).into_owned());
+            let _ = (&conn)
+                .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok");
+        }
+    });
+    (url, bodies)
+}
+
+/// A post-user-registration Hook that waits for its webhook: what it sends is its result.
+const NOTIFY_HOOK: &str = "module.exports = function (user, context, cb) {\n\
+  fetch(context.webtask.secrets.NOTIFY_URL, { method: 'POST', headers: { 'Content-Type': 'application/json' },\n\
+    body: JSON.stringify({ id: user.id, email: user.email, phone: user.phoneNumber }) })\n\
+    .then(function (res) { cb(null, { status: res.status }); }, function (err) { cb(err); });\n\
+};\n";
+
+#[test]
+fn migrate_sends_nothing_unless_allowed_and_compares_what_both_runs_sent() {
+    let (url, bodies) = body_recorder();
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        &dir.path().join("hooks/post-user-registration/notify.js"),
+        NOTIFY_HOOK,
+    );
+    let payload = dir.path().join("p.json");
+    write(
+        &payload,
+        &json!({ "context": { "webtask": { "secrets": { "NOTIFY_URL": url } } } }).to_string(),
+    );
+    let hook = "hooks/post-user-registration/notify.js";
+    let p = payload.to_str().unwrap();
+
+    // No network by default: both runs fail, which is not "the same result".
+    let (code, _, report) = migrate(dir.path(), hook, &["--payload", p]);
+    assert_eq!(code, 1, "{report}");
+    assert!(
+        report.contains("both failed")
+            && report.contains("failed on every payload")
+            && report.contains("refused the outbound request to 127.0.0.1")
+            && report.contains("--allow-network"),
+        "{report}"
+    );
+    assert!(bodies.lock().unwrap().is_empty(), "nothing was sent");
+
+    let (code, _, report) = migrate(dir.path(), hook, &["--payload", p, "--allow-network"]);
+    assert_eq!(code, 0, "{report}");
+    assert!(
+        report.contains(&format!("request 1  POST {url} -> 200")),
+        "the requests are compared: {report}"
+    );
+    let sent = bodies.lock().unwrap().clone();
+    assert_eq!(
+        sent.len(),
+        2,
+        "one request by the Hook, one by the Action: {sent:?}"
+    );
+    assert_eq!(sent[0], sent[1], "the Action sends the Hook's body");
+    let body: Value = serde_json::from_str(&sent[0]).unwrap();
+    assert!(
+        body["email"].is_string() && body["id"].is_string(),
+        "{body}"
+    );
+}
+
 #[test]
 fn migrate_refuses_to_overwrite_a_file_without_force() {
     let dir = tempfile::tempdir().unwrap();
@@ -231,6 +326,49 @@ fn migrate_refuses_to_overwrite_a_file_without_force() {
     assert!(std::fs::read_to_string(dir.path().join("out.js"))
         .unwrap()
         .contains("exports.onExecutePostChangePassword"));
+}
+
+#[test]
+fn migrate_never_writes_over_the_hook_through_a_dangling_symlink_or_unasked_into_a_trigger_folder()
+{
+    let dir = tempfile::tempdir().unwrap();
+    let hook = "hooks/post-change-password/p.js";
+    let source = "module.exports = function (user, context, cb) { cb(); };\n";
+    write(&dir.path().join(hook), source);
+    for force in [false, true] {
+        let mut extra = vec!["-o", "hooks/../hooks/post-change-password/p.js"];
+        if force {
+            extra.push("--force");
+        }
+        let (code, _, report) = migrate(dir.path(), hook, &extra);
+        assert_eq!(code, 2, "{report}");
+        assert!(report.contains("is the Hook itself"), "{report}");
+        assert_eq!(
+            std::fs::read_to_string(dir.path().join(hook)).unwrap(),
+            source
+        );
+    }
+    std::os::unix::fs::symlink(dir.path().join("elsewhere.js"), dir.path().join("link.js"))
+        .unwrap();
+    let (code, _, report) = migrate(dir.path(), hook, &["-o", "link.js", "--force"]);
+    assert_eq!(code, 2, "{report}");
+    assert!(report.contains("symlink"), "{report}");
+    assert!(!dir.path().join("elsewhere.js").exists());
+
+    let beside = "hooks/post-change-password/p.action.js";
+    let (code, _, report) = migrate(dir.path(), hook, &["-o", beside]);
+    assert_eq!(code, 2, "{report}");
+    assert!(
+        report.contains("trigger folder") && report.contains("--force"),
+        "{report}"
+    );
+    assert!(!dir.path().join(beside).exists());
+    let (code, out, report) = migrate(dir.path(), hook, &["-o", beside, "--force"]);
+    assert_eq!(code, 0, "{out}{report}");
+    assert!(dir.path().join(beside).exists());
+
+    let (code, _, report) = migrate(dir.path(), hook, &["-o", "no-such-dir/a.js"]);
+    assert_eq!(code, 2, "cannot write is exit 2: {report}");
 }
 
 /// The generated Action of `hook` (in `dir`, under hooks/<trigger>/), by `hookgate migrate`.

@@ -4,8 +4,11 @@
 //! Where the Action goes: stdout (the comparison table then goes to stderr, so
 //! `hookgate migrate h.js > h.action.js` works), or `-o FILE`, never over an existing file unless
 //! `--force`. It is not written into a trigger folder by default: there it would run beside the
-//! Hook it copies. Exit codes: 0 the two agree on every payload, 1 they differ (the fields are
-//! named), 2 the Hook could not be converted (the lines are named) or an input is unusable.
+//! Hook it copies. Exit codes: 0 the two agree on every payload (outbound requests included)
+//! and both succeed on at least one, 1 they differ (the fields are named) or both fail on every
+//! payload, 2 the Hook could not be converted (the lines are named) or an input is unusable.
+//! Both runs are real: unless `--allow-network`, egress is limited to the hosts
+//! `[hooks.egress.redirect]` maps to stubs, so side effects do not happen twice.
 //!
 //! Owns: reading the Hook, writing the Action, running both (the trigger's default payload, as
 //! `hookgate test` uses, and each `--payload`) on a private one-worker engine, and the table.
@@ -36,6 +39,10 @@ pub struct Args<'a> {
     pub trigger: Option<&'a str>,
     pub payloads: &'a [PathBuf],
     pub config: Option<&'a Path>,
+    /// Let the runs reach any host `[hooks.egress]` allows. Without it, only the hosts
+    /// `[hooks.egress.redirect]` maps (to stubs) are reached: both runs are real, and a Hook's
+    /// side effects (an email, an SMS, a webhook) would otherwise happen twice.
+    pub allow_network: bool,
 }
 
 /// Exit 2 with `message`: the Hook or an input cannot be used.
@@ -64,12 +71,7 @@ pub fn run(a: Args<'_>) -> Result<(), Failure> {
     let source = std::fs::read_to_string(a.hook)
         .map_err(|e| unusable(format!("cannot read {}: {e}", a.hook.display())))?;
     if let Some(out) = a.output {
-        if out.exists() && !a.force {
-            return Err(unusable(format!(
-                "{} already exists; pass --force to overwrite it, or choose another -o",
-                out.display()
-            )));
-        }
+        check_output(out, a.hook, a.force)?;
     }
     let shown = a
         .hook
@@ -98,7 +100,7 @@ pub fn run(a: Args<'_>) -> Result<(), Failure> {
     // say what to finish by hand.
     match a.output {
         Some(out) => std::fs::write(out, &converted.source)
-            .map_err(|e| Failure::failed(format!("cannot write {}: {e}", out.display())))?,
+            .map_err(|e| unusable(format!("cannot write {}: {e}", out.display())))?,
         None => {
             let mut stdout = std::io::stdout().lock();
             let _ = stdout.write_all(converted.source.as_bytes());
@@ -129,7 +131,10 @@ pub fn run(a: Args<'_>) -> Result<(), Failure> {
         &converted.source,
         a.payloads,
         &hooks_cfg,
+        a.allow_network,
     )?;
+    let (succeeded, refused) = (table.succeeded, table.refused);
+    let table = table.rows;
     let differ = table.iter().any(|r| !r.same);
     let mut text = report.join("\n");
     if !text.is_empty() {
@@ -151,8 +156,15 @@ pub fn run(a: Args<'_>) -> Result<(), Failure> {
         {
             text.push_str("(an Action's target scopes are limited to the scopes the identity server granted, as on Auth0: a Hook that adds a scope cannot be an Action unless the client is granted it)\n");
         }
+    } else if !succeeded {
+        text.push_str("the Hook and the Action failed on every payload, so what they do when they succeed was not compared: give a --payload on which the Hook succeeds\n");
     } else {
         text.push_str("the Action gives the Hook's result on every payload\n");
+    }
+    for host in &refused {
+        text.push_str(&format!(
+            "refused the outbound request to {host}: hookgate migrate runs the Hook and the Action for real, so it reaches only hosts mapped to stubs in [hooks.egress.redirect] (--config) unless you pass --allow-network\n"
+        ));
     }
     if a.output.is_some() {
         print!("{text}");
@@ -168,6 +180,56 @@ pub fn run(a: Args<'_>) -> Result<(), Failure> {
             code: 1,
         });
     }
+    if !succeeded {
+        return Err(Failure {
+            message: "hookgate: the Hook and the Action both failed on every payload".into(),
+            code: 1,
+        });
+    }
+    Ok(())
+}
+
+/// Whether the Action may be written to `out`: never over the Hook itself (even with
+/// `--force`), never through a symlink to nothing (it would create a file wherever the link
+/// points), and not over an existing file or into a trigger folder (there it would load beside
+/// the Hook and run too) without `--force`.
+fn check_output(out: &Path, hook: &Path, force: bool) -> Result<(), Failure> {
+    let canonical = |p: &Path| p.canonicalize().ok();
+    if canonical(out).is_some() && canonical(out) == canonical(hook) {
+        return Err(unusable(format!(
+            "-o {} is the Hook itself: choose another file",
+            out.display()
+        )));
+    }
+    if let Ok(meta) = std::fs::symlink_metadata(out) {
+        if meta.file_type().is_symlink() && !out.exists() {
+            return Err(unusable(format!(
+                "-o {} is a symlink to a file that does not exist: choose another file",
+                out.display()
+            )));
+        }
+        if !force {
+            return Err(unusable(format!(
+                "{} already exists; pass --force to overwrite it, or choose another -o",
+                out.display()
+            )));
+        }
+    }
+    let folder = out
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let in_trigger_folder = canonical(folder)
+        .as_deref()
+        .and_then(Path::file_name)
+        .and_then(|n| n.to_str())
+        .is_some_and(|n| n.parse::<Trigger>().is_ok());
+    if in_trigger_folder && !force {
+        return Err(unusable(format!(
+            "-o {} is in a trigger folder: a running hookgate would load the Action there beside the Hook and run both; pass --force if that is what you want",
+            out.display()
+        )));
+    }
     Ok(())
 }
 
@@ -178,6 +240,52 @@ struct Row {
     hook: String,
     action: String,
     same: bool,
+    /// Both runs failed on this payload: "the same" would say too much.
+    both_failed: bool,
+}
+
+/// What the runs showed.
+struct Compared {
+    rows: Vec<Row>,
+    /// On some payload, neither the Hook nor the Action failed.
+    succeeded: bool,
+    /// Hosts whose requests the default no-network rule refused.
+    refused: std::collections::BTreeSet<String>,
+}
+
+/// What the egress refusal of a host not allowed says (engine::egress).
+const NOT_ALLOWED: &str = "is not in [hooks.egress] allow_hosts";
+
+/// Each outbound request of a run, as outcome fields (`request 1` = `POST https://x/y -> 200`),
+/// so a Hook and its Action are compared on what they send, not only on whether they failed.
+fn with_requests(
+    mut o: BTreeMap<String, String>,
+    report: &crate::engine::report::CallReport,
+    refused: &mut std::collections::BTreeSet<String>,
+) -> BTreeMap<String, String> {
+    for (i, r) in report.requests.iter().enumerate() {
+        let answer = match (&r.status, &r.error) {
+            (_, Some(e)) => {
+                if e.contains(NOT_ALLOWED) {
+                    refused.insert(r.host.clone());
+                }
+                format!("failed: {e}")
+            }
+            (Some(s), None) => s.to_string(),
+            (None, None) => "no answer".into(),
+        };
+        o.insert(
+            format!("request {}", i + 1),
+            format!("{} {} -> {answer}", r.method, r.url),
+        );
+    }
+    if report.requests_omitted > 0 {
+        o.insert(
+            "requests omitted".into(),
+            report.requests_omitted.to_string(),
+        );
+    }
+    o
 }
 
 /// Run the Hook and the Action on each payload; one row per field of either outcome.
@@ -188,7 +296,8 @@ fn compare(
     action_source: &str,
     payloads: &[PathBuf],
     hooks: &HooksConfig,
-) -> Result<Vec<Row>, Failure> {
+    allow_network: bool,
+) -> Result<Compared, Failure> {
     let root = match in_trigger_folder {
         true => hook_file.parent().and_then(Path::parent),
         false => hook_file.parent(),
@@ -232,10 +341,30 @@ fn compare(
                     .join("\n  ")
             ))
         })?;
-    let cfg = HooksConfig {
+    let mut cfg = HooksConfig {
         workers: Some(1),
         ..hooks.clone()
     };
+    if !allow_network {
+        // Only the hosts mapped to stubs (and allowed, if the configuration limits hosts).
+        let mapped: Vec<String> = cfg
+            .egress
+            .redirect
+            .keys()
+            .filter(|h| match &cfg.egress.allow_hosts {
+                None => true,
+                Some(allowed) => allowed.iter().any(|a| {
+                    a.eq_ignore_ascii_case(h)
+                        || a.strip_prefix("*.").is_some_and(|suffix| {
+                            h.to_ascii_lowercase()
+                                .ends_with(&format!(".{}", suffix.to_ascii_lowercase()))
+                        })
+                }),
+            })
+            .cloned()
+            .collect();
+        cfg.egress.allow_hosts = Some(mapped);
+    }
     let stem = hook_file
         .file_stem()
         .unwrap_or_default()
@@ -274,17 +403,32 @@ fn compare(
         }
         inputs.push((p.display().to_string(), Some(v)));
     }
-    let engine = Engine::start(&cfg).map_err(|e| Failure::failed(format!("{e:#}")))?;
+    let engine =
+        Engine::start(&cfg).map_err(|e| unusable(format!("the engine did not start: {e:#}")))?;
     let mut rows = Vec::new();
+    let mut succeeded = false;
+    let mut refused = std::collections::BTreeSet::new();
     for (name, payload) in inputs {
         let args = arguments(trigger, payload, &BTreeMap::new())
             .map_err(|e| unusable(format!("payload {name}: {e}")))?;
-        let run = |h: &Hook| -> Result<Value, HookError> {
+        let run = |h: &Hook| -> (Result<Value, HookError>, _) {
             let script: Arc<Script> = Arc::clone(h);
-            execute_blocking(&engine, &script, args.clone()).0
+            execute_blocking(&engine, &script, args.clone())
         };
-        let by_hook = outcome(trigger, false, &run(&hook));
-        let by_action = outcome(trigger, true, &run(&action));
+        let (hook_result, hook_report) = run(&hook);
+        let (action_result, action_report) = run(&action);
+        let by_hook = with_requests(
+            outcome(trigger, false, &hook_result),
+            &hook_report,
+            &mut refused,
+        );
+        let by_action = with_requests(
+            outcome(trigger, true, &action_result),
+            &action_report,
+            &mut refused,
+        );
+        let both_failed = by_hook.contains_key("error") && by_action.contains_key("error");
+        succeeded |= !by_hook.contains_key("error") && !by_action.contains_key("error");
         let differing: Vec<String> = differences(&by_hook, &by_action)
             .into_iter()
             .map(|(f, _, _)| f)
@@ -299,11 +443,16 @@ fn compare(
                 hook: by_hook.get(field).unwrap_or(&absent).clone(),
                 action: by_action.get(field).unwrap_or(&absent).clone(),
                 same: !differing.contains(field),
+                both_failed,
             });
         }
     }
     engine.finish();
-    Ok(rows)
+    Ok(Compared {
+        rows,
+        succeeded,
+        refused,
+    })
 }
 
 /// The table: payload, field, the Hook's value, the Action's, and `=` or `DIFFERS`.
@@ -325,7 +474,11 @@ fn render(rows: &[Row]) -> String {
                 cut(&r.field),
                 cut(&r.hook),
                 cut(&r.action),
-                if r.same { "=".into() } else { "DIFFERS".into() },
+                match (r.same, r.both_failed) {
+                    (false, _) => "DIFFERS".into(),
+                    (true, true) => "both failed".into(),
+                    (true, false) => "=".into(),
+                },
             ]
         })
         .collect();

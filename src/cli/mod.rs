@@ -111,7 +111,9 @@ pub enum Command {
         actions: bool,
     },
     /// Write the Auth0 Action equivalent of a Hook (stdout, or -o FILE), then run both on the
-    /// same payloads and compare: exit 0 same result, 1 a field differs, 2 not convertible.
+    /// same payloads and compare (outbound requests included; refused unless --allow-network or
+    /// redirected to a stub): exit 0 same result, 1 a field differs or both failed on every
+    /// payload, 2 not convertible.
     Migrate {
         /// The Hook file; its folder names the trigger (hooks/<trigger-id>/<name>.js).
         hook: PathBuf,
@@ -130,6 +132,11 @@ pub enum Command {
         /// Take the sandbox limits and `[hooks.egress]` from this configuration file.
         #[arg(short, long, env = "HOOKGATE_CONFIG")]
         config: Option<PathBuf>,
+        /// Let both runs reach the network. Without it, outbound requests are refused except to
+        /// hosts `[hooks.egress.redirect]` maps to stubs: the Hook and the Action both run for
+        /// real, so an email, SMS or webhook would be sent twice.
+        #[arg(long)]
+        allow_network: bool,
     },
     /// Manage hookgate's signing keys.
     Keys {
@@ -248,6 +255,7 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
             trigger,
             payload,
             config,
+            allow_network,
         } => migrate::run(migrate::Args {
             hook: &hook,
             output: output.as_deref(),
@@ -255,6 +263,7 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
             trigger: trigger.as_deref(),
             payloads: &payload,
             config: config.as_deref(),
+            allow_network,
         }),
         Command::Keys { command } => keys::run(command),
         Command::Outbox { config, command } => outbox::run(&config, command),

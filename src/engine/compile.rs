@@ -12,8 +12,21 @@ use rquickjs::{qjs, Context, Ctx, Runtime, Value};
 
 /// The CommonJS wrapper. It stays on the file's first line so line numbers in errors and stacks
 /// are the file's own; only columns on line 1 are shifted, and [`compile_commonjs`] undoes that.
-const WRAP_HEAD: &str = "(function (exports, require, module, __filename, __dirname) {";
+/// Padded to the length of [`ACTIONS_WRAP_HEAD`], so one shift fixes line-1 columns of both.
+const WRAP_HEAD: &str =
+    "(function (exports, require, module, __filename, __dirname) {                         ";
 const WRAP_TAIL: &str = "\n})";
+
+/// The wrapper of an Actions Module's files: `actions` is a parameter of the outer function (the
+/// loader passes the module's frozen `{ secrets }`), and the file runs in an inner arrow function,
+/// so `actions` is in scope everywhere in the file yet a top-level `const actions` is a new
+/// binding, not a SyntaxError. An arrow, not `function () {}.call(this)`: nothing is looked up at
+/// run time (a hook may have replaced `Function.prototype.call`), and `this` stays
+/// `module.exports`.
+const ACTIONS_WRAP_HEAD: &str =
+    "(function (exports, require, module, __filename, __dirname, actions) { return (() => {";
+const ACTIONS_WRAP_TAIL: &str = "\n})(); })";
+const _: () = assert!(WRAP_HEAD.len() == ACTIONS_WRAP_HEAD.len());
 
 /// A syntax error with its position in the original file.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -41,12 +54,27 @@ thread_local! {
 /// Compile a CommonJS file (wrapped in the module function) to bytecode. Evaluating the bytecode
 /// yields the wrapper function `(exports, require, module, __filename, __dirname)`.
 pub fn compile_commonjs(file_name: &str, source: &str) -> Result<Vec<u8>, SyntaxError> {
+    compile_wrapped(file_name, source, WRAP_HEAD, WRAP_TAIL)
+}
+
+/// [`compile_commonjs`] for a file of an Actions Module: the wrapper function takes a sixth
+/// argument, `actions`, in scope in the whole file.
+pub fn compile_actions_module(file_name: &str, source: &str) -> Result<Vec<u8>, SyntaxError> {
+    compile_wrapped(file_name, source, ACTIONS_WRAP_HEAD, ACTIONS_WRAP_TAIL)
+}
+
+fn compile_wrapped(
+    file_name: &str,
+    source: &str,
+    head: &str,
+    tail: &str,
+) -> Result<Vec<u8>, SyntaxError> {
     // A shebang line is legal in Node files but not inside a function body.
     let body = match source.strip_prefix("#!") {
         Some(rest) => format!("//{rest}"),
         None => source.to_owned(),
     };
-    let wrapped = format!("{WRAP_HEAD}{body}{WRAP_TAIL}");
+    let wrapped = format!("{head}{body}{tail}");
     COMPILER
         .with(|cell| {
             let mut slot = cell.borrow_mut();
@@ -221,8 +249,19 @@ mod tests {
     }
 
     #[test]
+    fn an_actions_module_file_reports_the_same_positions_and_allows_a_shebang() {
+        for src in ["var a = ;\n", "#!/usr/bin/env node\nvar a = ;\n"] {
+            let plain = compile_commonjs("m.js", src).unwrap_err();
+            let module = compile_actions_module("m.js", src).unwrap_err();
+            assert_eq!((module.line, module.column), (plain.line, plain.column));
+        }
+        assert_eq!(compile_commonjs("m.js", "var a = ;").unwrap_err().column, 9);
+        compile_actions_module("m.js", "#!/usr/bin/env node\nconst actions = 1;\n").unwrap();
+    }
+
+    #[test]
     fn a_stack_frame_is_located_in_the_files_own_coordinates() {
-        let stack = "    at f (/h/lib.js:1:70)\n    at <anonymous> (/h/x.js:3:9)\n    at main (<input>:12:3)\n";
+        let stack = "    at f (/h/lib.js:1:95)\n    at <anonymous> (/h/x.js:3:9)\n    at main (<input>:12:3)\n";
         assert_eq!(
             locate_in_stack(stack, |f| f == "/h/x.js"),
             Some(("/h/x.js".to_owned(), 3, 9))
@@ -230,7 +269,7 @@ mod tests {
         let first = locate_in_stack(stack, |f| f.starts_with("/h/")).unwrap();
         assert_eq!(
             first,
-            ("/h/lib.js".to_owned(), 1, 70 - WRAP_HEAD.len() as u32)
+            ("/h/lib.js".to_owned(), 1, 95 - WRAP_HEAD.len() as u32)
         );
         assert_eq!(locate_in_stack(stack, |_| false), None);
     }

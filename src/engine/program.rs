@@ -2,8 +2,9 @@
 //!
 //! Owns: Node-style resolution (`name`, `name@version`, `@scope/name`, relative paths,
 //! `package.json` `main`, directory `index.js`, `.json` files) inside the hooks folder, Auth0's
-//! Actions Modules (`require("actions:<name>")`: `<hooks dir>/modules/<name>`, with the module's
-//! own secrets as its global `actions.secrets`), the static
+//! Actions Modules (`require("actions:<name>")`: `<hooks dir>/modules/<name>`; each of its own
+//! files is compiled with the module wrapper and keyed `actions:<name>:<path>`, and the loader,
+//! require.js, hands it the module's frozen `actions.secrets`), the static
 //! scan for `require('...')` literals, and the module graph handed to the workers.
 //! Must not touch: any JS runtime but the compiler's. Workers never read files: a module that was
 //! not resolved here does not exist for the hook.
@@ -13,7 +14,7 @@ use std::path::{Component, Path, PathBuf};
 use std::sync::Arc;
 
 use super::builtins;
-use super::compile::{compile_commonjs, SyntaxError};
+use super::compile::{compile_actions_module, compile_commonjs, SyntaxError};
 
 /// What a module key stands for.
 #[derive(Debug)]
@@ -211,7 +212,7 @@ impl ProgramBuilder {
     ) -> Result<Program, Vec<ProgramError>> {
         let mut errors = Vec::new();
         let mut modules = HashMap::new();
-        let main = match self.module_for_file(file, true, source, &mut errors) {
+        let main = match self.module_for_file(file, true, source, None, &mut errors) {
             Some(m) => m,
             None => return Err(errors),
         };
@@ -259,14 +260,71 @@ impl ProgramBuilder {
         }
     }
 
+    /// The Actions Module a file belongs to: `owner` when the requiring side knows it (the
+    /// module's entry, a relative require from one of its files), else by place —
+    /// `modules/<name>/...` or `modules/<name>.js`. Never a file under a `node_modules`: a
+    /// module's npm dependencies are ordinary packages and do not see `actions`.
+    fn module_owner(&self, file: &Path, owner: Option<&str>) -> Option<String> {
+        let modules = self.root.join(MODULES_DIR);
+        let rel = file.strip_prefix(&self.root).unwrap_or(file);
+        if rel.components().any(|c| c.as_os_str() == "node_modules") {
+            return None;
+        }
+        if let Some(o) = owner {
+            return Some(o.to_owned());
+        }
+        let inside = file.strip_prefix(&modules).ok()?;
+        let mut parts = inside.components();
+        let first = parts.next()?.as_os_str().to_string_lossy().into_owned();
+        let name = if parts.next().is_some() {
+            first
+        } else {
+            Path::new(&first)
+                .file_stem()?
+                .to_string_lossy()
+                .into_owned()
+        };
+        crate::config::is_module_name(&name).then_some(name)
+    }
+
+    /// The module key of Actions Module `name`'s secrets, made on first use: a JSON module that
+    /// only the module's own files require (their loader reads it to build `actions`).
+    fn module_secrets_key(&mut self, name: &str) -> String {
+        let key = format!("{ACTIONS_SECRETS_PREFIX}{name}");
+        if !self.cache.contains_key(&key) {
+            let secrets = self.module_secrets.get(name).cloned().unwrap_or_default();
+            self.cache.insert(
+                key.clone(),
+                Arc::new(Module {
+                    key: key.clone(),
+                    filename: format!("actions-module-secrets:{name}"),
+                    code: ModuleCode::Json(
+                        serde_json::to_string(&secrets).expect("strings serialise"),
+                    ),
+                    requires: HashMap::new(),
+                }),
+            );
+        }
+        key
+    }
+
     fn module_for_file(
         &mut self,
         file: &Path,
         is_hook: bool,
         given: Option<&str>,
+        owner: Option<&str>,
         errors: &mut Vec<ProgramError>,
     ) -> Option<Arc<Module>> {
-        let key = file.to_string_lossy().into_owned();
+        let real = file.to_string_lossy().into_owned();
+        let owner = self.module_owner(file, owner);
+        // A file of an Actions Module is its own module (other wrapper, the module's secrets),
+        // so it has its own key: `actions:<name>:<path>`. The loader (require.js) knows it by
+        // that prefix.
+        let key = match &owner {
+            Some(name) => format!("{ACTIONS_PREFIX}{name}:{real}"),
+            None => real.clone(),
+        };
         if let Some(m) = self.cache.get(&key).filter(|_| given.is_none()) {
             return Some(m.clone());
         }
@@ -279,7 +337,7 @@ impl ProgramBuilder {
             Ok(s) => s,
             Err(e) => {
                 errors.push(ProgramError::Unreadable {
-                    file: key,
+                    file: real,
                     error: e.to_string(),
                 });
                 return None;
@@ -288,7 +346,7 @@ impl ProgramBuilder {
         if file.extension().is_some_and(|e| e == "json") {
             if let Err(e) = serde_json::from_str::<serde_json::Value>(&source) {
                 errors.push(ProgramError::Unreadable {
-                    file: key,
+                    file: real,
                     error: format!("invalid JSON: {e}"),
                 });
                 return None;
@@ -303,10 +361,14 @@ impl ProgramBuilder {
             return Some(m);
         }
         // Compiled under the virtual name (stack traces show it); errors name the real file.
-        let bytecode = match compile_commonjs(&filename, &source) {
+        let compiled = match owner {
+            Some(_) => compile_actions_module(&filename, &source),
+            None => compile_commonjs(&filename, &source),
+        };
+        let bytecode = match compiled {
             Ok(b) => b,
             Err(mut e) => {
-                e.file = key.clone();
+                e.file = real.clone();
                 errors.push(ProgramError::Syntax(e));
                 return None;
             }
@@ -317,6 +379,10 @@ impl ProgramBuilder {
             code: ModuleCode::Script(bytecode),
             requires: HashMap::new(),
         };
+        if let Some(name) = &owner {
+            let secrets = self.module_secrets_key(name);
+            module.requires.insert(SECRETS_SPEC.to_owned(), secrets);
+        }
         // Insert a placeholder first so require cycles terminate.
         self.cache.insert(
             key.clone(),
@@ -340,7 +406,7 @@ impl ProgramBuilder {
                         module.requires.insert(spec, target);
                     }
                     Err(why) => errors.push(ProgramError::NoActionsModule {
-                        file: key.clone(),
+                        file: real.clone(),
                         module: spec,
                         line,
                         why,
@@ -349,17 +415,21 @@ impl ProgramBuilder {
                 errors.extend(sub_errors);
                 continue;
             }
-            match self.resolve(&dir, &spec, &mut sub_errors) {
+            // A module's own files (relative requires) share its `actions`; a module's own
+            // requires are errors, as a hook's: a module that cannot load keeps the
+            // generation from loading.
+            let strict = is_hook || owner.is_some();
+            match self.resolve(&dir, &spec, owner.as_deref(), &mut sub_errors) {
                 Some(target) => {
                     module.requires.insert(spec, target);
                 }
                 None => {
                     let e = ProgramError::Unresolved {
-                        file: key.clone(),
+                        file: real.clone(),
                         module: spec,
                         line,
                     };
-                    if is_hook {
+                    if strict {
                         errors.push(e);
                     } else {
                         self.warnings.push(e.to_string());
@@ -368,7 +438,7 @@ impl ProgramBuilder {
             }
             // Errors inside a required package (syntax, unreadable) block the hook only when the
             // hook requires it directly; deeper ones were already recorded as warnings.
-            if is_hook {
+            if strict {
                 errors.extend(sub_errors);
             } else {
                 self.warnings
@@ -382,10 +452,12 @@ impl ProgramBuilder {
 
     /// The Actions Module `name` (`require("actions:<name>")`): `<root>/modules/<name>.js` or
     /// the package folder `<root>/modules/<name>/` (its `package.json` `main`, else
-    /// `index.js`), compiled inside a function that gives it the global `actions`
-    /// (`actions.secrets`: its own secrets, frozen). Its requires resolve from its own folder
-    /// (its `node_modules`, then the hooks folder's), never above the hooks folder. Returns
-    /// the module key, or why there is no such module.
+    /// `index.js`). Each of its files (not its `node_modules`) is compiled inside a function
+    /// that gives it the variable `actions` (`actions.secrets`: the module's own secrets,
+    /// frozen), see [`ProgramBuilder::module_for_file`]. Its requires resolve from its own
+    /// folder (its `node_modules`, then the hooks folder's), never above the hooks folder.
+    /// Returns the module key, or why there is no such module (problems inside the module go
+    /// to `errors`).
     fn actions_module(
         &mut self,
         name: &str,
@@ -395,10 +467,6 @@ impl ProgramBuilder {
             return Err(format!(
                 "`{name}` is not an Actions Module name (letters, digits, `-`, `_` and `.`, not starting with `.`)"
             ));
-        }
-        let key = format!("{ACTIONS_PREFIX}{name}");
-        if self.cache.contains_key(&key) {
-            return Ok(key);
         }
         let folder = self.root.join(MODULES_DIR);
         let target = folder.join(name);
@@ -411,85 +479,9 @@ impl ProgramBuilder {
                 ))
             }
         };
-        let filename = self.virtual_name(&file);
-        let source =
-            std::fs::read_to_string(&file).map_err(|e| format!("cannot read {filename}: {e}"))?;
-        // Its own scope for `actions`, on the file's first line so lines stay the file's.
-        let wrapped = format!(
-            "return (function (actions) {{{source}\n}}).call(this, Object.freeze({{ secrets: Object.freeze(require({SECRETS_SPEC:?})) }}));"
-        );
-        let bytecode = match compile_commonjs(&filename, &wrapped) {
-            Ok(b) => b,
-            Err(mut e) => {
-                e.file = file.to_string_lossy().into_owned();
-                errors.push(ProgramError::Syntax(e));
-                return Ok(key);
-            }
-        };
-        // A placeholder first, so a module requiring itself terminates.
-        self.cache.insert(
-            key.clone(),
-            Arc::new(Module {
-                key: key.clone(),
-                filename: filename.clone(),
-                code: ModuleCode::Json("null".into()),
-                requires: HashMap::new(),
-            }),
-        );
-        let secrets_key = format!("{ACTIONS_SECRETS_PREFIX}{name}");
-        let secrets = self.module_secrets.get(name).cloned().unwrap_or_default();
-        self.cache.insert(
-            secrets_key.clone(),
-            Arc::new(Module {
-                key: secrets_key.clone(),
-                filename: format!("actions-module-secrets:{name}"),
-                code: ModuleCode::Json(serde_json::to_string(&secrets).expect("strings serialise")),
-                requires: HashMap::new(),
-            }),
-        );
-        let mut requires = HashMap::from([(SECRETS_SPEC.to_owned(), secrets_key)]);
-        let dir = file.parent().unwrap_or(&folder).to_path_buf();
-        let real = file.to_string_lossy().into_owned();
-        for (spec, line) in scan_requires(&source) {
-            if requires.contains_key(&spec) {
-                continue;
-            }
-            if let Some(other) = spec.strip_prefix(ACTIONS_PREFIX) {
-                match self.actions_module(other, errors) {
-                    Ok(target) => {
-                        requires.insert(spec, target);
-                    }
-                    Err(why) => errors.push(ProgramError::NoActionsModule {
-                        file: real.clone(),
-                        module: spec,
-                        line,
-                        why,
-                    }),
-                }
-                continue;
-            }
-            // The module's own requires are errors, as a hook's: a module that cannot load
-            // keeps the generation from loading.
-            match self.resolve(&dir, &spec, errors) {
-                Some(target) => {
-                    requires.insert(spec, target);
-                }
-                None => errors.push(ProgramError::Unresolved {
-                    file: real.clone(),
-                    module: spec,
-                    line,
-                }),
-            }
-        }
-        self.cache.insert(
-            key.clone(),
-            Arc::new(Module {
-                key: key.clone(),
-                filename,
-                code: ModuleCode::Script(bytecode),
-                requires,
-            }),
-        );
+        let key = format!("{ACTIONS_PREFIX}{name}:{}", file.to_string_lossy());
+        // Its problems are in `errors`, which fail the build.
+        let _ = self.module_for_file(&file, true, None, Some(name), errors);
         Ok(key)
     }
 
@@ -516,6 +508,7 @@ impl ProgramBuilder {
         &mut self,
         dir: &Path,
         spec: &str,
+        owner: Option<&str>,
         errors: &mut Vec<ProgramError>,
     ) -> Option<String> {
         if spec.starts_with("./") || spec.starts_with("../") || spec == "." || spec == ".." {
@@ -526,8 +519,9 @@ impl ProgramBuilder {
                 return None;
             }
             let file = self.resolve_path(&target)?;
+            // A file of an Actions Module requiring its own files: they are the module's too.
             return self
-                .module_for_file(&file, false, None, errors)
+                .module_for_file(&file, false, None, owner, errors)
                 .map(|m| m.key.clone());
         }
         if spec.starts_with('/') {
@@ -553,7 +547,7 @@ impl ProgramBuilder {
             }
             if let Some(file) = self.resolve_path(&target) {
                 return self
-                    .module_for_file(&file, false, None, errors)
+                    .module_for_file(&file, false, None, None, errors)
                     .map(|m| m.key.clone());
             }
             if d == self.root || !d.starts_with(&self.root) {
@@ -640,8 +634,13 @@ impl ProgramBuilder {
             if let Ok(text) = std::fs::read_to_string(p.join("package.json")) {
                 if let Ok(pkg) = serde_json::from_str::<serde_json::Value>(&text) {
                     if let Some(main) = pkg.get("main").and_then(|m| m.as_str()) {
-                        let main = p.join(main);
-                        if let Some(f) = self.resolve_file_or_index(&main) {
+                        // A `main` that leaves its package (`/etc/x`, `../../keys/k`) would
+                        // read any file into the hook: such a package does not resolve.
+                        let inside = normalize(&p.join(main));
+                        if Path::new(main).is_absolute() || !inside.starts_with(&p) {
+                            return None;
+                        }
+                        if let Some(f) = self.resolve_file_or_index(&inside) {
                             return Some(f);
                         }
                     }
@@ -984,6 +983,40 @@ mod tests {
                     e[0].to_string().starts_with("credentials-exchange/a.js:1:"),
                     "{e:?}"
                 );
+            }
+        }
+    }
+
+    #[test]
+    fn a_package_main_never_leaves_its_package_folder() {
+        let base = tempfile::tempdir().unwrap();
+        let hooks = base.path().join("hooks");
+        std::fs::create_dir_all(hooks.join("credentials-exchange")).unwrap();
+        std::fs::write(base.path().join("key.js"), "module.exports = 'k';").unwrap();
+        std::fs::write(hooks.join("other.js"), "module.exports = 1;").unwrap();
+        for (main, ok) in [
+            ("lib/in.js", true),
+            ("./lib/../lib/in", true),
+            ("../../../key.js", false),
+            ("../../other.js", false),
+            ("/etc/hostname", false),
+        ] {
+            for folder in ["node_modules/pkg", "modules/pkg"] {
+                let pkg = hooks.join(folder);
+                std::fs::create_dir_all(pkg.join("lib")).unwrap();
+                std::fs::write(pkg.join("lib/in.js"), "module.exports = 2;").unwrap();
+                std::fs::write(
+                    pkg.join("package.json"),
+                    format!("{{\"main\": \"{main}\"}}"),
+                )
+                .unwrap();
+            }
+            for spec in ["pkg", "actions:pkg"] {
+                let source =
+                    format!("var x = require('{spec}');\nmodule.exports = function () {{}};\n");
+                let built = ProgramBuilder::new(&hooks)
+                    .build_source(Path::new("credentials-exchange/h.js"), &source);
+                assert_eq!(built.is_ok(), ok, "{spec} with main {main}: {built:?}");
             }
         }
     }

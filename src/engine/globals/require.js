@@ -5,6 +5,21 @@
   // Private built-ins (primordials.js): a hook's prototype changes never reach loading.
   const P = native.P;
   const cache = new P.SafeMap();
+  // Captured now, before any hook runs: a hook replacing Object.freeze must not see (or keep
+  // unfrozen) a module's secrets.
+  const freeze = Object.freeze;
+  // An Actions Module's `actions` (`{ secrets }`, frozen), one per module, shared by its files.
+  const actionsOf = new P.SafeMap();
+  function actionsFor(key) {
+    const secretsKey = native.moduleResolve(key, 'hookgate:actions-module-secrets');
+    if (secretsKey === undefined) throw new P.Error('hookgate: ' + key + ' has no module secrets');
+    let actions = actionsOf.get(secretsKey);
+    if (!actions) {
+      actions = freeze({ secrets: freeze(load(secretsKey)) });
+      actionsOf.set(secretsKey, actions);
+    }
+    return actions;
+  }
   function load(key) {
     const cached = cache.get(key);
     if (cached) return cached.exports;
@@ -18,7 +33,11 @@
         const wrapper = native.moduleLoad(key);
         const require = makeRequire(key);
         module.require = require;
-        P.apply(wrapper, module.exports, [module.exports, require, module, m[1], m[2]]);
+        // A file of an Actions Module (key `actions:<name>:<path>`, made by program.rs) gets a
+        // sixth argument, `actions`: passed here with the private apply, so no function a hook
+        // can replace ever receives it.
+        const actions = P.apply(P.startsWith, key, ['actions:']) ? actionsFor(key) : undefined;
+        P.apply(wrapper, module.exports, [module.exports, require, module, m[1], m[2], actions]);
       }
     } catch (e) {
       cache.delete(key);

@@ -836,7 +836,11 @@ fn result_to_api(trigger: Trigger, a: &str) -> String {
              \x20   throw new Error('the Hook passed cb a value that is not an object');\n\
              \x20 }}\n\
              \x20 const $VALUE = $RESULT || {{}};\n\
-             \x20 // Its scope replaces the token's (none: no scope); the other keys are claims.\n\
+             \x20 // Its scope replaces the token's (none: no scope); the other keys are claims. A\n\
+             \x20 // scope that is not an array of strings failed the exchange: so it does here.\n\
+             \x20 if ($VALUE.scope !== undefined && $VALUE.scope !== null && (!Array.isArray($VALUE.scope) || $VALUE.scope.some((s) => typeof s !== 'string'))) {{\n\
+             \x20   throw new Error('the Hook returned an invalid scope (not an array of strings)');\n\
+             \x20 }}\n\
              \x20 if (Array.isArray($VALUE.scope)) {a}.transaction.setTargetScopes($VALUE.scope);\n\
              \x20 else {a}.transaction.clearTargetScopes();\n\
              \x20 for (const key of Object.keys($VALUE)) {{\n\
@@ -895,8 +899,11 @@ pub fn outcome(
                     return o;
                 }
             };
+            // As points::credentials_exchange applies a result: a scope that is not an array
+            // of strings fails the exchange; registered and non-namespaced claims are ignored.
             let scope: Vec<String> = match fields.get("scope") {
-                Some(Value::Array(items)) => {
+                None | Some(Value::Null) => Vec::new(),
+                Some(Value::Array(items)) if items.iter().all(Value::is_string) => {
                     let mut v: Vec<String> = Vec::new();
                     for s in items.iter().filter_map(Value::as_str) {
                         if !v.iter().any(|x| x == s) {
@@ -905,11 +912,21 @@ pub fn outcome(
                     }
                     v
                 }
-                _ => Vec::new(),
+                Some(_) => {
+                    o.insert("error".into(), INVALID_SCOPE.into());
+                    return o;
+                }
             };
             o.insert("scope".into(), scope.join(" "));
             for (k, v) in fields.iter().filter(|(k, _)| *k != "scope") {
-                o.insert(format!("claim {k}"), v.to_string());
+                let shown = if REGISTERED_CLAIMS.contains(&k.as_str()) {
+                    "(ignored: a registered claim)".to_owned()
+                } else if !is_namespaced(k) {
+                    "(ignored: not namespaced)".to_owned()
+                } else {
+                    v.to_string()
+                };
+                o.insert(format!("claim {k}"), shown);
             }
         }
         Trigger::PreUserRegistration => {
@@ -935,11 +952,53 @@ pub fn outcome(
     o
 }
 
+/// Claims the credentials-exchange point never lets a hook set (its `REGISTERED_CLAIMS`; this
+/// layer cannot import `points`, so the list is repeated: keep them equal).
+const REGISTERED_CLAIMS: [&str; 9] = [
+    "iss",
+    "sub",
+    "aud",
+    "exp",
+    "iat",
+    "nbf",
+    "jti",
+    "azp",
+    "client_id",
+];
+
+/// The point's rule for a custom claim (`points::credentials_exchange::is_namespaced`): an
+/// `http://` or `https://` URL whose host is not Auth0's or Webtask's.
+fn is_namespaced(key: &str) -> bool {
+    if !(key.starts_with("http://") || key.starts_with("https://")) {
+        return false;
+    }
+    let Some(host) = url::Url::parse(key)
+        .ok()
+        .and_then(|u| u.host_str().map(str::to_ascii_lowercase))
+    else {
+        return false;
+    };
+    !["auth0.com", "webtask.io", "webtask.run"]
+        .iter()
+        .any(|d| host == *d || host.ends_with(&format!(".{d}")))
+}
+
+/// How a scope that is not an array of strings ends the exchange (the Hook's `cb` value, or the
+/// generated Action's throw): the token request fails.
+const INVALID_SCOPE: &str = "failure: invalid scope (not an array of strings)";
+
 /// A failed run as the trigger's point answers it.
 fn error_outcome(trigger: Trigger, e: &HookError) -> String {
     let HookError::Failed(f) = e else {
         return format!("failure: {e}");
     };
+    // The generated Action throws this where the exchange refused the Hook's scope.
+    if trigger == Trigger::CredentialsExchange
+        && f.message
+            .starts_with("the Hook returned an invalid scope (not an array of strings)")
+    {
+        return INVALID_SCOPE.into();
+    }
     match (trigger, f.class.as_str()) {
         (Trigger::CredentialsExchange, "InvalidScopeError") => {
             format!("denied invalid_scope: {}", f.message)
@@ -981,6 +1040,41 @@ pub fn differences(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn a_scope_that_is_not_an_array_fails_and_ignored_claims_are_shown_as_the_point_applies_them() {
+        for scope in [json!("read:a"), json!(["read:a", 1]), json!({"a": 1})] {
+            let o = outcome(
+                Trigger::CredentialsExchange,
+                false,
+                &Ok(json!({ "scope": scope })),
+            );
+            assert_eq!(o["error"], INVALID_SCOPE, "{scope}: {o:?}");
+        }
+        let o = outcome(
+            Trigger::CredentialsExchange,
+            false,
+            &Ok(
+                json!({ "sub": "x", "plain": 1, "https://auth0.com/k": 2, "https://x.example/k": 3 }),
+            ),
+        );
+        assert_eq!(o["claim sub"], "(ignored: a registered claim)");
+        assert_eq!(o["claim plain"], "(ignored: not namespaced)");
+        assert_eq!(o["claim https://auth0.com/k"], "(ignored: not namespaced)");
+        assert_eq!(o["claim https://x.example/k"], "3");
+        let c = convert(
+            Trigger::CredentialsExchange,
+            "h.js",
+            "module.exports = function (client, scope, audience, context, cb) { cb(null, { scope: 'read:a' }); };\n",
+        )
+        .unwrap();
+        assert!(
+            c.source.contains("invalid scope (not an array of strings)"),
+            "the Action fails as the exchange did: {}",
+            c.source
+        );
+    }
 
     #[test]
     fn secrets_and_versions_are_rewritten_inside_the_function_only() {
