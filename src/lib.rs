@@ -17,6 +17,9 @@
 //! calls, their live tail, per-hook metrics), `metrics` (the Prometheus text
 //! writer), `engine` (the QuickJS engine: runs scripts), `config` (the validated model, one file
 //! per section; imports nothing else of hookgate).
+//! `cluster` (cluster mode: the hooks kept in Redis, published from the management API and
+//! followed by every replica) sits between `admin` and `reload`: `admin` and `server` use it, it
+//! uses `reload` and `config`.
 
 /// mimalloc instead of glibc's malloc: the request path allocates many small, short-lived
 /// buffers on several threads, where glibc's arenas showed up as ~10% of hookgate's CPU
@@ -27,6 +30,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 pub mod admin;
 pub mod cli;
+pub mod cluster;
 pub mod config;
 pub mod engine;
 pub mod hooks;

@@ -33,13 +33,16 @@ use pingora::services::background::background_service;
 use pingora::services::listening::Service;
 
 use crate::admin::Admin;
+use crate::cluster::Cluster;
 use crate::config::Config;
 use crate::engine::Engine;
 use crate::outbox::dispatch::Dispatcher;
 use crate::outbox::Outbox;
 use crate::proxy::transport::Guard;
 use crate::proxy::{exchange, Proxy, Shared};
+use crate::reload::cluster::ClusterHealth;
 use crate::reload::{self, Live, LiveHooks, Loaded, Reloader};
+use crate::runs::shared::SharedRuns;
 use crate::runs::Runs;
 
 pub fn run(config: Config, loaded: Loaded) -> anyhow::Result<()> {
@@ -50,7 +53,14 @@ pub fn run(config: Config, loaded: Loaded) -> anyhow::Result<()> {
     let engine = Engine::start(&config.hooks)?;
     // Run records: `[runs]` (memory, and a redb file with `dir`); never fails to open.
     let runs = Runs::open(&config.runs);
-    let live = Arc::new(ArcSwap::from_pointee(Live::new(1, config.clone(), loaded)));
+    // Cluster mode: generation 0 serves this replica's own files until the cluster's revision
+    // is read; every later generation is numbered by its revision.
+    let first = if config.cluster.is_some() { 0 } else { 1 };
+    let live = Arc::new(ArcSwap::from_pointee(Live::new(
+        first,
+        config.clone(),
+        loaded,
+    )));
     // The outbox is open before anything is served: an accepted signup's event must have a
     // place to go. Without a route that produces events it stays closed until a reload adds one
     // (the reloader opens it then, before that generation serves).
@@ -60,15 +70,40 @@ pub fn run(config: Config, loaded: Loaded) -> anyhow::Result<()> {
     }
     let reloader = Reloader::new(config.clone(), live.clone(), outbox.clone());
     let reload_status = reloader.status();
+    let (cluster, revisions) = match &config.cluster {
+        None => (None, None),
+        Some(cc) => {
+            let health = Arc::new(ClusterHealth::new(&cc.replica));
+            reload_status.set_cluster(health.clone());
+            runs.share(SharedRuns::start(cc)?);
+            let (tx, rx) = crossbeam_channel::unbounded();
+            let cluster = Cluster::start(
+                cc,
+                crate::cluster::files::Paths::of(&config),
+                crate::admin::store::process_lock(),
+                health,
+                tx,
+            )?;
+            (Some(cluster), Some(rx))
+        }
+    };
     // Bound before anything is served, so a taken port or a bad certificate stops the start.
-    let api = crate::admin::api::Api::bind(config.clone(), reload_status.clone(), outbox.clone())?
-        .map(|api| {
-            api.with_routes(crate::admin::api::runs::routes(
-                runs.clone(),
-                config.clone(),
-            ))
-        });
-    reload::watch::spawn(reloader)?;
+    let api = crate::admin::api::Api::bind(
+        config.clone(),
+        reload_status.clone(),
+        outbox.clone(),
+        cluster,
+    )?
+    .map(|api| {
+        api.with_routes(crate::admin::api::runs::routes(
+            runs.clone(),
+            config.clone(),
+        ))
+    });
+    match revisions {
+        None => reload::watch::spawn(reloader)?,
+        Some(rx) => reload::watch::spawn_revisions(reloader, rx)?,
+    }
     let grace = config.server.grace_period;
     let conf = ServerConf {
         threads: config.server.threads,

@@ -14,6 +14,10 @@
 //! should not have (at worst it rejects the half-written change once, and the next check, a
 //! debounce later, sees the whole of it).
 //!
+//! In cluster mode (`[cluster]`) the files are this replica's copy of the cluster's revision:
+//! the management API runs each operation here through `crate::cluster`, which publishes what it
+//! wrote to Redis, and applies other replicas' changes under [`process_lock`].
+//!
 //! Usable without a running hookgate (`hookgate hooks ...` edits the files directly then).
 //!
 //! Owns: reading hooks from the files, ids, and every write the management API makes to them.
@@ -138,6 +142,12 @@ pub struct Store {
 /// writes the files take turns.
 static LOCK: std::sync::LazyLock<Arc<Mutex<()>>> =
     std::sync::LazyLock::new(|| Arc::new(Mutex::new(())));
+
+/// The lock every store of this process takes for an operation: the cluster layer holds it while
+/// it applies a revision, so a store read never sees half of one.
+pub fn process_lock() -> Arc<Mutex<()>> {
+    LOCK.clone()
+}
 
 /// Writes made by stores of this process: the API compares it before and after an operation to
 /// know whether to wait for a reload.

@@ -13,6 +13,7 @@
 //! | `check`                      | `check.rs`   |
 //! | `test`                       | `test.rs`    |
 //! | `new`                        | `new.rs`     |
+//! | `migrate`                    | `migrate.rs` |
 //! | `keys generate`              | `keys.rs`    |
 //! | `outbox list\|retry\|drop`   | `outbox.rs`  |
 //! | `hooks …`, `hooks secrets …` | `hooks.rs`   |
@@ -25,6 +26,7 @@ pub mod check;
 pub mod hooks;
 pub mod keys;
 pub mod logs;
+pub mod migrate;
 pub mod new;
 pub mod outbox;
 mod remote;
@@ -107,6 +109,27 @@ pub enum Command {
         /// instead of the Hook starter.
         #[arg(long)]
         actions: bool,
+    },
+    /// Write the Auth0 Action equivalent of a Hook (stdout, or -o FILE), then run both on the
+    /// same payloads and compare: exit 0 same result, 1 a field differs, 2 not convertible.
+    Migrate {
+        /// The Hook file; its folder names the trigger (hooks/<trigger-id>/<name>.js).
+        hook: PathBuf,
+        /// Write the Action to this file instead of stdout (the table then goes to stdout).
+        #[arg(short, long)]
+        output: Option<PathBuf>,
+        /// Overwrite the -o file if it exists.
+        #[arg(long)]
+        force: bool,
+        /// The trigger, for a file outside a trigger folder.
+        #[arg(long)]
+        trigger: Option<String>,
+        /// Also compare on this payload (as `hookgate test --payload`); repeatable.
+        #[arg(long)]
+        payload: Vec<PathBuf>,
+        /// Take the sandbox limits and `[hooks.egress]` from this configuration file.
+        #[arg(short, long, env = "HOOKGATE_CONFIG")]
+        config: Option<PathBuf>,
     },
     /// Manage hookgate's signing keys.
     Keys {
@@ -218,6 +241,21 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
             dir,
             actions,
         } => new::run(&trigger, &name, &dir, actions),
+        Command::Migrate {
+            hook,
+            output,
+            force,
+            trigger,
+            payload,
+            config,
+        } => migrate::run(migrate::Args {
+            hook: &hook,
+            output: output.as_deref(),
+            force,
+            trigger: trigger.as_deref(),
+            payloads: &payload,
+            config: config.as_deref(),
+        }),
         Command::Keys { command } => keys::run(command),
         Command::Outbox { config, command } => outbox::run(&config, command),
         Command::Hooks { config, command } => hooks::run(&config, command),

@@ -62,6 +62,10 @@ pub struct HooksConfig {
     pub egress: EgressConfig,
     /// `[[hooks.hook]]`: settings of individual hook files.
     pub hook: Vec<HookSettings>,
+    /// `[[hooks.module]]`: Actions Modules' settings (their secrets). A module is the folder
+    /// `<hooks dir>/modules/<name>/` (or the file `modules/<name>.js`), loaded with
+    /// `require("actions:<name>")`; one without settings has no secrets.
+    pub module: Vec<ModuleSettings>,
     /// Hot reload: watch the hooks folder and the configuration file for changes. Default true.
     pub watch: bool,
     /// Hot reload: rescan this often even without a change event (filesystems without events,
@@ -112,6 +116,7 @@ impl Default for HooksConfig {
             call_cpu_ms: 50,
             egress: EgressConfig::default(),
             hook: Vec::new(),
+            module: Vec::new(),
             watch: true,
             rescan_secs: 10,
             debounce_ms: 20,
@@ -258,6 +263,40 @@ pub struct HookSettings {
     /// nothing: `require` resolves from `node_modules` in the hooks folder.
     #[serde(default)]
     pub dependencies: BTreeMap<String, String>,
+}
+
+/// `[[hooks.module]]`: one Actions Module's settings.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModuleSettings {
+    /// The name Actions require it by (`require("actions:<name>")`): letters, digits, `-`, `_`
+    /// and `.`, not starting with `.`.
+    #[serde(deserialize_with = "module_name")]
+    pub name: String,
+    /// The module's own secrets, its global `actions.secrets`: `NAME = { env = "VAR" }` or
+    /// `NAME = { file = "/run/secrets/x" }`, as a hook's.
+    #[serde(default)]
+    pub secrets: BTreeMap<String, SecretSource>,
+}
+
+/// Whether `name` can name an Actions Module: one path segment of plain characters, so
+/// `actions:<name>` never reaches outside `<hooks dir>/modules/`.
+pub fn is_module_name(name: &str) -> bool {
+    !name.is_empty()
+        && !name.starts_with('.')
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+}
+
+fn module_name<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    let name = String::deserialize(d)?;
+    if !is_module_name(&name) {
+        return Err(serde::de::Error::custom(format!(
+            "module name `{name}` may hold only letters, digits, `-`, `_` and `.`, and not start with `.`"
+        )));
+    }
+    Ok(name)
 }
 
 fn hook_id<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {

@@ -19,6 +19,7 @@
 mod addr;
 pub mod admin;
 pub mod clients;
+pub mod cluster;
 pub mod hooks;
 pub mod outbox;
 pub mod path;
@@ -39,7 +40,11 @@ use serde::Deserialize;
 use toml::Spanned;
 
 pub use clients::{ClientAuth, ClientConfig, TenantConfig};
-pub use hooks::{EgressConfig, HookSettings, HooksConfig, OnError, RedirectTarget};
+pub use cluster::ClusterConfig;
+pub use hooks::{
+    is_module_name, EgressConfig, HookSettings, HooksConfig, ModuleSettings, OnError,
+    RedirectTarget,
+};
 pub use outbox::OutboxConfig;
 pub use routes::{
     BodyFormat, ChangePasswordMapping, Location, PathMatch, PhoneRoute, Route, RouteKind,
@@ -122,6 +127,7 @@ struct RawConfig {
     outbox: Option<Spanned<OutboxConfig>>,
     admin: Option<Spanned<admin::AdminConfig>>,
     runs: Option<Spanned<RunsConfig>>,
+    cluster: Option<Spanned<cluster::RawCluster>>,
 }
 
 #[derive(Debug, Clone)]
@@ -143,6 +149,8 @@ pub struct Config {
     outbox_configured: bool,
     /// `[runs]`: the run records; `dir` is resolved against the file's folder.
     pub runs: RunsConfig,
+    /// `[cluster]`: replicas sharing hooks and run records through Redis; `None`: one replica.
+    pub cluster: Option<ClusterConfig>,
 }
 
 impl Config {
@@ -177,6 +185,7 @@ impl Config {
         self.hooks.pin_boot(&running.hooks, &mut changed);
         self.admin.pin_boot(&running.admin, &mut changed);
         self.runs.pin_boot(&running.runs, &mut changed);
+        ClusterConfig::pin_boot(&mut self.cluster, &running.cluster, &mut changed);
         changed
     }
 }
@@ -334,6 +343,7 @@ impl Validator<'_> {
         let outbox = self.outbox(raw.outbox, base);
         let admin = self.admin(raw.admin, base, env);
         let runs = self.runs(raw.runs, base);
+        let cluster = self.cluster(raw.cluster, env);
 
         if !self.errors.is_empty() {
             return Err(ConfigErrors(self.errors));
@@ -351,6 +361,7 @@ impl Validator<'_> {
             admin,
             outbox_configured,
             runs,
+            cluster,
         })
     }
 }

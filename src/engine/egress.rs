@@ -12,7 +12,8 @@
 //! forbidden one), the per-hook timeout, the body size limit, the process-wide cap on requests
 //! in flight (`max_concurrent`: one hook opening thousands of fetches must not use up the file
 //! descriptors `accept()` needs) — and the one log line per outbound request (hook, method, the
-//! host reached, the hops, status, duration).
+//! host reached, the hops, status, duration). Sockets (`sockets.rs`) ask it where a connect may
+//! go ([`Egress::socket_target`]), under the same allow-list and map.
 //! Must not touch: JS values (the worker hands a [`Done`] to `io.js`), or response bodies: they
 //! come back as sent, compressed or not, because Node's `http` does not decode them either.
 
@@ -40,6 +41,10 @@ pub(crate) struct Egress {
     allow_hosts: Option<Arc<[String]>>,
     redirect: Arc<BTreeMap<String, RedirectTarget>>,
     max_body_bytes: usize,
+    /// Addresses that lookups of allowed names returned: sockets may connect to them.
+    resolved: Arc<super::sockets::Resolved>,
+    /// The redirection map's names with their addresses for sockets (`sockets.rs`).
+    synthetic: Arc<Vec<(String, usize)>>,
 }
 
 /// Node's `http`/`https` client side: a hyper client that sends exactly the headers it is given
@@ -173,7 +178,7 @@ pub(crate) struct Done {
 }
 
 /// The error every forbidden host gets, first hop or redirect.
-fn forbidden(host: &str) -> Failure {
+pub(crate) fn forbidden(host: &str) -> Failure {
     Failure {
         code: "ERR_HOOKGATE_EGRESS",
         message: format!("host `{host}` is not in [hooks.egress] allow_hosts"),
@@ -205,17 +210,99 @@ impl Egress {
     /// same URL checks. For evaluating hooks at load time (`probe.rs`), where a module-scope
     /// `fetch` must not reach anything.
     pub fn refusing(cfg: &EgressConfig) -> Egress {
+        let redirect: BTreeMap<String, RedirectTarget> = cfg
+            .redirect
+            .iter()
+            .map(|(k, v)| (k.to_ascii_lowercase(), v.clone()))
+            .collect();
         Egress {
             net: None,
             allow_hosts: cfg.allow_hosts.as_deref().map(Arc::from),
-            redirect: Arc::new(
-                cfg.redirect
-                    .iter()
-                    .map(|(k, v)| (k.to_ascii_lowercase(), v.clone()))
-                    .collect(),
-            ),
+            synthetic: Arc::new(super::sockets::synthetic_slots(redirect.keys())),
+            redirect: Arc::new(redirect),
             max_body_bytes: cfg.max_body_bytes,
+            resolved: Arc::default(),
         }
+    }
+
+    /// Whether a name (or IP literal) may be reached at all.
+    pub(crate) fn allows(&self, host: &str) -> bool {
+        host_allowed(self.allow_hosts.as_deref(), host)
+    }
+
+    /// The address a name of the redirection map resolves to for sockets (`sockets.rs`).
+    pub(crate) fn synthetic_for(&self, name: &str) -> Option<std::net::Ipv4Addr> {
+        let slot = self.synthetic.iter().find(|(k, _)| k == name)?.1;
+        Some(super::sockets::synthetic_ip(slot))
+    }
+
+    pub(crate) fn resolved(&self) -> Arc<super::sockets::Resolved> {
+        self.resolved.clone()
+    }
+
+    /// What sockets need to run: the runtime, the process's outbound permits and their number.
+    /// `None` for a refusing egress.
+    pub(crate) fn runtime(&self) -> Option<(tokio::runtime::Handle, Arc<Semaphore>, usize)> {
+        let net = self.net.as_ref()?;
+        Some((net.handle.clone(), net.permits.clone(), net.max_concurrent))
+    }
+
+    /// Where a socket to `host`:`port` connects, under the same rules as a request: the
+    /// allow-list on the name the hook gave, then the redirection map (its target's host, and
+    /// its port when it names one). An IP literal is allowed when the allow-list names it, when
+    /// a lookup of an allowed name returned it, or when it stands for a redirected name.
+    pub(crate) fn socket_target(
+        &self,
+        host: &str,
+        port: u16,
+    ) -> Result<super::sockets::Wire, Failure> {
+        let name = host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_ascii_lowercase();
+        let mapped = |key: &str| {
+            self.redirect.get(key).map(|t| super::sockets::Wire {
+                host: t
+                    .host
+                    .trim_start_matches('[')
+                    .trim_end_matches(']')
+                    .to_owned(),
+                port: t.port.unwrap_or(port),
+                name: key.to_owned(),
+            })
+        };
+        if let Ok(ip) = name.parse::<std::net::IpAddr>() {
+            if let Some(slot) = super::sockets::synthetic_index(&ip) {
+                // The name it stands for, still allowed (the allow-list may have changed since
+                // the lookup).
+                return match self.synthetic.iter().find(|(_, s)| *s == slot) {
+                    Some((key, _)) if host_allowed(self.allow_hosts.as_deref(), key) => {
+                        mapped(key).ok_or_else(|| forbidden(key))
+                    }
+                    Some((key, _)) => Err(forbidden(key)),
+                    None => Err(forbidden(&name)),
+                };
+            }
+            let allowed = self.allow_hosts.is_none()
+                || host_allowed(self.allow_hosts.as_deref(), &name)
+                || self.resolved.contains(&ip);
+            if !allowed {
+                return Err(forbidden(&name));
+            }
+            return Ok(super::sockets::Wire {
+                host: name.clone(),
+                port,
+                name,
+            });
+        }
+        if !host_allowed(self.allow_hosts.as_deref(), &name) {
+            return Err(forbidden(&name));
+        }
+        Ok(mapped(&name).unwrap_or(super::sockets::Wire {
+            host: name.clone(),
+            port,
+            name,
+        }))
     }
 
     /// Start a request for a call; the result is always sent to `done`, even a refusal. Returns
@@ -691,7 +778,7 @@ async fn resolved(mut f: Failure, url: &reqwest::Url, redirected: bool) -> Failu
 /// Node's error has. Rustls's reasons map onto OpenSSL's nearest: an unknown issuer is
 /// `UNABLE_TO_GET_ISSUER_CERT_LOCALLY` (OpenSSL tells a self-signed leaf apart when it is marked
 /// as a CA, which rustls reports as `CaUsedAsEndEntity`).
-fn tls_failure(detail: &str, host: &str) -> Option<(&'static str, String)> {
+pub(crate) fn tls_failure(detail: &str, host: &str) -> Option<(&'static str, String)> {
     if !detail.contains("invalid peer certificate") {
         return None;
     }

@@ -58,10 +58,12 @@
 //!   threads get that stack plus 16 MiB of headroom.
 //! * No filesystem, process or environment access: QuickJS without quickjs-libc has none, and no
 //!   global here adds any. `process` describes a Node 20 without a machine (`process.env` is empty
-//!   and fresh on every call); `fs`, `net`, `child_process`... can be required, but their
+//!   and fresh on every call); `fs`, `child_process`... can be required, but their
 //!   functions throw ERR_HOOKGATE_UNSUPPORTED. `require` only reaches modules resolved at load time.
 //! * A panic inside a worker is caught, its callers get `Crashed`, the runtime is replaced.
 //! * Outbound requests: at most `[hooks] max_requests_per_call` in flight per call (more wait).
+//!   Sockets (`net`/`tls`, `sockets.rs`) hold those slots while open (more fail with EMFILE),
+//!   obey `[hooks.egress]` like requests, and close when their call ends.
 //!   A fault inside QuickJS's C code (it has no other isolation) would still take the process down.
 //!
 //! # Hogging hooks
@@ -104,6 +106,8 @@ pub mod probe;
 pub mod program;
 pub mod report;
 mod script;
+mod sockets;
+mod sockets_js;
 mod values;
 mod worker;
 

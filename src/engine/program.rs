@@ -1,7 +1,9 @@
 //! A hook's program: its own file and every module it can `require`, compiled and resolved at load.
 //!
 //! Owns: Node-style resolution (`name`, `name@version`, `@scope/name`, relative paths,
-//! `package.json` `main`, directory `index.js`, `.json` files) inside the hooks folder, the static
+//! `package.json` `main`, directory `index.js`, `.json` files) inside the hooks folder, Auth0's
+//! Actions Modules (`require("actions:<name>")`: `<hooks dir>/modules/<name>`, with the module's
+//! own secrets as its global `actions.secrets`), the static
 //! scan for `require('...')` literals, and the module graph handed to the workers.
 //! Must not touch: any JS runtime but the compiler's. Workers never read files: a module that was
 //! not resolved here does not exist for the hook.
@@ -84,6 +86,13 @@ pub enum ProgramError {
         file: String,
         error: String,
     },
+    /// `require("actions:<name>")` names no Actions Module (or no usable name).
+    NoActionsModule {
+        file: String,
+        module: String,
+        line: u32,
+        why: String,
+    },
 }
 
 impl std::fmt::Display for ProgramError {
@@ -95,6 +104,12 @@ impl std::fmt::Display for ProgramError {
                 "{file}:{line}: require('{module}') cannot be satisfied: no built-in module and no package under node_modules has that name (install it with `npm install` in the hooks folder)"
             ),
             ProgramError::Unreadable { file, error } => write!(f, "{file}: cannot read: {error}"),
+            ProgramError::NoActionsModule {
+                file,
+                module,
+                line,
+                why,
+            } => write!(f, "{file}:{line}: require('{module}'): {why}"),
         }
     }
 }
@@ -109,6 +124,8 @@ pub const VIRTUAL_ROOT: &str = "/hooks";
 pub struct ProgramBuilder {
     root: PathBuf,
     cache: HashMap<String, Arc<Module>>,
+    /// Each Actions Module's secrets (`[[hooks.module]]`), by module name.
+    module_secrets: BTreeMap<String, BTreeMap<String, String>>,
     /// Modules whose transitive requires failed; reported as warnings, once.
     pub warnings: Vec<String>,
 }
@@ -120,8 +137,19 @@ impl ProgramBuilder {
         ProgramBuilder {
             root,
             cache: HashMap::new(),
+            module_secrets: BTreeMap::new(),
             warnings: Vec::new(),
         }
+    }
+
+    /// The secrets of the Actions Modules (by name): inside module `<name>`, the global
+    /// `actions.secrets`. A module without an entry has none.
+    pub fn with_module_secrets(
+        mut self,
+        secrets: BTreeMap<String, BTreeMap<String, String>>,
+    ) -> ProgramBuilder {
+        self.module_secrets = secrets;
+        self
     }
 
     /// Compile `file` and everything it requires. Problems in the hook file itself (syntax,
@@ -159,6 +187,17 @@ impl ProgramBuilder {
                             line,
                         }
                     }
+                    ProgramError::NoActionsModule {
+                        file,
+                        module,
+                        line,
+                        why,
+                    } if file == real => ProgramError::NoActionsModule {
+                        file: shown.clone(),
+                        module,
+                        line,
+                        why,
+                    },
                     other => other,
                 })
                 .collect()
@@ -294,6 +333,22 @@ impl ProgramBuilder {
                 continue;
             }
             let mut sub_errors = Vec::new();
+            if let Some(name) = spec.strip_prefix(ACTIONS_PREFIX) {
+                // A module is the Action's own code: its problems are the requiring file's.
+                match self.actions_module(name, &mut sub_errors) {
+                    Ok(target) => {
+                        module.requires.insert(spec, target);
+                    }
+                    Err(why) => errors.push(ProgramError::NoActionsModule {
+                        file: key.clone(),
+                        module: spec,
+                        line,
+                        why,
+                    }),
+                }
+                errors.extend(sub_errors);
+                continue;
+            }
             match self.resolve(&dir, &spec, &mut sub_errors) {
                 Some(target) => {
                     module.requires.insert(spec, target);
@@ -323,6 +378,119 @@ impl ProgramBuilder {
         let module = Arc::new(module);
         self.cache.insert(key, module.clone());
         Some(module)
+    }
+
+    /// The Actions Module `name` (`require("actions:<name>")`): `<root>/modules/<name>.js` or
+    /// the package folder `<root>/modules/<name>/` (its `package.json` `main`, else
+    /// `index.js`), compiled inside a function that gives it the global `actions`
+    /// (`actions.secrets`: its own secrets, frozen). Its requires resolve from its own folder
+    /// (its `node_modules`, then the hooks folder's), never above the hooks folder. Returns
+    /// the module key, or why there is no such module.
+    fn actions_module(
+        &mut self,
+        name: &str,
+        errors: &mut Vec<ProgramError>,
+    ) -> Result<String, String> {
+        if !crate::config::is_module_name(name) {
+            return Err(format!(
+                "`{name}` is not an Actions Module name (letters, digits, `-`, `_` and `.`, not starting with `.`)"
+            ));
+        }
+        let key = format!("{ACTIONS_PREFIX}{name}");
+        if self.cache.contains_key(&key) {
+            return Ok(key);
+        }
+        let folder = self.root.join(MODULES_DIR);
+        let target = folder.join(name);
+        let file = match self.resolve_path(&target) {
+            // The name is one plain segment; a symlink the operator made is theirs to follow.
+            Some(f) if self.inside_root(&target) => f,
+            _ => {
+                return Err(format!(
+                    "no Actions Module named `{name}`: a module is the folder {MODULES_DIR}/{name}/ (with index.js or a package.json `main`) or the file {MODULES_DIR}/{name}.js in the hooks folder"
+                ))
+            }
+        };
+        let filename = self.virtual_name(&file);
+        let source =
+            std::fs::read_to_string(&file).map_err(|e| format!("cannot read {filename}: {e}"))?;
+        // Its own scope for `actions`, on the file's first line so lines stay the file's.
+        let wrapped = format!(
+            "return (function (actions) {{{source}\n}}).call(this, Object.freeze({{ secrets: Object.freeze(require({SECRETS_SPEC:?})) }}));"
+        );
+        let bytecode = match compile_commonjs(&filename, &wrapped) {
+            Ok(b) => b,
+            Err(mut e) => {
+                e.file = file.to_string_lossy().into_owned();
+                errors.push(ProgramError::Syntax(e));
+                return Ok(key);
+            }
+        };
+        // A placeholder first, so a module requiring itself terminates.
+        self.cache.insert(
+            key.clone(),
+            Arc::new(Module {
+                key: key.clone(),
+                filename: filename.clone(),
+                code: ModuleCode::Json("null".into()),
+                requires: HashMap::new(),
+            }),
+        );
+        let secrets_key = format!("{ACTIONS_SECRETS_PREFIX}{name}");
+        let secrets = self.module_secrets.get(name).cloned().unwrap_or_default();
+        self.cache.insert(
+            secrets_key.clone(),
+            Arc::new(Module {
+                key: secrets_key.clone(),
+                filename: format!("actions-module-secrets:{name}"),
+                code: ModuleCode::Json(serde_json::to_string(&secrets).expect("strings serialise")),
+                requires: HashMap::new(),
+            }),
+        );
+        let mut requires = HashMap::from([(SECRETS_SPEC.to_owned(), secrets_key)]);
+        let dir = file.parent().unwrap_or(&folder).to_path_buf();
+        let real = file.to_string_lossy().into_owned();
+        for (spec, line) in scan_requires(&source) {
+            if requires.contains_key(&spec) {
+                continue;
+            }
+            if let Some(other) = spec.strip_prefix(ACTIONS_PREFIX) {
+                match self.actions_module(other, errors) {
+                    Ok(target) => {
+                        requires.insert(spec, target);
+                    }
+                    Err(why) => errors.push(ProgramError::NoActionsModule {
+                        file: real.clone(),
+                        module: spec,
+                        line,
+                        why,
+                    }),
+                }
+                continue;
+            }
+            // The module's own requires are errors, as a hook's: a module that cannot load
+            // keeps the generation from loading.
+            match self.resolve(&dir, &spec, errors) {
+                Some(target) => {
+                    requires.insert(spec, target);
+                }
+                None => errors.push(ProgramError::Unresolved {
+                    file: real.clone(),
+                    module: spec,
+                    line,
+                }),
+            }
+        }
+        self.cache.insert(
+            key.clone(),
+            Arc::new(Module {
+                key: key.clone(),
+                filename,
+                code: ModuleCode::Script(bytecode),
+                requires,
+            }),
+        );
+        Ok(key)
     }
 
     /// Whether `path`, with its `.` and `..` resolved as written (lexically: a symlink the
@@ -509,6 +677,19 @@ impl ProgramBuilder {
         None
     }
 }
+
+/// How an Action names an Actions Module: `require("actions:<name>")`.
+const ACTIONS_PREFIX: &str = "actions:";
+
+/// The folder of Actions Modules inside the hooks folder. Not a trigger's folder, so nothing in
+/// it is ever loaded as a hook.
+pub const MODULES_DIR: &str = "modules";
+
+/// The module key of an Actions Module's secrets (a JSON module only that module reaches).
+const ACTIONS_SECRETS_PREFIX: &str = "actions-secrets:";
+
+/// What a module's wrapper requires its secrets by.
+const SECRETS_SPEC: &str = "hookgate:actions-module-secrets";
 
 /// Built-ins that stand for npm packages rather than Node modules: Auth0 hooks name them with a
 /// version (`require('aws-sdk@2.814.0')`), and the built-in answers whatever the version.
@@ -764,6 +945,46 @@ mod tests {
             let built = ProgramBuilder::new(&hooks)
                 .build_source(Path::new("credentials-exchange/h.js"), &source);
             assert_eq!(built.is_ok(), ok, "{spec}: {built:?}");
+        }
+    }
+
+    #[test]
+    fn an_actions_module_name_never_leaves_the_modules_folder() {
+        let base = tempfile::tempdir().unwrap();
+        let hooks = base.path().join("hooks");
+        std::fs::create_dir_all(hooks.join("modules/ok")).unwrap();
+        std::fs::write(
+            hooks.join("modules/ok/index.js"),
+            "exports.k = actions.secrets.K;",
+        )
+        .unwrap();
+        std::fs::write(hooks.join("modules/single.js"), "module.exports = 1;").unwrap();
+        std::fs::write(hooks.join("outside.js"), "module.exports = 1;").unwrap();
+        std::fs::write(base.path().join("etc.js"), "module.exports = 1;").unwrap();
+        for (spec, ok) in [
+            ("actions:ok", true),
+            ("actions:single", true),
+            ("actions:../outside", false),
+            ("actions:../../etc", false),
+            ("actions:..", false),
+            ("actions:/etc/passwd", false),
+            ("actions:ok/../../outside", false),
+            ("actions:missing", false),
+            ("hookgate:actions-module-secrets", false),
+        ] {
+            let source = format!("var m = require('{spec}');\nexports.onExecuteCredentialsExchange = async () => {{}};\n");
+            let mut b = ProgramBuilder::new(&hooks).with_module_secrets(BTreeMap::from([(
+                "ok".to_owned(),
+                BTreeMap::from([("K".to_owned(), "v".to_owned())]),
+            )]));
+            let built = b.build_source(Path::new("credentials-exchange/a.js"), &source);
+            assert_eq!(built.is_ok(), ok, "{spec}: {built:?}");
+            if let Err(e) = built {
+                assert!(
+                    e[0].to_string().starts_with("credentials-exchange/a.js:1:"),
+                    "{e:?}"
+                );
+            }
         }
     }
 

@@ -8,7 +8,11 @@
 //! call whose caller handed a reporter — feeding its capture (console lines, requests, CPU) and
 //! sending its report the moment the call ends, however it ends (`report.rs`).
 //! Must not touch: other workers, files, or anything async: fetch runs on the engine's tokio
-//! runtime and comes back through this worker's completion channel.
+//! runtime and comes back through this worker's completion channel; sockets and lookups
+//! (`sockets.rs`) likewise, through its socket channel, many events per id, each delivered as
+//! the call that opened the socket. A call's sockets keep it alive (ref'd, as in Node; any open
+//! socket while cb has not settled) and are closed when it ends; the hook's JS learns of the
+//! close when the hook's next call starts (`HookCtx::orphans`).
 //!
 //! # Several calls per worker
 //! Like Node running concurrent invocations of one module in one process, a worker takes new
@@ -43,6 +47,7 @@ use super::egress::{Caller, Done, Egress, Request};
 use super::globals::{self, crash_kind, remaining, Api};
 use super::program::Module;
 use super::report::{Capture, Reporter};
+use super::sockets::{self, Event as SockEvent, Kind as SockKind, Op, Query, TlsOptions};
 use super::Script;
 use super::{HookError, HookFailure};
 
@@ -357,6 +362,8 @@ pub(crate) struct CallState {
     timers: BTreeSet<(Instant, u64)>,
     timer_due: HashMap<u64, (Instant, bool)>,
     requests: HashMap<u64, Option<tokio::task::AbortHandle>>,
+    /// Sockets and lookups of the call (`sockets.rs`); dropping one closes it.
+    sockets: HashMap<u64, sockets::Handle>,
     /// Slots for the call's outbound requests in flight (`[hooks] max_requests_per_call`): a
     /// request beyond them waits for one, as behind an HTTP agent's `maxSockets`.
     outbound: Arc<tokio::sync::Semaphore>,
@@ -394,6 +401,7 @@ impl CallState {
             timers: BTreeSet::new(),
             timer_due: HashMap::new(),
             requests: HashMap::new(),
+            sockets: HashMap::new(),
             outbound: Arc::new(tokio::sync::Semaphore::new(limits.requests_per_call)),
             log_bytes: 0,
             log_dropped: false,
@@ -438,9 +446,13 @@ impl CallState {
         self.timer_due.remove(&id);
         Some((due, id))
     }
-    /// Something that keeps the call alive: a ref'd timer or a request in flight.
+    /// Something that keeps the call alive: a ref'd timer, a request in flight, or a ref'd
+    /// socket (Node's rule: an open socket keeps the process alive until it is closed or
+    /// `unref()`ed) or lookup.
     fn keeps_alive(&self) -> bool {
-        !self.requests.is_empty() || self.timer_due.values().any(|t| t.1)
+        !self.requests.is_empty()
+            || self.timer_due.values().any(|t| t.1)
+            || self.sockets.values().any(|s| s.keep)
     }
     /// When the worker must look at this call again.
     fn next_wake(&self) -> Instant {
@@ -478,6 +490,8 @@ struct SharedInner {
     current: Cell<u64>,
     egress: Egress,
     done_tx: Sender<Done>,
+    /// Where the call's sockets and lookups report (`sockets.rs`).
+    sock_tx: Sender<SockEvent>,
     limits: Limits,
     /// Promises rejected with no handler during the current `enter`, by identity, with the
     /// line to log: reported only if still unhandled once the microtasks have run, as Node
@@ -599,6 +613,89 @@ impl Shared {
         c.requests.insert(id, handle);
     }
 
+    /// Open socket `id` for the current call (`net.connect`, `tls.connect`).
+    pub fn start_socket(&self, id: u64, host: String, port: u16, tls: Option<TlsOptions>) {
+        let mut calls = self.0.calls.borrow_mut();
+        let Some(c) = calls.get_mut(&self.0.current.get()) else {
+            return;
+        };
+        let caller = sockets::Caller {
+            hook: &c.hook.name,
+            seq: c.seq,
+            id,
+            slots: c.outbound.clone(),
+            timeout: remaining(c.deadline),
+        };
+        let handle = sockets::connect(
+            &self.0.egress,
+            caller,
+            host,
+            port,
+            tls,
+            self.0.sock_tx.clone(),
+        );
+        c.sockets.insert(id, handle);
+    }
+
+    /// Start lookup `id` for the current call (`dns`).
+    pub fn start_lookup(&self, id: u64, host: String, query: Query) {
+        let mut calls = self.0.calls.borrow_mut();
+        let Some(c) = calls.get_mut(&self.0.current.get()) else {
+            return;
+        };
+        let caller = sockets::Caller {
+            hook: &c.hook.name,
+            seq: c.seq,
+            id,
+            slots: c.outbound.clone(),
+            timeout: remaining(c.deadline),
+        };
+        let handle = sockets::lookup(&self.0.egress, caller, host, query, self.0.sock_tx.clone());
+        c.sockets.insert(id, handle);
+    }
+
+    /// Hand socket `id` an operation (the call that opened it may not be the current one: a
+    /// client kept in module scope is used by later calls of the hook).
+    pub fn socket_op(&self, id: u64, op: Op) {
+        let mut op = Some(op);
+        self.with_owner(|c| match c.sockets.get(&id) {
+            Some(h) => {
+                if let Some(op) = op.take() {
+                    h.send(op);
+                }
+                true
+            }
+            None => false,
+        });
+    }
+
+    /// `ref()`/`unref()`: whether socket `id` keeps its call alive.
+    pub fn socket_ref(&self, id: u64, keep: bool) {
+        self.with_owner(|c| match c.sockets.get_mut(&id) {
+            Some(h) => {
+                h.keep = keep;
+                true
+            }
+            None => false,
+        });
+    }
+
+    /// `destroy()`: close socket `id` now (or forget a lookup); no more events come for it.
+    /// `clean`: both sides had ended (else the hook cut it short).
+    pub fn socket_close(&self, id: u64, clean: bool) {
+        self.with_owner(|c| match c.sockets.remove(&id) {
+            Some(h) => {
+                h.close(if clean {
+                    "closed"
+                } else {
+                    "destroyed by the hook"
+                });
+                true
+            }
+            None => false,
+        });
+    }
+
     /// The hook stopped waiting for a request (its own timeout, `req.abort()`): drop it, so it
     /// no longer keeps the event loop alive.
     pub fn cancel_request(&self, id: u64) {
@@ -711,6 +808,10 @@ impl Shared {
 
 struct HookCtx {
     api: Api,
+    /// Sockets the context's JS still holds whose call ended (and so closed them): told to the
+    /// JS (`'close'`) when the next call of the hook starts, so a client kept in module scope
+    /// reconnects as that call.
+    orphans: RefCell<Vec<u64>>,
     /// A call has been invoked in this context: later invocations count against
     /// `[hooks] call_cpu_ms`.
     warm: Cell<bool>,
@@ -766,6 +867,7 @@ pub(crate) struct Worker {
     rt: Runtime,
     shared: Shared,
     done_rx: Receiver<Done>,
+    sock_rx: Receiver<SockEvent>,
     deadline: Rc<Cell<Option<Instant>>>,
     interrupted: Rc<Cell<bool>>,
     seq: u64,
@@ -778,6 +880,7 @@ pub(crate) struct Worker {
 impl Worker {
     pub fn new(limits: Limits, egress: Egress) -> Worker {
         let (done_tx, done_rx) = crossbeam_channel::unbounded();
+        let (sock_tx, sock_rx) = crossbeam_channel::unbounded();
         let deadline = Rc::new(Cell::new(None));
         let interrupted = Rc::new(Cell::new(false));
         let shared = Shared(Rc::new(SharedInner {
@@ -785,6 +888,7 @@ impl Worker {
             current: Cell::new(0),
             egress,
             done_tx,
+            sock_tx,
             limits,
             rejections: RefCell::new(Vec::new()),
         }));
@@ -794,6 +898,7 @@ impl Worker {
             rt,
             shared,
             done_rx,
+            sock_rx,
             deadline,
             interrupted,
             seq: 0,
@@ -835,6 +940,9 @@ impl Worker {
         while let Ok(done) = self.done_rx.try_recv() {
             self.deliver(done);
         }
+        while let Ok(ev) = self.sock_rx.try_recv() {
+            self.deliver_socket(ev);
+        }
         self.fire_due();
         self.reap();
         if !self.holds_calls() {
@@ -868,6 +976,11 @@ impl Worker {
             recv(self.done_rx) -> done => {
                 if let Ok(done) = done {
                     self.deliver(done);
+                }
+            },
+            recv(self.sock_rx) -> ev => {
+                if let Ok(ev) = ev {
+                    self.deliver_socket(ev);
                 }
             },
             default(wait) => {}
@@ -915,6 +1028,7 @@ impl Worker {
         }
         match self.context_for(seq, &hook) {
             Ok(()) if !self.settled(seq) && self.recycle.get().is_none() => {
+                self.tell_orphans(seq, &hook);
                 let args = job.args;
                 self.enter(seq, &hook, Entry::Glue, |ctx, hc| {
                     let Some(exports) = &hc.exports else {
@@ -1004,6 +1118,7 @@ impl Worker {
                 hook.id,
                 HookCtx {
                     api,
+                    orphans: RefCell::new(Vec::new()),
                     warm: Cell::new(false),
                     exports: None,
                     hook: Arc::downgrade(hook),
@@ -1270,6 +1385,94 @@ impl Worker {
         self.finish_recycle();
     }
 
+    /// An event of a socket or lookup: handed to its JS object as the call that opened it.
+    fn deliver_socket(&mut self, ev: SockEvent) {
+        let SockEvent { seq, id, kind } = ev;
+        let last = matches!(kind, SockKind::Closed | SockKind::Resolved(_));
+        let data_len = match &kind {
+            SockKind::Data(d) => d.len(),
+            _ => 0,
+        };
+        let live = self.shared.with_seq(seq, |c| {
+            if last {
+                c.sockets.remove(&id).is_some()
+            } else {
+                match c.sockets.get(&id) {
+                    Some(h) => {
+                        h.delivered(data_len);
+                        true
+                    }
+                    None => false,
+                }
+            }
+        });
+        let Some(hook) = self.hook_of(seq).filter(|_| live) else {
+            return;
+        };
+        self.enter(seq, &hook, Entry::Glue, |ctx, hc| {
+            let f = hc.api.sock_event.clone().restore(ctx)?;
+            let id = id as f64;
+            let null = || Value::new_null(ctx.clone());
+            let json = |v: serde_json::Value| -> rquickjs::Result<Value<'_>> {
+                Ok(rquickjs::String::from_str(ctx.clone(), &v.to_string())?.into_value())
+            };
+            match kind {
+                SockKind::Connected(v) => f.call::<_, ()>((id, "connect", json(v)?)),
+                SockKind::Secure(v) => f.call::<_, ()>((id, "secure", json(v)?)),
+                SockKind::Data(d) => f.call::<_, ()>((id, "data", bytes_out(ctx, d)?)),
+                SockKind::Written(w) => f.call::<_, ()>((id, "written", w as f64)),
+                SockKind::End => f.call::<_, ()>((id, "end", null())),
+                SockKind::Closed => f.call::<_, ()>((id, "close", null())),
+                SockKind::Failed(failure) => f.call::<_, ()>((
+                    id,
+                    "error",
+                    vec![
+                        failure.code.to_owned(),
+                        failure.node_fields_json(),
+                        failure.message,
+                    ],
+                )),
+                SockKind::Resolved(Ok(addrs)) => {
+                    let list: Vec<serde_json::Value> = addrs
+                        .into_iter()
+                        .map(|(a, f)| serde_json::json!({"address": a, "family": f}))
+                        .collect();
+                    f.call::<_, ()>((id, "resolved", json(list.into())?))
+                }
+                SockKind::Resolved(Err(failure)) => f.call::<_, ()>((
+                    id,
+                    "error",
+                    vec![
+                        failure.code.to_owned(),
+                        failure.node_fields_json(),
+                        failure.message,
+                    ],
+                )),
+            }
+        });
+        self.finish_recycle();
+    }
+
+    /// Tell the hook's JS, as call `seq`, about sockets whose call ended and closed them.
+    fn tell_orphans(&self, seq: u64, hook: &Arc<Script>) {
+        let ids: Vec<f64> = match self.contexts.get(&hook.id) {
+            Some(hc) if !hc.orphans.borrow().is_empty() => hc
+                .orphans
+                .borrow_mut()
+                .drain(..)
+                .map(|id| id as f64)
+                .collect(),
+            _ => return,
+        };
+        self.enter(seq, hook, Entry::Glue, |ctx, hc| {
+            hc.api
+                .sock_orphans
+                .clone()
+                .restore(ctx)?
+                .call::<_, ()>((ids,))
+        });
+    }
+
     /// Fire the timers due now, earliest first, each as the call that set it. Timers set while
     /// these run wait for the next round, so the queue is looked at in between.
     fn fire_due(&mut self) {
@@ -1330,11 +1533,13 @@ impl Worker {
                 } else if !c.keeps_alive() {
                     if c.settled {
                         ending.push((c.seq, End::Done));
-                    } else {
+                    } else if c.sockets.is_empty() {
+                        // (An unsettled call with an open socket, even an unref'd one, is
+                        // waiting for it: data may still come.)
                         let alive = alive_hooks.get_or_insert_with(|| {
                             calls
                                 .values()
-                                .filter(|o| o.keeps_alive())
+                                .filter(|o| o.keeps_alive() || !o.sockets.is_empty())
                                 .map(|o| o.hook.id)
                                 .collect()
                         });
@@ -1369,13 +1574,42 @@ impl Worker {
         }
         if end == End::Timeout {
             tracing::warn!(hook = %hook.name, request_id = %state.request_id, pending_requests = state.requests.len(),
-                pending_timers = state.timer_due.len(), "the hook's timeout was reached; the call's pending work is stopped");
+                pending_timers = state.timer_due.len(), open_sockets = state.sockets.len(), "the hook's timeout was reached; the call's pending work is stopped");
+            if state.settled
+                && state.requests.is_empty()
+                && !state.timer_due.values().any(|t| t.1)
+                && state.sockets.values().any(|s| s.keep)
+            {
+                // Only an idle client (a Redis connection kept in module scope) held the call:
+                // its slot was taken until the timeout for nothing.
+                tracing::warn!(hook = %hook.name, request_id = %state.request_id,
+                    "an open socket kept the call, already answered, until its timeout: close it when done, or unref() it (node-redis: client.unref()) so the call ends with its work");
+            }
         }
         if end == End::Hogged && (!state.timer_due.is_empty() || !state.requests.is_empty()) {
             tracing::warn!(hook = %hook.name, request_id = %state.request_id, pending_requests = state.requests.len(),
                 pending_timers = state.timer_due.len(), "the hook hogs the CPU: the work its call left after cb on a shared worker is stopped");
         }
         abort_newest_first(&state.requests);
+        // Closes them (dropping a handle aborts its task); the JS learns it as a later call.
+        let sockets: Vec<u64> = state.sockets.drain().map(|(id, _)| id).collect();
+        if !sockets.is_empty() {
+            if let Some(hc) = self.contexts.get(&hook.id) {
+                hc.orphans.borrow_mut().extend(sockets);
+            }
+            let other = self
+                .shared
+                .0
+                .calls
+                .borrow()
+                .values()
+                .find(|c| c.hook.id == hook.id)
+                .map(|c| c.seq);
+            if let Some(other) = other {
+                self.tell_orphans(other, &hook);
+                self.finish_recycle();
+            }
+        }
         if state.timer_due.is_empty() && state.requests.is_empty() {
             return;
         }

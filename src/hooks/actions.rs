@@ -11,8 +11,12 @@
 //! metadata, Auth0's error classes). So the points, the outbox, the Runner and the run records
 //! treat both kinds alike, and an Action gives the same result as the Hook it replaces.
 //!
-//! Owns: the trigger → export-name table, the adapter's source and Auth0's Actions starters.
+//! Owns: the trigger → export-name table, the adapter's source and Auth0's Actions starters;
+//! `migrate`: the Action equivalent of a Hook's source (`hookgate migrate`) and the outcome two
+//! runs are compared on.
 //! Must not touch: requests (the points build arguments) or running JS (the engine).
+
+pub mod migrate;
 
 use serde_json::{json, Map, Value};
 

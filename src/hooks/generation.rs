@@ -1,6 +1,7 @@
 //! Discovery: from the hooks folder and `[[hooks.hook]]` to one immutable, compiled [`Generation`].
 //!
-//! Owns: scanning `<dir>/<trigger-id>/*.js`, matching settings to files, resolving secrets,
+//! Owns: scanning `<dir>/<trigger-id>/*.js`, matching settings to files, resolving secrets
+//! (hooks' and `[[hooks.module]]` Actions Modules'; `modules/` itself is never scanned for hooks),
 //! compiling every enabled hook (with everything it requires, through the engine's
 //! `ProgramBuilder`), evaluating each once in a scratch runtime (`probe`), reporting every
 //! problem at once, and choosing a trigger's hooks for a request (targeting, order).
@@ -179,6 +180,46 @@ impl Hook {
     }
 }
 
+/// `[[hooks.module]]`: each Actions Module's secrets, read now (a generation holds them, as it
+/// holds hooks' secrets). A setting for a module that is not in `<hooks dir>/modules/` is a
+/// problem, as one for a missing hook file is.
+fn module_secrets(
+    cfg: &HooksConfig,
+    base_dir: &Path,
+    dir: &Path,
+    problems: &mut Vec<String>,
+) -> BTreeMap<String, BTreeMap<String, String>> {
+    use crate::engine::program::MODULES_DIR;
+    let mut out = BTreeMap::new();
+    for (i, m) in cfg.module.iter().enumerate() {
+        let key = format!("[[hooks.module]] #{} name = {:?}", i + 1, m.name);
+        let folder = dir.join(MODULES_DIR);
+        if !folder.join(&m.name).is_dir() && !folder.join(format!("{}.js", m.name)).is_file() {
+            problems.push(format!(
+                "{key}: no such module; a module is {}/{}/ (index.js) or {}/{}.js",
+                folder.display(),
+                m.name,
+                folder.display(),
+                m.name
+            ));
+            continue;
+        }
+        let mut secrets = BTreeMap::new();
+        for (secret, source) in &m.secrets {
+            match read_secret(source, base_dir, &|var| std::env::var(var).ok()) {
+                Ok(v) => {
+                    secrets.insert(secret.clone(), v);
+                }
+                Err(e) => problems.push(format!("{key} secrets.{secret}: {e}")),
+            }
+        }
+        if out.insert(m.name.clone(), secrets).is_some() {
+            problems.push(format!("{key}: this module has settings twice"));
+        }
+    }
+    out
+}
+
 /// Every problem that kept a generation from loading, one per line.
 #[derive(Debug, Clone, thiserror::Error)]
 #[error("the hooks could not be loaded:\n  {}", .problems.join("\n  "))]
@@ -245,7 +286,8 @@ impl Generation {
                 problems.push(format!("{key}: this file has settings twice"));
             }
         }
-        let mut builder = ProgramBuilder::new(&dir);
+        let modules = module_secrets(cfg, base_dir, &dir, &mut problems);
+        let mut builder = ProgramBuilder::new(&dir).with_module_secrets(modules);
         let mut generation = Generation::default();
         for (rel, trigger) in &files {
             let (key, s) = match settings.get(rel) {

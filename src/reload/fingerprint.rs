@@ -38,6 +38,7 @@ pub fn of(config_path: &Path, boot: &Config, parsed: Option<&Config>) -> io::Res
             .hook
             .iter()
             .flat_map(|s| s.secrets.values())
+            .chain(cfg.hooks.module.iter().flat_map(|m| m.secrets.values()))
             .filter_map(|s| match s {
                 SecretSource::File(p) => Some(p),
                 SecretSource::Env(_) => None,

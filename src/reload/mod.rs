@@ -20,6 +20,7 @@
 //! compile hooks itself (it calls [`Config::load`] and [`load`], exactly what `hookgate check`
 //! runs), or run hooks.
 
+pub mod cluster;
 mod fingerprint;
 mod live;
 mod post_events;
@@ -46,6 +47,8 @@ pub struct Status {
     failures: AtomicU64,
     last_duration_us: AtomicU64,
     state: Mutex<State>,
+    /// In cluster mode: the replica's sync with the shared store (`/readyz`'s `cluster`).
+    cluster: std::sync::OnceLock<Arc<cluster::ClusterHealth>>,
 }
 
 #[derive(Default)]
@@ -65,6 +68,17 @@ fn unix(t: SystemTime) -> u64 {
 impl Status {
     fn state(&self) -> std::sync::MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Attach the cluster's health (once, at start, in cluster mode).
+    pub fn set_cluster(&self, health: Arc<cluster::ClusterHealth>) {
+        let _ = self.cluster.set(health);
+    }
+
+    /// In cluster mode: whether this replica is in sync with the shared store, and the detail
+    /// `/readyz` shows; `None` for one replica.
+    pub fn cluster_readiness(&self) -> Option<(bool, serde_json::Value)> {
+        self.cluster.get().map(|c| c.readiness())
     }
 
     /// The `reload` object of `/readyz`.
@@ -128,6 +142,20 @@ impl Status {
             "1 when settings changed on disk that only a restart applies.",
             !s.restart_required.is_empty() as u64,
         );
+        if let Some(c) = self.cluster.get() {
+            metric(
+                "hookgate_cluster_revision",
+                "gauge",
+                "Cluster mode: the revision of the shared hooks this replica's files hold.",
+                c.applied(),
+            );
+            metric(
+                "hookgate_cluster_redis_up",
+                "gauge",
+                "Cluster mode: 1 while Redis answers (hook changes are refused while it does not).",
+                c.is_connected() as u64,
+            );
+        }
         metric(
             "hookgate_reload_last_duration_microseconds",
             "gauge",
@@ -167,6 +195,9 @@ pub struct Reloader {
     /// The process's outbox: a generation that produces post-events is swapped in only once it
     /// is open (the first signup or change-password route opens it).
     outbox: Arc<Outbox>,
+    /// In cluster mode, the number of the generation the check under way builds: the cluster
+    /// revision it carries (the same on every replica for the same content).
+    revision: Option<u64>,
 }
 
 impl Reloader {
@@ -185,6 +216,7 @@ impl Reloader {
             last_seen,
             in_force: last_seen,
             outbox,
+            revision: None,
         }
     }
 
@@ -215,6 +247,24 @@ impl Reloader {
             "the files kept changing while being read; looking again later"
         );
         Outcome::Unchanged
+    }
+
+    /// Cluster mode: the files now hold cluster revision `revision`; build them as generation
+    /// number `revision` (the same on every replica for the same revision). Built even when the
+    /// files look unchanged (a revision that changed nothing this replica builds from), so every
+    /// replica reports the same number for the same revision.
+    /// A revision below the one in force (Redis restored from an older state) is built too:
+    /// the replica follows what Redis holds.
+    pub fn check_at(&mut self, why: &str, revision: u64) -> Outcome {
+        if revision == self.live.load().number {
+            return Outcome::Unchanged;
+        }
+        self.revision = Some(revision);
+        self.last_seen = 0;
+        self.in_force = 0;
+        let outcome = self.check(why);
+        self.revision = None;
+        outcome
     }
 
     /// Are the files still what `seen` says? A build only counts if nothing moved under it: an
@@ -307,7 +357,7 @@ impl Reloader {
         }
         self.in_force = seen;
         let hooks = loaded.generation.all_hooks().count();
-        let number = self.live.load().number + 1;
+        let number = self.revision.unwrap_or_else(|| self.live.load().number + 1);
         self.live
             .store(Arc::new(Live::new(number, Arc::new(config), loaded)));
         let took = started.elapsed();

@@ -10,6 +10,10 @@
 //!   symlink that gets swapped, only its parent sees it (the recursive watch is then re-armed).
 //!   Other files there (logs, say) are ignored.
 //!
+//! In cluster mode ([`spawn_revisions`]) nothing is watched: the cluster layer writes the files
+//! of each revision and sends its number, and only then is a generation built (numbered by the
+//! revision). A local edit of a hook file is not picked up; the next revision overwrites it.
+//!
 //! Secret and key files outside these folders are not watched: the periodic rescan reads them.
 //! A watcher that cannot start (inotify limits) is logged and leaves the rescan to do the work.
 
@@ -106,6 +110,29 @@ pub fn spawn(reloader: Reloader) -> std::io::Result<()> {
     std::thread::Builder::new()
         .name("hookgate-reload".into())
         .spawn(move || run(reloader, watcher, &paths, rx, quiet, rescan))?;
+    Ok(())
+}
+
+/// Cluster mode: build a generation for each revision received (the last, when several are
+/// waiting), numbered by it. Runs for the life of the process.
+pub fn spawn_revisions(mut reloader: Reloader, revisions: Receiver<u64>) -> std::io::Result<()> {
+    tracing::info!("hot reload follows the cluster's revisions (the file watcher is off)");
+    std::thread::Builder::new()
+        .name("hookgate-reload".into())
+        .spawn(move || {
+            while let Ok(mut revision) = revisions.recv() {
+                // Sent in the order the files were written: the last one is what they hold.
+                while let Ok(later) = revisions.try_recv() {
+                    revision = later;
+                }
+                let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    reloader.check_at("cluster revision", revision)
+                }));
+                if outcome.is_err() {
+                    tracing::error!("reload check panicked; the generation in force keeps serving");
+                }
+            }
+        })?;
     Ok(())
 }
 

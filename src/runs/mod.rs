@@ -5,7 +5,9 @@
 //! Owns: the record's shape (what the management API serves as JSON), the store ([`Runs`]: the
 //! newest `[runs] max_records` within `[runs] max_mb`, in memory, and with `[runs] dir` also in
 //! one redb file that survives restarts: `disk.rs`), the live tail ([`Subscription`]), per-hook
-//! metrics (`hook_metrics.rs`) and the store's own `/metrics` lines ([`metrics`]).
+//! metrics (`hook_metrics.rs`) and the store's own `/metrics` lines ([`metrics`]). In cluster
+//! mode, also the shared stream of every replica's records (`shared.rs`), which the runs routes
+//! then read instead.
 //! Must not: block or fail the call it records (a full store drops its oldest record, a disk
 //! error is counted and logged once while memory keeps working, a slow subscriber is told how
 //! many records it missed), name hooks' or points' types (callers hand a [`RunStart`]), or serve
@@ -33,6 +35,7 @@
 mod disk;
 pub mod hook_metrics;
 mod ring;
+pub mod shared;
 pub mod time;
 
 use std::collections::VecDeque;
@@ -181,6 +184,9 @@ pub struct RunRecord {
     /// The hot-reload generation the hook belonged to (for post-events: the one in force when
     /// the event ran).
     pub generation: u64,
+    /// The replica that ran it (cluster mode: `[cluster] replica`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replica: Option<String>,
 }
 
 fn a_hook() -> String {
@@ -214,6 +220,7 @@ impl RunRecord {
             requests: report.requests,
             requests_omitted: report.requests_omitted,
             generation: start.generation,
+            replica: None,
         }
     }
 
@@ -381,6 +388,8 @@ struct Inner {
     ring: Mutex<ring::Ring>,
     live: broadcast::Sender<Arc<RunRecord>>,
     disk: Option<disk::Disk>,
+    /// Cluster mode: the shared stream every replica's records also go to, and are read from.
+    shared: std::sync::OnceLock<Arc<shared::SharedRuns>>,
 }
 
 /// The live channel's capacity at most: a subscriber further behind refills from the store, so
@@ -461,8 +470,20 @@ impl Runs {
                 ring: Mutex::new(ring),
                 live,
                 disk,
+                shared: std::sync::OnceLock::new(),
             }),
         }
+    }
+
+    /// Cluster mode: records also go to the shared stream (named by their replica), and the
+    /// runs routes read it.
+    pub fn share(&self, shared: Arc<shared::SharedRuns>) {
+        let _ = self.inner.shared.set(shared);
+    }
+
+    /// The shared stream, in cluster mode.
+    pub fn shared(&self) -> Option<Arc<shared::SharedRuns>> {
+        self.inner.shared.get().cloned()
     }
 
     /// Whether calls are recorded.
@@ -484,9 +505,13 @@ impl Runs {
 
     /// Store a record (its `id` is assigned here) and publish it to the live tail; the oldest
     /// records go when the bounds are passed. Never blocks on a reader or the disk.
-    pub fn record(&self, record: RunRecord) -> u64 {
+    pub fn record(&self, mut record: RunRecord) -> u64 {
         if !self.inner.enabled {
             return 0;
+        }
+        let shared = self.inner.shared.get();
+        if let Some(s) = shared {
+            record.replica = Some(s.replica().to_string());
         }
         let mut ring = self.inner.ring.lock().unwrap_or_else(|e| e.into_inner());
         let (record, dropped) = ring.add(record);
@@ -498,6 +523,9 @@ impl Runs {
         RECORDED.fetch_add(1, Ordering::Relaxed);
         DROPPED.fetch_add(dropped as u64, Ordering::Relaxed);
         let id = record.id;
+        if let Some(s) = shared {
+            s.send(record.clone());
+        }
         if let Some(disk) = &self.inner.disk {
             disk.write(record);
         }
@@ -683,6 +711,13 @@ pub fn metrics() -> String {
         "counter",
         "Run records not written to disk because the writer was behind.",
         DISK_DROPPED.load(Ordering::Relaxed),
+    );
+    line(
+        &mut out,
+        "hookgate_runs_shared_dropped_total",
+        "counter",
+        "Cluster mode: run records not appended to the shared stream (Redis unreachable, or the queue to it full).",
+        shared::SHARED_DROPPED.load(Ordering::Relaxed),
     );
     out
 }

@@ -14,6 +14,11 @@
 //! A write answers once it is on disk and, within [`SETTLE_WAIT`], once a generation built after
 //! it is in force, so a GET right after a PATCH sees it and the next request runs it.
 //!
+//! In cluster mode a write goes through [`crate::cluster::Cluster::write`]: published as the next
+//! cluster revision, it answers once this replica's generation of that revision is in force (every
+//! answer then carries `Hookgate-Revision`, the revision this replica's files hold); Redis
+//! unreachable, it answers 503 `cluster_unavailable` in Auth0's error shape and changes nothing.
+//!
 //! Owns: the listener, the routes' shapes and statuses. Must not: write files itself (the store
 //! does), log request bodies (secrets travel in them), or touch the proxy's listeners.
 
@@ -36,6 +41,7 @@ use pingora::server::ShutdownWatch;
 use pingora::services::background::BackgroundService;
 
 use crate::admin::store::{Store, StoreError};
+use crate::cluster::{Cluster, Unavailable};
 use crate::config::Config;
 use crate::outbox::Outbox;
 use crate::reload::Status as ReloadStatus;
@@ -52,6 +58,8 @@ pub struct ApiState {
     pub outbox: Arc<Outbox>,
     /// The configuration hookgate started with (its upstream, for the status route).
     pub config: Arc<Config>,
+    /// Cluster mode: changes are published to every replica through it.
+    pub cluster: Option<Arc<Cluster>>,
 }
 
 pub type Shared = Arc<ApiState>;
@@ -70,6 +78,9 @@ impl ApiState {
         self: &Arc<Self>,
         op: impl FnOnce(&Store) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, ApiError> {
+        if let Some(cluster) = self.cluster.clone() {
+            return self.write_cluster(cluster, op).await;
+        }
         let writes = crate::admin::store::writes();
         let mut before = self.generation();
         let state = self.clone();
@@ -94,6 +105,36 @@ impl ApiState {
             }
         }
         Ok(out)
+    }
+
+    /// Cluster mode: the operation as a cluster change; then wait (bounded) for this replica's
+    /// generation of its revision.
+    async fn write_cluster<T: Send + 'static>(
+        self: &Arc<Self>,
+        cluster: Arc<Cluster>,
+        op: impl FnOnce(&Store) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, ApiError> {
+        let state = self.clone();
+        let out = tokio::task::spawn_blocking(move || cluster.write(|| op(&state.store)))
+            .await
+            .map_err(|e| ApiError::internal(format!("the change did not complete: {e}")))?;
+        let (value, revision) = match out {
+            Err(Unavailable(message)) => {
+                return Err(ApiError::new(
+                    axum::http::StatusCode::SERVICE_UNAVAILABLE,
+                    "cluster_unavailable",
+                    message,
+                ))
+            }
+            Ok(result) => result?,
+        };
+        if let Some(revision) = revision {
+            let deadline = Instant::now() + SETTLE_WAIT;
+            while self.generation() < revision && Instant::now() < deadline {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        }
+        Ok(value)
     }
 
     /// A read of the store, off the async threads.
@@ -124,6 +165,7 @@ impl Api {
         config: Arc<Config>,
         reload: Arc<ReloadStatus>,
         outbox: Arc<Outbox>,
+        cluster: Option<Arc<Cluster>>,
     ) -> anyhow::Result<Option<Api>> {
         let auth = Auth::from_config(&config.admin, config.base_dir())?;
         if auth.is_empty() {
@@ -164,8 +206,22 @@ impl Api {
             reload,
             outbox,
             config,
+            cluster: cluster.clone(),
         });
-        let routes = hooks::routes(state.clone()).merge(native::routes(state));
+        let mut routes = hooks::routes(state.clone()).merge(native::routes(state));
+        if let Some(cluster) = cluster {
+            routes = routes.layer(axum::middleware::map_response(
+                move |mut response: axum::response::Response| {
+                    let revision = cluster.revision();
+                    async move {
+                        response
+                            .headers_mut()
+                            .insert("hookgate-revision", axum::http::HeaderValue::from(revision));
+                        response
+                    }
+                },
+            ));
+        }
         Ok(Some(Api {
             listener,
             tls: cert.server,

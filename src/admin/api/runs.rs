@@ -9,6 +9,9 @@
 //!   name?}` in, `{outcome, response|error, console, requests, duration_ms}` out; nothing is
 //!   written anywhere.
 //!
+//! In cluster mode the list, a record and the tail come from the shared stream of every
+//! replica's records (`crate::runs::shared`); ids are then the same on every replica.
+//!
 //! Scopes come from the one table in `auth.rs` (`read:logs`, `update:hooks`).
 //! Owns: these routes' HTTP shapes. Must not: keep records (`crate::runs`) or run scripts itself
 //! (`crate::hooks::runner`).
@@ -52,23 +55,43 @@ pub fn routes(runs: Runs, config: Arc<Config>) -> Router {
         })
 }
 
+fn shared_unavailable(e: impl std::fmt::Display) -> ApiError {
+    ApiError::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "cluster_unavailable",
+        format!("the cluster's run records (Redis) cannot be read now: {e}"),
+    )
+}
+
 async fn list(State(s): State<RunsState>, RawQuery(q): RawQuery) -> Result<Response, ApiError> {
     let query = Query::parse(q.as_deref().unwrap_or("")).map_err(ApiError::invalid_query)?;
+    if let Some(shared) = s.runs.shared() {
+        let page = tokio::task::spawn_blocking(move || shared.query(&query))
+            .await
+            .map_err(|e| ApiError::internal(e.to_string()))?
+            .map_err(shared_unavailable)?;
+        return Ok(Json(page).into_response());
+    }
     Ok(Json(s.runs.query(&query)).into_response())
 }
 
 async fn one(State(s): State<RunsState>, Path(id): Path<String>) -> Result<Response, ApiError> {
-    let record = id
-        .parse::<u64>()
-        .ok()
-        .and_then(|id| s.runs.get(id))
-        .ok_or_else(|| {
-            ApiError::new(
-                StatusCode::NOT_FOUND,
-                "inexistent_run",
-                format!("no run record {id} (the store keeps the newest ones only)"),
-            )
-        })?;
+    let found = match (s.runs.shared(), id.parse::<u64>().ok()) {
+        (_, None) => None,
+        (None, Some(n)) => s.runs.get(n),
+        (Some(shared), Some(n)) => tokio::task::spawn_blocking(move || shared.get(n))
+            .await
+            .map_err(|e| ApiError::internal(e.to_string()))?
+            .map_err(shared_unavailable)?
+            .map(Arc::new),
+    };
+    let record = found.ok_or_else(|| {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            "inexistent_run",
+            format!("no run record {id} (the store keeps the newest ones only)"),
+        )
+    })?;
     Ok(Json(record.as_ref()).into_response())
 }
 
@@ -82,16 +105,50 @@ async fn stream(State(s): State<RunsState>, headers: HeaderMap) -> Result<Respon
                 .ok_or_else(|| ApiError::invalid("Last-Event-ID must be a run record id"))?,
         ),
     };
-    let sub = s.runs.subscribe(after);
-    let events = futures_util::stream::unfold(sub, |mut sub| async move {
-        let tail = sub.next().await?;
+    let to_event = |tail: crate::runs::Tail| {
         let (id, kind, data) = tail.sse();
         let mut event = Event::default().event(kind).data(data);
         if let Some(id) = id {
             event = event.id(id.to_string());
         }
-        Some((Ok::<_, Infallible>(event), sub))
-    });
+        Ok::<_, Infallible>(event)
+    };
+    type Events =
+        std::pin::Pin<Box<dyn futures_util::Stream<Item = Result<Event, Infallible>> + Send>>;
+    let events: Events = match s.runs.shared() {
+        None => {
+            let sub = s.runs.subscribe(after);
+            Box::pin(futures_util::stream::unfold(
+                sub,
+                move |mut sub| async move {
+                    let tail = sub.next().await?;
+                    Some((to_event(tail), sub))
+                },
+            ))
+        }
+        Some(shared) => {
+            // Each read blocks up to a second on Redis: off the async threads.
+            let tail = Some(shared.tail(after));
+            Box::pin(futures_util::stream::unfold(
+                tail,
+                move |mut tail| async move {
+                    loop {
+                        let mut t = tail.take()?;
+                        let (t, next) = tokio::task::spawn_blocking(move || {
+                            let next = t.poll();
+                            (t, next)
+                        })
+                        .await
+                        .ok()?;
+                        tail = Some(t);
+                        if let Some(next) = next {
+                            return Some((to_event(next), tail));
+                        }
+                    }
+                },
+            ))
+        }
+    };
     let mut response = Sse::new(events)
         .keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
         .into_response();

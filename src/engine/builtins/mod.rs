@@ -40,12 +40,20 @@ pub static BUILTINS: &[Builtin] = builtins![
     // Node's subpath aliases.
     "assert/strict" => "assert_strict.js",
     "path/posix" => "path_posix.js",
+    "dns/promises" => "dns_promises.js",
     "stream/promises" => "stream_promises.js",
     "timers/promises" => "timers_promises.js",
     "util/types" => "util_types.js",
     // hookgate's own; http, https, zlib and crypto over the host's client and natives.
     "aws-sdk" => "aws-sdk.js",
     "crypto" => "crypto.js",
+    // net, tls and dns over the host's sockets and resolver (src/engine/sockets.rs).
+    "dns" => "dns.js",
+    "net" => "net.js",
+    "tls" => "tls.js",
+    // What node-redis v5 loads besides them.
+    "diagnostics_channel" => "diagnostics_channel.js",
+    "perf_hooks" => "perf_hooks.js",
     "http" => "http.js",
     "https" => "https.js",
     "os" => "os.js",
@@ -59,11 +67,8 @@ pub static BUILTINS: &[Builtin] = builtins![
     "child_process" => "child_process.js",
     "cluster" => "cluster.js",
     "dgram" => "dgram.js",
-    "dns" => "dns.js",
     "fs" => "fs.js",
     "http2" => "http2.js",
-    "net" => "net.js",
-    "tls" => "tls.js",
     "vm" => "vm.js",
     "worker_threads" => "worker_threads.js",
 ];

@@ -50,6 +50,9 @@ pub(crate) struct Api {
     pub drop_timers: Persistent<Function<'static>>,
     /// Forget requests (by id) of calls that ended.
     pub drop_requests: Persistent<Function<'static>>,
+    /// An event of a socket or lookup (`sockets.rs`), and sockets closed with their call.
+    pub sock_event: Persistent<Function<'static>>,
+    pub sock_orphans: Persistent<Function<'static>>,
 }
 
 /// Install the globals in `ctx`.
@@ -79,6 +82,8 @@ pub(crate) fn install<'js>(ctx: &Ctx<'js>, shared: &Shared) -> rquickjs::Result<
         io_done: get("io", "done")?,
         drop_timers: get("timers", "drop")?,
         drop_requests: get("io", "drop")?,
+        sock_event: get("io", "sockEvent")?,
+        sock_orphans: get("io", "sockOrphans")?,
     })
 }
 
@@ -176,6 +181,7 @@ fn install_natives<'js>(
         })?,
     )?;
     super::natives::install(ctx, native)?;
+    super::sockets_js::install(ctx, native, shared)?;
 
     let s = shared.clone();
     native.set(

@@ -2700,6 +2700,7 @@ function finishedPromise(stream, opts) {
 Stream.promises = { pipeline: pipelinePromise, finished: finishedPromise };
 Stream.isReadable = (s) => !!(s && typeof s.read === "function" && s.readable !== false);
 Stream.isErrored = (s) => !!(s && (s._readableState || s._writableState || {}).errorEmitted);
+Stream.EventEmitter = require("events");
 Stream._isUint8Array = (v) => v instanceof Uint8Array;
 Stream._uint8ArrayToBuffer = (v) => require("buffer").Buffer.from(v.buffer, v.byteOffset, v.byteLength);
 module.exports = Stream;

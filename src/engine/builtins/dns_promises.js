@@ -1,0 +1,3 @@
+// Node's `dns/promises`: `dns.promises`.
+'use strict';
+module.exports = require('dns').promises;

@@ -1,0 +1,81 @@
+//! Cluster mode's health as `/readyz` shows it: whether this replica reaches the shared store and
+//! has caught up with it. Written by the cluster layer, read by the admin listener.
+//!
+//! Owns: that state and its JSON. Must not: connect anywhere or apply changes (the cluster layer
+//! does).
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Mutex;
+
+use serde_json::json;
+
+/// What the cluster layer reports.
+#[derive(Default)]
+pub struct ClusterHealth {
+    /// The last exchange with Redis succeeded.
+    connected: AtomicBool,
+    /// The replica has read the shared snapshot once since it started (or seeded it).
+    synced: AtomicBool,
+    /// The cluster revision this replica's files hold.
+    applied: AtomicU64,
+    replica: Mutex<String>,
+    error: Mutex<Option<String>>,
+}
+
+impl ClusterHealth {
+    pub fn new(replica: &str) -> ClusterHealth {
+        let h = ClusterHealth::default();
+        *h.replica.lock().unwrap_or_else(|p| p.into_inner()) = replica.to_string();
+        h
+    }
+
+    pub fn connected(&self) {
+        self.connected.store(true, Ordering::Relaxed);
+        *self.error.lock().unwrap_or_else(|p| p.into_inner()) = None;
+    }
+
+    pub fn failed(&self, error: String) {
+        self.connected.store(false, Ordering::Relaxed);
+        *self.error.lock().unwrap_or_else(|p| p.into_inner()) = Some(error);
+    }
+
+    pub fn synced(&self) {
+        self.synced.store(true, Ordering::Relaxed);
+    }
+
+    pub fn set_applied(&self, revision: u64) {
+        self.applied.store(revision, Ordering::Relaxed);
+    }
+
+    pub fn applied(&self) -> u64 {
+        self.applied.load(Ordering::Relaxed)
+    }
+
+    pub fn is_connected(&self) -> bool {
+        self.connected.load(Ordering::Relaxed)
+    }
+
+    /// Ready: Redis answers and the snapshot was read. Not ready, the replica still serves its
+    /// last generation; the load balancer just sends traffic elsewhere while others can.
+    pub fn readiness(&self) -> (bool, serde_json::Value) {
+        let connected = self.connected.load(Ordering::Relaxed);
+        let synced = self.synced.load(Ordering::Relaxed);
+        let error = self.error.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        let replica = self
+            .replica
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        (
+            connected && synced,
+            json!({
+                "replica": replica,
+                "redis_reachable": connected,
+                "synced": synced,
+                "revision": self.applied.load(Ordering::Relaxed),
+                "error": error,
+                "note": (!connected).then_some("Redis is unreachable: this replica serves its last generation, refuses hook changes (503) and catches up when Redis is back"),
+            }),
+        )
+    }
+}
