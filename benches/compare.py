@@ -20,6 +20,9 @@ answering a pre-made RS256 JWT, so that the proxy is the bottleneck):
   signup-hookgate  through hookgate's pre-user-registration route, with a pre- and a
                    post-user-registration hook (the post-event written to the durable outbox)
   nginx-pass       nginx proxy_pass (benches/peers/nginx/proxy_pass.conf.in)
+  pingora-pass     bare pingora: its minimal ProxyHttp, a fixed peer with hookgate's upstream timeouts
+                   and nothing else (benches/bare_pingora.rs, the same pingora, thread layout and
+                   allocator as hookgate): what of the passthrough cost is pingora's own
   njs-es256/rs256  nginx + njs doing the exchange (benches/peers/nginx/{njs.conf.in,exchange.js})
   node-es256/rs256 a Node.js proxy on node:http + jose (benches/peers/node/proxy.mjs)
 
@@ -102,6 +105,7 @@ SCENARIOS = [
     Scenario("direct", "direct to the upstream", "passthrough", None, path="/token", check="upstream"),
     Scenario("hookgate-pass", "hookgate, passthrough", "passthrough", "hookgate", alg="ES256", path="/token", check="upstream"),
     Scenario("nginx-pass", "nginx proxy_pass", "passthrough", "nginx-pass", path="/token", check="upstream"),
+    Scenario("pingora-pass", "bare pingora, passthrough", "passthrough", "bare-pingora", path="/token", check="upstream"),
     Scenario("hookgate-es256", "hookgate, hook + ES256", "ES256", "hookgate", alg="ES256"),
     Scenario("njs-es256", "nginx+njs, hook + ES256", "ES256", "njs", alg="ES256"),
     Scenario("node-es256", "Node.js+jose, hook + ES256", "ES256", "node", alg="ES256"),
@@ -113,7 +117,7 @@ SCENARIOS = [
     Scenario("signup-hookgate", "signup via hookgate, pre + post hooks", "signup", "hookgate-signup",
              path="/dbconnections/signup", check="signup", wrk_env=SIGNUP_WRK),
 ]
-PEER_OF = {"hookgate-pass": ["nginx-pass"], "hookgate-es256": ["njs-es256", "node-es256"],
+PEER_OF = {"hookgate-pass": ["nginx-pass", "pingora-pass"], "hookgate-es256": ["njs-es256", "node-es256"],
            "hookgate-rs256": ["njs-rs256", "node-rs256"]}
 
 
@@ -310,6 +314,15 @@ class Bench:
         proc = self.procs.start([*cmd, "-g", "daemon off;"], stderr=open(os.path.join(d, "nginx.err"), "w"))
         wait_tcp(int(fields["LISTEN"].rsplit(":", 1)[1]), proc, "nginx")
         return proc
+
+    def start_bare_pingora(self, sc, up_port, d):
+        port = tx.free_port()
+        bare = os.path.join(os.path.dirname(self.a.hookgate), "examples", "bare-pingora")
+        proc = self.procs.start([*self.prefix, bare, f"127.0.0.1:{port}", f"127.0.0.1:{up_port}", str(self.a.workers)],
+                                stdout=subprocess.DEVNULL, stderr=open(os.path.join(d, "bare.log"), "w"),
+                                env={**os.environ, "BARE_PINGORA_TIMEOUTS": "1"})
+        wait_tcp(port, proc, "bare pingora")
+        return Running(proc, f"http://127.0.0.1:{port}")
 
     def start_nginx_pass(self, sc, up_port, d):
         port = tx.free_port()
@@ -729,6 +742,15 @@ def render(args, mach, floor, results, skipped, started, elapsed):
                                ("hookgate-pass", "nginx-pass", 1)):
             v, lo, hi = round_ratios(rows[hg], rows[peer]) if hg in rows and peer in rows else (None, None, None)
             target(f"{hg} ≥ {goal}× {peer} throughput", v, goal, lo=lo, hi=hi)
+        # Issue 24: hookgate's passthrough CPU per request within 1.1× bare pingora's, and ≤ nginx's.
+        for peer, goal in (("pingora-pass", 1.1), ("nginx-pass", 1.0)):
+            h = rows.get("hookgate-pass", {}).get("load", {}).get("cpu_us")
+            p = rows.get(peer, {}).get("load", {}).get("cpu_us")
+            if h and p:
+                verdict = "met" if h / p <= goal else "**missed**"
+                w(f"| hookgate-pass CPU/request ≤ {goal}× {peer} | {h / p:.2f}× ({h:.0f} vs {p:.0f} µs) | {verdict} |")
+            else:
+                w(f"| hookgate-pass CPU/request ≤ {goal}× {peer} | not measured | |")
         w("")
     w("## How fair this is\n")
     w(FAIRNESS.strip())
@@ -782,9 +804,9 @@ def preflight(args):
             log(f"npm ci in {os.path.relpath(d, ROOT)}")
             subprocess.run(["npm", "ci", "--no-audit", "--no-fund"], cwd=d, check=True, stdout=subprocess.DEVNULL)
     if not args.no_build:
-        log("cargo build --release --bin hookgate --example stub-idp")
-        subprocess.run(["cargo", "build", "--release", "--locked", "-q", "--bin", "hookgate", "--example", "stub-idp"],
-                       cwd=ROOT, check=True)
+        log("cargo build --release --bin hookgate --example stub-idp --example bare-pingora")
+        subprocess.run(["cargo", "build", "--release", "--locked", "-q", "--bin", "hookgate", "--example", "stub-idp",
+                        "--example", "bare-pingora"], cwd=ROOT, check=True)
     for b in (args.hookgate, args.stub):
         if not os.access(b, os.X_OK):
             raise SystemExit(f"{b} is missing: cargo build --release --bin hookgate --example stub-idp")

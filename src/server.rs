@@ -68,7 +68,10 @@ pub fn run(config: Config, loaded: Loaded) -> anyhow::Result<()> {
     if config.outbox_needed() {
         outbox.ensure_open()?;
     }
-    let reloader = Reloader::new(config.clone(), live.clone(), outbox.clone());
+    // The first generation's hooks are evaluated on every worker before anything is served.
+    crate::reload::warm(&engine, first, &live.load().generation);
+    let reloader =
+        Reloader::new(config.clone(), live.clone(), outbox.clone()).warming(engine.clone());
     let reload_status = reloader.status();
     let (cluster, revisions) = match &config.cluster {
         None => (None, None),

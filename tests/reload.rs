@@ -424,3 +424,61 @@ async fn hundred_reloads_under_continuous_traffic_drop_no_request() {
     assert_eq!(s.hg.metric("hookgate_reload_failure_total").await, 20);
     eprintln!("100 reloads, {ok} requests, none failed");
 }
+
+/// A hook stamping the time its module was evaluated (ms since the epoch) into the token, and
+/// holding each call 300 ms, so that with one call per worker two calls at once run on two
+/// different workers.
+fn stamping(version: &str) -> String {
+    format!(
+        "const loadedAt = String(Date.now());\n\
+         module.exports = function (client, scope, audience, context, cb) {{\n\
+         \x20 setTimeout(function () {{ cb(null, {{ scope: scope, 'https://example.com/v': '{version}@' + loadedAt }}); }}, 300);\n\
+         }};\n"
+    )
+}
+
+fn now_ms() -> u128 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis()
+}
+
+/// Two calls at once (one per worker); each must come from `version`'s code, whose module was
+/// evaluated before the calls were sent.
+async fn both_workers_loaded_before(hg: &Hookgate, version: &str) {
+    let c = client();
+    let asked = now_ms();
+    let (a, b) = tokio::join!(exchange(&c, hg), exchange(&c, hg));
+    for answer in [a, b] {
+        let (status, stamp) = answer.unwrap();
+        assert_eq!(status, 200, "{stamp}");
+        let (v, loaded) = stamp.split_once('@').unwrap_or_else(|| panic!("{stamp}"));
+        assert_eq!(v, version);
+        let loaded: u128 = loaded.parse().unwrap();
+        assert!(
+            loaded < asked,
+            "{version}: a worker evaluated the hook's module at its first call ({loaded} ms), \
+             after the call was sent ({asked} ms), instead of when the generation loaded\n{}",
+            hg.log()
+        );
+    }
+}
+
+/// No slow first call: every worker evaluates a generation's hooks (module and requires)
+/// before the generation serves, at start and at each reload.
+#[tokio::test]
+async fn every_worker_evaluates_a_generations_hooks_before_it_serves() {
+    let s = Setup::start(
+        &[("hooks/credentials-exchange/stamp.js", &stamping("v1"))],
+        // No worker started on demand: one started after the calls would evaluate at its start.
+        "[hooks]\nworkers = 2\nmax_workers = 2\ncalls_per_worker = 1\n",
+    );
+    both_workers_loaded_before(&s.hg, "v1").await;
+    atomic_save(
+        &s.path("hooks/credentials-exchange/stamp.js"),
+        &stamping("v2"),
+    );
+    s.hg.until_metric("hookgate_generation", 2).await;
+    both_workers_loaded_before(&s.hg, "v2").await;
+}

@@ -261,6 +261,8 @@ struct Inner {
     /// At most this many workers (`[hooks] max_workers`, default 4 × `workers`).
     max_workers: usize,
     pool: Mutex<Pool>,
+    /// The generation being loaded, for every worker to evaluate ([`Engine::warm`]).
+    board: Arc<worker::WarmBoard>,
 }
 
 impl Drop for Inner {
@@ -297,6 +299,7 @@ impl Engine {
         let (tx, rx) = crossbeam_channel::unbounded();
         let (low_tx, low_rx) = crossbeam_channel::unbounded();
         let idle = Arc::new(AtomicUsize::new(workers));
+        let board = Arc::new(worker::WarmBoard::default());
         let threads = (0..workers)
             .map(|i| {
                 worker::spawn(
@@ -306,6 +309,7 @@ impl Engine {
                     idle.clone(),
                     limits.clone(),
                     egress.clone(),
+                    board.clone(),
                 )
             })
             .collect::<Result<Vec<_>, _>>()?;
@@ -334,6 +338,7 @@ impl Engine {
                 started: AtomicUsize::new(workers),
                 max_workers: cfg.max_workers.unwrap_or(workers * 4).max(workers),
                 pool: Mutex::new(pool),
+                board,
             }),
         })
     }
@@ -621,6 +626,7 @@ impl Engine {
             idle.clone(),
             pool.limits.clone(),
             pool.egress.clone(),
+            inner.board.clone(),
         ) {
             Ok(thread) => {
                 pool.threads.push(thread);
@@ -651,6 +657,33 @@ impl Engine {
     /// now and spins for it, so the wake-up overlaps the caller's own work instead of adding to
     /// the call. For callers passing [`Wait::SpinFirst`] (at a steady load the workers' own
     /// spinning decides). Does nothing when no worker is free or the machine has one core.
+    /// Evaluate `scripts` (a generation about to serve: each hook's module and what it
+    /// requires) on every worker, and return once all have or `within` has passed, with how
+    /// many did. Then no first call on a worker pays for loading a hook's packages (request +
+    /// axios: ~100 ms). Workers busy with calls evaluate between their calls' events; a worker
+    /// started later evaluates the last set before its first call. Runs on the caller's thread
+    /// (the reloader's), never on the proxy's.
+    pub fn warm(&self, scripts: Vec<Arc<Script>>, within: Duration) -> usize {
+        let inner = &self.inner;
+        let epoch = inner.board.post(scripts);
+        let deadline = Instant::now() + within;
+        loop {
+            let workers = inner.started.load(Ordering::Relaxed);
+            let done = inner.board.done(epoch, Duration::ZERO);
+            if done >= workers || Instant::now() >= deadline {
+                return done;
+            }
+            // Wake the workers asleep on the queue; one already done may take a wake-up meant
+            // for another, hence the rounds.
+            if let Some(jobs) = &inner.jobs {
+                for _ in done..workers {
+                    let _ = jobs.send(worker::Msg::Wake);
+                }
+            }
+            inner.board.done(epoch, Duration::from_millis(20));
+        }
+    }
+
     pub fn prewake(&self) {
         if self.inner.may_spin && self.inner.idle.load(Ordering::Relaxed) > 0 {
             if let Some(jobs) = &self.inner.jobs {

@@ -35,8 +35,8 @@ use std::cell::{Cell, RefCell};
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::rc::Rc;
-use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
-use std::sync::{Arc, Weak};
+use std::sync::atomic::{AtomicU64, AtomicU8, AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex, Weak};
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Sender, TryRecvError};
@@ -118,6 +118,51 @@ pub(crate) enum Msg {
     Call(Job),
     /// A call is coming (see [`super::Engine::prewake`]): wake up and spin for it.
     Wake,
+}
+
+/// The hooks of a generation being loaded, which every shared worker evaluates (module and
+/// `require`s) before that generation serves: see [`super::Engine::warm`].
+#[derive(Default)]
+pub(crate) struct WarmBoard {
+    /// Bumped for each new set; a worker compares it with the last one it evaluated.
+    epoch: AtomicU64,
+    scripts: Mutex<Arc<[Arc<Script>]>>,
+    /// (epoch, workers that evaluated its set).
+    done: Mutex<(u64, usize)>,
+    finished: Condvar,
+}
+
+impl WarmBoard {
+    /// Post a new set; returns its epoch.
+    pub fn post(&self, scripts: Vec<Arc<Script>>) -> u64 {
+        let mut current = self.scripts.lock().unwrap_or_else(|e| e.into_inner());
+        *current = scripts.into();
+        self.epoch.fetch_add(1, Ordering::AcqRel) + 1
+    }
+
+    /// Workers that evaluated `epoch`'s set, waiting up to `wait` for one more.
+    pub fn done(&self, epoch: u64, wait: Duration) -> usize {
+        let done = self.done.lock().unwrap_or_else(|e| e.into_inner());
+        let (done, _) = self
+            .finished
+            .wait_timeout_while(done, wait, |d| d.0 < epoch)
+            .unwrap_or_else(|e| e.into_inner());
+        if done.0 == epoch {
+            done.1
+        } else {
+            0
+        }
+    }
+
+    fn finish(&self, epoch: u64) {
+        let mut done = self.done.lock().unwrap_or_else(|e| e.into_inner());
+        match done.0.cmp(&epoch) {
+            std::cmp::Ordering::Equal => done.1 += 1,
+            std::cmp::Ordering::Less => *done = (epoch, 1),
+            std::cmp::Ordering::Greater => return,
+        }
+        self.finished.notify_all();
+    }
 }
 
 /// The sandbox limits, from `[hooks]`.
@@ -222,6 +267,7 @@ pub(crate) fn spawn(
     idle: Arc<AtomicUsize>,
     limits: Limits,
     egress: Egress,
+    board: Arc<WarmBoard>,
 ) -> std::io::Result<std::thread::JoinHandle<()>> {
     let name = match pool {
         Pool::Shared => format!("hookgate-js-{index}"),
@@ -247,6 +293,9 @@ pub(crate) fn spawn(
             let new_worker = || {
                 let mut w = Worker::new(limits.clone(), egress.clone());
                 w.pool = pool;
+                // The low-priority workers run hogged scripts one call at a time: nothing to
+                // get ready for.
+                w.board = (pool == Pool::Shared).then(|| board.clone());
                 w
             };
             let mut worker = new_worker();
@@ -302,19 +351,23 @@ impl Loop {
 /// second per worker (hookgate in front of node-oidc-provider) an unconditional spin was 50 µs of
 /// wasted CPU per call, a fifth of hookgate's; calls back to back keep the spin. A
 /// [`Msg::Wake`] starts a spin of [`WAKE_SPIN`] for the call announced.
-fn next_job(jobs: &Receiver<Msg>, spin: &mut Duration) -> Option<Job> {
+/// A [`Msg::Wake`] also ends the wait when `warm_due` says a new set of hooks is to be
+/// evaluated ([`WarmBoard`]).
+fn next_job(jobs: &Receiver<Msg>, spin: &mut Duration, warm_due: impl Fn() -> bool) -> Next {
     let mut start = Instant::now();
     let mut budget = *spin;
     loop {
         let msg = match jobs.try_recv() {
             Ok(msg) => msg,
-            Err(TryRecvError::Disconnected) => return None,
+            Err(TryRecvError::Disconnected) => return Next::Closed,
             Err(TryRecvError::Empty) if start.elapsed() < budget => {
                 std::hint::spin_loop();
                 continue;
             }
             Err(TryRecvError::Empty) => {
-                let msg = jobs.recv().ok()?;
+                let Ok(msg) = jobs.recv() else {
+                    return Next::Closed;
+                };
                 *spin = if start.elapsed() < SPIN_FOR {
                     SPIN_FOR
                 } else {
@@ -324,13 +377,23 @@ fn next_job(jobs: &Receiver<Msg>, spin: &mut Duration) -> Option<Job> {
             }
         };
         match msg {
-            Msg::Call(job) => return Some(job),
+            Msg::Call(job) => return Next::Job(job),
+            Msg::Wake if warm_due() => return Next::Warm,
             Msg::Wake => {
                 start = Instant::now();
                 budget = WAKE_SPIN;
             }
         }
     }
+}
+
+/// What [`next_job`] found.
+enum Next {
+    Job(Job),
+    /// A generation's hooks are to be evaluated first.
+    Warm,
+    /// The queue is closed.
+    Closed,
 }
 
 /// Abort a call's requests, the most recent first: one still waiting for an outbound slot is
@@ -875,6 +938,10 @@ pub(crate) struct Worker {
     recycle: Cell<Option<Recycle>>,
     /// The pool this worker serves (the probe's scratch worker: shared).
     pool: Pool,
+    /// Where the generations being loaded are posted (shared workers of an engine only).
+    board: Option<Arc<WarmBoard>>,
+    /// The last [`WarmBoard`] epoch this worker evaluated.
+    warmed: u64,
 }
 
 impl Worker {
@@ -904,7 +971,68 @@ impl Worker {
             seq: 0,
             recycle: Cell::new(None),
             pool: Pool::Shared,
+            board: None,
+            warmed: 0,
         }
+    }
+
+    fn warm_due(&self) -> bool {
+        self.board
+            .as_ref()
+            .is_some_and(|b| b.epoch.load(Ordering::Acquire) != self.warmed)
+    }
+
+    /// Evaluate the posted generation's hooks (each one's module, and what it requires) in
+    /// this worker, so that their first calls here find them ready. Each evaluation runs as a
+    /// call of its own with the hook's timeout and no caller, as the first call's would have:
+    /// work its module starts (a token fetched into module scope) goes on in that call's event
+    /// loop until it drains or the timeout. A hook that fails here is left for its first call,
+    /// which reports it as it always did.
+    fn warm(&mut self) {
+        let Some(board) = self.board.clone() else {
+            return;
+        };
+        let epoch = board.epoch.load(Ordering::Acquire);
+        if epoch == self.warmed {
+            return;
+        }
+        self.warmed = epoch;
+        let scripts = board
+            .scripts
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        for script in scripts.iter() {
+            // A module stopped at its timeout marks the runtime for replacement: the turn
+            // does that, and the rest are left for their first calls.
+            if self.recycle.get().is_some() {
+                break;
+            }
+            if script.is_hogged()
+                || self
+                    .contexts
+                    .get(&script.id)
+                    .is_some_and(|hc| hc.exports.is_some())
+            {
+                continue;
+            }
+            self.seq += 1;
+            let seq = self.seq;
+            let state = CallState::new(
+                seq,
+                script.clone(),
+                "load".into(),
+                Instant::now() + script.timeout,
+                None,
+                None,
+                &self.shared.0.limits,
+            );
+            self.shared.0.calls.borrow_mut().insert(seq, state);
+            let _ = self.context_for(seq, script);
+            // Nobody waits for it: it ends as soon as its module left nothing pending.
+            self.shared.settle_seq(seq, Ok(serde_json::Value::Null));
+        }
+        board.finish(epoch);
     }
 
     fn holds_calls(&self) -> bool {
@@ -918,12 +1046,17 @@ impl Worker {
     /// One round: take calls, deliver completions, fire due timers, end the calls that are
     /// over, then wait for the next of those. False once the queue is closed and no call is left.
     fn turn(&mut self, jobs: &Receiver<Msg>, idle: &AtomicUsize, lp: &mut Loop) -> bool {
+        if self.warm_due() {
+            self.warm();
+        }
         if !self.holds_calls() {
             if lp.closed {
                 return false;
             }
-            let Some(job) = next_job(jobs, &mut lp.spin) else {
-                return false;
+            let job = match next_job(jobs, &mut lp.spin, || self.warm_due()) {
+                Next::Job(job) => job,
+                Next::Warm => return true,
+                Next::Closed => return false,
             };
             lp.sync_idle(idle, true);
             self.start(job);

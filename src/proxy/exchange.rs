@@ -104,7 +104,7 @@ pub async fn handle(proxy: &Proxy, session: &mut Session, ctx: &mut RequestCtx) 
     if session.response_written().is_some() {
         return Error::e_explain(ErrorType::WriteError, "cut by shutdown mid-answer");
     }
-    tracing::warn!(request_id = %ctx.request_id, route = %route.name, "grace period over while in flight; answering 503");
+    tracing::warn!(request_id = %ctx.request_id(), route = %route.name, "grace period over while in flight; answering 503");
     let err = Failure::Unavailable("hookgate is shutting down; retry the request".into());
     render(&err, point.shape()).write(session).await
 }
@@ -146,7 +146,8 @@ async fn exchange(
     }
     strip_for_upstream(&mut req);
     super::routing::strip_overrides(&live.config.routes, &mut req);
-    let request_id = ctx.request_id.as_str();
+    let request_id = ctx.request_id().to_string();
+    let request_id = request_id.as_str();
     let facts = live.generation.has_actions().then(|| {
         let header = |name: &str| req.headers.get(name).and_then(|v| v.to_str().ok());
         crate::hooks::actions::facts(
@@ -220,7 +221,7 @@ async fn exchange(
         Err(err) => {
             let err = render(&err, point.shape());
             if matches!(err.status, 502 | 504) {
-                tracing::warn!(request_id = %ctx.request_id, route = %route.name, error = %err, "upstream failed");
+                tracing::warn!(request_id, route = %route.name, error = %err, "upstream failed");
             }
             err.write(session).await
         }

@@ -143,19 +143,35 @@ impl Drop for InflightGuard {
 
 /// Per-request state.
 pub struct RequestCtx {
-    pub request_id: String,
+    /// The client's `X-Request-Id`, or hookgate's own (process id and a counter), written out
+    /// only when something reads it ([`RequestCtx::request_id`]): a passthrough request that
+    /// logs nothing never formats one.
+    request_id: String,
+    /// This request's number in the process, for the request id.
+    number: u64,
+    /// The process id, for the request id.
+    pid: u32,
     /// What was in force when the request started: a reload never changes it mid-way.
     pub live: Arc<Live>,
     /// Index into `live.config.routes`.
     pub route: Option<usize>,
     /// The path and query the upstream is sent (the normalised one hookgate routed on, or the
-    /// route's rewrite); `None` leaves the request's own (`OPTIONS *`).
+    /// route's rewrite); `None` leaves the request's own (`OPTIONS *`, or a request line already
+    /// in that spelling).
     pub upstream_uri: Option<http::Uri>,
     pub started: Instant,
     _inflight: InflightGuard,
 }
 
 impl RequestCtx {
+    /// The request id every log line and run record of this request carries.
+    pub fn request_id(&mut self) -> &str {
+        if self.request_id.is_empty() {
+            self.request_id = format!("{:08x}{:08x}", self.pid, self.number);
+        }
+        &self.request_id
+    }
+
     pub fn route(&self) -> Option<&Route> {
         self.live.route(self.route)
     }
@@ -179,9 +195,10 @@ impl ProxyHttp for Proxy {
     type CTX = RequestCtx;
 
     fn new_ctx(&self) -> RequestCtx {
-        let n = self.next_request.fetch_add(1, Ordering::Relaxed);
         RequestCtx {
-            request_id: format!("{:08x}{n:08x}", self.pid),
+            request_id: String::new(),
+            number: self.next_request.fetch_add(1, Ordering::Relaxed),
+            pid: self.pid,
             live: self.live.load_full(),
             route: None,
             upstream_uri: None,
@@ -230,10 +247,14 @@ impl ProxyHttp for Proxy {
                 return Ok(true);
             }
         };
-        match upstream.parse::<http::Uri>() {
-            Ok(uri) => ctx.upstream_uri = Some(uri),
-            Err(_) => {
-                return refuse(session, "the request path cannot be forwarded").await;
+        // Most requests are already in their canonical spelling: then the request line goes
+        // upstream as received, with no URI to build.
+        if upstream.as_bytes() != session.req_header().raw_path() {
+            match upstream.parse::<http::Uri>() {
+                Ok(uri) => ctx.upstream_uri = Some(uri),
+                Err(_) => {
+                    return refuse(session, "the request path cannot be forwarded").await;
+                }
             }
         }
         let Some(route) = ctx.route() else {
@@ -319,10 +340,11 @@ impl ProxyHttp for Proxy {
         if !ctx.config().server.access_log {
             return;
         }
+        let request_id = ctx.request_id().to_string();
         let req = session.req_header();
         tracing::info!(
             target: "hookgate::access",
-            request_id = %ctx.request_id,
+            request_id = %request_id,
             method = %req.method,
             path = %req.uri.path(),
             generation = ctx.live.number,

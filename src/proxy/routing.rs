@@ -88,12 +88,19 @@ pub fn decide(routes: &[Route], method: &str, target: &Target) -> Decision {
 /// the one hookgate routed on, or, on a hooked route's path (where only the methods the route
 /// does not take pass), another method.
 pub fn strip_overrides(routes: &[Route], upstream: &mut RequestHeader) {
-    for h in PATH_OVERRIDES {
-        upstream.remove_header(h);
+    // Most requests carry none of these: one pass over the names they have, instead of a
+    // lookup per header and the path normalised again.
+    let carries = |upstream: &RequestHeader, names: &[&str]| {
+        upstream.headers.keys().any(|k| names.contains(&k.as_str()))
+    };
+    if carries(upstream, &PATH_OVERRIDES) {
+        for h in PATH_OVERRIDES {
+            upstream.remove_header(h);
+        }
     }
     let guarded =
-        normalize(upstream.uri.path()).is_ok_and(|(path, _)| guard(routes, &path).is_some());
-    if guarded {
+        || normalize(upstream.uri.path()).is_ok_and(|(path, _)| guard(routes, &path).is_some());
+    if carries(upstream, &METHOD_OVERRIDES) && guarded() {
         for h in METHOD_OVERRIDES {
             upstream.remove_header(h);
         }

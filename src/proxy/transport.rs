@@ -122,18 +122,34 @@ impl Guarded {
         let Phase::Head { read, mut started } = self.phase else {
             return;
         };
-        for &b in bytes {
-            // A head ends at an empty line: "\n\n" or "\n\r\n" (httparse takes bare LF too).
-            let ends = started
-                && b == b'\n'
-                && (self.tail[1] == b'\n' || (self.tail[1] == b'\r' && self.tail[0] == b'\n'));
-            started |= b != b'\r' && b != b'\n';
-            self.tail = [self.tail[1], b];
-            if ends {
-                self.phase = Phase::Handling;
-                return;
+        // A head ends at an empty line: "\n\n" or "\n\r\n" (httparse takes bare LF too), once a
+        // byte other than CR or LF came. Only line feeds can end it, so look at those alone
+        // (memchr), with the two bytes before each (from `tail` across reads).
+        let from = if started {
+            Some(0)
+        } else {
+            bytes.iter().position(|&b| b != b'\r' && b != b'\n')
+        };
+        if let Some(from) = from {
+            started = true;
+            let before = |i: usize, back: usize| match i.checked_sub(back) {
+                Some(j) => bytes[j],
+                None => self.tail[2 - (back - i)],
+            };
+            for i in memchr::memchr_iter(b'\n', &bytes[from..]).map(|i| i + from) {
+                let (b1, b2) = (before(i, 1), before(i, 2));
+                if b1 == b'\n' || (b1 == b'\r' && b2 == b'\n') {
+                    self.tail = [b1, b'\n'];
+                    self.phase = Phase::Handling;
+                    return;
+                }
             }
         }
+        self.tail = match bytes {
+            [.., a, b] => [*a, *b],
+            [b] => [self.tail[1], *b],
+            [] => self.tail,
+        };
         self.phase = Phase::Head {
             read: read + bytes.len(),
             started,
@@ -375,6 +391,49 @@ mod tests {
         g.phase = Phase::Idle;
         g.scan(b"GET / HTTP/1.1\n\n");
         assert_eq!(g.phase, Phase::Handling, "bare LF");
+    }
+
+    /// The byte-at-a-time scanner the line-feed search replaced: the reference it must agree with.
+    fn reference_end(chunks: &[Vec<u8>]) -> Option<(usize, usize)> {
+        let (mut started, mut tail) = (false, [0u8, 0u8]);
+        for (c, chunk) in chunks.iter().enumerate() {
+            for (i, &b) in chunk.iter().enumerate() {
+                let ends = started
+                    && b == b'\n'
+                    && (tail[1] == b'\n' || (tail[1] == b'\r' && tail[0] == b'\n'));
+                started |= b != b'\r' && b != b'\n';
+                tail = [tail[1], b];
+                if ends {
+                    return Some((c, i));
+                }
+            }
+        }
+        None
+    }
+
+    proptest::proptest! {
+        /// However a head is cut into reads, the scanner ends it in the read the byte-wise
+        /// scanner did, and not before.
+        #[test]
+        fn the_head_end_is_found_in_the_same_read_as_byte_by_byte(
+            chunks in proptest::collection::vec(
+                proptest::collection::vec(proptest::sample::select(vec![b'\r', b'\n', b'a', b' ']), 0..12),
+                1..8,
+            )
+        ) {
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            let _enter = rt.enter();
+            let mut g = guarded();
+            let mut found = None;
+            for (c, chunk) in chunks.iter().enumerate() {
+                g.scan(chunk);
+                if g.phase == Phase::Handling {
+                    found = Some(c);
+                    break;
+                }
+            }
+            proptest::prop_assert_eq!(found, reference_end(&chunks).map(|(c, _)| c));
+        }
     }
 
     #[test]

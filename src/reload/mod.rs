@@ -29,12 +29,13 @@ pub mod watch;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use arc_swap::ArcSwap;
 use serde_json::json;
 
 use crate::config::Config;
+use crate::engine::Engine;
 use crate::outbox::Outbox;
 pub use live::{load, Live, Loaded};
 pub use post_events::LiveHooks;
@@ -198,6 +199,32 @@ pub struct Reloader {
     /// In cluster mode, the number of the generation the check under way builds: the cluster
     /// revision it carries (the same on every replica for the same content).
     revision: Option<u64>,
+    /// The engine whose workers evaluate a generation's hooks before it serves.
+    engine: Option<Engine>,
+}
+
+/// The longest a new generation waits for every worker to have evaluated its hooks: past it,
+/// it serves anyway and the rest load at their first call, as before.
+const WARM_WITHIN: Duration = Duration::from_secs(5);
+
+/// Have every worker of `engine` evaluate `generation`'s hooks (see [`Engine::warm`]); logs
+/// what it took.
+pub fn warm(engine: &Engine, number: u64, generation: &crate::hooks::Generation) {
+    let scripts: Vec<_> = generation.all_hooks().map(|h| Arc::clone(&**h)).collect();
+    if scripts.is_empty() {
+        return;
+    }
+    let longest = scripts.iter().map(|s| s.timeout).max().unwrap_or_default();
+    let started = Instant::now();
+    let hooks = scripts.len();
+    let workers = engine.warm(scripts, longest.min(WARM_WITHIN));
+    tracing::debug!(
+        generation = number,
+        hooks,
+        workers,
+        took_ms = started.elapsed().as_millis() as u64,
+        "the generation's hooks were evaluated on the workers before it serves"
+    );
 }
 
 impl Reloader {
@@ -217,7 +244,14 @@ impl Reloader {
             in_force: last_seen,
             outbox,
             revision: None,
+            engine: None,
         }
+    }
+
+    /// Have `engine`'s workers evaluate each new generation's hooks before it is swapped in.
+    pub fn warming(mut self, engine: Engine) -> Reloader {
+        self.engine = Some(engine);
+        self
     }
 
     pub fn status(&self) -> Arc<Status> {
@@ -358,6 +392,9 @@ impl Reloader {
         self.in_force = seen;
         let hooks = loaded.generation.all_hooks().count();
         let number = self.revision.unwrap_or_else(|| self.live.load().number + 1);
+        if let Some(engine) = &self.engine {
+            warm(engine, number, &loaded.generation);
+        }
         self.live
             .store(Arc::new(Live::new(number, Arc::new(config), loaded)));
         let took = started.elapsed();
