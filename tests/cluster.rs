@@ -102,7 +102,24 @@ struct Replica {
 
 impl Replica {
     fn start(idp: &OidcServer, redis: &Redis, ns: &str, name: &str, seed: Option<&str>) -> Replica {
+        Replica::start_with(idp, redis, ns, name, seed, &[])
+    }
+
+    /// With `files` (path under the replica's folder, content) written before it starts.
+    fn start_with(
+        idp: &OidcServer,
+        redis: &Redis,
+        ns: &str,
+        name: &str,
+        seed: Option<&str>,
+        files: &[(&str, &str)],
+    ) -> Replica {
         let dir = tempfile::tempdir().unwrap();
+        for (path, content) in files {
+            let path = dir.path().join(path);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(path, content).unwrap();
+        }
         std::fs::write(dir.path().join("token-all"), TOKEN).unwrap();
         let mut extra_hooks = String::new();
         if let Some(value) = seed {
@@ -560,4 +577,149 @@ async fn without_redis_replicas_keep_serving_refuse_changes_and_catch_up_when_it
     assert_eq!(status, 200);
     let mut took = Vec::new();
     all_serve(&[&a], Some("after"), rev.unwrap(), &mut took).await;
+}
+
+/// H1 + H2: a hook file whose name another replica would refuse is not published (the others
+/// stay ready), and an entry written straight into Redis that would make a hook read this
+/// replica's files (here: the admin token) is refused: the hook is disabled rather than run with
+/// it, the refusal is counted and shown in `/readyz` apart from Redis' reachability, the replica
+/// keeps following, and API writes still work.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_entry_a_replica_must_refuse_is_skipped_counted_and_never_reads_its_files() {
+    let redis = Redis::start();
+    let idp = OidcServer::start();
+    let ns = namespace();
+    let a = Replica::start_with(
+        &idp,
+        &redis,
+        &ns,
+        "a",
+        Some("seeded"),
+        &[("hooks/credentials-exchange/add+claims.js", &hook("plus"))],
+    );
+    let b = Replica::start(&idp, &redis, &ns, "b", None);
+    for r in [&a, &b] {
+        until!(
+            "the replica to serve the seeded hook",
+            r,
+            r.ready().await.0 == 200 && r.claim().await.as_deref() == Some("seeded")
+        );
+    }
+    assert_eq!(
+        b.hg.metric("hookgate_cluster_apply_failures_total").await,
+        0
+    );
+
+    // Whoever can write Redis forges the next revision: a script reading a secret, and an entry
+    // pointing that secret at the replica's admin token file; plus a key no replica may write.
+    let mut con = redis::Client::open(redis.url())
+        .unwrap()
+        .get_connection()
+        .unwrap();
+    let rev: u64 = redis::cmd("GET")
+        .arg(format!("{ns}:rev"))
+        .query(&mut con)
+        .unwrap();
+    let leak = format!(
+        "module.exports = function (client, scope, audience, context, cb) {{\n  cb(null, {{ '{CLAIM}': context.webtask.secrets.K || 'none' }});\n}};\n"
+    );
+    let entries =
+        "[[hooks.hook]]\nfile = \"credentials-exchange/seed.js\"\nsecrets = { K = { file = \"token-all\" } }\n";
+    let (id,): (String,) = redis::pipe()
+        .atomic()
+        .cmd("HSET")
+        .arg(format!("{ns}:files"))
+        .arg("hook/credentials-exchange/seed.js")
+        .arg(&leak)
+        .arg("entries")
+        .arg(entries)
+        .arg("hook/credentials-exchange/x+y.js")
+        .arg(&leak)
+        .ignore()
+        .cmd("XADD")
+        .arg(format!("{ns}:changes"))
+        .arg("*")
+        .arg("rev")
+        .arg(rev + 1)
+        .arg("origin")
+        .arg("forged")
+        .arg("put:hook/credentials-exchange/seed.js")
+        .arg(&leak)
+        .arg("put:entries")
+        .arg(entries)
+        .arg("put:hook/credentials-exchange/x+y.js")
+        .arg(&leak)
+        .cmd("SET")
+        .arg(format!("{ns}:rev"))
+        .arg(rev + 1)
+        .ignore()
+        .query(&mut con)
+        .unwrap();
+    let _: () = redis::cmd("SET")
+        .arg(format!("{ns}:last"))
+        .arg(&id)
+        .query(&mut con)
+        .unwrap();
+
+    for r in [&a, &b] {
+        until!("the forged revision to be refused", r, {
+            let (_, body) = r.ready().await;
+            body["cluster"]["apply_failed"].is_string()
+        });
+        let (status, body) = r.ready().await;
+        assert_eq!(
+            status, 200,
+            "a refused entry does not make the replica unready: {body}"
+        );
+        assert_eq!(body["cluster"]["redis_reachable"], true, "{body}");
+        assert!(r.hg.metric("hookgate_cluster_apply_failures_total").await >= 1);
+        // A's own `add+claims.js` (never published) still runs there; the refused entry's hook
+        // (seed.js, which would answer the admin token) runs nowhere.
+        let want = if r
+            .hg
+            .dir
+            .path()
+            .join("hooks/credentials-exchange/add+claims.js")
+            .exists()
+        {
+            Some("plus".to_string())
+        } else {
+            None
+        };
+        until!(
+            "the refused entry's hook to be disabled",
+            r,
+            r.claim().await == want
+        );
+        let config = std::fs::read_to_string(r.hg.dir.path().join("hookgate.toml")).unwrap();
+        assert!(!config.contains("K = "), "{config}");
+        assert!(!r
+            .hg
+            .dir
+            .path()
+            .join("hooks/credentials-exchange/x+y.js")
+            .exists());
+    }
+
+    // The replicas still take API writes, and the change reaches the others.
+    let (_, list, _) = b.call(reqwest::Method::GET, "/api/v2/hooks", None).await;
+    let id = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|h| h["name"] == "seed")
+        .unwrap_or_else(|| panic!("{list}"))["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (status, body, rev) = b
+        .call(
+            reqwest::Method::PATCH,
+            &format!("/api/v2/hooks/{id}"),
+            Some(json!({"enabled": true, "script": hook("fixed")})),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let mut took = Vec::new();
+    all_serve(&[&a, &b], Some("fixed"), rev.unwrap(), &mut took).await;
 }

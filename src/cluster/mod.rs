@@ -48,6 +48,18 @@ use redis_io::{connect, Entry};
 #[derive(Debug, Clone)]
 pub struct Unavailable(pub String);
 
+/// A change Redis delivered that this replica's files could not take (not a Redis failure).
+#[derive(Debug)]
+struct ApplyFailed(String);
+
+impl std::fmt::Display for ApplyFailed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for ApplyFailed {}
+
 /// How long a change waits for another replica's change to finish: longer than a lock lives, so
 /// that a lock left by a replica that died mid-change expires while the next change waits.
 const LOCK_WAIT: Duration = Duration::from_secs(10);
@@ -246,6 +258,15 @@ impl Cluster {
         if change.is_empty() {
             return Ok(Ok((value, None)));
         }
+        // What every other replica would refuse is never published (it would stop them all).
+        let problems = self.paths.problems(&change);
+        if !problems.is_empty() {
+            self.put_back(&before, &after);
+            return Err(Unavailable(format!(
+                "the change cannot be shared with the other replicas: {}",
+                problems.join("; ")
+            )));
+        }
         match self.publish(con, inner.rev, &change) {
             Ok(Some((rev, id))) => {
                 inner.rev = rev;
@@ -342,12 +363,13 @@ impl Cluster {
         self.sync_all(inner, con)
     }
 
-    /// Apply one stream entry if it is the next revision; false on a gap (the caller reads the
-    /// snapshot instead).
+    /// Apply one stream entry if it is the next revision; false on a gap, or on an entry this
+    /// replica refuses (the caller reads the snapshot instead, which skips what is refused).
     fn apply_entry(&self, inner: &mut Inner, (id, fields): &Entry) -> anyhow::Result<bool> {
         let mut rev = None;
         let mut origin = String::new();
         let mut change = Change::new();
+        let mut unknown = Vec::new();
         for (name, value) in fields {
             match name.as_str() {
                 "rev" => rev = String::from_utf8_lossy(value).parse::<u64>().ok(),
@@ -357,12 +379,15 @@ impl Cluster {
                         change.push((key.to_string(), Some(value.clone())));
                     } else if let Some(key) = other.strip_prefix("del:") {
                         change.push((key.to_string(), None));
+                    } else {
+                        unknown.push(other.to_string());
                     }
                 }
             }
         }
         let Some(rev) = rev else {
-            anyhow::bail!("entry {id} of {} has no revision", self.key("changes"));
+            self.refused(id, &[format!("entry has no revision (fields {unknown:?})")]);
+            return Ok(false);
         };
         if rev <= inner.rev {
             return Ok(true);
@@ -370,9 +395,16 @@ impl Cluster {
         if rev != inner.rev + 1 {
             return Ok(false);
         }
+        let problems = self.paths.problems(&change);
+        if !problems.is_empty() {
+            self.refused(id, &problems);
+            return Ok(false);
+        }
         {
             let _g = self.store_lock.lock().unwrap_or_else(|p| p.into_inner());
-            self.paths.apply(&change)?;
+            if let Err(e) = self.paths.apply(&change) {
+                return Err(self.apply_failed(format!("revision {rev}: {e:#}")));
+            }
         }
         inner.rev = rev;
         inner.last = id.clone();
@@ -380,6 +412,26 @@ impl Cluster {
         let _ = self.revisions.send(rev);
         tracing::info!(revision = rev, origin = %origin, files = change.len(), "applied a hook change from the cluster");
         Ok(true)
+    }
+
+    /// A stream entry this replica will not apply: said loudly and counted; the caller then
+    /// takes the snapshot (without what is refused) rather than retrying the entry.
+    fn refused(&self, id: &str, problems: &[String]) {
+        let message = format!(
+            "{} entry {id} refused: {}",
+            self.key("changes"),
+            problems.join("; ")
+        );
+        tracing::error!(error = %message, "cluster: a shared hook change cannot be applied on this replica; reading the snapshot without it");
+        self.health.apply_failed(message);
+    }
+
+    /// The files could not be written (disk): said, counted, and the error the follower retries
+    /// (with its backoff) without blaming Redis.
+    fn apply_failed(&self, message: String) -> anyhow::Error {
+        tracing::error!(error = %message, "cluster: cannot write a shared hook change to this replica's files");
+        self.health.apply_failed(message.clone());
+        anyhow::Error::new(ApplyFailed(message))
     }
 
     /// Make the files what the snapshot holds; seed it with this replica's files when Redis has
@@ -401,6 +453,13 @@ impl Cluster {
                     .iter()
                     .map(|(k, v)| (k.clone(), Some(v.clone())))
                     .collect();
+                let problems = self.paths.problems(&seed);
+                if !problems.is_empty() {
+                    return Err(self.apply_failed(format!(
+                        "the cluster's store is empty, and this replica's hooks cannot seed it: {}",
+                        problems.join("; ")
+                    )));
+                }
                 if let Some((rev, id)) = self.publish(con, 0, &seed)? {
                     tracing::info!(
                         revision = rev,
@@ -413,11 +472,24 @@ impl Cluster {
                 continue;
             };
             let snapshot: Files = snapshot.into_iter().collect();
-            let change = files::diff(&local, &snapshot);
-            // A snapshot key that is not a managed file's would be refused by `apply`.
+            // What this replica refuses (a forged or broken key or entry) is left out; the rest
+            // is applied, so one bad entry does not stop the replica following the stream.
+            let (change, problems) = self.paths.sanitized(&files::diff(&local, &snapshot));
             {
                 let _g = self.store_lock.lock().unwrap_or_else(|p| p.into_inner());
-                self.paths.apply(&change)?;
+                if let Err(e) = self.paths.apply(&change) {
+                    return Err(self.apply_failed(format!("snapshot of revision {rev}: {e:#}")));
+                }
+            }
+            if problems.is_empty() {
+                self.health.apply_ok();
+            } else {
+                let message = format!(
+                    "snapshot of revision {rev}: refused: {}",
+                    problems.join("; ")
+                );
+                tracing::error!(error = %message, "cluster: parts of the shared hooks cannot be applied on this replica; applied the rest");
+                self.health.apply_failed(message);
             }
             if rev < inner.rev {
                 tracing::warn!(
@@ -450,6 +522,14 @@ impl Cluster {
         let mut backoff = Duration::from_millis(100);
         loop {
             if let Err(e) = self.follow_once(&mut backoff) {
+                if e.downcast_ref::<ApplyFailed>().is_some() {
+                    self.health.connected();
+                    // Redis answered; this replica's files could not take the change (logged and
+                    // counted where it happened). Try again after the backoff.
+                    std::thread::sleep(backoff);
+                    backoff = (backoff * 2).min(Duration::from_secs(2));
+                    continue;
+                }
                 let message = format!("{e:#}");
                 if self.health.is_connected() {
                     tracing::error!(error = %message, "cluster: lost Redis; serving the last generation, hook changes refused until it is back");

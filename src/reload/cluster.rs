@@ -20,6 +20,11 @@ pub struct ClusterHealth {
     applied: AtomicU64,
     replica: Mutex<String>,
     error: Mutex<Option<String>>,
+    /// Shared changes this replica refused or could not write
+    /// (`hookgate_cluster_apply_failures_total`).
+    apply_failures: AtomicU64,
+    /// The last of them, until a snapshot applies whole.
+    apply_error: Mutex<Option<String>>,
 }
 
 impl ClusterHealth {
@@ -37,6 +42,21 @@ impl ClusterHealth {
     pub fn failed(&self, error: String) {
         self.connected.store(false, Ordering::Relaxed);
         *self.error.lock().unwrap_or_else(|p| p.into_inner()) = Some(error);
+    }
+
+    /// A shared change was refused or could not be written (Redis itself answered).
+    pub fn apply_failed(&self, error: String) {
+        self.apply_failures.fetch_add(1, Ordering::Relaxed);
+        *self.apply_error.lock().unwrap_or_else(|p| p.into_inner()) = Some(error);
+    }
+
+    /// The shared snapshot applied whole.
+    pub fn apply_ok(&self) {
+        *self.apply_error.lock().unwrap_or_else(|p| p.into_inner()) = None;
+    }
+
+    pub fn apply_failures(&self) -> u64 {
+        self.apply_failures.load(Ordering::Relaxed)
     }
 
     pub fn synced(&self) {
@@ -61,6 +81,11 @@ impl ClusterHealth {
         let connected = self.connected.load(Ordering::Relaxed);
         let synced = self.synced.load(Ordering::Relaxed);
         let error = self.error.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        let apply_error = self
+            .apply_error
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
         let replica = self
             .replica
             .lock()
@@ -74,6 +99,8 @@ impl ClusterHealth {
                 "synced": synced,
                 "revision": self.applied.load(Ordering::Relaxed),
                 "error": error,
+                "apply_failed": apply_error,
+                "apply_failures": self.apply_failures(),
                 "note": (!connected).then_some("Redis is unreachable: this replica serves its last generation, refuses hook changes (503) and catches up when Redis is back"),
             }),
         )

@@ -155,6 +155,12 @@ impl Status {
                 "Cluster mode: 1 while Redis answers (hook changes are refused while it does not).",
                 c.is_connected() as u64,
             );
+            metric(
+                "hookgate_cluster_apply_failures_total",
+                "counter",
+                "Cluster mode: shared hook changes this replica refused (a key or entry it may not write) or could not write; it follows the rest.",
+                c.apply_failures(),
+            );
         }
         metric(
             "hookgate_reload_last_duration_microseconds",
