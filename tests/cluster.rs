@@ -472,10 +472,12 @@ async fn a_run_on_one_replica_shows_in_another_replicas_list_and_live_tail() {
     assert_eq!(c.claim().await.as_deref(), Some("seeded"));
 
     let mut text = String::new();
+    let deadline = Instant::now() + LIMIT;
     while !(text.contains("\"replica\":\"c\"") && text.contains("\n\n")) {
-        let chunk = tokio::time::timeout(LIMIT, tail.chunk())
+        let left = deadline.saturating_duration_since(Instant::now());
+        let chunk = tokio::time::timeout(left, tail.chunk())
             .await
-            .expect("an event within the limit")
+            .unwrap_or_else(|_| panic!("C's run in the tail within the limit; got {text}"))
             .unwrap()
             .expect("the stream stays open");
         text.push_str(&String::from_utf8_lossy(&chunk));
@@ -722,4 +724,102 @@ async fn an_entry_a_replica_must_refuse_is_skipped_counted_and_never_reads_its_f
     assert_eq!(status, 200, "{body}");
     let mut took = Vec::new();
     all_serve(&[&a, &b], Some("fixed"), rev.unwrap(), &mut took).await;
+}
+
+/// M6: more than 1000 records in one millisecond (their ids share a number) reach the live tail
+/// once each: the tail moves by the raw stream id, so it neither repeats them nor spins.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_live_tail_sends_each_record_once_even_past_1000_in_one_millisecond() {
+    let redis = Redis::start();
+    let idp = OidcServer::start();
+    let ns = namespace();
+    let a = Replica::start(&idp, &redis, &ns, "a", Some("seeded"));
+    until!(
+        "the replica to serve the seeded hook",
+        a,
+        a.ready().await.0 == 200 && a.claim().await.as_deref() == Some("seeded")
+    );
+    let mut con = redis::Client::open(redis.url())
+        .unwrap()
+        .get_connection()
+        .unwrap();
+    let key = format!("{ns}:runs");
+    let newest = || -> (String, String) {
+        let v: Vec<(String, Vec<(String, String)>)> = redis::cmd("XREVRANGE")
+            .arg(&key)
+            .arg("+")
+            .arg("-")
+            .arg("COUNT")
+            .arg(1)
+            .query(
+                &mut redis::Client::open(redis.url())
+                    .unwrap()
+                    .get_connection()
+                    .unwrap(),
+            )
+            .unwrap();
+        let (id, fields) = v.into_iter().next().expect("a record in the shared stream");
+        (id, fields.into_iter().find(|(k, _)| k == "r").unwrap().1)
+    };
+    let start = Instant::now();
+    let (first, record) = loop {
+        let v: i64 = redis::cmd("XLEN").arg(&key).query(&mut con).unwrap();
+        if v > 0 {
+            break newest();
+        }
+        assert!(
+            start.elapsed() < LIMIT,
+            "no record reached the shared stream"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    };
+    let ms: u64 = first.split('-').next().unwrap().parse::<u64>().unwrap() + 1;
+    let (_, list, _) = a
+        .call(reqwest::Method::GET, "/api/hookgate/runs?limit=1", None)
+        .await;
+    let after = list["records"][0]["id"].as_u64().unwrap();
+    let mut tail = a
+        .client
+        .get(format!("{}/api/hookgate/runs/stream", a.base))
+        .bearer_auth(TOKEN)
+        .header("last-event-id", after.to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(tail.status(), 200);
+    for seq in [1000, 1001, 1002] {
+        let _: String = redis::cmd("XADD")
+            .arg(&key)
+            .arg(format!("{ms}-{seq}"))
+            .arg("r")
+            .arg(&record)
+            .query(&mut con)
+            .unwrap();
+    }
+    let shared_id = format!("id: {}\n", ms * 1000 + 999);
+    let marker_id = format!("id: {}\n", (ms + 1) * 1000);
+    let mut text = String::new();
+    let deadline = Instant::now() + LIMIT;
+    // Read the three, then add a marker after them: anything repeated arrives before it.
+    let mut marker_sent = false;
+    while !text.contains(&marker_id) {
+        if !marker_sent && text.matches(&shared_id).count() >= 3 {
+            let _: String = redis::cmd("XADD")
+                .arg(&key)
+                .arg(format!("{}-0", ms + 1))
+                .arg("r")
+                .arg(&record)
+                .query(&mut con)
+                .unwrap();
+            marker_sent = true;
+        }
+        let left = deadline.saturating_duration_since(Instant::now());
+        let chunk = tokio::time::timeout(left, tail.chunk())
+            .await
+            .unwrap_or_else(|_| panic!("the tail within the limit; got {text}"))
+            .unwrap()
+            .expect("the stream stays open");
+        text.push_str(&String::from_utf8_lossy(&chunk));
+    }
+    assert_eq!(text.matches(&shared_id).count(), 3, "{text}");
 }

@@ -322,7 +322,11 @@ impl Paths {
             }
         }
         if let Some(new) = config {
-            write_atomic(&self.config, new.as_bytes(), 0o644)?;
+            // Keep the file's own mode (an operator's 0640 stays 0640).
+            let mode = std::fs::metadata(&self.config)
+                .map(|m| m.permissions().mode() & 0o7777)
+                .unwrap_or(0o644);
+            write_atomic(&self.config, new.as_bytes(), mode)?;
         }
         Ok(())
     }
@@ -597,5 +601,28 @@ mod tests {
         assert_eq!((kept.len(), problems.len()), (1, 1));
         p.apply(&kept).unwrap();
         assert!(dir.path().join("hooks/credentials-exchange/ok.js").exists());
+    }
+
+    #[test]
+    fn applying_entries_keeps_the_configuration_files_mode() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = dir.path().join("hookgate.toml");
+        std::fs::write(&config, "[hooks]\ndir = \"hooks\"\n").unwrap();
+        std::fs::set_permissions(&config, std::fs::Permissions::from_mode(0o640)).unwrap();
+        let p = Paths {
+            config: config.clone(),
+            base: dir.path().into(),
+            hooks: dir.path().join("hooks"),
+            secrets: dir.path().join("secrets"),
+        };
+        p.apply(&entries_change(
+            "[[hooks.hook]]\nfile = \"credentials-exchange/a.js\"\nenabled = false\n",
+        ))
+        .unwrap();
+        assert!(std::fs::read_to_string(&config)
+            .unwrap()
+            .contains("enabled = false"));
+        let mode = std::fs::metadata(&config).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o640);
     }
 }
