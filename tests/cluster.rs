@@ -823,3 +823,52 @@ async fn the_live_tail_sends_each_record_once_even_past_1000_in_one_millisecond(
     }
     assert_eq!(text.matches(&shared_id).count(), 3, "{text}");
 }
+
+/// M1: Redis flushed and seeded again counts revisions from 1 again; a replica that already held
+/// those numbers takes the new content (another epoch) instead of skipping "old" revisions.
+#[tokio::test(flavor = "multi_thread")]
+async fn after_redis_is_emptied_and_seeded_again_every_replica_serves_the_new_content() {
+    let redis = Redis::start();
+    let idp = OidcServer::start();
+    let ns = namespace();
+    let a = Replica::start(&idp, &redis, &ns, "a", Some("s0"));
+    let b = Replica::start(&idp, &redis, &ns, "b", None);
+    for r in [&a, &b] {
+        until!(
+            "the replica to serve the seeded hook",
+            r,
+            r.ready().await.0 == 200 && r.claim().await.as_deref() == Some("s0")
+        );
+    }
+    let (_, list, _) = a.call(reqwest::Method::GET, "/api/v2/hooks", None).await;
+    let id = list[0]["id"].as_str().unwrap().to_string();
+    let mut took = Vec::new();
+    for value in ["one", "two", "three"] {
+        let (status, _, rev) = a
+            .call(
+                reqwest::Method::PATCH,
+                &format!("/api/v2/hooks/{id}"),
+                Some(json!({ "script": hook(value) })),
+            )
+            .await;
+        assert_eq!(status, 200);
+        all_serve(&[&b], Some(value), rev.unwrap(), &mut took).await;
+    }
+    // Emptied (FLUSHALL, or a failover to an empty copy): A's next change seeds it again with
+    // A's files (revision 1), then publishes revision 2 — a number B already went past.
+    let mut con = redis::Client::open(redis.url())
+        .unwrap()
+        .get_connection()
+        .unwrap();
+    let _: () = redis::cmd("FLUSHALL").query(&mut con).unwrap();
+    let (status, body, rev) = a
+        .call(
+            reqwest::Method::PATCH,
+            &format!("/api/v2/hooks/{id}"),
+            Some(json!({ "script": hook("after-flush") })),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(rev, Some(2), "counted from the new seed");
+    all_serve(&[&a, &b], Some("after-flush"), 2, &mut took).await;
+}

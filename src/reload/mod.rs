@@ -263,7 +263,12 @@ impl Reloader {
     /// the replica follows what Redis holds.
     pub fn check_at(&mut self, why: &str, revision: u64) -> Outcome {
         if revision == self.live.load().number {
-            return Outcome::Unchanged;
+            // Built already, unless the files differ: the same number with other content after
+            // the shared store was seeded again (a new epoch). The fingerprint tells.
+            self.revision = Some(revision);
+            let outcome = self.check(why);
+            self.revision = None;
+            return outcome;
         }
         self.revision = Some(revision);
         self.last_seen = 0;
