@@ -3,8 +3,8 @@
 //! through Redis. A change made through one replica's management API is served by the others,
 //! under the same generation number; concurrent changes on two replicas converge; a replica
 //! started later catches up; a run on one replica shows in another's list and live tail; without
-//! Redis the replicas keep serving, refuse changes with 503 and are not ready, and catch up when
-//! it is back.
+//! Redis the replicas keep serving (and stay ready once synced), refuse changes with 503, and
+//! catch up when it is back.
 //!
 //! Needs `redis-server` (Debian: `apt-get install redis-server`) and `scripts/setup`. Run:
 //! `cargo test --test cluster -- --nocapture` (prints how long a change took to reach the others).
@@ -517,7 +517,8 @@ async fn a_run_on_one_replica_shows_in_another_replicas_list_and_live_tail() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn without_redis_replicas_keep_serving_refuse_changes_and_catch_up_when_it_is_back() {
+async fn without_redis_replicas_keep_serving_stay_ready_refuse_changes_and_catch_up_when_it_is_back(
+) {
     let mut redis = Redis::start();
     let idp = OidcServer::start();
     let ns = namespace();
@@ -538,9 +539,15 @@ async fn without_redis_replicas_keep_serving_refuse_changes_and_catch_up_when_it
     redis.stop();
     for r in [&a, &b] {
         until!("readyz to say Redis is gone", r, {
-            let (status, body) = r.ready().await;
-            status == 503 && body["cluster"]["redis_reachable"] == false
+            let (_, body) = r.ready().await;
+            body["cluster"]["redis_reachable"] == false
         });
+        let (status, body) = r.ready().await;
+        assert_eq!(
+            status, 200,
+            "a synced replica stays ready without Redis (it serves): {body}"
+        );
+        assert!(body["cluster"]["warning"].is_string(), "{body}");
         assert_eq!(r.claim().await.as_deref(), Some("before"), "still serving");
         assert_eq!(r.hg.metric("hookgate_cluster_redis_up").await, 0);
     }
@@ -564,10 +571,21 @@ async fn without_redis_replicas_keep_serving_refuse_changes_and_catch_up_when_it
             .unwrap();
     assert!(script.contains("before"), "nor left on disk: {script}");
 
+    // A replica that never read the shared hooks is not ready.
+    let c = Replica::start(&idp, &redis, &ns, "c", None);
+    let (status, body) = c.ready().await;
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(body["cluster"]["synced"], false, "{body}");
+
     redis.run();
+    until!("the late replica to sync", c, c.ready().await.0 == 200);
     for r in [&a, &b] {
-        until!("the replica to be ready again", r, r.ready().await.0 == 200);
-        assert_eq!(r.hg.metric("hookgate_cluster_redis_up").await, 1);
+        until!(
+            "the replica to reach Redis again",
+            r,
+            r.hg.metric("hookgate_cluster_redis_up").await == 1
+        );
+        assert_eq!(r.ready().await.0, 200);
     }
     let (status, _, rev) = b
         .call(

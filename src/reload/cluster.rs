@@ -1,5 +1,5 @@
-//! Cluster mode's health as `/readyz` shows it: whether this replica reaches the shared store and
-//! has caught up with it. Written by the cluster layer, read by the admin listener.
+//! Cluster mode's health as `/readyz` shows it: whether this replica has read the shared store,
+//! reaches it now, and applied what it holds. Written by the cluster layer, read by the admin listener.
 //!
 //! Owns: that state and its JSON. Must not: connect anywhere or apply changes (the cluster layer
 //! does).
@@ -75,8 +75,11 @@ impl ClusterHealth {
         self.connected.load(Ordering::Relaxed)
     }
 
-    /// Ready: Redis answers and the snapshot was read. Not ready, the replica still serves its
-    /// last generation; the load balancer just sends traffic elsewhere while others can.
+    /// Ready: the shared hooks were read once since start (or seeded). Losing Redis after that
+    /// does not make the replica unready: it keeps serving its last generation (hook changes are
+    /// refused meanwhile), and every replica going unready at once would leave a Service with no
+    /// endpoints; the body says so as a `warning`. (The reload status adds: the revision read is
+    /// the generation in force.)
     pub fn readiness(&self) -> (bool, serde_json::Value) {
         let connected = self.connected.load(Ordering::Relaxed);
         let synced = self.synced.load(Ordering::Relaxed);
@@ -91,8 +94,13 @@ impl ClusterHealth {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .clone();
+        let warning = match (connected, synced) {
+            (false, true) => Some("Redis is unreachable: this replica serves its last generation, refuses hook changes (503) and catches up when Redis is back"),
+            (false, false) => Some("not ready: the shared hooks were never read (Redis unreachable since start)"),
+            _ => None,
+        };
         (
-            connected && synced,
+            synced,
             json!({
                 "replica": replica,
                 "redis_reachable": connected,
@@ -101,7 +109,7 @@ impl ClusterHealth {
                 "error": error,
                 "apply_failed": apply_error,
                 "apply_failures": self.apply_failures(),
-                "note": (!connected).then_some("Redis is unreachable: this replica serves its last generation, refuses hook changes (503) and catches up when Redis is back"),
+                "warning": warning,
             }),
         )
     }

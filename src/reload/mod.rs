@@ -76,9 +76,17 @@ impl Status {
     }
 
     /// In cluster mode: whether this replica is in sync with the shared store, and the detail
-    /// `/readyz` shows; `None` for one replica.
+    /// `/readyz` shows; `None` for one replica. Ready once the shared hooks were read and the
+    /// generation in force is the revision its files hold (or that revision's build was
+    /// rejected: the previous generation serves, as with one replica).
     pub fn cluster_readiness(&self) -> Option<(bool, serde_json::Value)> {
-        self.cluster.get().map(|c| c.readiness())
+        self.cluster.get().map(|c| {
+            let (synced, mut detail) = c.readiness();
+            let built = self.generation.load(Ordering::Relaxed) == c.applied()
+                || self.state().last_error.is_some();
+            detail["built"] = json!(built);
+            (synced && built, detail)
+        })
     }
 
     /// The `reload` object of `/readyz`.
