@@ -28,7 +28,8 @@ const LIMIT: Duration = Duration::from_secs(15);
 
 const ROUTES: &str =
     "[[route]]\nname = \"token\"\npath = \"/oauth/token\"\npoint = \"credentials-exchange\"\n\
-     upstream_path = \"/token\"\naudience_param = \"resource\"\n[hooks]\ndir = \"hooks\"\n";
+     upstream_path = \"/token\"\naudience_param = \"resource\"\n[hooks]\ndir = \"hooks\"\n\
+     rescan_secs = 1\n";
 
 fn hook(value: &str) -> String {
     format!("module.exports = function (client, scope, audience, context, cb) {{\n  console.log('claim {value}');\n  cb(null, {{ '{CLAIM}': '{value}' }});\n}};\n")
@@ -889,4 +890,36 @@ async fn after_redis_is_emptied_and_seeded_again_every_replica_serves_the_new_co
     assert_eq!(status, 200, "{body}");
     assert_eq!(rev, Some(2), "counted from the new seed");
     all_serve(&[&a, &b], Some("after-flush"), 2, &mut took).await;
+}
+
+/// M3: in cluster mode the files the cluster does not manage (here: the replica's own part of
+/// hookgate.toml, as keys, TLS and outside secret files) are still rescanned and rebuilt, under
+/// the same revision number.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_replica_still_picks_up_its_unmanaged_files_in_cluster_mode() {
+    let redis = Redis::start();
+    let idp = OidcServer::start();
+    let ns = namespace();
+    let a = Replica::start(&idp, &redis, &ns, "a", Some("s0"));
+    until!(
+        "the replica to serve the seeded hook",
+        a,
+        a.ready().await.0 == 200 && a.claim().await.as_deref() == Some("s0")
+    );
+    let generation = a.generation().await;
+    let before = a.hg.metric("hookgate_reload_success_total").await;
+    let config = a.hg.config_path();
+    let text = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(
+        &config,
+        text.replace("[hooks]\n", "[hooks]\ntimeout_ms = 15000\n"),
+    )
+    .unwrap();
+    until!(
+        "the edit to be rebuilt by the rescan",
+        a,
+        a.hg.metric("hookgate_reload_success_total").await > before
+    );
+    assert_eq!(a.generation().await, generation, "still the same revision");
+    assert_eq!(a.claim().await.as_deref(), Some("s0"));
 }
