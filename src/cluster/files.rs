@@ -124,12 +124,11 @@ impl Paths {
         let mut out = Vec::new();
         for (key, content) in change {
             if key == ENTRIES {
-                match content {
-                    Some(text) => match self.checked_entries(&String::from_utf8_lossy(text)) {
+                if let Some(text) = content {
+                    match self.checked_entries(&String::from_utf8_lossy(text)) {
                         Ok((_, refused)) => out.extend(refused),
                         Err(e) => out.push(format!("{e:#}")),
-                    },
-                    None => {}
+                    }
                 }
             } else if let Err(e) = self.path_of(key) {
                 out.push(format!("{e:#}"));
