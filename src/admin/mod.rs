@@ -37,8 +37,9 @@ impl Admin {
     /// Ready means: the configuration is loaded (it is, or this would not run), the upstream
     /// accepts a TCP connection now, and, when a route produces post-events, the outbox can store
     /// one (its last write succeeded and its disk keeps `outbox.min_free_mb`): a signup answered
-    /// while it cannot would be refused; in cluster mode, Redis answers and the shared hooks were
-    /// read (the replica serves its last generation either way). A rejected reload does not make hookgate unready (the
+    /// while it cannot would be refused; in cluster mode, the shared hooks were read once and
+    /// their revision is the generation in force (losing Redis later leaves the replica ready,
+    /// serving its last generation, with a `warning` in the `cluster` object). A rejected reload does not make hookgate unready (the
     /// previous generation serves), but the `reload` detail names the problems.
     async fn readiness(&self) -> (u16, serde_json::Value) {
         let up = &self.config.upstream;
@@ -68,8 +69,7 @@ impl Admin {
             ready &= writable;
             body["outbox"] = detail;
         }
-        // Cluster mode: Redis reachable and the shared hooks read (the replica serves its last
-        // generation either way).
+        // Cluster mode: the shared hooks read and built (Redis lost afterwards: still ready).
         if let Some((synced, detail)) = self.reload.cluster_readiness() {
             ready &= synced;
             body["cluster"] = detail;

@@ -10,8 +10,13 @@
 //!           <name>:rev + 1 (atomic)           no: the local files are put back, 503
 //!        ─▶ reload: generation number = revision ─▶ the API answers (read-after-write holds)
 //! every replica: XREAD BLOCK <name>:changes ─▶ apply each entry in order (rev = ours + 1;
-//!        a gap, or Redis going back: read the snapshot <name>:files again) ─▶ reload at that number
+//!        a gap, another <name>:epoch, or Redis going back: read the snapshot again) ─▶ reload at that number
 //! ```
+//!
+//! Every entry and the snapshot carry the store's **epoch** (`<name>:epoch`, a random id set when
+//! the store is seeded): after Redis is flushed and seeded again, or fails over to a copy that
+//! missed writes, the same revision numbers may name other content, and a replica seeing another
+//! epoch reads the snapshot rather than trusting its number.
 //!
 //! A replica starts on its own files (generation 0: not yet synced), reads the snapshot (or, when
 //! Redis holds none, seeds it with its files: the ConfigMap a deployment ships), then follows the
@@ -48,6 +53,18 @@ use redis_io::{connect, Entry};
 #[derive(Debug, Clone)]
 pub struct Unavailable(pub String);
 
+/// A change Redis delivered that this replica's files could not take (not a Redis failure).
+#[derive(Debug)]
+struct ApplyFailed(String);
+
+impl std::fmt::Display for ApplyFailed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for ApplyFailed {}
+
 /// How long a change waits for another replica's change to finish: longer than a lock lives, so
 /// that a lock left by a replica that died mid-change expires while the next change waits.
 const LOCK_WAIT: Duration = Duration::from_secs(10);
@@ -59,14 +76,20 @@ const BLOCK: Duration = Duration::from_millis(1000);
 /// `<name>:changes` keeps about this many entries; a replica further behind reads the snapshot.
 const CHANGES_KEPT: usize = 1000;
 
-/// Check the revision, write the snapshot and append the entry, as one step.
-/// KEYS: rev, last, files, changes. ARGV: expected revision, origin, kept, then (op, key, value)...
+/// Check the revision (and the epoch), write the snapshot and append the entry, as one step.
+/// KEYS: rev, last, files, changes, epoch. ARGV: expected revision, origin, kept, epoch, then
+/// (op, key, value)... Publishing revision 1 (the seed) starts the epoch it is given.
 const PUBLISH: &str = r#"
 local cur = tonumber(redis.call('GET', KEYS[1]) or '0')
 if cur ~= tonumber(ARGV[1]) then return {0, cur, ''} end
+if cur == 0 then
+  redis.call('SET', KEYS[5], ARGV[4])
+elseif (redis.call('GET', KEYS[5]) or '') ~= ARGV[4] then
+  return {0, cur, ''}
+end
 local rev = cur + 1
-local fields = {'rev', tostring(rev), 'origin', ARGV[2]}
-local i = 4
+local fields = {'rev', tostring(rev), 'origin', ARGV[2], 'epoch', ARGV[4]}
+local i = 5
 while i <= #ARGV do
   local op, key, val = ARGV[i], ARGV[i + 1], ARGV[i + 2]
   if op == 'put' then redis.call('HSET', KEYS[3], key, val) else redis.call('HDEL', KEYS[3], key) end
@@ -85,8 +108,13 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) 
 return 0
 "#;
 
-/// What the snapshot read gives: `<name>:rev`, `<name>:last`, `<name>:files`.
-type Snapshot = (Option<u64>, Option<String>, Vec<(String, Vec<u8>)>);
+/// What the snapshot read gives: `<name>:rev`, `<name>:last`, `<name>:epoch`, `<name>:files`.
+type Snapshot = (
+    Option<u64>,
+    Option<String>,
+    Option<String>,
+    Vec<(String, Vec<u8>)>,
+);
 
 /// This replica's side of the cluster.
 pub struct Cluster {
@@ -108,6 +136,11 @@ struct Inner {
     rev: u64,
     /// The `<name>:changes` id of that revision ("0" before any).
     last: String,
+    /// The epoch of that revision: a random id set when the store is seeded, in every entry and
+    /// the snapshot. A revision number alone does not say which content it is (Redis flushed
+    /// and seeded again, or failed over to a replica that missed writes, counts from 1 again).
+    /// "" for a store seeded before epochs.
+    epoch: String,
     con: Option<redis::Connection>,
 }
 
@@ -135,6 +168,7 @@ impl Cluster {
             inner: Mutex::new(Inner {
                 rev: 0,
                 last: "0".into(),
+                epoch: String::new(),
                 con: None,
             }),
             health,
@@ -246,7 +280,16 @@ impl Cluster {
         if change.is_empty() {
             return Ok(Ok((value, None)));
         }
-        match self.publish(con, inner.rev, &change) {
+        // What every other replica would refuse is never published (it would stop them all).
+        let problems = self.paths.problems(&change);
+        if !problems.is_empty() {
+            self.put_back(&before, &after);
+            return Err(Unavailable(format!(
+                "the change cannot be shared with the other replicas: {}",
+                problems.join("; ")
+            )));
+        }
+        match self.publish(con, inner.rev, &inner.epoch, &change) {
             Ok(Some((rev, id))) => {
                 inner.rev = rev;
                 inner.last = id;
@@ -295,6 +338,7 @@ impl Cluster {
         &self,
         con: &mut redis::Connection,
         expected: u64,
+        epoch: &str,
         change: &Change,
     ) -> redis::RedisResult<Option<(u64, String)>> {
         let script = redis::Script::new(PUBLISH);
@@ -303,9 +347,11 @@ impl Cluster {
             .key(self.key("last"))
             .key(self.key("files"))
             .key(self.key("changes"))
+            .key(self.key("epoch"))
             .arg(expected)
             .arg(&self.cfg.replica)
-            .arg(CHANGES_KEPT);
+            .arg(CHANGES_KEPT)
+            .arg(epoch);
         for (key, content) in change {
             match content {
                 Some(bytes) => call.arg("put").arg(key).arg(bytes.as_slice()),
@@ -319,7 +365,17 @@ impl Cluster {
     /// Bring the files up to Redis's latest revision: the stream's entries after ours, or the
     /// snapshot when they do not follow on (trimmed, Redis emptied or gone back).
     fn catch_up(&self, inner: &mut Inner, con: &mut redis::Connection) -> anyhow::Result<()> {
-        let latest: Option<u64> = redis::cmd("GET").arg(self.key("rev")).query(con)?;
+        let (latest, epoch): (Option<u64>, Option<String>) = redis::pipe()
+            .atomic()
+            .cmd("GET")
+            .arg(self.key("rev"))
+            .cmd("GET")
+            .arg(self.key("epoch"))
+            .query(con)?;
+        if latest.is_some() && epoch.unwrap_or_default() != inner.epoch {
+            // Same numbers may hold other content: only the snapshot says what this epoch holds.
+            return self.sync_all(inner, con);
+        }
         match latest {
             Some(r) if r == inner.rev => return Ok(()),
             Some(r) if r > inner.rev && inner.rev > 0 => {
@@ -342,37 +398,57 @@ impl Cluster {
         self.sync_all(inner, con)
     }
 
-    /// Apply one stream entry if it is the next revision; false on a gap (the caller reads the
-    /// snapshot instead).
+    /// Apply one stream entry if it is the next revision; false on a gap, or on an entry this
+    /// replica refuses (the caller reads the snapshot instead, which skips what is refused).
     fn apply_entry(&self, inner: &mut Inner, (id, fields): &Entry) -> anyhow::Result<bool> {
         let mut rev = None;
+        let mut epoch = String::new();
         let mut origin = String::new();
         let mut change = Change::new();
+        let mut unknown = Vec::new();
         for (name, value) in fields {
             match name.as_str() {
                 "rev" => rev = String::from_utf8_lossy(value).parse::<u64>().ok(),
                 "origin" => origin = String::from_utf8_lossy(value).into_owned(),
+                "epoch" => epoch = String::from_utf8_lossy(value).into_owned(),
                 other => {
                     if let Some(key) = other.strip_prefix("put:") {
                         change.push((key.to_string(), Some(value.clone())));
                     } else if let Some(key) = other.strip_prefix("del:") {
                         change.push((key.to_string(), None));
+                    } else {
+                        unknown.push(other.to_string());
                     }
                 }
             }
         }
         let Some(rev) = rev else {
-            anyhow::bail!("entry {id} of {} has no revision", self.key("changes"));
+            self.refused(id, &[format!("entry has no revision (fields {unknown:?})")]);
+            return Ok(false);
         };
+        if epoch != inner.epoch {
+            tracing::warn!(
+                entry = %id,
+                "cluster: the shared store was seeded again (a new epoch): reading its snapshot"
+            );
+            return Ok(false);
+        }
         if rev <= inner.rev {
             return Ok(true);
         }
         if rev != inner.rev + 1 {
             return Ok(false);
         }
+        let problems = self.paths.problems(&change);
+        if !problems.is_empty() {
+            self.refused(id, &problems);
+            return Ok(false);
+        }
         {
             let _g = self.store_lock.lock().unwrap_or_else(|p| p.into_inner());
-            self.paths.apply(&change)?;
+            if let Err(e) = self.paths.apply(&change) {
+                return Err(self.apply_failed(format!("revision {rev}: {e:#}")));
+            }
         }
         inner.rev = rev;
         inner.last = id.clone();
@@ -382,16 +458,38 @@ impl Cluster {
         Ok(true)
     }
 
+    /// A stream entry this replica will not apply: said loudly and counted; the caller then
+    /// takes the snapshot (without what is refused) rather than retrying the entry.
+    fn refused(&self, id: &str, problems: &[String]) {
+        let message = format!(
+            "{} entry {id} refused: {}",
+            self.key("changes"),
+            problems.join("; ")
+        );
+        tracing::error!(error = %message, "cluster: a shared hook change cannot be applied on this replica; reading the snapshot without it");
+        self.health.apply_failed(message);
+    }
+
+    /// The files could not be written (disk): said, counted, and the error the follower retries
+    /// (with its backoff) without blaming Redis.
+    fn apply_failed(&self, message: String) -> anyhow::Error {
+        tracing::error!(error = %message, "cluster: cannot write a shared hook change to this replica's files");
+        self.health.apply_failed(message.clone());
+        anyhow::Error::new(ApplyFailed(message))
+    }
+
     /// Make the files what the snapshot holds; seed it with this replica's files when Redis has
     /// none.
     fn sync_all(&self, inner: &mut Inner, con: &mut redis::Connection) -> anyhow::Result<()> {
         for _ in 0..5 {
-            let (rev, last, snapshot): Snapshot = redis::pipe()
+            let (rev, last, epoch, snapshot): Snapshot = redis::pipe()
                 .atomic()
                 .cmd("GET")
                 .arg(self.key("rev"))
                 .cmd("GET")
                 .arg(self.key("last"))
+                .cmd("GET")
+                .arg(self.key("epoch"))
                 .cmd("HGETALL")
                 .arg(self.key("files"))
                 .query(con)?;
@@ -401,23 +499,44 @@ impl Cluster {
                     .iter()
                     .map(|(k, v)| (k.clone(), Some(v.clone())))
                     .collect();
-                if let Some((rev, id)) = self.publish(con, 0, &seed)? {
+                let problems = self.paths.problems(&seed);
+                if !problems.is_empty() {
+                    return Err(self.apply_failed(format!(
+                        "the cluster's store is empty, and this replica's hooks cannot seed it: {}",
+                        problems.join("; ")
+                    )));
+                }
+                let epoch = uuid::Uuid::new_v4().simple().to_string();
+                if let Some((rev, id)) = self.publish(con, 0, &epoch, &seed)? {
                     tracing::info!(
                         revision = rev,
                         files = seed.len(),
                         "the cluster's store was empty: seeded it with this replica's hooks"
                     );
-                    self.synced(inner, rev, id);
+                    self.synced(inner, rev, id, epoch);
                     return Ok(());
                 }
                 continue;
             };
             let snapshot: Files = snapshot.into_iter().collect();
-            let change = files::diff(&local, &snapshot);
-            // A snapshot key that is not a managed file's would be refused by `apply`.
+            // What this replica refuses (a forged or broken key or entry) is left out; the rest
+            // is applied, so one bad entry does not stop the replica following the stream.
+            let (change, problems) = self.paths.sanitized(&files::diff(&local, &snapshot));
             {
                 let _g = self.store_lock.lock().unwrap_or_else(|p| p.into_inner());
-                self.paths.apply(&change)?;
+                if let Err(e) = self.paths.apply(&change) {
+                    return Err(self.apply_failed(format!("snapshot of revision {rev}: {e:#}")));
+                }
+            }
+            if problems.is_empty() {
+                self.health.apply_ok();
+            } else {
+                let message = format!(
+                    "snapshot of revision {rev}: refused: {}",
+                    problems.join("; ")
+                );
+                tracing::error!(error = %message, "cluster: parts of the shared hooks cannot be applied on this replica; applied the rest");
+                self.health.apply_failed(message);
             }
             if rev < inner.rev {
                 tracing::warn!(
@@ -431,15 +550,21 @@ impl Cluster {
                 changed = change.len(),
                 "synced with the cluster's snapshot"
             );
-            self.synced(inner, rev, last.unwrap_or_else(|| "0".into()));
+            self.synced(
+                inner,
+                rev,
+                last.unwrap_or_else(|| "0".into()),
+                epoch.unwrap_or_default(),
+            );
             return Ok(());
         }
         anyhow::bail!("the cluster's snapshot kept changing while it was read")
     }
 
-    fn synced(&self, inner: &mut Inner, rev: u64, last: String) {
+    fn synced(&self, inner: &mut Inner, rev: u64, last: String, epoch: String) {
         inner.rev = rev;
         inner.last = last;
+        inner.epoch = epoch;
         self.health.set_applied(rev);
         self.health.synced();
         let _ = self.revisions.send(rev);
@@ -450,6 +575,14 @@ impl Cluster {
         let mut backoff = Duration::from_millis(100);
         loop {
             if let Err(e) = self.follow_once(&mut backoff) {
+                if e.downcast_ref::<ApplyFailed>().is_some() {
+                    self.health.connected();
+                    // Redis answered; this replica's files could not take the change (logged and
+                    // counted where it happened). Try again after the backoff.
+                    std::thread::sleep(backoff);
+                    backoff = (backoff * 2).min(Duration::from_secs(2));
+                    continue;
+                }
                 let message = format!("{e:#}");
                 if self.health.is_connected() {
                     tracing::error!(error = %message, "cluster: lost Redis; serving the last generation, hook changes refused until it is back");

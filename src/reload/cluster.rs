@@ -1,5 +1,5 @@
-//! Cluster mode's health as `/readyz` shows it: whether this replica reaches the shared store and
-//! has caught up with it. Written by the cluster layer, read by the admin listener.
+//! Cluster mode's health as `/readyz` shows it: whether this replica has read the shared store,
+//! reaches it now, and applied what it holds. Written by the cluster layer, read by the admin listener.
 //!
 //! Owns: that state and its JSON. Must not: connect anywhere or apply changes (the cluster layer
 //! does).
@@ -20,6 +20,11 @@ pub struct ClusterHealth {
     applied: AtomicU64,
     replica: Mutex<String>,
     error: Mutex<Option<String>>,
+    /// Shared changes this replica refused or could not write
+    /// (`hookgate_cluster_apply_failures_total`).
+    apply_failures: AtomicU64,
+    /// The last of them, until a snapshot applies whole.
+    apply_error: Mutex<Option<String>>,
 }
 
 impl ClusterHealth {
@@ -39,6 +44,21 @@ impl ClusterHealth {
         *self.error.lock().unwrap_or_else(|p| p.into_inner()) = Some(error);
     }
 
+    /// A shared change was refused or could not be written (Redis itself answered).
+    pub fn apply_failed(&self, error: String) {
+        self.apply_failures.fetch_add(1, Ordering::Relaxed);
+        *self.apply_error.lock().unwrap_or_else(|p| p.into_inner()) = Some(error);
+    }
+
+    /// The shared snapshot applied whole.
+    pub fn apply_ok(&self) {
+        *self.apply_error.lock().unwrap_or_else(|p| p.into_inner()) = None;
+    }
+
+    pub fn apply_failures(&self) -> u64 {
+        self.apply_failures.load(Ordering::Relaxed)
+    }
+
     pub fn synced(&self) {
         self.synced.store(true, Ordering::Relaxed);
     }
@@ -55,26 +75,41 @@ impl ClusterHealth {
         self.connected.load(Ordering::Relaxed)
     }
 
-    /// Ready: Redis answers and the snapshot was read. Not ready, the replica still serves its
-    /// last generation; the load balancer just sends traffic elsewhere while others can.
+    /// Ready: the shared hooks were read once since start (or seeded). Losing Redis after that
+    /// does not make the replica unready: it keeps serving its last generation (hook changes are
+    /// refused meanwhile), and every replica going unready at once would leave a Service with no
+    /// endpoints; the body says so as a `warning`. (The reload status adds: the revision read is
+    /// the generation in force.)
     pub fn readiness(&self) -> (bool, serde_json::Value) {
         let connected = self.connected.load(Ordering::Relaxed);
         let synced = self.synced.load(Ordering::Relaxed);
         let error = self.error.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        let apply_error = self
+            .apply_error
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
         let replica = self
             .replica
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .clone();
+        let warning = match (connected, synced) {
+            (false, true) => Some("Redis is unreachable: this replica serves its last generation, refuses hook changes (503) and catches up when Redis is back"),
+            (false, false) => Some("not ready: the shared hooks were never read (Redis unreachable since start)"),
+            _ => None,
+        };
         (
-            connected && synced,
+            synced,
             json!({
                 "replica": replica,
                 "redis_reachable": connected,
                 "synced": synced,
                 "revision": self.applied.load(Ordering::Relaxed),
                 "error": error,
-                "note": (!connected).then_some("Redis is unreachable: this replica serves its last generation, refuses hook changes (503) and catches up when Redis is back"),
+                "apply_failed": apply_error,
+                "apply_failures": self.apply_failures(),
+                "warning": warning,
             }),
         )
     }

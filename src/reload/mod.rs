@@ -77,9 +77,17 @@ impl Status {
     }
 
     /// In cluster mode: whether this replica is in sync with the shared store, and the detail
-    /// `/readyz` shows; `None` for one replica.
+    /// `/readyz` shows; `None` for one replica. Ready once the shared hooks were read and the
+    /// generation in force is the revision its files hold (or that revision's build was
+    /// rejected: the previous generation serves, as with one replica).
     pub fn cluster_readiness(&self) -> Option<(bool, serde_json::Value)> {
-        self.cluster.get().map(|c| c.readiness())
+        self.cluster.get().map(|c| {
+            let (synced, mut detail) = c.readiness();
+            let built = self.generation.load(Ordering::Relaxed) == c.applied()
+                || self.state().last_error.is_some();
+            detail["built"] = json!(built);
+            (synced && built, detail)
+        })
     }
 
     /// The `reload` object of `/readyz`.
@@ -155,6 +163,12 @@ impl Status {
                 "gauge",
                 "Cluster mode: 1 while Redis answers (hook changes are refused while it does not).",
                 c.is_connected() as u64,
+            );
+            metric(
+                "hookgate_cluster_apply_failures_total",
+                "counter",
+                "Cluster mode: shared hook changes this replica refused (a key or entry it may not write) or could not write; it follows the rest.",
+                c.apply_failures(),
             );
         }
         metric(
@@ -291,7 +305,12 @@ impl Reloader {
     /// the replica follows what Redis holds.
     pub fn check_at(&mut self, why: &str, revision: u64) -> Outcome {
         if revision == self.live.load().number {
-            return Outcome::Unchanged;
+            // Built already, unless the files differ: the same number with other content after
+            // the shared store was seeded again (a new epoch). The fingerprint tells.
+            self.revision = Some(revision);
+            let outcome = self.check(why);
+            self.revision = None;
+            return outcome;
         }
         self.revision = Some(revision);
         self.last_seen = 0;

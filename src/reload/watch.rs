@@ -114,19 +114,44 @@ pub fn spawn(reloader: Reloader) -> std::io::Result<()> {
 }
 
 /// Cluster mode: build a generation for each revision received (the last, when several are
-/// waiting), numbered by it. Runs for the life of the process.
+/// waiting), numbered by it. With `[hooks] rescan_secs`, also look at the files that often:
+/// what the cluster does not manage (signing keys, TLS files, `file =` secrets outside the
+/// managed ones, the rest of hookgate.toml) is picked up as with one replica, rebuilt under the
+/// same revision number (nothing is built before the first revision). Runs for the life of the
+/// process.
 pub fn spawn_revisions(mut reloader: Reloader, revisions: Receiver<u64>) -> std::io::Result<()> {
-    tracing::info!("hot reload follows the cluster's revisions (the file watcher is off)");
+    let boot = reloader.boot();
+    let rescan = (boot.hooks.rescan_secs > 0).then(|| Duration::from_secs(boot.hooks.rescan_secs));
+    tracing::info!(
+        rescan_secs = rescan.map(|d| d.as_secs()),
+        "hot reload follows the cluster's revisions (the file watcher is off; unmanaged files are rescanned)"
+    );
     std::thread::Builder::new()
         .name("hookgate-reload".into())
         .spawn(move || {
-            while let Ok(mut revision) = revisions.recv() {
+            let mut last: Option<u64> = None;
+            loop {
+                let (why, mut revision) = match rescan {
+                    Some(every) => match revisions.recv_timeout(every) {
+                        Ok(r) => ("cluster revision", r),
+                        Err(RecvTimeoutError::Timeout) => match last {
+                            Some(r) => ("rescan", r),
+                            None => continue,
+                        },
+                        Err(RecvTimeoutError::Disconnected) => return,
+                    },
+                    None => match revisions.recv() {
+                        Ok(r) => ("cluster revision", r),
+                        Err(_) => return,
+                    },
+                };
                 // Sent in the order the files were written: the last one is what they hold.
                 while let Ok(later) = revisions.try_recv() {
                     revision = later;
                 }
+                last = Some(revision);
                 let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                    reloader.check_at("cluster revision", revision)
+                    reloader.check_at(why, revision)
                 }));
                 if outcome.is_err() {
                     tracing::error!("reload check panicked; the generation in force keeps serving");

@@ -5,7 +5,8 @@
 //! A record's `id` there is its stream id `<ms>-<seq>` as one number, `ms * 1000 + seq`: the same
 //! on every replica (so a `Last-Event-ID` or a `before` works whichever replica a load balancer
 //! picks), increasing, and below 2^53 (exact in the dashboard's JavaScript). More than 1000
-//! records in one millisecond would share numbers; hookgate does not come near.
+//! records in one millisecond would share numbers (hookgate does not come near); the tail and the
+//! list's pages still move by the raw stream id, so such records are neither repeated nor skipped.
 //!
 //! Owns: publishing to and reading from that stream. Must not: block a hook call (records go
 //! through a bounded queue to a publisher thread; a full queue or an unreachable Redis drops them,
@@ -58,8 +59,9 @@ fn connect(client: &redis::Client, block: Duration) -> redis::RedisResult<redis:
     Ok(con)
 }
 
-/// The records of an XRANGE / XREVRANGE / XREAD reply, with their stream ids as ids.
-fn records(v: &Value) -> Vec<RunRecord> {
+/// The records of an XRANGE / XREVRANGE / XREAD reply, with their stream ids as ids, each with
+/// its raw stream id (the cursor: `id_of` is not exact past 1000 records in one millisecond).
+fn records(v: &Value) -> Vec<(String, RunRecord)> {
     fn items(v: &Value) -> Vec<&Value> {
         match v {
             Value::Array(a) => a.iter().collect(),
@@ -87,7 +89,7 @@ fn records(v: &Value) -> Vec<RunRecord> {
                     text(pair[1]).and_then(|json| serde_json::from_str::<RunRecord>(&json).ok())
                 {
                     r.id = id_of(&id);
-                    out.push(r);
+                    out.push((id.clone(), r));
                 }
             }
         }
@@ -149,10 +151,10 @@ impl SharedRuns {
                 .arg(500)
                 .query(&mut con)?;
             let page = records(&v);
-            let Some(oldest) = page.last().map(|r| r.id) else {
+            let Some(oldest) = page.last().map(|(sid, _)| sid.clone()) else {
                 break;
             };
-            for r in page {
+            for (_, r) in page {
                 if query.matches(&r, needle.as_deref()) {
                     if out.len() == limit {
                         more = true;
@@ -161,7 +163,7 @@ impl SharedRuns {
                     out.push(Arc::new(r));
                 }
             }
-            end = format!("({}", stream_id(oldest));
+            end = format!("({oldest}");
         }
         let next_before = more.then(|| out.last().map(|r| r.id)).flatten();
         Ok(Page {
@@ -179,7 +181,7 @@ impl SharedRuns {
             .arg(&sid)
             .arg(&sid)
             .query(&mut con)?;
-        Ok(records(&v).into_iter().next())
+        Ok(records(&v).into_iter().next().map(|(_, r)| r))
     }
 
     /// A live tail from after `after` (a record id), or from now.
@@ -238,7 +240,7 @@ impl SharedTail {
                     .query(con)?;
                 let newest = records(&v)
                     .first()
-                    .map_or_else(|| "0-0".to_string(), |r| stream_id(r.id));
+                    .map_or_else(|| "0-0".to_string(), |(sid, _)| sid.clone());
                 self.after = Some(newest.clone());
                 newest
             }
@@ -263,8 +265,8 @@ impl SharedTail {
         for s in streams {
             if let Value::Array(parts) = s {
                 if let Some(entries) = parts.get(1) {
-                    for r in records(entries) {
-                        self.after = Some(stream_id(r.id));
+                    for (sid, r) in records(entries) {
+                        self.after = Some(sid);
                         self.buffer.push_back(Tail::Record(Arc::new(r)));
                     }
                 }
