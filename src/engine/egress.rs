@@ -65,6 +65,10 @@ struct Net {
     /// One permit per request in flight, for the whole process (`[hooks.egress] max_concurrent`).
     permits: Arc<Semaphore>,
     max_concurrent: usize,
+    /// One permit per `dns` lookup whose resolver call has not returned, for the whole process
+    /// (`sockets.rs`): getaddrinfo runs on the blocking pool reqwest shares and cannot be
+    /// cancelled, so a hook looping over `dns.lookup` must not queue them without end.
+    lookups: Arc<Semaphore>,
 }
 
 pub(crate) struct Request {
@@ -202,6 +206,7 @@ impl Egress {
             handle,
             permits: Arc::new(Semaphore::new(max_concurrent)),
             max_concurrent,
+            lookups: Arc::new(Semaphore::new(super::sockets::MAX_LOOKUPS)),
         }));
         Ok(egress)
     }
@@ -245,6 +250,12 @@ impl Egress {
     pub(crate) fn runtime(&self) -> Option<(tokio::runtime::Handle, Arc<Semaphore>, usize)> {
         let net = self.net.as_ref()?;
         Some((net.handle.clone(), net.permits.clone(), net.max_concurrent))
+    }
+
+    /// The process's lookup permits ([`super::sockets::MAX_LOOKUPS`]); `None` for a refusing
+    /// egress.
+    pub(crate) fn lookup_permits(&self) -> Option<Arc<Semaphore>> {
+        Some(self.net.as_ref()?.lookups.clone())
     }
 
     /// Where a socket to `host`:`port` connects, under the same rules as a request: the

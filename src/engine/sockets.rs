@@ -42,6 +42,9 @@ const READ_CHUNK: usize = 64 << 10;
 /// Bytes read but not yet handed to JS past which a socket stops reading (the server may send
 /// faster than the hook consumes; TCP's own window then slows it down).
 const MAX_UNDELIVERED: usize = 1 << 20;
+/// Lookups waiting for the system's resolver at once, for the whole process; one more fails at
+/// once with `EAI_AGAIN` (see [`lookup`]).
+pub(crate) const MAX_LOOKUPS: usize = 32;
 /// Addresses remembered as resolved from allowed names; past this the memory starts over.
 const MAX_RESOLVED: usize = 4096;
 
@@ -418,11 +421,43 @@ pub(crate) fn lookup(
             ..Failure::default()
         }));
     };
+    let Some(permits) = egress.lookup_permits() else {
+        return answer(Err(super::egress::forbidden(&name)));
+    };
     let resolved = egress.resolved();
-    let timeout = call.timeout;
+    let (timeout, slots) = (call.timeout, call.slots);
+    let hook = call.hook.to_owned();
     let join = handle.spawn(async move {
-        let found =
-            tokio::time::timeout(timeout, tokio::net::lookup_host((host.as_str(), 0))).await;
+        let run = async {
+            // The call's own slot first, waited for as a request waits (`[hooks]
+            // max_requests_per_call`); held by this task only, so a lookup abandoned when its
+            // call ends (the task is aborted) frees it at once.
+            let _call_slot = slots.acquire_owned().await.ok();
+            // Then one of the process's lookups, at once or not at all: the resolver call cannot
+            // be cancelled, so its permit goes with it to the blocking pool and is released
+            // only when getaddrinfo returns.
+            let Ok(permit) = permits.try_acquire_owned() else {
+                tracing::warn!(target: "hookgate::egress", hook = %hook, host = %host,
+                    "lookup refused: {MAX_LOOKUPS} lookups are already waiting for the resolver");
+                return Err(busy(query, &host));
+            };
+            let name = host.clone();
+            tokio::task::spawn_blocking(move || {
+                let _permit = permit;
+                std::net::ToSocketAddrs::to_socket_addrs(&(name.as_str(), 0))
+                    .map(|a| a.collect::<Vec<_>>())
+            })
+            .await
+            .map_err(|_| busy(query, &host))
+        };
+        let found = match tokio::time::timeout(timeout, run).await {
+            Ok(Err(f)) => {
+                send(&events, seq, id, Kind::Resolved(Err(f)));
+                return;
+            }
+            Ok(Ok(r)) => Ok(r),
+            Err(e) => Err(e),
+        };
         let result = match found {
             Ok(Ok(addrs)) => {
                 let mut out: Vec<(String, u8)> = Vec::new();
@@ -473,6 +508,26 @@ fn syscall_of(query: Query) -> &'static str {
         Query::Lookup(_) => "getaddrinfo",
         Query::Resolve4 => "queryA",
         Query::Resolve6 => "queryAaaa",
+    }
+}
+
+/// Node's answer when the resolver is busy (the process's [`MAX_LOOKUPS`] are all waiting on it):
+/// `EAI_AGAIN` for `lookup`, `ETIMEOUT` for `resolve*`, as when a DNS server does not answer.
+fn busy(query: Query, host: &str) -> Failure {
+    let (code, errno) = match query {
+        Query::Lookup(_) => ("EAI_AGAIN", Some(-3001)),
+        _ => ("ETIMEOUT", None),
+    };
+    Failure {
+        code,
+        message: format!("{} {code} {host}", syscall_of(query)),
+        errno,
+        syscall: Some(syscall_of(query)),
+        peer: Some(host.to_owned()),
+        detail: Some(format!(
+            "hookgate allows {MAX_LOOKUPS} lookups waiting for the resolver at once"
+        )),
+        ..Failure::default()
     }
 }
 
@@ -970,5 +1025,66 @@ mod tests {
         }
         assert_eq!(synthetic_index(&"198.20.0.1".parse().unwrap()), None);
         assert_eq!(synthetic_index(&"127.0.0.1".parse().unwrap()), None);
+    }
+
+    fn runtime() -> tokio::runtime::Runtime {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap()
+    }
+
+    fn egress(rt: &tokio::runtime::Runtime, toml: &str) -> Egress {
+        let cfg: crate::config::EgressConfig = toml::from_str(toml).unwrap();
+        Egress::new(&cfg, rt.handle().clone()).unwrap()
+    }
+
+    fn caller(slots: usize, timeout: Duration) -> Caller<'static> {
+        Caller {
+            hook: "test",
+            seq: 1,
+            id: 1,
+            slots: Arc::new(Semaphore::new(slots)),
+            timeout,
+        }
+    }
+
+    fn answer(rx: &crossbeam_channel::Receiver<Event>) -> Result<Vec<(String, u8)>, Failure> {
+        match rx
+            .recv_timeout(Duration::from_secs(20))
+            .expect("an answer")
+            .kind
+        {
+            Kind::Resolved(r) => r,
+            _ => panic!("not a lookup's answer"),
+        }
+    }
+
+    #[test]
+    fn a_lookup_fails_at_once_with_eai_again_when_the_process_has_all_its_lookups_waiting() {
+        let rt = runtime();
+        let egress = egress(&rt, "");
+        let permits = egress.lookup_permits().unwrap();
+        let _held: Vec<_> = (0..MAX_LOOKUPS)
+            .map(|_| permits.clone().try_acquire_owned().unwrap())
+            .collect();
+        let (tx, rx) = crossbeam_channel::unbounded();
+        let caller = caller(4, Duration::from_secs(20));
+        let _h = lookup(&egress, caller, "localhost".into(), Query::Lookup(0), tx);
+        let f = answer(&rx).expect_err("refused while the resolver is busy");
+        assert_eq!((f.code, f.syscall), ("EAI_AGAIN", Some("getaddrinfo")));
+    }
+
+    #[test]
+    fn a_lookup_takes_one_of_its_calls_outbound_slots_and_waits_for_one() {
+        let rt = runtime();
+        let egress = egress(&rt, "");
+        let (tx, rx) = crossbeam_channel::unbounded();
+        // No slot free: the lookup waits for one until the call's deadline.
+        let caller = caller(0, Duration::from_millis(200));
+        let _h = lookup(&egress, caller, "localhost".into(), Query::Lookup(0), tx);
+        let f = answer(&rx).expect_err("no slot, no lookup");
+        assert_eq!(f.code, "ETIMEOUT");
     }
 }
