@@ -42,6 +42,12 @@ const READ_CHUNK: usize = 64 << 10;
 /// Bytes read but not yet handed to JS past which a socket stops reading (the server may send
 /// faster than the hook consumes; TCP's own window then slows it down).
 const MAX_UNDELIVERED: usize = 1 << 20;
+/// Bytes a socket may have handed to it and not yet written; a write past it (when something is
+/// queued already) fails the socket with ENOBUFS. A hook's stream writes one chunk at a time, so
+/// only a peer that does not read (or a hook calling the natives in a loop) gets here.
+const MAX_QUEUED_BYTES: usize = 4 << 20;
+/// Operations a socket may have queued; past it the socket fails with ENOBUFS.
+const MAX_QUEUED_OPS: usize = 1024;
 /// Lookups waiting for the system's resolver at once, for the whole process; one more fails at
 /// once with `EAI_AGAIN` (see [`lookup`]).
 pub(crate) const MAX_LOOKUPS: usize = 32;
@@ -119,7 +125,12 @@ pub(crate) enum Kind {
 
 /// The worker's side of a socket or lookup in progress. Dropping it closes the socket.
 pub(crate) struct Handle {
-    ops: Option<mpsc::UnboundedSender<Op>>,
+    ops: Option<mpsc::Sender<Op>>,
+    /// Bytes of writes sent to the task and not yet written (shared with the task).
+    queued: Arc<AtomicUsize>,
+    /// Where the handle reports an overflow itself (the task's events), and whether it did.
+    events: Option<(Sender<Event>, u64, u64)>,
+    overflowed: std::sync::atomic::AtomicBool,
     task: Option<tokio::task::AbortHandle>,
     /// Keeps its call alive (Node's `ref`, the default); `unref()` clears it.
     pub keep: bool,
@@ -135,6 +146,9 @@ impl Handle {
     fn finished() -> Handle {
         Handle {
             ops: None,
+            queued: Arc::default(),
+            events: None,
+            overflowed: Default::default(),
             task: None,
             keep: true,
             credit: None,
@@ -152,9 +166,51 @@ impl Handle {
         }
     }
 
+    /// Hand the socket an operation. Past [`MAX_QUEUED_BYTES`] of writes or [`MAX_QUEUED_OPS`]
+    /// operations queued, the socket fails with ENOBUFS (error, then close) and is closed: the
+    /// host's memory is not the hook's to fill.
     pub fn send(&self, op: Op) {
-        if let Some(ops) = &self.ops {
-            let _ = ops.send(op);
+        let Some(ops) = &self.ops else { return };
+        if self.overflowed.load(Ordering::Acquire) {
+            return;
+        }
+        let len = match &op {
+            Op::Write(_, bytes) => bytes.len(),
+            _ => 0,
+        };
+        let before = self.queued.fetch_add(len, Ordering::AcqRel);
+        let over = before > 0 && before + len > MAX_QUEUED_BYTES;
+        let full = over || matches!(ops.try_send(op), Err(mpsc::error::TrySendError::Full(_)));
+        if !full {
+            return;
+        }
+        self.queued.fetch_sub(len, Ordering::AcqRel);
+        self.overflowed.store(true, Ordering::Release);
+        let why = if over {
+            format!("more than {} MiB of writes queued", MAX_QUEUED_BYTES >> 20)
+        } else {
+            format!("more than {MAX_QUEUED_OPS} operations queued")
+        };
+        if let Some(ended) = &self.ended {
+            ended
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .get_or_insert_with(|| format!("ENOBUFS: {why}"));
+        }
+        if let Some(task) = &self.task {
+            task.abort();
+        }
+        if let Some((events, seq, id)) = &self.events {
+            let f = Failure {
+                code: "ENOBUFS",
+                message: "write ENOBUFS".into(),
+                errno: Some(-105),
+                syscall: Some("write"),
+                detail: Some(format!("the socket has {why} (the peer is not reading)")),
+                ..Failure::default()
+            };
+            send(events, *seq, *id, Kind::Failed(f));
+            send(events, *seq, *id, Kind::Closed);
         }
     }
 
@@ -317,7 +373,8 @@ pub(crate) fn connect(
             port,
         ));
     };
-    let (ops_tx, ops_rx) = mpsc::unbounded_channel();
+    let (ops_tx, ops_rx) = mpsc::channel(MAX_QUEUED_OPS);
+    let queued: Arc<AtomicUsize> = Arc::default();
     let credit = Arc::new(Credit {
         undelivered: AtomicUsize::new(0),
         notify: Notify::new(),
@@ -336,12 +393,14 @@ pub(crate) fn connect(
         written: AtomicU64::new(0),
         ended: ended.clone(),
     };
+    let reports = (events.clone(), seq, id);
     let task = Task {
         seq,
         id,
         named: host,
         port,
         wire,
+        queued: queued.clone(),
         events,
         credit: credit.clone(),
         log,
@@ -367,6 +426,9 @@ pub(crate) fn connect(
     });
     Handle {
         ops: Some(ops_tx),
+        queued,
+        events: Some(reports),
+        overflowed: Default::default(),
         task: Some(join.abort_handle()),
         keep: true,
         credit: Some(credit),
@@ -496,6 +558,9 @@ pub(crate) fn lookup(
     });
     Handle {
         ops: None,
+        queued: Arc::default(),
+        events: None,
+        overflowed: Default::default(),
         task: Some(join.abort_handle()),
         keep: true,
         credit: None,
@@ -618,6 +683,8 @@ struct Task {
     named: String,
     port: u16,
     wire: Wire,
+    /// Bytes of writes queued for it ([`Handle::send`] counts them in, the task out).
+    queued: Arc<AtomicUsize>,
     events: Sender<Event>,
     credit: Arc<Credit>,
     log: Log,
@@ -665,7 +732,7 @@ impl Task {
     async fn run(
         &self,
         tls: Option<TlsOptions>,
-        mut ops: mpsc::UnboundedReceiver<Op>,
+        mut ops: mpsc::Receiver<Op>,
     ) -> Result<(), Failure> {
         let tcp = TcpStream::connect((self.wire.host.as_str(), self.wire.port))
             .await
@@ -688,7 +755,9 @@ impl Task {
                     let Some(op) = op else { return Ok(()) }; // destroyed
                     match op {
                         Op::Write(wid, bytes) => {
-                            if let Err(e) = stream.write_all(&bytes).await {
+                            let written = stream.write_all(&bytes).await;
+                            self.queued.fetch_sub(bytes.len(), Ordering::AcqRel);
+                            if let Err(e) = written {
                                 return Err(io_failure(&e, "write"));
                             }
                             self.log.written.fetch_add(bytes.len() as u64, Ordering::Relaxed);
@@ -1086,5 +1155,45 @@ mod tests {
         let _h = lookup(&egress, caller, "localhost".into(), Query::Lookup(0), tx);
         let f = answer(&rx).expect_err("no slot, no lookup");
         assert_eq!(f.code, "ETIMEOUT");
+    }
+
+    #[test]
+    fn writes_to_a_peer_that_does_not_read_fail_with_enobufs_past_the_queue_cap() {
+        let rt = runtime();
+        let egress = egress(&rt, "");
+        // A peer that accepts and never reads.
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let keep = std::thread::spawn(move || {
+            let conn = listener.accept();
+            std::thread::sleep(Duration::from_secs(10));
+            drop(conn);
+        });
+        let (tx, rx) = crossbeam_channel::unbounded();
+        let caller = caller(4, Duration::from_secs(20));
+        let h = connect(&egress, caller, "127.0.0.1".into(), port, None, tx);
+        assert!(matches!(
+            rx.recv_timeout(Duration::from_secs(10)).unwrap().kind,
+            Kind::Connected(_)
+        ));
+        // 64 MiB at once: far more than the kernel buffers take.
+        for i in 0..64 {
+            h.send(Op::Write(i, vec![b'x'; 1 << 20]));
+        }
+        let failure = loop {
+            match rx
+                .recv_timeout(Duration::from_secs(10))
+                .expect("an event")
+                .kind
+            {
+                Kind::Failed(f) => break f,
+                Kind::Closed => panic!("closed without an error"),
+                _ => {}
+            }
+        };
+        assert_eq!(failure.code, "ENOBUFS");
+        assert!(h.queued.load(Ordering::Acquire) <= MAX_QUEUED_BYTES + (1 << 20));
+        drop(h);
+        drop(keep);
     }
 }
