@@ -259,8 +259,8 @@ impl Egress {
     }
 
     /// Where a socket to `host`:`port` connects, under the same rules as a request: the
-    /// allow-list on the name the hook gave, then the redirection map (its target's host, and
-    /// its port when it names one). An IP literal is allowed when the allow-list names it, when
+    /// allow-list on the name the hook gave, then the redirection map (its target's host and
+    /// port — its scheme's default when it names none — whatever port the hook asked for). An IP literal is allowed when the allow-list names it, when
     /// a lookup of an allowed name returned it, or when it stands for a redirected name.
     pub(crate) fn socket_target(
         &self,
@@ -278,7 +278,9 @@ impl Egress {
                     .trim_start_matches('[')
                     .trim_end_matches(']')
                     .to_owned(),
-                port: t.port.unwrap_or(port),
+                // The target's port, its scheme's when it names none: never the port the hook
+                // asked for, or a redirect to a host would open every port on it.
+                port: t.port.unwrap_or(if t.scheme == "https" { 443 } else { 80 }),
                 name: key.to_owned(),
             })
         };
@@ -983,5 +985,30 @@ mod tests {
             u.as_str(),
             "http://127.0.0.1:9100/2010-04-01/Accounts/AC1/Messages.json?x=1#f"
         );
+    }
+
+    #[test]
+    fn a_socket_to_a_redirected_name_goes_to_the_targets_port_only_its_schemes_default_if_unnamed()
+    {
+        let cfg: EgressConfig = toml::from_str(
+            "allow_hosts = [\"smtp.example.test\", \"redis.internal\"]\n[redirect]\n\"smtp.example.test\" = \"http://127.0.0.1\"\n\"redis.internal\" = \"https://127.0.0.1:6380\"\n",
+        )
+        .unwrap();
+        let egress = Egress::refusing(&cfg);
+        for port in [25, 22, 6379] {
+            let w = egress.socket_target("smtp.example.test", port).unwrap();
+            assert_eq!(
+                (w.host.as_str(), w.port),
+                ("127.0.0.1", 80),
+                "asked for {port}"
+            );
+            let w = egress.socket_target("redis.internal", port).unwrap();
+            assert_eq!(w.port, 6380, "asked for {port}");
+        }
+        let ip = egress
+            .synthetic_for("smtp.example.test")
+            .unwrap()
+            .to_string();
+        assert_eq!(egress.socket_target(&ip, 22).unwrap().port, 80);
     }
 }
