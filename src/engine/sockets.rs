@@ -22,7 +22,7 @@
 //! Must not touch: JS values (the worker hands events to `io.js`), or the call's lifecycle
 //! (`worker.rs` decides when a call ends and drops its sockets).
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
@@ -51,8 +51,12 @@ const MAX_QUEUED_OPS: usize = 1024;
 /// Lookups waiting for the system's resolver at once, for the whole process; one more fails at
 /// once with `EAI_AGAIN` (see [`lookup`]).
 pub(crate) const MAX_LOOKUPS: usize = 32;
-/// Addresses remembered as resolved from allowed names; past this the memory starts over.
+/// Addresses remembered as resolved from allowed names; past this the expired ones are dropped,
+/// and if that is not enough the memory starts over.
 const MAX_RESOLVED: usize = 4096;
+/// How long an address a lookup returned may be connected to: about what resolvers' caches and
+/// mailers' keep (nodemailer caches 5 minutes).
+const RESOLVED_TTL: Duration = Duration::from_secs(600);
 
 /// What the worker asks of a socket.
 pub(crate) enum Op {
@@ -248,23 +252,54 @@ pub(crate) struct Caller<'a> {
     pub timeout: Duration,
 }
 
-/// The addresses lookups of allowed names returned (shared by the workers of one engine).
+/// The addresses lookups of allowed names returned, per hook (shared by the workers of one
+/// engine): a hook may connect to an address its own lookup of an allowed name returned, for
+/// [`RESOLVED_TTL`], and the name is checked against the allow-list again on connect (it may have
+/// changed). Another hook's lookups open nothing for it.
 #[derive(Default)]
-pub(crate) struct Resolved(Mutex<HashSet<IpAddr>>);
+pub(crate) struct Resolved(Mutex<HashMap<(String, IpAddr), (String, Instant)>>);
 
 impl Resolved {
-    fn remember(&self, ips: impl IntoIterator<Item = IpAddr>) {
-        let mut set = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        if set.len() > MAX_RESOLVED {
-            set.clear();
+    fn remember(&self, hook: &str, name: &str, ips: impl IntoIterator<Item = IpAddr>) {
+        let mut map = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let now = Instant::now();
+        if map.len() > MAX_RESOLVED {
+            map.retain(|_, (_, until)| *until > now);
+            if map.len() > MAX_RESOLVED {
+                map.clear();
+            }
         }
-        set.extend(ips);
+        for ip in ips {
+            map.insert((hook.to_owned(), ip), (name.to_owned(), now + RESOLVED_TTL));
+        }
     }
-    pub(crate) fn contains(&self, ip: &IpAddr) -> bool {
-        self.0
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .contains(ip)
+
+    /// The name a lookup of `hook`'s resolved to `ip`, if it has not expired.
+    pub(crate) fn name_of(&self, hook: &str, ip: &IpAddr) -> Option<String> {
+        let map = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        map.get(&(hook.to_owned(), *ip))
+            .filter(|(_, until)| *until > Instant::now())
+            .map(|(name, _)| name.clone())
+    }
+}
+
+/// Whether an address a lookup of `name` returned is answered (and may be connected to).
+fn admitted(policy: &Egress, name: &str, ip: &IpAddr) -> bool {
+    !is_internal(ip)
+        || policy.lists_exactly(name)
+        || policy.lists_exactly(&ip.to_string())
+        || policy.lists_exactly(&ip.to_canonical().to_string())
+}
+
+/// Loopback, link-local (169.254/16, fe80::/10: cloud metadata lives there) and unspecified
+/// addresses: a lookup's answer never opens them unless the allow-list names them or the name
+/// exactly (a wildcard's subdomain resolving to 127.0.0.1 is a way in, not a mail server).
+pub(crate) fn is_internal(ip: &IpAddr) -> bool {
+    match ip.to_canonical() {
+        IpAddr::V4(v4) => v4.is_loopback() || v4.is_link_local() || v4.is_unspecified(),
+        IpAddr::V6(v6) => {
+            v6.is_loopback() || v6.is_unspecified() || (v6.segments()[0] & 0xffc0) == 0xfe80
+        }
     }
 }
 
@@ -347,7 +382,7 @@ pub(crate) fn connect(
         send(&events, seq, id, Kind::Closed);
         Handle::finished()
     };
-    let wire = match egress.socket_target(&host, port) {
+    let wire = match egress.socket_target(hook, &host, port) {
         Ok(w) => w,
         Err(f) => return fail(f),
     };
@@ -489,6 +524,7 @@ pub(crate) fn lookup(
     let resolved = egress.resolved();
     let (timeout, slots) = (call.timeout, call.slots);
     let hook = call.hook.to_owned();
+    let policy = egress.clone();
     let join = handle.spawn(async move {
         let run = async {
             // The call's own slot first, waited for as a request waits (`[hooks]
@@ -524,8 +560,13 @@ pub(crate) fn lookup(
             Ok(Ok(addrs)) => {
                 let mut out: Vec<(String, u8)> = Vec::new();
                 let mut ips = Vec::new();
+                let mut refused = None;
                 for a in addrs {
                     let ip = a.ip();
+                    if !admitted(&policy, &name, &ip) {
+                        refused = Some(ip);
+                        continue;
+                    }
                     let family = if ip.is_ipv4() { 4 } else { 6 };
                     let keep = match query {
                         Query::Lookup(f) => f == 0 || f == family,
@@ -538,8 +579,16 @@ pub(crate) fn lookup(
                         out.push((text, family));
                     }
                 }
-                resolved.remember(ips);
-                if out.is_empty() {
+                resolved.remember(&hook, &name, ips);
+                if let (true, Some(ip)) = (out.is_empty(), refused) {
+                    tracing::warn!(target: "hookgate::egress", hook = %hook, host = %name, %ip,
+                        "lookup refused: the name resolves to a loopback, link-local or unspecified address");
+                    Err(Failure {
+                        code: "ERR_HOOKGATE_EGRESS",
+                        message: format!("host `{name}` resolves to {ip}, which hookgate does not connect to unless [hooks.egress] allow_hosts lists the name or the address itself"),
+                        ..Failure::default()
+                    })
+                } else if out.is_empty() {
                     Err(no_data(query, &host))
                 } else {
                     Ok(out)
@@ -1195,5 +1244,69 @@ mod tests {
         assert!(h.queued.load(Ordering::Acquire) <= MAX_QUEUED_BYTES + (1 << 20));
         drop(h);
         drop(keep);
+    }
+
+    #[test]
+    fn a_lookup_answer_of_loopback_link_local_or_unspecified_is_refused_unless_listed_exactly() {
+        let rt = runtime();
+        let wild = egress(&rt, "allow_hosts = [\"*.example.com\"]");
+        for ip in [
+            "127.0.0.1",
+            "127.1.2.3",
+            "169.254.169.254",
+            "0.0.0.0",
+            "::1",
+            "::",
+            "fe80::1",
+            "::ffff:127.0.0.1",
+        ] {
+            let ip: IpAddr = ip.parse().unwrap();
+            assert!(!admitted(&wild, "evil.example.com", &ip), "{ip}");
+        }
+        for ip in ["10.0.0.1", "93.184.216.34", "2001:db8::1"] {
+            assert!(
+                admitted(&wild, "evil.example.com", &ip.parse().unwrap()),
+                "{ip}"
+            );
+        }
+        let listed = egress(
+            &rt,
+            "allow_hosts = [\"*.example.com\", \"169.254.169.254\", \"db.example.com\"]",
+        );
+        assert!(admitted(
+            &listed,
+            "meta.example.com",
+            &"169.254.169.254".parse().unwrap()
+        ));
+        assert!(admitted(
+            &listed,
+            "db.example.com",
+            &"127.0.0.1".parse().unwrap()
+        ));
+        assert!(!admitted(
+            &listed,
+            "evil.example.com",
+            &"127.0.0.1".parse().unwrap()
+        ));
+        let open = egress(&rt, "");
+        assert!(admitted(&open, "anything", &"127.0.0.1".parse().unwrap()));
+    }
+
+    #[test]
+    fn an_address_a_lookup_returned_opens_to_the_hook_that_looked_it_up_only() {
+        let rt = runtime();
+        let egress = egress(&rt, "allow_hosts = [\"localhost\"]");
+        let (tx, rx) = crossbeam_channel::unbounded();
+        let mut c = caller(4, Duration::from_secs(20));
+        c.hook = "a";
+        let _h = lookup(&egress, c, "localhost".into(), Query::Lookup(4), tx);
+        let addrs = answer(&rx).expect("localhost resolves");
+        let ip = addrs[0].0.clone();
+        assert!(egress.socket_target("a", &ip, 6379).is_ok(), "{ip}");
+        let other = egress
+            .socket_target("b", &ip, 6379)
+            .err()
+            .expect("another hook");
+        assert_eq!(other.code, "ERR_HOOKGATE_EGRESS");
     }
 }
