@@ -343,6 +343,40 @@ pub(crate) fn synthetic_index(ip: &IpAddr) -> Option<usize> {
     (n & 0x1ffff).checked_sub(1).map(|i| i as usize)
 }
 
+/// A host as a hook may name it: an IP literal (IPv6 with or without brackets) or a DNS name of
+/// letters, digits, hyphens, underscores (service names) and dots, at most 253 bytes. Checked
+/// before anything else, so what reaches the log, the resolver or an error is never a control
+/// character or a line of its own.
+pub(crate) fn valid_host(host: &str) -> bool {
+    let bare = host.trim_start_matches('[').trim_end_matches(']');
+    if bare.parse::<IpAddr>().is_ok() {
+        return true;
+    }
+    !host.is_empty()
+        && host.len() <= 253
+        && host
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.' || b == b'_')
+}
+
+/// Node's answer for a name that cannot be one (`getaddrinfo ENOTFOUND`), the name escaped.
+fn invalid_host(host: &str) -> Failure {
+    let shown: String = host
+        .chars()
+        .take(256)
+        .collect::<String>()
+        .escape_debug()
+        .to_string();
+    Failure {
+        code: "ENOTFOUND",
+        message: format!("getaddrinfo ENOTFOUND {shown}"),
+        errno: Some(-3008),
+        syscall: Some("getaddrinfo"),
+        peer: Some(shown),
+        ..Failure::default()
+    }
+}
+
 fn send(events: &Sender<Event>, seq: u64, id: u64, kind: Kind) {
     let _ = events.send(Event { seq, id, kind });
 }
@@ -382,6 +416,12 @@ pub(crate) fn connect(
         send(&events, seq, id, Kind::Closed);
         Handle::finished()
     };
+    if !valid_host(&host) {
+        tracing::warn!(target: "hookgate::egress", hook = %hook, host = ?host, port, "socket refused: not a host name");
+        send(&events, seq, id, Kind::Failed(invalid_host(&host)));
+        send(&events, seq, id, Kind::Closed);
+        return Handle::finished();
+    }
     let wire = match egress.socket_target(hook, &host, port) {
         Ok(w) => w,
         Err(f) => return fail(f),
@@ -485,6 +525,10 @@ pub(crate) fn lookup(
         send(&events, seq, id, Kind::Resolved(r));
         Handle::finished()
     };
+    if !valid_host(&host) {
+        tracing::warn!(target: "hookgate::egress", hook = %call.hook, host = ?host, "lookup refused: not a host name");
+        return answer(Err(invalid_host(&host)));
+    }
     let bare = host.trim_start_matches('[').trim_end_matches(']');
     if let Ok(ip) = bare.parse::<IpAddr>() {
         let family = if ip.is_ipv4() { 4 } else { 6 };
@@ -1348,5 +1392,51 @@ mod tests {
             }
         };
         assert_eq!(failure.code, "ERR_HOOKGATE_EGRESS", "{}", failure.message);
+    }
+
+    #[test]
+    fn a_host_that_is_not_a_name_fails_with_enotfound_and_its_control_characters_escaped() {
+        for ok in [
+            "redis.internal",
+            "smtp-1.example.com",
+            "redis_1",
+            "127.0.0.1",
+            "[::1]",
+            "::1",
+        ] {
+            assert!(valid_host(ok), "{ok}");
+        }
+        let long = "a".repeat(254);
+        for bad in [
+            "",
+            "a\nb",
+            "x\r\nINJECTED line",
+            "a b",
+            "a/b",
+            "é.example",
+            long.as_str(),
+        ] {
+            assert!(!valid_host(bad), "{bad:?}");
+        }
+        let rt = runtime();
+        let egress = egress(&rt, "");
+        let (tx, rx) = crossbeam_channel::unbounded();
+        let c = caller(4, Duration::from_secs(5));
+        let _h = lookup(
+            &egress,
+            c,
+            "x\nhookgate forged line".into(),
+            Query::Lookup(0),
+            tx.clone(),
+        );
+        let f = answer(&rx).expect_err("not a name");
+        assert_eq!(f.code, "ENOTFOUND");
+        assert!(!f.message.contains('\n'), "{:?}", f.message);
+        let c = caller(4, Duration::from_secs(5));
+        let _s = connect(&egress, c, "x\nforged".into(), 25, None, tx);
+        match rx.recv_timeout(Duration::from_secs(10)).unwrap().kind {
+            Kind::Failed(f) => assert!(f.code == "ENOTFOUND" && !f.message.contains('\n')),
+            _ => panic!("not refused"),
+        }
     }
 }
