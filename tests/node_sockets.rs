@@ -824,3 +824,50 @@ module.exports = function (client, scope, audience, context, cb) {
         "{log}"
     );
 }
+
+#[test]
+fn plaintext_that_arrives_after_starttls_is_requested_fails_the_tls_socket_and_is_never_read_as_protected(
+) {
+    // A man in the middle answers STARTTLS's `220` and appends a line of its own in plaintext.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        let Ok((mut conn, _)) = listener.accept() else {
+            return;
+        };
+        let _ = conn.write_all(b"220 Ready to start TLS\r\n");
+        std::thread::sleep(Duration::from_millis(50));
+        let _ = conn.write_all(b"250 injected\r\n");
+        std::thread::sleep(Duration::from_secs(3));
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let hooks = dir.path().join("hooks/credentials-exchange");
+    std::fs::create_dir_all(&hooks).unwrap();
+    let hook = format!(
+        r#"
+const net = require('net'), tls = require('tls');
+module.exports = function (client, scope, audience, context, cb) {{
+  let t = null, sent = false;
+  function done(outcome) {{ if (sent) return; sent = true; if (t) t.destroy(); cb(null, {{ outcome }}); }}
+  const s = net.connect({port}, '127.0.0.1');
+  s.once('data', () => {{
+    // Busy while the injected line is read: it is queued for the socket when the upgrade starts.
+    const until = Date.now() + 500;
+    while (Date.now() < until) {{}}
+    t = tls.connect({{ socket: s, servername: 'smtp.example.test', rejectUnauthorized: false }});
+    t.on('data', (d) => done('data: ' + d.toString().trim()));
+    t.on('error', (e) => done(e.code));
+    t.on('secureConnect', () => done('secure'));
+  }});
+}};
+"#
+    );
+    std::fs::write(hooks.join("inject.js"), hook).unwrap();
+    let out = result_of(run_test(
+        dir.path(),
+        "credentials-exchange/inject.js",
+        "",
+        None,
+    ));
+    assert_eq!(out["outcome"], "ERR_HOOKGATE_TLS_PLAINTEXT", "{out}");
+}

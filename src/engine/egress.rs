@@ -41,7 +41,7 @@ pub(crate) struct Egress {
     allow_hosts: Option<Arc<[String]>>,
     redirect: Arc<BTreeMap<String, RedirectTarget>>,
     max_body_bytes: usize,
-    /// Addresses that lookups of allowed names returned: sockets may connect to them.
+    /// Addresses that lookups of allowed names returned, per hook: sockets may connect to them.
     resolved: Arc<super::sockets::Resolved>,
     /// The redirection map's names with their addresses for sockets (`sockets.rs`).
     synthetic: Arc<Vec<(String, usize)>>,
@@ -65,6 +65,10 @@ struct Net {
     /// One permit per request in flight, for the whole process (`[hooks.egress] max_concurrent`).
     permits: Arc<Semaphore>,
     max_concurrent: usize,
+    /// One permit per `dns` lookup whose resolver call has not returned, for the whole process
+    /// (`sockets.rs`): getaddrinfo runs on the blocking pool reqwest shares and cannot be
+    /// cancelled, so a hook looping over `dns.lookup` must not queue them without end.
+    lookups: Arc<Semaphore>,
 }
 
 pub(crate) struct Request {
@@ -202,6 +206,7 @@ impl Egress {
             handle,
             permits: Arc::new(Semaphore::new(max_concurrent)),
             max_concurrent,
+            lookups: Arc::new(Semaphore::new(super::sockets::MAX_LOOKUPS)),
         }));
         Ok(egress)
     }
@@ -247,12 +252,34 @@ impl Egress {
         Some((net.handle.clone(), net.permits.clone(), net.max_concurrent))
     }
 
+    /// Whether the allow-list names `host` itself (not through a wildcard). Always true without
+    /// an allow-list (any host may be reached, an address as well).
+    pub(crate) fn lists_exactly(&self, host: &str) -> bool {
+        let Some(allow) = self.allow_hosts.as_deref() else {
+            return true;
+        };
+        let host = host.trim_start_matches('[').trim_end_matches(']');
+        allow.iter().any(|p| {
+            p.trim_start_matches('[')
+                .trim_end_matches(']')
+                .eq_ignore_ascii_case(host)
+        })
+    }
+
+    /// The process's lookup permits ([`super::sockets::MAX_LOOKUPS`]); `None` for a refusing
+    /// egress.
+    pub(crate) fn lookup_permits(&self) -> Option<Arc<Semaphore>> {
+        Some(self.net.as_ref()?.lookups.clone())
+    }
+
     /// Where a socket to `host`:`port` connects, under the same rules as a request: the
-    /// allow-list on the name the hook gave, then the redirection map (its target's host, and
-    /// its port when it names one). An IP literal is allowed when the allow-list names it, when
-    /// a lookup of an allowed name returned it, or when it stands for a redirected name.
+    /// allow-list on the name the hook gave, then the redirection map (its target's host and
+    /// port — its scheme's default when it names none — whatever port the hook asked for). An IP
+    /// literal is allowed when the allow-list names it, when a lookup by the same hook of a name
+    /// still allowed returned it in the last 10 minutes, or when it stands for a redirected name.
     pub(crate) fn socket_target(
         &self,
+        hook: &str,
         host: &str,
         port: u16,
     ) -> Result<super::sockets::Wire, Failure> {
@@ -267,7 +294,9 @@ impl Egress {
                     .trim_start_matches('[')
                     .trim_end_matches(']')
                     .to_owned(),
-                port: t.port.unwrap_or(port),
+                // The target's port, its scheme's when it names none: never the port the hook
+                // asked for, or a redirect to a host would open every port on it.
+                port: t.port.unwrap_or(if t.scheme == "https" { 443 } else { 80 }),
                 name: key.to_owned(),
             })
         };
@@ -285,7 +314,10 @@ impl Egress {
             }
             let allowed = self.allow_hosts.is_none()
                 || host_allowed(self.allow_hosts.as_deref(), &name)
-                || self.resolved.contains(&ip);
+                || self
+                    .resolved
+                    .name_of(hook, &ip)
+                    .is_some_and(|n| host_allowed(self.allow_hosts.as_deref(), &n));
             if !allowed {
                 return Err(forbidden(&name));
             }
@@ -972,5 +1004,34 @@ mod tests {
             u.as_str(),
             "http://127.0.0.1:9100/2010-04-01/Accounts/AC1/Messages.json?x=1#f"
         );
+    }
+
+    #[test]
+    fn a_socket_to_a_redirected_name_goes_to_the_targets_port_only_its_schemes_default_if_unnamed()
+    {
+        let cfg: EgressConfig = toml::from_str(
+            "allow_hosts = [\"smtp.example.test\", \"redis.internal\"]\n[redirect]\n\"smtp.example.test\" = \"http://127.0.0.1\"\n\"redis.internal\" = \"https://127.0.0.1:6380\"\n",
+        )
+        .unwrap();
+        let egress = Egress::refusing(&cfg);
+        for port in [25, 22, 6379] {
+            let w = egress
+                .socket_target("test", "smtp.example.test", port)
+                .unwrap();
+            assert_eq!(
+                (w.host.as_str(), w.port),
+                ("127.0.0.1", 80),
+                "asked for {port}"
+            );
+            let w = egress
+                .socket_target("test", "redis.internal", port)
+                .unwrap();
+            assert_eq!(w.port, 6380, "asked for {port}");
+        }
+        let ip = egress
+            .synthetic_for("smtp.example.test")
+            .unwrap()
+            .to_string();
+        assert_eq!(egress.socket_target("test", &ip, 22).unwrap().port, 80);
     }
 }

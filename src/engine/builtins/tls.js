@@ -60,6 +60,20 @@ class TLSSocket extends net.Socket {
     };
   }
 
+  // Upgrading a plain socket: bytes that arrive once the upgrade is asked for and before the
+  // handshake is done were read in plaintext (the host read them before it saw the upgrade), and
+  // would reach the client as if TLS protected them — a man in the middle appending `250 ...`
+  // after `220 Ready to start TLS` (CVE-2011-0411). Refused: the socket is destroyed with an error.
+  _onHost(kind, arg) {
+    if (kind === 'data' && this._wrapsSocket && !this._secure) {
+      const e = new Error('plaintext data received after the STARTTLS upgrade was requested and before the TLS handshake (a man in the middle may be injecting it); the connection is closed');
+      e.code = 'ERR_HOOKGATE_TLS_PLAINTEXT';
+      this.destroy(e);
+      return;
+    }
+    super._onHost(kind, arg);
+  }
+
   // 'connect' comes first; writes wait in the host until the handshake is done.
   _onConnect() {
     this._touch();
@@ -72,6 +86,19 @@ class TLSSocket extends net.Socket {
     this.authorized = !!info.authorized;
     this.authorizationError = info.authorizationError || null;
     this.alpnProtocol = info.alpnProtocol || false;
+    // A package's own identity check, as Node calls it: an Error it returns fails the connection
+    // (or, with rejectUnauthorized: false, leaves it unauthorized with that reason). The host has
+    // checked the name already; the certificate it is given has `raw` and `fingerprint256` only.
+    const check = this._tlsOpts.checkServerIdentity;
+    if (typeof check === 'function') {
+      let err;
+      try { err = check(info.servername || this.servername, this.getPeerCertificate()); } catch (e) { err = e; }
+      if (err instanceof Error) {
+        if (this._tlsOpts.rejectUnauthorized !== false) { this.destroy(err); return; }
+        this.authorized = false;
+        this.authorizationError = err.code || err.message;
+      }
+    }
     this._touch();
     this.emit('secure');
     this.emit('secureConnect');
