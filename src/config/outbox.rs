@@ -220,6 +220,14 @@ impl Validator<'_> {
                 "must differ from outbox.stream",
             );
         }
+        // `WAIT n 0` blocks forever, and with it every command on the shared connection.
+        if o.wait_replicas > 0 && o.wait_timeout_ms == 0 {
+            self.error(
+                span.clone(),
+                "outbox.wait_timeout_ms",
+                "must be at least 1 when outbox.wait_replicas is set (0 would wait forever)",
+            );
+        }
         // A replica that is alive but slow must not have its entries claimed while their hooks
         // still run: that would run them twice for nothing.
         let least = largest_hook_timeout(hooks).saturating_mul(2);
@@ -367,5 +375,12 @@ mod tests {
         assert!(err.contains("outbox.group"), "{err}");
         let err = parse("[outbox]\nbackend = \"kafka\"\n", &|_| None).unwrap_err();
         assert!(err.contains("backend"), "{err}");
+        let err = parse(
+            "[outbox]\nbackend = \"redis\"\nredis_url = \"redis://127.0.0.1\"\n\
+             wait_replicas = 1\nwait_timeout_ms = 0\n",
+            &|_| None,
+        )
+        .unwrap_err();
+        assert!(err.contains("outbox.wait_timeout_ms"), "{err}");
     }
 }

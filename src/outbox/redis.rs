@@ -37,7 +37,7 @@
 //! so it is the same on every replica and attempt.
 //!
 //! # Redis unavailable
-//! Any failed command marks the outbox unwritable: pre-flights refuse (503) until a `PING`
+//! Any failed command marks the outbox unwritable: pre-flights refuse (503) until a probe write
 //! works again (tried at most every 500 ms, by the dispatcher and by requests), `/readyz` says
 //! `redis unreachable: …`. The connection manager reconnects by itself.
 //!
@@ -67,8 +67,13 @@ const BLOCK_MS: u64 = 1000;
 /// Bound on any one command (beyond a configured `WAIT`).
 const COMMAND_TIMEOUT: Duration = Duration::from_secs(3);
 
+// Every script starts with `#!lua` (Redis 7 script flags, none given): Redis then refuses a
+// script that may write *before* it runs when memory is full (OOM), instead of at its first
+// denied write after earlier deletes took effect — a settle or retry must never delete an entry
+// it then cannot add back.
+
 /// Store an event: next `seq`, then `XADD`. KEYS: stream, seq. ARGV: event JSON.
-const ADD: &str = r"
+const ADD: &str = r"#!lua
 local s = redis.call('INCR', KEYS[2])
 redis.call('XADD', KEYS[1], '*', 'seq', s, 'event', ARGV[1])
 return s";
@@ -76,7 +81,7 @@ return s";
 /// Settle a delivered entry. KEYS: stream, delayed, held, dead. ARGV: group, entry id, mode
 /// (`done`, `retry`, `dead`), seq, due ms, event JSON. Returns 0 when the entry was already
 /// acknowledged (another replica claimed and settled it).
-const SETTLE: &str = r"
+const SETTLE: &str = r"#!lua
 if redis.call('XACK', KEYS[1], ARGV[1], ARGV[2]) == 0 then return 0 end
 redis.call('XDEL', KEYS[1], ARGV[2])
 if ARGV[3] == 'retry' then
@@ -89,7 +94,7 @@ return 1";
 
 /// Move due retries back to the stream. KEYS: stream, delayed, held. ARGV: now ms, limit.
 /// Returns the earliest due time still waiting, or -1.
-const PROMOTE: &str = r"
+const PROMOTE: &str = r"#!lua
 local due = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', ARGV[1], 'LIMIT', 0, ARGV[2])
 for _, s in ipairs(due) do
   local j = redis.call('HGET', KEYS[3], s)
@@ -103,7 +108,7 @@ return -1";
 
 /// Make one event due now (an operator's retry). KEYS: stream, delayed, held, dead. ARGV: seq,
 /// dead entry id or '', event JSON (attempts reset). Returns 1 when it was moved.
-const RETRY: &str = r"
+const RETRY: &str = r"#!lua
 local moved = 0
 if ARGV[2] ~= '' then
   moved = redis.call('XDEL', KEYS[4], ARGV[2])
@@ -116,7 +121,7 @@ return moved";
 
 /// Delete one event. KEYS: stream, delayed, held, dead. ARGV: group, seq, where (`stream`,
 /// `delayed`, `dead`), entry id. Returns 1 when it was deleted.
-const DROP: &str = r"
+const DROP: &str = r"#!lua
 if ARGV[3] == 'dead' then return redis.call('XDEL', KEYS[4], ARGV[4]) end
 if ARGV[3] == 'delayed' then
   redis.call('HDEL', KEYS[3], ARGV[2])
@@ -340,16 +345,24 @@ impl RedisOutbox {
             Some((SystemTime::now(), error));
     }
 
-    /// `PING`, bounded; its result is the health.
+    /// A small write (`SET <stream>:probe`, expiring), bounded; its result is the health. Not
+    /// `PING`: a Redis out of memory or refusing writes (`MISCONF`) still answers that, and an
+    /// outbox that cannot store an event is not writable.
     async fn probe(self) -> anyhow::Result<()> {
         self.0.last_probe_ms.store(now_ms(), Ordering::Release);
         let mut c = self.conn()?;
+        let key = format!("{}:probe", self.0.stream);
         let r = tokio::time::timeout(
             COMMAND_TIMEOUT,
-            redis::cmd("PING").query_async::<String>(&mut c),
+            redis::cmd("SET")
+                .arg(&key)
+                .arg(now_ms())
+                .arg("PX")
+                .arg(60_000)
+                .query_async::<String>(&mut c),
         )
         .await
-        .map_err(|_| anyhow::anyhow!("PING timed out"))
+        .map_err(|_| anyhow::anyhow!("the probe write timed out"))
         .and_then(|r| r.map_err(anyhow::Error::from))
         .map(drop);
         self.observe(r)
