@@ -635,9 +635,13 @@ impl ProgramBuilder {
                 if let Ok(pkg) = serde_json::from_str::<serde_json::Value>(&text) {
                     if let Some(main) = pkg.get("main").and_then(|m| m.as_str()) {
                         // A `main` that leaves its package (`/etc/x`, `../../keys/k`) would
-                        // read any file into the hook: such a package does not resolve.
+                        // read any file into the hook: such a package does not resolve. A
+                        // sub-folder's package.json may point back into its package
+                        // (`cross-fetch/polyfill` → `../dist/node-polyfill.js`).
                         let inside = normalize(&p.join(main));
-                        if Path::new(main).is_absolute() || !inside.starts_with(&p) {
+                        if Path::new(main).is_absolute()
+                            || !inside.starts_with(self.package_root(&p))
+                        {
                             return None;
                         }
                         if let Some(f) = self.resolve_file_or_index(&inside) {
@@ -653,6 +657,31 @@ impl ProgramBuilder {
             }
         }
         None
+    }
+
+    /// The package a folder belongs to: the nearest `node_modules/<name>` (or
+    /// `node_modules/@scope/<name>`) or Actions Module folder (`<hooks>/modules/<name>`) holding
+    /// it, else the folder itself.
+    fn package_root(&self, dir: &Path) -> PathBuf {
+        let parts: Vec<_> = dir.components().collect();
+        for i in (0..parts.len()).rev() {
+            let here: PathBuf = parts[..i].iter().collect();
+            let name = parts[i].as_os_str().to_string_lossy();
+            let parent = i
+                .checked_sub(1)
+                .map(|j| parts[j].as_os_str().to_string_lossy());
+            let grandparent = i
+                .checked_sub(2)
+                .map(|j| parts[j].as_os_str().to_string_lossy());
+            let in_node_modules = parent.as_deref() == Some("node_modules")
+                || (parent.as_deref().is_some_and(|p| p.starts_with('@'))
+                    && grandparent.as_deref() == Some("node_modules"));
+            let a_module = here == self.root.join(MODULES_DIR);
+            if (in_node_modules && !name.starts_with('@')) || a_module {
+                return parts[..=i].iter().collect();
+            }
+        }
+        dir.to_path_buf()
     }
 
     fn resolve_file_or_index(&self, p: &Path) -> Option<PathBuf> {
@@ -1018,6 +1047,39 @@ mod tests {
                     .build_source(Path::new("credentials-exchange/h.js"), &source);
                 assert_eq!(built.is_ok(), ok, "{spec} with main {main}: {built:?}");
             }
+        }
+        // A sub-folder's package.json may point back into its own package, as
+        // `cross-fetch/polyfill` does (`"main": "../dist/node-polyfill.js"`), not out of it.
+        for (scope, main, ok) in [
+            ("", "../lib/in.js", true),
+            ("@s/", "../lib/in.js", true),
+            ("", "../../other/lib/in.js", false),
+        ] {
+            let pkg = hooks.join(format!("node_modules/{scope}pkg"));
+            std::fs::create_dir_all(pkg.join("polyfill")).unwrap();
+            std::fs::create_dir_all(pkg.join("lib")).unwrap();
+            std::fs::create_dir_all(hooks.join("node_modules/other/lib")).unwrap();
+            std::fs::write(pkg.join("lib/in.js"), "module.exports = 2;").unwrap();
+            std::fs::write(
+                hooks.join("node_modules/other/lib/in.js"),
+                "module.exports = 3;",
+            )
+            .unwrap();
+            std::fs::write(
+                pkg.join("polyfill/package.json"),
+                format!("{{\"main\": \"{main}\"}}"),
+            )
+            .unwrap();
+            let source = format!(
+                "var x = require('{scope}pkg/polyfill');\nmodule.exports = function () {{}};\n"
+            );
+            let built = ProgramBuilder::new(&hooks)
+                .build_source(Path::new("credentials-exchange/h.js"), &source);
+            assert_eq!(
+                built.is_ok(),
+                ok,
+                "{scope}pkg/polyfill with main {main}: {built:?}"
+            );
         }
     }
 
