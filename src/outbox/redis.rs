@@ -1019,7 +1019,22 @@ mod tests {
             .local_addr()
             .ok()?
             .port();
-        let dir = tempfile::tempdir().ok()?;
+        let Ok(s) = spawn_on(port) else {
+            eprintln!("skipped: no redis-server (scripts/setup installs it)");
+            return None;
+        };
+        for _ in 0..400 {
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                return Some(s);
+            }
+            std::thread::sleep(Duration::from_millis(25));
+        }
+        panic!("redis-server did not listen");
+    }
+
+    /// Start a redis-server on `port`, its data in a temp folder, without waiting for it.
+    fn spawn_on(port: u16) -> std::io::Result<Server> {
+        let dir = tempfile::tempdir()?;
         let child = std::process::Command::new("redis-server")
             .args([
                 "--bind",
@@ -1032,19 +1047,8 @@ mod tests {
             .arg("--dir")
             .arg(dir.path())
             .stdout(std::process::Stdio::null())
-            .spawn();
-        let Ok(child) = child else {
-            eprintln!("skipped: no redis-server (scripts/setup installs it)");
-            return None;
-        };
-        let s = Server(child, port, dir);
-        for _ in 0..400 {
-            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                return Some(s);
-            }
-            std::thread::sleep(Duration::from_millis(25));
-        }
-        panic!("redis-server did not listen");
+            .spawn()?;
+        Ok(Server(child, port, dir))
     }
 
     fn outbox(port: u16) -> RedisOutbox {
@@ -1217,22 +1221,7 @@ mod tests {
             .contains("redis unreachable"));
         assert!(o.metrics().contains("hookgate_outbox_unrecorded_total 1"));
         // Redis back on the same port: the next pre-flight after the probe interval works.
-        let dir = tempfile::tempdir().unwrap();
-        let child = std::process::Command::new("redis-server")
-            .args([
-                "--bind",
-                "127.0.0.1",
-                "--port",
-                &port.to_string(),
-                "--save",
-                "",
-            ])
-            .arg("--dir")
-            .arg(dir.path())
-            .stdout(std::process::Stdio::null())
-            .spawn()
-            .unwrap();
-        let _back = Server(child, port, dir);
+        let _back = spawn_on(port).unwrap();
         let deadline = std::time::Instant::now() + Duration::from_secs(20);
         while o.preflight().await.is_err() {
             assert!(std::time::Instant::now() < deadline, "never recovered");
