@@ -2,7 +2,9 @@
 //! and axios, and one that requires twilio (all from `tests/node-compat/hooks/node_modules`, so
 //! run `scripts/setup` first), it prints the load time (resolve + compile the module graph, once
 //! per generation), the first call on a fresh worker (evaluating the graph in that worker's
-//! context), the worker's extra memory after it (RSS delta), and the median and p99 of warm calls.
+//! context), the worker's extra memory after it (RSS delta), the median and p99 of warm calls,
+//! and a reload: the hook built again as a new generation's, evaluated on the worker before it
+//! serves (`Engine::warm`), then its first call beside the warm median (issue 24's target: 2×).
 //! Every hook does the same work per call (adds two claims), so the warm figures compare what the
 //! packages cost per call: nothing, if the graph is really evaluated once per (worker, hook).
 //!
@@ -32,6 +34,19 @@ module.exports = function (client, scope, audience, context, cb) {
 
 const WARM_CALLS: usize = 3000;
 
+/// One call as the proxy makes it (`Engine::call` awaited on a runtime, not `call_blocking`,
+/// whose polling would add its own sleeps to every figure).
+fn call(engine: &Engine, hook: &Arc<hookgate::engine::Script>, id: &str) {
+    thread_local! {
+        static RT: tokio::runtime::Runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+    }
+    RT.with(|rt| rt.block_on(engine.call(hook, args(), id)))
+        .unwrap_or_else(|e| panic!("{id}: {e:?}"));
+}
+
 fn measure(root: &Path, dir: &Path, name: &str, requires: &str) {
     let file: PathBuf = dir.join(format!("{name}.js"));
     std::fs::write(&file, format!("{requires}\n{BODY}")).unwrap();
@@ -44,7 +59,7 @@ fn measure(root: &Path, dir: &Path, name: &str, requires: &str) {
     let hook = Arc::new(Hook::standalone(
         name.to_owned(),
         Trigger::CredentialsExchange,
-        file,
+        file.clone(),
         Duration::from_secs(20),
         BTreeMap::new(),
         program,
@@ -56,25 +71,60 @@ fn measure(root: &Path, dir: &Path, name: &str, requires: &str) {
     .unwrap();
     let before = rss_kib();
     let started = Instant::now();
-    engine.call_blocking(&hook, args(), "first").unwrap();
+    call(&engine, &hook, "first");
     let first = started.elapsed();
     let memory = rss_kib().saturating_sub(before);
     let mut times: Vec<Duration> = (0..WARM_CALLS)
         .map(|_| {
             let started = Instant::now();
-            engine.call_blocking(&hook, args(), "warm").unwrap();
+            call(&engine, &hook, "warm");
             started.elapsed()
         })
         .collect();
     times.sort();
+    // A reload: the same file built again as a new generation's hook, which the worker
+    // evaluates before the generation serves (`Engine::warm`, as the reloader does); then its
+    // first call.
+    let program = ProgramBuilder::new(root).build(&file).unwrap();
+    let reloaded = Arc::new(Hook::standalone(
+        name.to_owned(),
+        Trigger::CredentialsExchange,
+        file.clone(),
+        Duration::from_secs(20),
+        BTreeMap::new(),
+        program,
+    ));
+    let started = Instant::now();
+    let warmed = engine.warm(vec![Arc::clone(&*reloaded)], Duration::from_secs(20));
+    let warming = started.elapsed();
+    assert_eq!(
+        warmed, 1,
+        "{name}: the worker did not evaluate the new generation"
+    );
+    // Both timed calls find the worker asleep, as a call after a quiet moment does.
+    let pause = Duration::from_millis(50);
+    std::thread::sleep(pause);
+    let started = Instant::now();
+    call(&engine, &reloaded, "after-reload");
+    let after_reload = started.elapsed();
+    std::thread::sleep(pause);
+    let started = Instant::now();
+    call(&engine, &reloaded, "second-after-reload");
+    let second = started.elapsed();
     let us = |d: Duration| d.as_secs_f64() * 1e6;
+    let median = times[times.len() / 2];
     println!(
-        "{name:<22} {modules:>5} modules  load {:>8.1} ms  first call {:>7.1} ms  worker +{:>6} KiB  warm median {:>6.1} µs  p99 {:>6.1} µs",
+        "{name:<22} {modules:>5} modules  load {:>8.1} ms  first call {:>7.1} ms  worker +{:>6} KiB  warm median {:>6.1} µs  p99 {:>6.1} µs  \
+         reload: evaluated on the worker in {:>6.1} ms; after 50 ms idle its first call {:>6.1} µs, second {:>6.1} µs: {:.2}×",
         load.as_secs_f64() * 1e3,
         first.as_secs_f64() * 1e3,
         memory,
-        us(times[times.len() / 2]),
+        us(median),
         us(times[times.len() * 99 / 100]),
+        warming.as_secs_f64() * 1e3,
+        us(after_reload),
+        us(second),
+        after_reload.as_secs_f64() / second.as_secs_f64(),
     );
     engine.finish();
 }

@@ -59,8 +59,21 @@ pids+=($!)
 for _ in $(seq 1 100); do curl -fs "http://127.0.0.1:$ADMIN_PORT/readyz" >/dev/null 2>&1 && break; sleep 0.1; done
 url="http://127.0.0.1:$HG_PORT/oauth/token"
 
-echo "== write to new code answering =="
+echo "== write to new code answering, idle =="
 ./target/release/examples/reload-probe latency "$url" "$hook" "$N"
+
+# The same with the token route saturated: wrk keeps 8 connections busy for as long as the probe
+# runs (bounded: it stops at the probe's end, or by itself after LOAD_CAP seconds).
+echo "== write to new code answering, token route saturated (wrk -t1 -c8) =="
+LOAD_CAP=${LOAD_CAP:-300}
+TOKEN_PATH=/oauth/token TOKEN_RESOURCE="" wrk -t1 -c8 -d"${LOAD_CAP}s" -s tests/oidc/token-post.lua "http://127.0.0.1:$HG_PORT" > "$work/under-load.wrk" &
+loadpid=$!
+pids+=($loadpid)
+sleep 2
+./target/release/examples/reload-probe latency "$url" "$hook" "$N"
+kill -INT "$loadpid" 2>/dev/null || true
+wait "$loadpid" 2>/dev/null || true
+awk '/Requests\/sec/ {printf "  load meanwhile: %s req/s", $2} /non-200/ {printf ", non-200: %s", $3} END {print ""}' "$work/under-load.wrk"
 
 load() { # -> "rps non200"
   local out

@@ -57,6 +57,12 @@ pub fn compile_commonjs(file_name: &str, source: &str) -> Result<Vec<u8>, Syntax
     compile_wrapped(file_name, source, WRAP_HEAD, WRAP_TAIL)
 }
 
+/// Compile a script as it is (no wrapper); evaluating the bytecode yields its completion value.
+/// For hookgate's own JS, whose files are one parenthesised function each.
+pub fn compile_script(file_name: &str, source: &str) -> Result<Vec<u8>, SyntaxError> {
+    compile_wrapped(file_name, source, "", "")
+}
+
 /// [`compile_commonjs`] for a file of an Actions Module: the wrapper function takes a sixth
 /// argument, `actions`, in scope in the whole file.
 pub fn compile_actions_module(file_name: &str, source: &str) -> Result<Vec<u8>, SyntaxError> {

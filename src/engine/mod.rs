@@ -667,20 +667,31 @@ impl Engine {
         let inner = &self.inner;
         let epoch = inner.board.post(scripts);
         let deadline = Instant::now() + within;
+        let mut done = 0;
+        let mut woken = 0;
         loop {
             let workers = inner.started.load(Ordering::Relaxed);
-            let done = inner.board.done(epoch, Duration::ZERO);
-            if done >= workers || Instant::now() >= deadline {
-                return done;
+            let now = Instant::now();
+            if done >= workers || now >= deadline {
+                return done.min(workers);
             }
-            // Wake the workers asleep on the queue; one already done may take a wake-up meant
-            // for another, hence the rounds.
-            if let Some(jobs) = &inner.jobs {
-                for _ in done..workers {
-                    let _ = jobs.send(worker::Msg::Wake);
+            // Wake the workers asleep on the queue, once per worker still to go and again
+            // after each quiet 20 ms: one already done may take a wake-up meant for another.
+            // (Not at every finish: each wake-up sets a worker spinning for calls.)
+            if woken < workers - done {
+                if let Some(jobs) = &inner.jobs {
+                    for _ in woken..workers - done {
+                        let _ = jobs.send(worker::Msg::Wake);
+                    }
                 }
+                woken = workers - done;
             }
-            inner.board.done(epoch, Duration::from_millis(20));
+            let wait = Duration::from_millis(20).min(deadline - now);
+            let before = done;
+            done = inner.board.done_beyond(epoch, done, wait);
+            if done == before {
+                woken = 0;
+            }
         }
     }
 

@@ -11,7 +11,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Component, Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock, Mutex};
 
 use super::builtins;
 use super::compile::{compile_actions_module, compile_commonjs, SyntaxError};
@@ -19,8 +19,9 @@ use super::compile::{compile_actions_module, compile_commonjs, SyntaxError};
 /// What a module key stands for.
 #[derive(Debug)]
 pub enum ModuleCode {
-    /// CommonJS bytecode; evaluates to the module wrapper function.
-    Script(Vec<u8>),
+    /// CommonJS bytecode; evaluates to the module wrapper function. Shared: a built-in's is the
+    /// same in every generation.
+    Script(Arc<[u8]>),
     /// The text of a `.json` module, parsed in the hook's context when required.
     Json(String),
 }
@@ -63,7 +64,7 @@ impl Program {
             Arc::new(Module {
                 key: key.to_owned(),
                 filename: filename.to_owned(),
-                code: ModuleCode::Script(code),
+                code: ModuleCode::Script(code.into()),
                 requires: HashMap::from([(alias.to_owned(), self.main.clone())]),
             }),
         );
@@ -376,7 +377,7 @@ impl ProgramBuilder {
         let mut module = Module {
             key: key.clone(),
             filename: filename.clone(),
-            code: ModuleCode::Script(bytecode),
+            code: ModuleCode::Script(bytecode.into()),
             requires: HashMap::new(),
         };
         if let Some(name) = &owner {
@@ -567,8 +568,8 @@ impl ProgramBuilder {
         if let Some(m) = self.cache.get(&key) {
             return Some(m.clone());
         }
-        let bytecode = match compile_commonjs(&key, b.source) {
-            Ok(b) => b,
+        let compiled = match compiled_builtin(&key, b) {
+            Ok(c) => c,
             Err(e) => {
                 errors.push(ProgramError::Syntax(e));
                 return None;
@@ -587,19 +588,19 @@ impl ProgramBuilder {
             }),
         );
         let mut requires = HashMap::new();
-        for (spec, line) in scan_requires(b.source) {
-            match builtin_for(&spec) {
+        for (spec, line) in compiled.requires.iter() {
+            match builtin_for(spec) {
                 Some(dep) => {
                     if let Some(m) = self.builtin_module(dep, errors) {
-                        requires.insert(spec, m.key.clone());
+                        requires.insert(spec.clone(), m.key.clone());
                     }
                 }
                 // `builtins_require_only_builtins` keeps this from happening in a release.
                 None => self.warnings.push(
                     ProgramError::Unresolved {
                         file: key.clone(),
-                        module: spec,
-                        line,
+                        module: spec.clone(),
+                        line: *line,
                     }
                     .to_string(),
                 ),
@@ -608,7 +609,7 @@ impl ProgramBuilder {
         let m = Arc::new(Module {
             key: key.clone(),
             filename: b.name.to_owned(),
-            code: ModuleCode::Script(bytecode),
+            code: ModuleCode::Script(compiled.bytecode.clone()),
             requires,
         });
         self.cache.insert(key, m.clone());
@@ -781,6 +782,36 @@ pub fn split_package_spec(spec: &str) -> (&str, Option<&str>, Option<&str>) {
 
 /// Find `require('literal')` calls, skipping comments, strings, template text and regex literals.
 /// Returns each specifier with its 1-based line.
+/// A built-in compiled, with the `require`s its source names.
+struct CompiledBuiltin {
+    bytecode: Arc<[u8]>,
+    requires: Vec<(String, u32)>,
+}
+
+/// The built-ins compiled once per process: their sources are part of the binary, so every
+/// generation would compile and scan the same text again (`Buffer` and `process`, and what they
+/// require, are in every program: two thirds of a one-hook reload's time before this).
+static BUILTINS_COMPILED: LazyLock<Mutex<HashMap<&'static str, Arc<CompiledBuiltin>>>> =
+    LazyLock::new(|| Mutex::new(HashMap::new()));
+
+fn compiled_builtin(
+    key: &str,
+    b: &'static builtins::Builtin,
+) -> Result<Arc<CompiledBuiltin>, SyntaxError> {
+    let lock = || BUILTINS_COMPILED.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(c) = lock().get(b.name) {
+        return Ok(c.clone());
+    }
+    // Compiled outside the lock: two generations built at once (`hookgate check` beside the
+    // reload thread, tests) may both compile it; either result is the same.
+    let compiled = Arc::new(CompiledBuiltin {
+        bytecode: compile_commonjs(key, b.source)?.into(),
+        requires: scan_requires(b.source),
+    });
+    lock().insert(b.name, compiled.clone());
+    Ok(compiled)
+}
+
 pub fn scan_requires(src: &str) -> Vec<(String, u32)> {
     let b = src.as_bytes();
     let mut out = Vec::new();
@@ -974,6 +1005,57 @@ mod tests {
                 .build_source(Path::new("credentials-exchange/h.js"), &source);
             assert_eq!(built.is_ok(), ok, "{spec}: {built:?}");
         }
+    }
+
+    #[test]
+    fn generations_share_the_built_ins_compiled_once_with_the_same_graph() {
+        let dir = tempfile::tempdir().unwrap();
+        let source = "var u = require('util');\nmodule.exports = function (a, b, c, d, cb) { cb(null, {}); };\n";
+        let build = || {
+            ProgramBuilder::new(dir.path())
+                .build_source(Path::new("credentials-exchange/h.js"), source)
+                .unwrap()
+        };
+        let (first, second) = (build(), build());
+        let script = |p: &Program, key: &str| match &p.modules[key].code {
+            ModuleCode::Script(code) => code.clone(),
+            ModuleCode::Json(_) => panic!("{key} is not a script"),
+        };
+        // Every built-in the hook and the globals need, in both programs, with the same
+        // requires, and the very same bytecode (compiled once per process, not per build).
+        let builtins: Vec<_> = first
+            .modules
+            .keys()
+            .filter(|k| k.starts_with("builtin:"))
+            .cloned()
+            .collect();
+        assert!(builtins.iter().any(|k| k == "builtin:util"), "{builtins:?}");
+        assert!(
+            builtins.iter().any(|k| k == "builtin:buffer"),
+            "{builtins:?}"
+        );
+        for key in &builtins {
+            assert!(
+                Arc::ptr_eq(&script(&first, key), &script(&second, key)),
+                "{key} was compiled again"
+            );
+            assert_eq!(
+                first.modules[key].requires, second.modules[key].requires,
+                "{key}"
+            );
+        }
+        assert_eq!(
+            first
+                .modules
+                .keys()
+                .collect::<std::collections::BTreeSet<_>>(),
+            second.modules.keys().collect()
+        );
+        // The hook's own file is compiled for each build: it may have changed.
+        assert!(!Arc::ptr_eq(
+            &script(&first, &first.main),
+            &script(&second, &second.main)
+        ));
     }
 
     #[test]

@@ -140,17 +140,18 @@ impl WarmBoard {
         self.epoch.fetch_add(1, Ordering::AcqRel) + 1
     }
 
-    /// Workers that evaluated `epoch`'s set, waiting up to `wait` for one more.
-    pub fn done(&self, epoch: u64, wait: Duration) -> usize {
+    /// Workers that evaluated `epoch`'s set, once more than `seen` have or `wait` has passed.
+    /// (A newer set posted meanwhile answers `usize::MAX`: nobody waits for this one any more.)
+    pub fn done_beyond(&self, epoch: u64, seen: usize, wait: Duration) -> usize {
         let done = self.done.lock().unwrap_or_else(|e| e.into_inner());
         let (done, _) = self
             .finished
-            .wait_timeout_while(done, wait, |d| d.0 < epoch)
+            .wait_timeout_while(done, wait, |d| d.0 < epoch || (d.0 == epoch && d.1 <= seen))
             .unwrap_or_else(|e| e.into_inner());
-        if done.0 == epoch {
-            done.1
-        } else {
-            0
+        match done.0.cmp(&epoch) {
+            std::cmp::Ordering::Equal => done.1,
+            std::cmp::Ordering::Less => 0,
+            std::cmp::Ordering::Greater => usize::MAX,
         }
     }
 
@@ -1855,4 +1856,37 @@ fn new_runtime(
         },
     )));
     rt
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The reloader waits on the board for each worker in turn: once one worker has evaluated
+    /// a set, asking for "more than one" must wait for the next, not answer at once (it did,
+    /// and the reloader spun, flooding the queue with wake-ups, until the last worker was done).
+    #[test]
+    fn the_board_waits_for_one_more_worker_than_seen() {
+        let board = Arc::new(WarmBoard::default());
+        let epoch = board.post(Vec::new());
+        board.finish(epoch);
+        assert_eq!(board.done_beyond(epoch, 0, Duration::from_secs(10)), 1);
+        let other = board.clone();
+        let second = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(50));
+            other.finish(epoch);
+        });
+        assert_eq!(board.done_beyond(epoch, 1, Duration::from_secs(10)), 2);
+        second.join().unwrap();
+        // Nothing more comes: the wait ends at its timeout with the count as it is.
+        assert_eq!(board.done_beyond(epoch, 2, Duration::from_millis(10)), 2);
+        // A newer set makes this one moot.
+        let newer = board.post(Vec::new());
+        board.finish(newer);
+        assert_eq!(
+            board.done_beyond(epoch, 2, Duration::from_secs(10)),
+            usize::MAX
+        );
+        assert_eq!(board.done_beyond(newer, 0, Duration::from_secs(10)), 1);
+    }
 }

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use rquickjs::{Ctx, Function, Object, Persistent, Value};
 
 use super::bytes::bytes_in;
-use super::compile::load_commonjs;
+use super::compile::{compile_script, load_commonjs};
 use super::egress::Request;
 use super::program::ModuleCode;
 use super::values::NotDirect;
@@ -39,6 +39,21 @@ const PARTS: &[(&str, &str)] = &[
     ("process", include_str!("process.js")),
     ("invoke", include_str!("invoke.js")),
 ];
+
+/// [`PARTS`] as bytecode, compiled once per process: every context (each hook on each worker,
+/// and the load-time probe's, at each generation) would otherwise parse the same 45 KB of JS.
+/// `None` for a part that did not compile, which then evaluates from source and reports its
+/// error where it always did.
+fn compiled_parts() -> &'static [Option<Vec<u8>>] {
+    static COMPILED: std::sync::OnceLock<Vec<Option<Vec<u8>>>> = std::sync::OnceLock::new();
+    COMPILED.get_or_init(|| {
+        PARTS
+            .iter()
+            // Named as `ctx.eval` names a script, so stack traces read as they always did.
+            .map(|(_, src)| compile_script("eval_script", src).ok())
+            .collect()
+    })
+}
 
 /// Host-facing functions of one context.
 pub(crate) struct Api {
@@ -62,8 +77,12 @@ pub(crate) fn install<'js>(ctx: &Ctx<'js>, shared: &Shared) -> rquickjs::Result<
     let g = ctx.globals();
     g.set("global", g.clone())?;
     let mut parts = std::collections::HashMap::new();
-    for (name, src) in PARTS {
-        let f: Function = ctx.eval(*src)?;
+    let compiled = compiled_parts();
+    for ((name, src), code) in PARTS.iter().zip(compiled.iter()) {
+        let f: Function = match code {
+            Some(code) => load_commonjs(ctx, code)?.get()?,
+            None => ctx.eval(*src)?,
+        };
         let out: Value = f.call((native.clone(), g.clone()))?;
         parts.insert(*name, out);
     }
