@@ -672,6 +672,8 @@ impl Engine {
         loop {
             let workers = inner.started.load(Ordering::Relaxed);
             let now = Instant::now();
+            // (`done_beyond` answers usize::MAX once a newer set replaced this one: nobody
+            // waits for this one any more, which counts as done.)
             if done >= workers || now >= deadline {
                 return done.min(workers);
             }

@@ -780,8 +780,6 @@ pub fn split_package_spec(spec: &str) -> (&str, Option<&str>, Option<&str>) {
     }
 }
 
-/// Find `require('literal')` calls, skipping comments, strings, template text and regex literals.
-/// Returns each specifier with its 1-based line.
 /// A built-in compiled, with the `require`s its source names.
 struct CompiledBuiltin {
     bytecode: Arc<[u8]>,
@@ -808,10 +806,12 @@ fn compiled_builtin(
         bytecode: compile_commonjs(key, b.source)?.into(),
         requires: scan_requires(b.source),
     });
-    lock().insert(b.name, compiled.clone());
-    Ok(compiled)
+    // The first copy stored wins, so every program shares one.
+    Ok(lock().entry(b.name).or_insert(compiled).clone())
 }
 
+/// Find `require('literal')` calls, skipping comments, strings, template text and regex literals.
+/// Returns each specifier with its 1-based line.
 pub fn scan_requires(src: &str) -> Vec<(String, u32)> {
     let b = src.as_bytes();
     let mut out = Vec::new();

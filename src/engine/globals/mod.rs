@@ -369,3 +369,24 @@ pub(crate) fn crash_kind(message: &str) -> Option<String> {
 pub(crate) fn remaining(deadline: Instant) -> Duration {
     deadline.saturating_duration_since(Instant::now())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `ctx.eval` compiled the parts in strict mode; their bytecode is compiled without the flag
+    /// (`compile_script`), so each part must say so itself, first thing in its function.
+    #[test]
+    fn every_part_is_strict_on_its_own() {
+        for (name, src) in PARTS {
+            let body = src
+                .split_once("\n(function (native, g) {")
+                .map(|(_, rest)| rest.trim_start())
+                .unwrap_or_default();
+            assert!(
+                body.starts_with("'use strict'") || body.starts_with("\"use strict\""),
+                "{name}.js: its function must begin with 'use strict'"
+            );
+        }
+    }
+}
