@@ -665,10 +665,12 @@ impl Engine {
     /// (the reloader's), never on the proxy's.
     pub fn warm(&self, scripts: Vec<Arc<Script>>, within: Duration) -> usize {
         let inner = &self.inner;
-        let epoch = inner.board.post(scripts);
+        // All but one of the workers serving calls evaluate at once, so that one always takes
+        // calls; a worker started meanwhile evaluates before its first call.
+        let at_once = inner.started.load(Ordering::Relaxed).saturating_sub(1);
+        let epoch = inner.board.post(scripts, at_once);
         let deadline = Instant::now() + within;
         let mut done = 0;
-        let mut woken = 0;
         loop {
             let workers = inner.started.load(Ordering::Relaxed);
             let now = Instant::now();
@@ -677,23 +679,17 @@ impl Engine {
             if done >= workers || now >= deadline {
                 return done.min(workers);
             }
-            // Wake the workers asleep on the queue, once per worker still to go and again
-            // after each quiet 20 ms: one already done may take a wake-up meant for another.
-            // (Not at every finish: each wake-up sets a worker spinning for calls.)
-            if woken < workers - done {
-                if let Some(jobs) = &inner.jobs {
-                    for _ in woken..workers - done {
-                        let _ = jobs.send(worker::Msg::Wake);
-                    }
+            // Wake the workers asleep on the queue, once per worker still to go: at first,
+            // after each worker done (which frees a turn for one that found none and may be
+            // asleep) and after each quiet 20 ms (a wake-up taken by a worker already done).
+            // Never in a loop: each wake-up sets a worker spinning for calls.
+            if let Some(jobs) = &inner.jobs {
+                for _ in done..workers {
+                    let _ = jobs.send(worker::Msg::Wake);
                 }
-                woken = workers - done;
             }
             let wait = Duration::from_millis(20).min(deadline - now);
-            let before = done;
             done = inner.board.done_beyond(epoch, done, wait);
-            if done == before {
-                woken = 0;
-            }
         }
     }
 

@@ -130,14 +130,48 @@ pub(crate) struct WarmBoard {
     /// (epoch, workers that evaluated its set).
     done: Mutex<(u64, usize)>,
     finished: Condvar,
+    /// Workers evaluating a set right now, and how many of those that already serve may at
+    /// once: the rest keep taking calls (a hook requiring request + axios takes ~100 ms to
+    /// evaluate; every worker at it together stalled every hooked request that long, and the
+    /// calls queued meanwhile grew the pool, whose new workers evaluated it too).
+    warming: AtomicUsize,
+    limit: AtomicUsize,
+}
+
+/// A worker's turn at evaluating a set; gives the turn back when dropped (a panic included).
+struct WarmTurn<'a>(Option<&'a WarmBoard>);
+
+impl Drop for WarmTurn<'_> {
+    fn drop(&mut self) {
+        if let Some(board) = self.0 {
+            board.warming.fetch_sub(1, Ordering::AcqRel);
+        }
+    }
 }
 
 impl WarmBoard {
-    /// Post a new set; returns its epoch.
-    pub fn post(&self, scripts: Vec<Arc<Script>>) -> u64 {
+    /// Post a new set, which at most `at_once` serving workers evaluate at the same time (at
+    /// least one); returns its epoch.
+    pub fn post(&self, scripts: Vec<Arc<Script>>, at_once: usize) -> u64 {
         let mut current = self.scripts.lock().unwrap_or_else(|e| e.into_inner());
         *current = scripts.into();
+        self.limit.store(at_once.max(1), Ordering::Release);
         self.epoch.fetch_add(1, Ordering::AcqRel) + 1
+    }
+
+    /// A turn at evaluating, if fewer than the limit are at it. A worker that never served
+    /// (`fresh`: just started, nobody's calls wait on it) always has one.
+    fn turn(&self, fresh: bool) -> Option<WarmTurn<'_>> {
+        if fresh {
+            return Some(WarmTurn(None));
+        }
+        let limit = self.limit.load(Ordering::Acquire).max(1);
+        self.warming
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < limit).then_some(n + 1)
+            })
+            .ok()
+            .map(|_| WarmTurn(Some(self)))
     }
 
     /// Workers that evaluated `epoch`'s set, once more than `seen` have or `wait` has passed.
@@ -943,6 +977,8 @@ pub(crate) struct Worker {
     board: Option<Arc<WarmBoard>>,
     /// The last [`WarmBoard`] epoch this worker evaluated.
     warmed: u64,
+    /// Whether it took a call yet: until then, evaluating a set keeps nobody waiting.
+    served: bool,
 }
 
 impl Worker {
@@ -974,6 +1010,7 @@ impl Worker {
             pool: Pool::Shared,
             board: None,
             warmed: 0,
+            served: false,
         }
     }
 
@@ -997,6 +1034,11 @@ impl Worker {
         if epoch == self.warmed {
             return;
         }
+        // Another turn comes (between this worker's calls, or at the reloader's next wake-up)
+        // when one of those evaluating now is done.
+        let Some(_turn) = board.turn(self.warmed == 0 && !self.served) else {
+            return;
+        };
         self.warmed = epoch;
         let scripts = board
             .scripts
@@ -1127,6 +1169,7 @@ impl Worker {
     // Out of line so profiles can name a call's work (`valgrind --toggle-collect=*Worker::start`).
     #[inline(never)]
     fn start(&mut self, job: Job) {
+        self.served = true;
         let Some(permit) = job.ticket.take() else {
             // The caller gave up at the queue deadline and answered Overloaded.
             if let Some(report) = job.report {
@@ -1868,7 +1911,7 @@ mod tests {
     #[test]
     fn the_board_waits_for_one_more_worker_than_seen() {
         let board = Arc::new(WarmBoard::default());
-        let epoch = board.post(Vec::new());
+        let epoch = board.post(Vec::new(), 1);
         board.finish(epoch);
         assert_eq!(board.done_beyond(epoch, 0, Duration::from_secs(10)), 1);
         let other = board.clone();
@@ -1881,12 +1924,37 @@ mod tests {
         // Nothing more comes: the wait ends at its timeout with the count as it is.
         assert_eq!(board.done_beyond(epoch, 2, Duration::from_millis(10)), 2);
         // A newer set makes this one moot.
-        let newer = board.post(Vec::new());
+        let newer = board.post(Vec::new(), 1);
         board.finish(newer);
         assert_eq!(
             board.done_beyond(epoch, 2, Duration::from_secs(10)),
             usize::MAX
         );
         assert_eq!(board.done_beyond(newer, 0, Duration::from_secs(10)), 1);
+    }
+
+    /// At most the posted number of serving workers evaluate at once, so the others keep taking
+    /// calls; a worker that never served always may; a turn is given back when dropped.
+    #[test]
+    fn serving_workers_take_turns_at_evaluating() {
+        let board = WarmBoard::default();
+        board.post(Vec::new(), 1);
+        let first = board
+            .turn(false)
+            .expect("the first serving worker has a turn");
+        assert!(
+            board.turn(false).is_none(),
+            "a second would leave no worker serving"
+        );
+        let fresh = board.turn(true);
+        assert!(fresh.is_some(), "a worker that never served is not counted");
+        drop(first);
+        let second = board.turn(false).expect("the turn was given back");
+        drop(second);
+        board.post(Vec::new(), 0);
+        let _one = board
+            .turn(false)
+            .expect("at least one at a time, whatever was posted");
+        assert!(board.turn(false).is_none());
     }
 }
