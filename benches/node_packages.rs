@@ -47,23 +47,30 @@ fn call(engine: &Engine, hook: &Arc<hookgate::engine::Script>, id: &str) {
         .unwrap_or_else(|e| panic!("{id}: {e:?}"));
 }
 
-fn measure(root: &Path, dir: &Path, name: &str, requires: &str) {
-    let file: PathBuf = dir.join(format!("{name}.js"));
-    std::fs::write(&file, format!("{requires}\n{BODY}")).unwrap();
-    let started = Instant::now();
+/// `file` built as a generation's credentials-exchange hook (its module graph resolved and
+/// compiled), and how many modules that graph has.
+fn build(root: &Path, file: &Path, name: &str) -> (Arc<Hook>, usize) {
     let program = ProgramBuilder::new(root)
-        .build(&file)
+        .build(file)
         .unwrap_or_else(|e| panic!("{name}: {e:?}"));
-    let load = started.elapsed();
     let modules = program.modules.len();
     let hook = Arc::new(Hook::standalone(
         name.to_owned(),
         Trigger::CredentialsExchange,
-        file.clone(),
+        file.to_path_buf(),
         Duration::from_secs(20),
         BTreeMap::new(),
         program,
     ));
+    (hook, modules)
+}
+
+fn measure(root: &Path, dir: &Path, name: &str, requires: &str) {
+    let file: PathBuf = dir.join(format!("{name}.js"));
+    std::fs::write(&file, format!("{requires}\n{BODY}")).unwrap();
+    let started = Instant::now();
+    let (hook, modules) = build(root, &file, name);
+    let load = started.elapsed();
     let engine = Engine::start(&HooksConfig {
         workers: Some(1),
         ..HooksConfig::default()
@@ -85,15 +92,7 @@ fn measure(root: &Path, dir: &Path, name: &str, requires: &str) {
     // A reload: the same file built again as a new generation's hook, which the worker
     // evaluates before the generation serves (`Engine::warm`, as the reloader does); then its
     // first call.
-    let program = ProgramBuilder::new(root).build(&file).unwrap();
-    let reloaded = Arc::new(Hook::standalone(
-        name.to_owned(),
-        Trigger::CredentialsExchange,
-        file.clone(),
-        Duration::from_secs(20),
-        BTreeMap::new(),
-        program,
-    ));
+    let (reloaded, _) = build(root, &file, name);
     let started = Instant::now();
     let warmed = engine.warm(vec![Arc::clone(&*reloaded)], Duration::from_secs(20));
     let warming = started.elapsed();

@@ -26,12 +26,6 @@ pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; if [ -n "${KEEP:-}" ]; then echo "kept $work"; else rm -rf "$work"; fi; }
 trap cleanup EXIT
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-IDP_PORT=$(free_port); HG_PORT=$(free_port); ADMIN_PORT=$(free_port)
-./target/release/examples/stub-idp "127.0.0.1:$IDP_PORT" > "$work/idp.out" &
-pids+=($!)
-for _ in $(seq 1 100); do grep -q '"ready"' "$work/idp.out" 2>/dev/null && break; sleep 0.05; done
-
 hook="$work/hooks/credentials-exchange/stamp.js"
 mkdir -p "$(dirname "$hook")"
 cat > "$hook" <<'JS'
@@ -39,25 +33,7 @@ module.exports = function (client, scope, audience, context, cb) {
   cb(null, { scope: scope, 'https://example.com/v': 'start' });
 };
 JS
-./target/release/hookgate keys generate --alg ES256 --out "$work/key.pem" >/dev/null
-cat > "$work/hookgate.toml" <<TOML
-[server]
-listen = ["127.0.0.1:$HG_PORT"]
-admin_listen = "127.0.0.1:$ADMIN_PORT"
-[upstream]
-address = "127.0.0.1:$IDP_PORT"
-[token]
-signing_key = "key.pem"
-[[route]]
-name = "token"
-path = "/oauth/token"
-point = "credentials-exchange"
-upstream_path = "/token"
-TOML
-RUST_LOG=${RUST_LOG:-warn} ./target/release/hookgate serve --config "$work/hookgate.toml" 2> "$work/hookgate.log" &
-pids+=($!)
-for _ in $(seq 1 100); do curl -fs "http://127.0.0.1:$ADMIN_PORT/readyz" >/dev/null 2>&1 && break; sleep 0.1; done
-url="http://127.0.0.1:$HG_PORT/oauth/token"
+. benches/reload_setup.sh
 
 echo "== write to new code answering, idle =="
 ./target/release/examples/reload-probe latency "$url" "$hook" "$N"
