@@ -362,12 +362,8 @@ impl ProgramBuilder {
             return Some(m);
         }
         // Compiled under the virtual name (stack traces show it); errors name the real file.
-        let compiled = match owner {
-            Some(_) => compile_actions_module(&filename, &source),
-            None => compile_commonjs(&filename, &source),
-        };
-        let bytecode = match compiled {
-            Ok(b) => b,
+        let compiled = match compiled_file(&filename, &source, owner.is_some()) {
+            Ok(c) => c,
             Err(mut e) => {
                 e.file = real.clone();
                 errors.push(ProgramError::Syntax(e));
@@ -377,7 +373,7 @@ impl ProgramBuilder {
         let mut module = Module {
             key: key.clone(),
             filename: filename.clone(),
-            code: ModuleCode::Script(bytecode.into()),
+            code: ModuleCode::Script(compiled.bytecode.clone()),
             requires: HashMap::new(),
         };
         if let Some(name) = &owner {
@@ -395,7 +391,7 @@ impl ProgramBuilder {
             }),
         );
         let dir = file.parent().unwrap_or(&self.root).to_path_buf();
-        for (spec, line) in scan_requires(&source) {
+        for (spec, line) in compiled.requires.iter().cloned() {
             if module.requires.contains_key(&spec) {
                 continue;
             }
@@ -780,7 +776,95 @@ pub fn split_package_spec(spec: &str) -> (&str, Option<&str>, Option<&str>) {
     }
 }
 
-/// A built-in compiled, with the `require`s its source names.
+/// Files compiled by earlier builds, by the name they were compiled under and their wrapper
+/// (CommonJS or an Actions Module's): a generation built again after one hook changed compiles
+/// that file alone, not the hundreds of files its neighbours' packages hold (request + axios:
+/// 230). An entry counts only for the very same text; the oldest go once the sources and
+/// bytecode held pass [`COMPILED_FILES_BYTES`].
+static COMPILED_FILES: LazyLock<Mutex<CompiledFiles>> =
+    LazyLock::new(|| Mutex::new(CompiledFiles::default()));
+
+/// What [`COMPILED_FILES`] may hold, sources and bytecode together.
+const COMPILED_FILES_BYTES: usize = 64 << 20;
+
+#[derive(Default)]
+struct CompiledFiles {
+    entries: HashMap<(String, bool), CompiledFile>,
+    bytes: usize,
+    clock: u64,
+}
+
+struct CompiledFile {
+    source: Arc<str>,
+    compiled: Arc<CompiledBuiltin>,
+    used: u64,
+}
+
+/// `source` compiled as `filename` (an Actions Module's file when `actions`), with its
+/// `require`s: from [`COMPILED_FILES`] when the same name held the same text before.
+fn compiled_file(
+    filename: &str,
+    source: &str,
+    actions: bool,
+) -> Result<Arc<CompiledBuiltin>, SyntaxError> {
+    let key = (filename.to_owned(), actions);
+    let lock = || COMPILED_FILES.lock().unwrap_or_else(|e| e.into_inner());
+    {
+        let mut cache = lock();
+        cache.clock += 1;
+        let now = cache.clock;
+        if let Some(entry) = cache.entries.get_mut(&key) {
+            if *entry.source == *source {
+                entry.used = now;
+                return Ok(entry.compiled.clone());
+            }
+        }
+    }
+    let bytecode = if actions {
+        compile_actions_module(filename, source)?
+    } else {
+        compile_commonjs(filename, source)?
+    };
+    let compiled = Arc::new(CompiledBuiltin {
+        bytecode: bytecode.into(),
+        requires: scan_requires(source),
+    });
+    let size = source.len() + compiled.bytecode.len();
+    let mut cache = lock();
+    cache.clock += 1;
+    let used = cache.clock;
+    if let Some(old) = cache.entries.insert(
+        key,
+        CompiledFile {
+            source: source.into(),
+            compiled: compiled.clone(),
+            used,
+        },
+    ) {
+        cache.bytes -= old.source.len() + old.compiled.bytecode.len();
+    }
+    cache.bytes += size;
+    if cache.bytes > COMPILED_FILES_BYTES {
+        // Down to half, the least recently used first.
+        let mut by_age: Vec<_> = cache
+            .entries
+            .iter()
+            .map(|(k, e)| (e.used, k.clone()))
+            .collect();
+        by_age.sort_unstable();
+        for (_, k) in by_age {
+            if cache.bytes <= COMPILED_FILES_BYTES / 2 {
+                break;
+            }
+            if let Some(e) = cache.entries.remove(&k) {
+                cache.bytes -= e.source.len() + e.compiled.bytecode.len();
+            }
+        }
+    }
+    Ok(compiled)
+}
+
+/// A file or built-in compiled, with the `require`s its source names.
 struct CompiledBuiltin {
     bytecode: Arc<[u8]>,
     requires: Vec<(String, u32)>,
@@ -1008,7 +1092,27 @@ mod tests {
     }
 
     #[test]
-    fn generations_share_the_built_ins_compiled_once_with_the_same_graph() {
+    fn the_compiled_files_kept_are_told_apart_by_name_wrapper_and_text() {
+        let src = "module.exports = 1;";
+        let get = |name: &str, src: &str, actions: bool| compiled_file(name, src, actions).unwrap();
+        let a = get("/hooks/cache-test/a.js", src, false);
+        assert!(Arc::ptr_eq(&a, &get("/hooks/cache-test/a.js", src, false)));
+        // Another wrapper (an Actions Module's file), another name (stack traces show it),
+        // another text: each its own bytecode.
+        assert!(!Arc::ptr_eq(&a, &get("/hooks/cache-test/a.js", src, true)));
+        assert!(!Arc::ptr_eq(&a, &get("/hooks/cache-test/b.js", src, false)));
+        assert!(!Arc::ptr_eq(
+            &a,
+            &get("/hooks/cache-test/a.js", "module.exports = 2;", false)
+        ));
+        // A syntax error is never kept: the same broken text is reported again.
+        for _ in 0..2 {
+            assert!(compiled_file("/hooks/cache-test/bad.js", "var = ;", false).is_err());
+        }
+    }
+
+    #[test]
+    fn generations_share_what_did_not_change_compiled_once() {
         let dir = tempfile::tempdir().unwrap();
         let source = "var u = require('util');\nmodule.exports = function (a, b, c, d, cb) { cb(null, {}); };\n";
         let build = || {
@@ -1051,11 +1155,23 @@ mod tests {
                 .collect::<std::collections::BTreeSet<_>>(),
             second.modules.keys().collect()
         );
-        // The hook's own file is compiled for each build: it may have changed.
-        assert!(!Arc::ptr_eq(
+        // A file is compiled again only when its text changed: the same text is shared, the
+        // next version (one character more) is not.
+        assert!(Arc::ptr_eq(
             &script(&first, &first.main),
             &script(&second, &second.main)
         ));
+        let changed = ProgramBuilder::new(dir.path())
+            .build_source(
+                Path::new("credentials-exchange/h.js"),
+                &source.replace("{}", "{ a: 1 }"),
+            )
+            .unwrap();
+        assert_ne!(
+            script(&first, &first.main),
+            script(&changed, &changed.main),
+            "the changed file ran as its old bytecode"
+        );
     }
 
     #[test]

@@ -6,6 +6,13 @@
 //! all set times that say nothing, and an editor may save the same bytes again. The hash only
 //! detects change (it is not a security boundary), so std's SipHash is enough.
 //!
+//! Except inside `node_modules` folders: there a file counts by its metadata (size, inode, and
+//! modification and change times to the nanosecond). Installed packages weigh tens to hundreds
+//! of megabytes (the Node-compatibility suite's: 162 MB), and reading them all, twice per
+//! reload, made a one-line edit of a hook take most of a second. `npm ci`/`npm install` write
+//! new files, which changes all of these; only a same-size rewrite within one tick of the
+//! file system's clock would go unseen, until the next change.
+//!
 //! Owns: the fingerprint. Must not: load or validate anything (it only hashes what is named).
 
 use std::hash::{DefaultHasher, Hasher};
@@ -27,7 +34,7 @@ pub fn of(config_path: &Path, boot: &Config, parsed: Option<&Config>) -> io::Res
     h.write_u8(0xff);
     let hooks_dir = boot.base_dir().join(&boot.hooks.dir);
     if hooks_dir.is_dir() {
-        tree(&mut h, &hooks_dir, Path::new(""), 0);
+        tree(&mut h, &hooks_dir, Path::new(""), 0, false);
     } else {
         h.write(b"\0no hooks folder\0");
     }
@@ -51,7 +58,8 @@ pub fn of(config_path: &Path, boot: &Config, parsed: Option<&Config>) -> io::Res
     Ok(h.finish())
 }
 
-fn tree(h: &mut DefaultHasher, dir: &Path, rel: &Path, depth: usize) {
+/// `packages`: inside a `node_modules` folder (files count by their metadata).
+fn tree(h: &mut DefaultHasher, dir: &Path, rel: &Path, depth: usize, packages: bool) {
     if depth > MAX_DEPTH {
         return;
     }
@@ -75,8 +83,10 @@ fn tree(h: &mut DefaultHasher, dir: &Path, rel: &Path, depth: usize) {
             Ok(m) if m.is_dir() => {
                 h.write(rel.as_os_str().as_encoded_bytes());
                 h.write(b"/\0");
-                tree(h, &path, &rel, depth + 1);
+                let packages = packages || name == "node_modules";
+                tree(h, &path, &rel, depth + 1, packages);
             }
+            Ok(m) if packages => package_file(h, &m, &rel),
             Ok(_) => file(h, &path, &rel),
             // A dangling symlink or a file deleted since the listing: the event that follows
             // makes another check.
@@ -97,6 +107,24 @@ fn file(h: &mut DefaultHasher, path: &Path, name: &Path) {
             h.write(&bytes);
         }
         Err(_) => h.write(b"\0unreadable\0"),
+    }
+}
+
+/// A file of an installed package, by its metadata (see the module's documentation).
+fn package_file(h: &mut DefaultHasher, m: &std::fs::Metadata, name: &Path) {
+    use std::os::unix::fs::MetadataExt;
+    h.write(name.as_os_str().as_encoded_bytes());
+    h.write(b"\0meta\0");
+    for n in [
+        m.len(),
+        m.dev(),
+        m.ino(),
+        m.mtime() as u64,
+        m.mtime_nsec() as u64,
+        m.ctime() as u64,
+        m.ctime_nsec() as u64,
+    ] {
+        h.write_u64(n);
     }
 }
 
@@ -124,6 +152,26 @@ mod tests {
         assert_eq!(of(&cfg.path, &cfg, Some(&cfg)).unwrap(), first);
         std::fs::write(hooks.join("a.js"), "2").unwrap();
         assert_ne!(of(&cfg.path, &cfg, Some(&cfg)).unwrap(), first);
+    }
+
+    #[test]
+    fn an_installed_package_counts_by_its_metadata() {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = config(dir.path());
+        let pkg = dir.path().join("hooks/node_modules/left-pad");
+        std::fs::create_dir_all(&pkg).unwrap();
+        std::fs::write(pkg.join("index.js"), "module.exports = 1;").unwrap();
+        let first = of(&cfg.path, &cfg, None).unwrap();
+        assert_eq!(of(&cfg.path, &cfg, None).unwrap(), first);
+        // npm writes a new file (new inode, times) for a new version...
+        std::fs::write(pkg.join("index.js.new"), "module.exports = 22;").unwrap();
+        std::fs::rename(pkg.join("index.js.new"), pkg.join("index.js")).unwrap();
+        let second = of(&cfg.path, &cfg, None).unwrap();
+        assert_ne!(second, first);
+        // A package added or removed is a change too.
+        std::fs::create_dir_all(dir.path().join("hooks/node_modules/other")).unwrap();
+        std::fs::write(dir.path().join("hooks/node_modules/other/index.js"), "").unwrap();
+        assert_ne!(of(&cfg.path, &cfg, None).unwrap(), second);
     }
 
     #[test]
