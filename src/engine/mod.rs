@@ -679,12 +679,12 @@ impl Engine {
             if done >= workers || now >= deadline {
                 return done.min(workers);
             }
-            // Wake the workers asleep on the queue, once per worker still to go: at first,
-            // after each worker done (which frees a turn for one that found none and may be
-            // asleep) and after each quiet 20 ms (a wake-up taken by a worker already done).
-            // Never in a loop: each wake-up sets a worker spinning for calls.
+            // Wake the workers asleep on the queue, one wake-up per worker (those already done
+            // may take some): at first, after each worker done (which frees a turn for one
+            // that found none and may be asleep) and after each quiet 20 ms. Never in a loop:
+            // each wake-up sets a worker spinning for calls.
             if let Some(jobs) = &inner.jobs {
-                for _ in done..workers {
+                for _ in 0..workers {
                     let _ = jobs.send(worker::Msg::Wake);
                 }
             }

@@ -628,7 +628,13 @@ impl ProgramBuilder {
             }
         }
         if p.is_dir() {
-            if let Ok(text) = std::fs::read_to_string(p.join("package.json")) {
+            // Regular files only: a named pipe would block the reload thread for ever.
+            let manifest = p.join("package.json");
+            let text = manifest
+                .is_file()
+                .then(|| std::fs::read_to_string(&manifest).ok())
+                .flatten();
+            if let Some(text) = text {
                 if let Ok(pkg) = serde_json::from_str::<serde_json::Value>(&text) {
                     if let Some(main) = pkg.get("main").and_then(|m| m.as_str()) {
                         // A `main` that leaves its package (`/etc/x`, `../../keys/k`) would

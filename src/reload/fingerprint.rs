@@ -87,7 +87,13 @@ fn tree(h: &mut DefaultHasher, dir: &Path, rel: &Path, depth: usize, packages: b
                 tree(h, &path, &rel, depth + 1, packages);
             }
             Ok(m) if packages => package_file(h, &m, &rel),
-            Ok(_) => file(h, &path, &rel),
+            Ok(m) if m.is_file() => file(h, &path, &rel),
+            // A named pipe, socket or device: never read (a pipe would block the reload
+            // thread, and every reload after it, for ever); no hook can require one.
+            Ok(_) => {
+                h.write(rel.as_os_str().as_encoded_bytes());
+                h.write(b"\0special\0");
+            }
             // A dangling symlink or a file deleted since the listing: the event that follows
             // makes another check.
             Err(_) => {
@@ -168,10 +174,51 @@ mod tests {
         std::fs::rename(pkg.join("index.js.new"), pkg.join("index.js")).unwrap();
         let second = of(&cfg.path, &cfg, None).unwrap();
         assert_ne!(second, first);
+        // Nothing under node_modules is read: a named pipe there would block a read forever.
+        let fifo = pkg.join("pipe");
+        let made = std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .is_ok_and(|s| s.success());
+        assert!(made, "mkfifo");
+        let (tx, rx) = std::sync::mpsc::channel();
+        let (path, cfg2) = (cfg.path.clone(), cfg.clone());
+        std::thread::spawn(move || {
+            let _ = tx.send(of(&path, &cfg2, None).unwrap());
+        });
+        let with_pipe = rx
+            .recv_timeout(std::time::Duration::from_secs(30))
+            .expect("the fingerprint read a file under node_modules (it blocked on a pipe)");
+        assert_ne!(with_pipe, second);
+        std::fs::remove_file(&fifo).unwrap();
         // A package added or removed is a change too.
         std::fs::create_dir_all(dir.path().join("hooks/node_modules/other")).unwrap();
         std::fs::write(dir.path().join("hooks/node_modules/other/index.js"), "").unwrap();
         assert_ne!(of(&cfg.path, &cfg, None).unwrap(), second);
+    }
+
+    #[test]
+    fn a_named_pipe_in_the_hooks_folder_is_never_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = config(dir.path());
+        let hooks = dir.path().join("hooks/credentials-exchange");
+        std::fs::create_dir_all(&hooks).unwrap();
+        let made = std::process::Command::new("mkfifo")
+            .arg(hooks.join("a.js"))
+            .status()
+            .is_ok_and(|s| s.success());
+        assert!(made, "mkfifo");
+        let (tx, rx) = std::sync::mpsc::channel();
+        let path = cfg.path.clone();
+        std::thread::spawn(move || {
+            let _ = tx.send(of(&path, &cfg, None).is_ok());
+        });
+        let done = rx.recv_timeout(std::time::Duration::from_secs(30));
+        assert_eq!(
+            done,
+            Ok(true),
+            "the fingerprint blocked reading a named pipe: the reload thread would hang"
+        );
     }
 
     #[test]
