@@ -19,8 +19,8 @@ use super::compile::{compile_actions_module, compile_commonjs, SyntaxError};
 /// What a module key stands for.
 #[derive(Debug)]
 pub enum ModuleCode {
-    /// CommonJS bytecode; evaluates to the module wrapper function. Shared: a built-in's is the
-    /// same in every generation.
+    /// CommonJS bytecode; evaluates to the module wrapper function. Shared by the generations
+    /// built from the same text (a built-in, a file that did not change).
     Script(Arc<[u8]>),
     /// The text of a `.json` module, parsed in the hook's context when required.
     Json(String),
@@ -802,7 +802,7 @@ struct CompiledFiles {
 
 struct CompiledFile {
     source: Arc<str>,
-    compiled: Arc<CompiledBuiltin>,
+    compiled: Arc<Compiled>,
     used: u64,
 }
 
@@ -812,7 +812,7 @@ fn compiled_file(
     filename: &str,
     source: &str,
     actions: bool,
-) -> Result<Arc<CompiledBuiltin>, SyntaxError> {
+) -> Result<Arc<Compiled>, SyntaxError> {
     let key = (filename.to_owned(), actions);
     let lock = || COMPILED_FILES.lock().unwrap_or_else(|e| e.into_inner());
     {
@@ -831,7 +831,7 @@ fn compiled_file(
     } else {
         compile_commonjs(filename, source)?
     };
-    let compiled = Arc::new(CompiledBuiltin {
+    let compiled = Arc::new(Compiled {
         bytecode: bytecode.into(),
         requires: scan_requires(source),
     });
@@ -871,7 +871,7 @@ fn compiled_file(
 }
 
 /// A file or built-in compiled, with the `require`s its source names.
-struct CompiledBuiltin {
+struct Compiled {
     bytecode: Arc<[u8]>,
     requires: Vec<(String, u32)>,
 }
@@ -879,20 +879,20 @@ struct CompiledBuiltin {
 /// The built-ins compiled once per process: their sources are part of the binary, so every
 /// generation would compile and scan the same text again (`Buffer` and `process`, and what they
 /// require, are in every program: two thirds of a one-hook reload's time before this).
-static BUILTINS_COMPILED: LazyLock<Mutex<HashMap<&'static str, Arc<CompiledBuiltin>>>> =
+static BUILTINS_COMPILED: LazyLock<Mutex<HashMap<&'static str, Arc<Compiled>>>> =
     LazyLock::new(|| Mutex::new(HashMap::new()));
 
 fn compiled_builtin(
     key: &str,
     b: &'static builtins::Builtin,
-) -> Result<Arc<CompiledBuiltin>, SyntaxError> {
+) -> Result<Arc<Compiled>, SyntaxError> {
     let lock = || BUILTINS_COMPILED.lock().unwrap_or_else(|e| e.into_inner());
     if let Some(c) = lock().get(b.name) {
         return Ok(c.clone());
     }
     // Compiled outside the lock: two generations built at once (`hookgate check` beside the
     // reload thread, tests) may both compile it; either result is the same.
-    let compiled = Arc::new(CompiledBuiltin {
+    let compiled = Arc::new(Compiled {
         bytecode: compile_commonjs(key, b.source)?.into(),
         requires: scan_requires(b.source),
     });
