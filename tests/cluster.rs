@@ -13,12 +13,12 @@ mod common;
 
 use std::net::TcpStream;
 use std::os::unix::fs::PermissionsExt;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use base64::Engine;
 use common::hookgate::{free_port, Hookgate};
 use common::oidc::{self, OidcServer};
+use common::redis::Redis;
 use common::wait_for;
 use serde_json::{json, Value};
 
@@ -33,66 +33,6 @@ const ROUTES: &str =
 
 fn hook(value: &str) -> String {
     format!("module.exports = function (client, scope, audience, context, cb) {{\n  console.log('claim {value}');\n  cb(null, {{ '{CLAIM}': '{value}' }});\n}};\n")
-}
-
-/// redis-server on a port of its own, appendonly in a temp folder; stopped on drop.
-struct Redis {
-    port: u16,
-    dir: tempfile::TempDir,
-    child: Option<Child>,
-}
-
-impl Redis {
-    fn start() -> Redis {
-        let mut r = Redis {
-            port: free_port(),
-            dir: tempfile::tempdir().unwrap(),
-            child: None,
-        };
-        r.run();
-        r
-    }
-
-    fn run(&mut self) {
-        let child = Command::new("redis-server")
-            .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
-            .args(["--save", "", "--appendonly", "yes", "--dir"])
-            .arg(self.dir.path())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("redis-server is installed (apt-get install redis-server)");
-        self.child = Some(child);
-        let addr = format!("127.0.0.1:{}", self.port);
-        wait_for("redis-server to listen", LIMIT, || {
-            TcpStream::connect(&addr).is_ok()
-        });
-    }
-
-    /// SIGTERM: redis writes its appendonly file and exits.
-    fn stop(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = Command::new("kill")
-                .args(["-TERM", &c.id().to_string()])
-                .status();
-            let deadline = Instant::now() + LIMIT;
-            while c.try_wait().unwrap().is_none() && Instant::now() < deadline {
-                std::thread::sleep(Duration::from_millis(20));
-            }
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-
-    fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}", self.port)
-    }
-}
-
-impl Drop for Redis {
-    fn drop(&mut self) {
-        self.stop();
-    }
 }
 
 struct Replica {
@@ -580,7 +520,7 @@ async fn without_redis_replicas_keep_serving_stay_ready_refuse_changes_and_catch
     assert_eq!(status, 503, "{body}");
     assert_eq!(body["cluster"]["synced"], false, "{body}");
 
-    redis.run();
+    redis.spawn();
     until!("the late replica to sync", c, c.ready().await.0 == 200);
     for r in [&a, &b] {
         until!(

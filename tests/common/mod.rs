@@ -4,6 +4,7 @@
 
 pub mod hookgate;
 pub mod oidc;
+pub mod redis;
 pub mod upstream;
 
 /// Poll `ok` until it holds, at most `limit`; panics naming `what` otherwise. For eventual
